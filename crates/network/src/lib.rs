@@ -1,0 +1,295 @@
+//! The description of a running medcert network.
+//!
+//! `deploy/up` writes it as JSON to `<repo>/.run/network.json`; the CLI, the relay and
+//! every integration test read it instead of hard-coding endpoints, paths or keys.
+
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+/// Environment variable naming the description file, overriding the default location.
+pub const NETWORK_ENV: &str = "MEDCERT_NETWORK";
+
+#[derive(Debug, thiserror::Error)]
+pub enum NetworkError {
+    #[error("network description not found at {path}: run deploy/up (or set {NETWORK_ENV})")]
+    NotFound { path: PathBuf },
+    #[error("cannot read network description {path}: {source}")]
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("network description {path} is malformed: {source}")]
+    Malformed {
+        path: PathBuf,
+        source: serde_json::Error,
+    },
+    #[error("no hospital {id} in the network description (it has {available})")]
+    UnknownHospital { id: String, available: String },
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct Network {
+    /// Directory holding every installed tool binary (ipfs, peer, orderer, anvil, ...).
+    pub bin_dir: PathBuf,
+    /// Logs, pids and data of the running network.
+    pub run_dir: PathBuf,
+    pub ethereum: Ethereum,
+    pub ipfs: Ipfs,
+    pub s3: S3,
+    pub fabric: Fabric,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct Ethereum {
+    pub rpc_url: String,
+    pub chain_id: u64,
+    /// anvil's deterministic accounts: 0 is the admin, 1 the relay, 2 + k hospital k.
+    pub accounts: Vec<Account>,
+    pub contract_address: Option<String>,
+}
+
+#[derive(Clone, Serialize, Deserialize, PartialEq)]
+pub struct Account {
+    pub address: String,
+    pub private_key: String,
+}
+
+// The private keys are anvil's public test keys, but a description is still no place to
+// echo key material from: Debug shows the address only.
+impl std::fmt::Debug for Account {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Account")
+            .field("address", &self.address)
+            .finish_non_exhaustive()
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct Ipfs {
+    pub api_url: String,
+}
+
+#[derive(Clone, Serialize, Deserialize, PartialEq)]
+pub struct S3 {
+    pub endpoint: String,
+    pub region: String,
+    pub bucket: String,
+    pub access_key_id: String,
+    pub secret_access_key: String,
+}
+
+impl std::fmt::Debug for S3 {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("S3")
+            .field("endpoint", &self.endpoint)
+            .field("region", &self.region)
+            .field("bucket", &self.bucket)
+            .finish_non_exhaustive()
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct Fabric {
+    pub orderer: Orderer,
+    pub chaincode_name: String,
+    /// The relay's own org, a member of every hospital channel.
+    pub relay: Identity,
+    pub hospitals: Vec<Hospital>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct Orderer {
+    pub endpoint: String,
+    /// TLS server name of the orderer's certificate.
+    pub host: String,
+    pub tls_ca: PathBuf,
+    pub admin_endpoint: String,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct Hospital {
+    pub id: String,
+    pub msp_id: String,
+    pub channel: String,
+    pub peer: Peer,
+    pub chaincode_address: String,
+    /// Index into `ethereum.accounts` of the hospital's issuer account.
+    pub eth_account: usize,
+    pub admin: Identity,
+    pub doctors: Vec<Identity>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct Peer {
+    pub endpoint: String,
+    /// TLS server name of the peer's certificate.
+    pub host: String,
+    pub tls_ca: PathBuf,
+    pub operations_url: String,
+}
+
+/// A Fabric identity: its MSP, X.509 certificate and PKCS#8 P-256 private key (PEM files).
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct Identity {
+    pub msp_id: String,
+    pub cert: PathBuf,
+    pub key: PathBuf,
+}
+
+impl Network {
+    /// Loads the description from `$MEDCERT_NETWORK`, or `<workspace>/.run/network.json`.
+    pub fn load() -> Result<Self, NetworkError> {
+        Self::load_from(&default_path())
+    }
+
+    pub fn load_from(path: &Path) -> Result<Self, NetworkError> {
+        let text = std::fs::read_to_string(path).map_err(|source| {
+            if source.kind() == std::io::ErrorKind::NotFound {
+                NetworkError::NotFound {
+                    path: path.to_owned(),
+                }
+            } else {
+                NetworkError::Read {
+                    path: path.to_owned(),
+                    source,
+                }
+            }
+        })?;
+        serde_json::from_str(&text).map_err(|source| NetworkError::Malformed {
+            path: path.to_owned(),
+            source,
+        })
+    }
+
+    pub fn hospital(&self, id: &str) -> Result<&Hospital, NetworkError> {
+        self.fabric
+            .hospitals
+            .iter()
+            .find(|h| h.id == id)
+            .ok_or_else(|| NetworkError::UnknownHospital {
+                id: id.to_owned(),
+                available: self
+                    .fabric
+                    .hospitals
+                    .iter()
+                    .map(|h| h.id.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", "),
+            })
+    }
+
+    /// The issuer account of a hospital on the certificate chain.
+    pub fn hospital_account(&self, hospital: &Hospital) -> Option<&Account> {
+        self.ethereum.accounts.get(hospital.eth_account)
+    }
+}
+
+/// Where the description lives unless `$MEDCERT_NETWORK` says otherwise.
+pub fn default_path() -> PathBuf {
+    match std::env::var_os(NETWORK_ENV) {
+        Some(path) => PathBuf::from(path),
+        None => Path::new(env!("CARGO_MANIFEST_DIR")).join("../../.run/network.json"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn identity(msp: &str) -> Identity {
+        Identity {
+            msp_id: msp.into(),
+            cert: "cert.pem".into(),
+            key: "key.pem".into(),
+        }
+    }
+
+    fn sample() -> Network {
+        Network {
+            bin_dir: "/cache/bin".into(),
+            run_dir: "/repo/.run".into(),
+            ethereum: Ethereum {
+                rpc_url: "http://127.0.0.1:8545".into(),
+                chain_id: 31337,
+                accounts: vec![Account {
+                    address: "0xf39f".into(),
+                    private_key: "0xac0974bec39a17e36ba4a6b4d238ff944bacb478".into(),
+                }],
+                contract_address: None,
+            },
+            ipfs: Ipfs {
+                api_url: "http://127.0.0.1:5001".into(),
+            },
+            s3: S3 {
+                endpoint: "http://127.0.0.1:9000".into(),
+                region: "us-east-1".into(),
+                bucket: "medcert".into(),
+                access_key_id: "medcert".into(),
+                secret_access_key: "s3-secret-value".into(),
+            },
+            fabric: Fabric {
+                orderer: Orderer {
+                    endpoint: "127.0.0.1:7050".into(),
+                    host: "orderer.medcert.local".into(),
+                    tls_ca: "ca.pem".into(),
+                    admin_endpoint: "127.0.0.1:7053".into(),
+                },
+                chaincode_name: "hospital".into(),
+                relay: identity("RelayMSP"),
+                hospitals: vec![Hospital {
+                    id: "hospital1".into(),
+                    msp_id: "Hospital1MSP".into(),
+                    channel: "hospital1".into(),
+                    peer: Peer {
+                        endpoint: "127.0.0.1:7051".into(),
+                        host: "peer0.hospital1.medcert.local".into(),
+                        tls_ca: "ca.pem".into(),
+                        operations_url: "http://127.0.0.1:9443".into(),
+                    },
+                    chaincode_address: "127.0.0.1:9999".into(),
+                    eth_account: 0,
+                    admin: identity("Hospital1MSP"),
+                    doctors: vec![identity("Hospital1MSP")],
+                }],
+            },
+        }
+    }
+
+    #[test]
+    fn loads_what_was_written() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("network.json");
+        std::fs::write(&path, serde_json::to_vec(&sample()).unwrap()).unwrap();
+        let loaded = Network::load_from(&path).unwrap();
+        assert_eq!(loaded, sample());
+        let hospital = loaded.hospital("hospital1").unwrap();
+        assert_eq!(
+            loaded.hospital_account(hospital).unwrap().address,
+            "0xf39f"
+        );
+    }
+
+    #[test]
+    fn missing_file_tells_how_to_start_the_network() {
+        let err = Network::load_from(Path::new("/nonexistent/network.json")).unwrap_err();
+        assert!(matches!(err, NetworkError::NotFound { .. }));
+        assert!(err.to_string().contains("run deploy/up"));
+    }
+
+    #[test]
+    fn unknown_hospital_lists_the_known_ones() {
+        let err = sample().hospital("hospital9").unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "no hospital hospital9 in the network description (it has hospital1)"
+        );
+    }
+
+    #[test]
+    fn debug_output_hides_keys_and_secrets() {
+        let shown = format!("{:?}", sample());
+        assert!(!shown.contains("ac0974bec39a"));
+        assert!(!shown.contains("s3-secret-value"));
+    }
+}
