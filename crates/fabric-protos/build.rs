@@ -1,0 +1,29 @@
+fn main() -> Result<(), Box<dyn std::error::Error>> {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../proto/fabric");
+    let files: Vec<_> = [
+        "common/common.proto",
+        "msp/identities.proto",
+        "orderer/ab.proto",
+        "peer/chaincode.proto",
+        "peer/chaincode_event.proto",
+        "peer/chaincode_shim.proto",
+        "peer/proposal.proto",
+        "peer/proposal_response.proto",
+        "peer/transaction.proto",
+        "peer/events.proto",
+        "gateway/gateway.proto",
+        "ledger/kv_query_result.proto",
+    ]
+    .iter()
+    .map(|f| root.join(f))
+    .collect();
+    for file in &files {
+        println!("cargo:rerun-if-changed={}", file.display());
+    }
+    tonic_prost_build::configure()
+        .build_client(true)
+        .build_server(true)
+        .build_transport(false)
+        .compile_protos(&files, &[root])?;
+    Ok(())
+}
