@@ -1,0 +1,449 @@
+//! EIP-712 typed data signed by a medcert patient, and the patient's secp256k1 signer.
+//!
+//! Three messages exist:
+//! - [`CertificateAuthorization`]: lets a hospital issue a certificate on the
+//!   `MedicalCertificate` contract;
+//! - [`Consent`]: lets the relay serve one recovery of one certificate to one hospital;
+//! - the deletion request ([`deletion_digest`]), checked by the Fabric chaincode. Fabric
+//!   has no verifying contract or chain id, so it has its own domain, `MedcertDeletion`.
+//!
+//! The crate needs no Ethereum client, so the chaincode can verify deletion requests with
+//! exactly the hashing the patient signed. The type strings below must stay identical to
+//! the ones in `contracts/MedicalCertificate.sol`; `medcert-ethereum`'s tests compare the
+//! digests with the contract's own.
+
+use k256::ecdsa::{RecoveryId, Signature, SigningKey, VerifyingKey};
+use sha3::{Digest, Keccak256};
+use zeroize::Zeroizing;
+
+/// A 20-byte Ethereum address.
+pub type Address = [u8; 20];
+
+const DOMAIN_TYPE: &str =
+    "EIP712Domain(string name,string version,uint256 chainId,address verifyingContract)";
+const CERTIFICATE_DOMAIN_NAME: &str = "MedicalCertificate";
+const DOMAIN_VERSION: &str = "1";
+const AUTHORIZATION_TYPE: &str = "CertificateAuthorization(bytes32 hospital,bytes32 recordId,string cid,bytes32 contentFingerprint,bytes32 watermarkFingerprint,uint256 nonce)";
+const CONSENT_TYPE: &str =
+    "Consent(bytes32 hospital,uint256 certificateId,uint64 expiry,uint256 nonce)";
+const DELETION_DOMAIN_TYPE: &str = "EIP712Domain(string name,string version)";
+const DELETION_DOMAIN_NAME: &str = "MedcertDeletion";
+const DELETION_TYPE: &str = "Deletion(string channel,string recordId,uint64 nonce)";
+// Mixed into seed derivation so a patient seed used elsewhere never yields this key.
+const SEED_LABEL: &[u8] = b"medcert/patient/secp256k1/v1";
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum SignatureError {
+    #[error("a signature is 65 bytes (r, s, v), got {0}")]
+    Length(usize),
+    #[error("signature recovery byte v must be 27 or 28 (or 0 or 1), got {0}")]
+    RecoveryByte(u8),
+    #[error("signature is malformed or not in canonical low-s form")]
+    Malformed,
+    #[error("no public key recovers from this signature and digest")]
+    Unrecoverable,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum KeyError {
+    #[error("not a valid secp256k1 private key")]
+    InvalidPrivateKey,
+}
+
+/// The `MedicalCertificate` contract's EIP-712 domain (name "MedicalCertificate", version "1").
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CertificateDomain {
+    pub chain_id: u64,
+    pub verifying_contract: Address,
+}
+
+impl CertificateDomain {
+    pub fn separator(&self) -> [u8; 32] {
+        keccak(&[
+            &keccak(&[DOMAIN_TYPE.as_bytes()]),
+            &keccak(&[CERTIFICATE_DOMAIN_NAME.as_bytes()]),
+            &keccak(&[DOMAIN_VERSION.as_bytes()]),
+            &uint(self.chain_id),
+            &address_word(&self.verifying_contract),
+        ])
+    }
+}
+
+/// The patient's permission for `hospital` to certify one record on the certificate chain.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CertificateAuthorization {
+    /// The issuing hospital's id (see [`hospital_id`]).
+    pub hospital: [u8; 32],
+    pub record_id: [u8; 32],
+    /// IPFS CID of the record's envelope (Hash I).
+    pub cid: String,
+    pub content_fingerprint: [u8; 32],
+    pub watermark_fingerprint: [u8; 32],
+    pub nonce: u64,
+}
+
+impl CertificateAuthorization {
+    pub fn digest(&self, domain: &CertificateDomain) -> [u8; 32] {
+        let struct_hash = keccak(&[
+            &keccak(&[AUTHORIZATION_TYPE.as_bytes()]),
+            &self.hospital,
+            &self.record_id,
+            &keccak(&[self.cid.as_bytes()]),
+            &self.content_fingerprint,
+            &self.watermark_fingerprint,
+            &uint(self.nonce),
+        ]);
+        typed_data_hash(&domain.separator(), &struct_hash)
+    }
+}
+
+/// The patient's consent to serve certificate `certificate_id` to `hospital` once, until
+/// `expiry` (unix seconds). The nonce makes it single-use and lets the patient revoke it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Consent {
+    pub hospital: [u8; 32],
+    pub certificate_id: u64,
+    pub expiry: u64,
+    pub nonce: u64,
+}
+
+impl Consent {
+    pub fn digest(&self, domain: &CertificateDomain) -> [u8; 32] {
+        let struct_hash = keccak(&[
+            &keccak(&[CONSENT_TYPE.as_bytes()]),
+            &self.hospital,
+            &uint(self.certificate_id),
+            &uint(self.expiry),
+            &uint(self.nonce),
+        ]);
+        typed_data_hash(&domain.separator(), &struct_hash)
+    }
+}
+
+/// Digest of a patient's request to delete record `record_id` from hospital channel
+/// `channel`: EIP-712 `Deletion(string channel,string recordId,uint64 nonce)` in the domain
+/// `EIP712Domain(string name,string version)` = ("MedcertDeletion", "1").
+pub fn deletion_digest(channel: &str, record_id: &str, nonce: u64) -> [u8; 32] {
+    let domain = keccak(&[
+        &keccak(&[DELETION_DOMAIN_TYPE.as_bytes()]),
+        &keccak(&[DELETION_DOMAIN_NAME.as_bytes()]),
+        &keccak(&[DOMAIN_VERSION.as_bytes()]),
+    ]);
+    let struct_hash = keccak(&[
+        &keccak(&[DELETION_TYPE.as_bytes()]),
+        &keccak(&[channel.as_bytes()]),
+        &keccak(&[record_id.as_bytes()]),
+        &uint(nonce),
+    ]);
+    typed_data_hash(&domain, &struct_hash)
+}
+
+/// A hospital's on-chain id: its name (e.g. "hospital1") as left-aligned, zero-padded
+/// bytes32, so ids stay readable in events. Returns `None` for an empty name, one longer
+/// than 32 bytes, or one holding a NUL byte (it would be ambiguous with the padding).
+pub fn hospital_id(name: &str) -> Option<[u8; 32]> {
+    if name.is_empty() || name.len() > 32 || name.contains('\0') {
+        return None;
+    }
+    let mut id = [0u8; 32];
+    id[..name.len()].copy_from_slice(name.as_bytes());
+    Some(id)
+}
+
+/// The Ethereum address that signed `digest`, from a 65-byte (r, s, v) signature.
+/// Refuses high-s signatures, as the contract does, so each signature has one form.
+pub fn recover_signer(digest: &[u8; 32], signature: &[u8]) -> Result<Address, SignatureError> {
+    let bytes: &[u8; 65] = signature
+        .try_into()
+        .map_err(|_| SignatureError::Length(signature.len()))?;
+    let v = match bytes[64] {
+        v @ (27 | 28) => v - 27,
+        v @ (0 | 1) => v,
+        v => return Err(SignatureError::RecoveryByte(v)),
+    };
+    let sig = Signature::from_slice(&bytes[..64]).map_err(|_| SignatureError::Malformed)?;
+    if sig.normalize_s().is_some() {
+        return Err(SignatureError::Malformed);
+    }
+    let recovery_id = RecoveryId::from_byte(v).ok_or(SignatureError::RecoveryByte(bytes[64]))?;
+    let key = VerifyingKey::recover_from_prehash(digest, &sig, recovery_id)
+        .map_err(|_| SignatureError::Unrecoverable)?;
+    Ok(address_of(&key))
+}
+
+/// A patient's secp256k1 key: signs certificate authorisations, consents and deletion
+/// requests. The key is zeroized when dropped.
+#[derive(Clone)]
+pub struct PatientSigner {
+    key: SigningKey,
+    address: Address,
+}
+
+impl PatientSigner {
+    /// Derives the key from a 32-byte patient seed (keccak256 of a domain label, the seed
+    /// and a counter, retried in the negligible case the hash is not a valid scalar).
+    pub fn from_seed(seed: &[u8; 32]) -> Self {
+        for counter in 0u8..=u8::MAX {
+            let candidate = Zeroizing::new(keccak(&[SEED_LABEL, seed, &[counter]]));
+            if let Ok(signer) = Self::from_bytes(&candidate) {
+                return signer;
+            }
+        }
+        unreachable!("256 consecutive keccak outputs were all invalid secp256k1 scalars")
+    }
+
+    pub fn from_bytes(secret: &[u8; 32]) -> Result<Self, KeyError> {
+        let key = SigningKey::from_bytes(secret.into()).map_err(|_| KeyError::InvalidPrivateKey)?;
+        let address = address_of(key.verifying_key());
+        Ok(Self { key, address })
+    }
+
+    pub fn address(&self) -> Address {
+        self.address
+    }
+
+    /// The underlying key, e.g. to build a wallet that sends the patient's transactions.
+    pub fn signing_key(&self) -> &SigningKey {
+        &self.key
+    }
+
+    /// Signs a 32-byte digest: 65 bytes r ‖ s ‖ v, low s, v in {27, 28}.
+    pub fn sign_digest(&self, digest: &[u8; 32]) -> [u8; 65] {
+        let (sig, recovery_id) = self
+            .key
+            .sign_prehash_recoverable(digest)
+            .expect("signing a 32-byte prehash with a valid key cannot fail");
+        // k256 already returns low s; normalising again keeps the guarantee explicit.
+        let (sig, recovery_id) = match sig.normalize_s() {
+            Some(low) => (
+                low,
+                RecoveryId::new(!recovery_id.is_y_odd(), recovery_id.is_x_reduced()),
+            ),
+            None => (sig, recovery_id),
+        };
+        let mut out = [0u8; 65];
+        out[..64].copy_from_slice(&sig.to_bytes());
+        out[64] = 27 + recovery_id.to_byte();
+        out
+    }
+
+    pub fn sign_certificate_authorization(
+        &self,
+        authorization: &CertificateAuthorization,
+        domain: &CertificateDomain,
+    ) -> [u8; 65] {
+        self.sign_digest(&authorization.digest(domain))
+    }
+
+    pub fn sign_consent(&self, consent: &Consent, domain: &CertificateDomain) -> [u8; 65] {
+        self.sign_digest(&consent.digest(domain))
+    }
+
+    pub fn sign_deletion(&self, channel: &str, record_id: &str, nonce: u64) -> [u8; 65] {
+        self.sign_digest(&deletion_digest(channel, record_id, nonce))
+    }
+}
+
+// Shows the address only: the key never reaches a log.
+impl std::fmt::Debug for PatientSigner {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PatientSigner")
+            .field("address", &format_args!("0x{}", to_hex(&self.address)))
+            .finish_non_exhaustive()
+    }
+}
+
+fn keccak(parts: &[&[u8]]) -> [u8; 32] {
+    let mut hasher = Keccak256::new();
+    for part in parts {
+        hasher.update(part);
+    }
+    hasher.finalize().into()
+}
+
+fn typed_data_hash(domain_separator: &[u8; 32], struct_hash: &[u8; 32]) -> [u8; 32] {
+    keccak(&[b"\x19\x01", domain_separator, struct_hash])
+}
+
+/// An unsigned integer as its 32-byte big-endian ABI word.
+fn uint(value: u64) -> [u8; 32] {
+    let mut word = [0u8; 32];
+    word[24..].copy_from_slice(&value.to_be_bytes());
+    word
+}
+
+fn address_word(address: &Address) -> [u8; 32] {
+    let mut word = [0u8; 32];
+    word[12..].copy_from_slice(address);
+    word
+}
+
+fn address_of(key: &VerifyingKey) -> Address {
+    let point = key.to_encoded_point(false);
+    let hash = keccak(&[&point.as_bytes()[1..]]);
+    hash[12..].try_into().expect("20 bytes")
+}
+
+fn to_hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    // anvil's (public, well-known) account 0.
+    const ANVIL_KEY_0: &str = "ac0974bec39a17e36ba4a6b4d238ff944bacb478cbed5efcae784d7bf4f2ff80";
+    const ANVIL_ADDRESS_0: &str = "f39fd6e51aad88f6f4ce6ab8827279cfffb92266";
+
+    fn anvil_signer() -> PatientSigner {
+        let secret: [u8; 32] = hex::decode(ANVIL_KEY_0).unwrap().try_into().unwrap();
+        PatientSigner::from_bytes(&secret).unwrap()
+    }
+
+    fn domain() -> CertificateDomain {
+        CertificateDomain {
+            chain_id: 31337,
+            verifying_contract: [0x5f; 20],
+        }
+    }
+
+    fn consent() -> Consent {
+        Consent {
+            hospital: hospital_id("hospital2").unwrap(),
+            certificate_id: 7,
+            expiry: 1_900_000_000,
+            nonce: 42,
+        }
+    }
+
+    #[test]
+    fn address_of_a_known_key_matches_ethereum() {
+        assert_eq!(hex::encode(anvil_signer().address()), ANVIL_ADDRESS_0);
+    }
+
+    #[test]
+    fn consent_signature_recovers_the_patient() {
+        let signer = PatientSigner::from_seed(&[9; 32]);
+        let signature = signer.sign_consent(&consent(), &domain());
+        let digest = consent().digest(&domain());
+        assert_eq!(recover_signer(&digest, &signature), Ok(signer.address()));
+    }
+
+    #[test]
+    fn changing_any_consent_field_changes_the_recovered_signer() {
+        let signer = PatientSigner::from_seed(&[9; 32]);
+        let signature = signer.sign_consent(&consent(), &domain());
+        let altered = [
+            Consent {
+                certificate_id: 8,
+                ..consent()
+            },
+            Consent {
+                expiry: 1_900_000_001,
+                ..consent()
+            },
+            Consent {
+                nonce: 43,
+                ..consent()
+            },
+            Consent {
+                hospital: hospital_id("hospital3").unwrap(),
+                ..consent()
+            },
+        ];
+        for consent in altered {
+            let recovered = recover_signer(&consent.digest(&domain()), &signature);
+            assert_ne!(recovered, Ok(signer.address()), "{consent:?}");
+        }
+        let other_chain = CertificateDomain {
+            chain_id: 1,
+            ..domain()
+        };
+        let recovered = recover_signer(&consent().digest(&other_chain), &signature);
+        assert_ne!(recovered, Ok(signer.address()));
+    }
+
+    #[test]
+    fn deletion_signature_recovers_the_patient_and_binds_every_field() {
+        let signer = anvil_signer();
+        let signature = signer.sign_deletion("hospital1", "record-1", 5);
+        let recovered = recover_signer(&deletion_digest("hospital1", "record-1", 5), &signature);
+        assert_eq!(recovered, Ok(signer.address()));
+        for digest in [
+            deletion_digest("hospital2", "record-1", 5),
+            deletion_digest("hospital1", "record-2", 5),
+            deletion_digest("hospital1", "record-1", 6),
+        ] {
+            assert_ne!(recover_signer(&digest, &signature), Ok(signer.address()));
+        }
+    }
+
+    #[test]
+    fn high_s_twin_of_a_valid_signature_is_refused() {
+        let signer = anvil_signer();
+        let digest = deletion_digest("hospital1", "record-1", 1);
+        let signature = signer.sign_digest(&digest);
+        let sig = Signature::from_slice(&signature[..64]).unwrap();
+        // (r, n - s) with the other recovery bit is the malleable twin.
+        let high = Signature::from_scalars(sig.r(), -*sig.s()).unwrap();
+        let mut twin = [0u8; 65];
+        twin[..64].copy_from_slice(&high.to_bytes());
+        twin[64] = if signature[64] == 27 { 28 } else { 27 };
+        assert_eq!(
+            recover_signer(&digest, &twin),
+            Err(SignatureError::Malformed)
+        );
+    }
+
+    #[test]
+    fn malformed_signatures_are_refused_with_the_reason() {
+        let digest = [1u8; 32];
+        assert_eq!(
+            recover_signer(&digest, &[0u8; 64]),
+            Err(SignatureError::Length(64))
+        );
+        let mut signature = anvil_signer().sign_digest(&digest);
+        signature[64] = 29;
+        assert_eq!(
+            recover_signer(&digest, &signature),
+            Err(SignatureError::RecoveryByte(29))
+        );
+        assert_eq!(
+            recover_signer(
+                &digest,
+                &[0u8; 65][..64]
+                    .iter()
+                    .chain(&[27])
+                    .copied()
+                    .collect::<Vec<_>>()
+            ),
+            Err(SignatureError::Malformed)
+        );
+    }
+
+    #[test]
+    fn seeds_derive_distinct_stable_keys() {
+        let a = PatientSigner::from_seed(&[1; 32]);
+        assert_eq!(a.address(), PatientSigner::from_seed(&[1; 32]).address());
+        assert_ne!(a.address(), PatientSigner::from_seed(&[2; 32]).address());
+    }
+
+    #[test]
+    fn debug_shows_the_address_and_not_the_key() {
+        let text = format!("{:?}", anvil_signer());
+        assert!(text.contains(ANVIL_ADDRESS_0), "{text}");
+        assert!(!text.contains(ANVIL_KEY_0), "{text}");
+    }
+
+    #[test]
+    fn hospital_ids_are_readable_padded_names() {
+        let id = hospital_id("hospital1").unwrap();
+        assert_eq!(&id[..9], b"hospital1");
+        assert!(id[9..].iter().all(|&b| b == 0));
+        assert_eq!(hospital_id(""), None);
+        assert!(hospital_id(&"h".repeat(32)).is_some());
+        assert_eq!(hospital_id(&"h".repeat(33)), None);
+        assert_eq!(hospital_id("hospital1\0"), None);
+    }
+}

@@ -1,0 +1,149 @@
+use std::time::Duration;
+
+use ethers::types::{Address, H256};
+
+use crate::bindings::MedicalCertificateErrors;
+
+#[derive(Debug, thiserror::Error)]
+pub enum EthereumError {
+    /// The contract refused the call with one of its custom errors; nothing was changed.
+    #[error("the MedicalCertificate contract refused: {}", describe(.0))]
+    Refused(MedicalCertificateErrors),
+    /// The call reverted with data that is not one of the contract's errors (e.g. a panic).
+    #[error("the call reverted (revert data 0x{data})")]
+    Reverted { data: String },
+    /// The transaction was mined but failed; its gas is spent, the state is unchanged.
+    #[error("transaction {tx_hash:?} failed in block {block:?}")]
+    Failed { tx_hash: H256, block: Option<u64> },
+    #[error("transaction {0:?} was dropped before it was mined; send it again")]
+    Dropped(H256),
+    #[error("timed out after {after:?} waiting for {what}; is the node at the RPC URL mining?")]
+    Timeout { what: &'static str, after: Duration },
+    #[error("Ethereum RPC failed: {0}")]
+    Rpc(#[source] Box<dyn std::error::Error + Send + Sync>),
+    #[error("invalid RPC URL {url}: {reason}")]
+    InvalidUrl { url: String, reason: String },
+    #[error("the receipt of {0:?} lacks the contract's {1} event")]
+    MissingEvent(H256, String),
+    #[error("the node returned a log without its block, transaction or index")]
+    PendingLog,
+    #[error("{what} does not fit in 64 bits")]
+    Overflow { what: &'static str },
+}
+
+/// A readable sentence for each of the contract's custom errors: what was refused and why.
+fn describe(error: &MedicalCertificateErrors) -> String {
+    use MedicalCertificateErrors as E;
+    match error {
+        E::NotAdmin(e) => format!("NotAdmin: {} is not the contract's admin", addr(e.caller)),
+        E::NotRelay(e) => format!("NotRelay: {} is not the relay account", addr(e.caller)),
+        E::NotHospital(e) => format!(
+            "NotHospital: {} is not a registered hospital's account",
+            addr(e.caller)
+        ),
+        E::UnknownHospital(e) => format!(
+            "UnknownHospital: hospital {} is not registered",
+            id(&e.hospital)
+        ),
+        E::HospitalAlreadyRegistered(e) => format!(
+            "HospitalAlreadyRegistered: hospital {} is already registered",
+            id(&e.hospital)
+        ),
+        E::AccountAlreadyRegistered(e) => format!(
+            "AccountAlreadyRegistered: account {} already belongs to a hospital",
+            addr(e.account)
+        ),
+        E::InvalidHospital(_) => {
+            "InvalidHospital: a hospital needs a non-zero id and account".to_owned()
+        }
+        E::InvalidPublicKey(e) => format!(
+            "InvalidPublicKey: a hospital's X25519 public key is 32 bytes, got {}",
+            e.length
+        ),
+        E::InvalidPatient(_) => "InvalidPatient: the patient is the zero address".to_owned(),
+        E::InvalidSignature(_) => {
+            "InvalidSignature: the signature is malformed (not 65 bytes, bad v, or high s)"
+                .to_owned()
+        }
+        E::NotPatient(e) => format!(
+            "NotPatient: the signature is by {}, not by the patient {}",
+            addr(e.signer),
+            addr(e.expected)
+        ),
+        E::NonceUsed(e) => format!(
+            "NonceUsed: nonce {} of patient {} is already used or revoked",
+            e.nonce,
+            addr(e.patient)
+        ),
+        E::ConsentExpired(e) => format!(
+            "ConsentExpired: the consent expired at {} (block time {})",
+            e.expiry, e.timestamp
+        ),
+        E::UnknownCertificate(e) => {
+            format!("UnknownCertificate: no certificate {}", e.certificate_id)
+        }
+        E::CertificateRevoked(e) => format!(
+            "CertificateRevoked: the patient revoked certificate {} for recovery",
+            e.certificate_id
+        ),
+        E::CertificateExists(e) => format!(
+            "CertificateExists: the record is already certified as certificate {}",
+            e.certificate_id
+        ),
+        E::RequestAlreadyServed(e) => format!(
+            "RequestAlreadyServed: request 0x{} was already served",
+            hex(&e.request_id)
+        ),
+        E::RevertString(reason) => format!("reverted: {reason}"),
+    }
+}
+
+fn addr(address: Address) -> String {
+    format!("0x{}", hex(address.as_bytes()))
+}
+
+/// A hospital id as its name when it is one (see `medcert_eip712::hospital_id`), else hex.
+fn id(id: &[u8; 32]) -> String {
+    let name = id.split(|&b| b == 0).next().unwrap_or_default();
+    let padded = id[name.len()..].iter().all(|&b| b == 0);
+    match std::str::from_utf8(name) {
+        Ok(name) if padded && !name.is_empty() && name.chars().all(|c| c.is_ascii_graphic()) => {
+            format!("\"{name}\"")
+        }
+        _ => format!("0x{}", hex(id)),
+    }
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::bindings::{NotPatient, UnknownHospital};
+
+    #[test]
+    fn refusals_name_the_error_and_its_fields() {
+        let error = EthereumError::Refused(MedicalCertificateErrors::NotPatient(NotPatient {
+            expected: Address::repeat_byte(0xaa),
+            signer: Address::repeat_byte(0xbb),
+        }));
+        let text = error.to_string();
+        assert!(text.contains("NotPatient"), "{text}");
+        assert!(text.contains(&format!("0x{}", "bb".repeat(20))), "{text}");
+        assert!(text.contains(&format!("0x{}", "aa".repeat(20))), "{text}");
+    }
+
+    #[test]
+    fn hospital_ids_print_as_names_or_hex() {
+        let mut name = [0u8; 32];
+        name[..9].copy_from_slice(b"hospital7");
+        let error =
+            EthereumError::Refused(MedicalCertificateErrors::UnknownHospital(UnknownHospital {
+                hospital: name,
+            }));
+        assert!(error.to_string().contains("\"hospital7\""), "{error}");
+        assert_eq!(id(&[0xff; 32]), format!("0x{}", "ff".repeat(32)));
+    }
+}
