@@ -183,6 +183,10 @@ impl MedicalCertificateClient {
         self.contract.address()
     }
 
+    pub fn config(&self) -> &ChainConfig {
+        &self.config
+    }
+
     /// The account this client sends as.
     pub fn sender(&self) -> Address {
         self.contract.client().address()

@@ -1,0 +1,591 @@
+//! The MedicalCertificate contract on the real anvil started by deploy/up: every function,
+//! every refusal, and that a refusal changes nothing.
+
+mod support;
+
+use std::time::Duration;
+
+use futures_util::StreamExt;
+use medcert_ethereum::bindings::MedicalCertificateErrors as E;
+use medcert_ethereum::ethers::providers::Middleware;
+use medcert_ethereum::ethers::types::{Address, Bytes, U256};
+use medcert_ethereum::{Consent, EthereumError, PatientSigner, hospital_id};
+use support::{Fixture, address_of, funded_wallet, register, sent_transactions};
+
+/// The decoded custom error of a refused call; panics on success or any other failure.
+fn refusal<T: std::fmt::Debug>(result: Result<T, EthereumError>) -> E {
+    match result {
+        Err(EthereumError::Refused(error)) => error,
+        other => panic!("expected a refusal by the contract, got {other:?}"),
+    }
+}
+
+#[tokio::test]
+async fn deploy_records_admin_and_relay() {
+    let f = Fixture::new().await;
+    assert_eq!(
+        f.admin.contract().admin().call().await.unwrap(),
+        f.admin.sender()
+    );
+    assert_eq!(f.admin.relay().await.unwrap(), f.relay.sender());
+}
+
+#[tokio::test]
+async fn rust_digests_match_the_contracts() {
+    let f = Fixture::new().await;
+    let domain = f.admin.domain();
+    let contract = f.admin.contract();
+    assert_eq!(
+        contract.domain_separator().call().await.unwrap(),
+        domain.separator()
+    );
+
+    let (authorization, _) = f.authorization(7, 99);
+    let on_chain = contract
+        .hash_certificate_authorization(
+            authorization.hospital,
+            authorization.record_id,
+            authorization.cid.clone(),
+            authorization.content_fingerprint,
+            authorization.watermark_fingerprint,
+            U256::from(authorization.nonce),
+        )
+        .call()
+        .await
+        .unwrap();
+    assert_eq!(on_chain, authorization.digest(&domain));
+
+    let consent = Consent {
+        hospital: f.hospital_id,
+        certificate_id: u64::MAX,
+        expiry: 1_900_000_000,
+        nonce: 12345,
+    };
+    let on_chain = contract
+        .hash_consent(medcert_ethereum::bindings::Consent {
+            hospital: consent.hospital,
+            certificate_id: U256::from(consent.certificate_id),
+            expiry: consent.expiry,
+            nonce: U256::from(consent.nonce),
+        })
+        .call()
+        .await
+        .unwrap();
+    assert_eq!(on_chain, consent.digest(&domain));
+}
+
+#[tokio::test]
+async fn admin_registers_and_removes_hospitals() {
+    let f = Fixture::new().await;
+    let registered = f.admin.hospital(f.hospital_id).await.unwrap();
+    assert_eq!(registered.account, f.hospital.sender());
+    assert_eq!(registered.public_key, Bytes::from(vec![0x25; 32]));
+
+    let id2 = hospital_id("hospital2").unwrap();
+    let account2 = address_of(&funded_wallet(&f.config).await);
+    f.admin
+        .register_hospital(id2, account2, [7; 32])
+        .await
+        .unwrap();
+    assert_eq!(f.admin.hospital(id2).await.unwrap().account, account2);
+
+    f.admin.remove_hospital(id2).await.unwrap();
+    assert!(matches!(
+        refusal(f.admin.hospital(id2).await),
+        E::UnknownHospital(e) if e.hospital == id2
+    ));
+    // The account is free again once its hospital is removed.
+    f.admin
+        .register_hospital(hospital_id("hospital3").unwrap(), account2, [7; 32])
+        .await
+        .unwrap();
+}
+
+#[tokio::test]
+async fn hospital_registry_refusals() {
+    let f = Fixture::new().await;
+    let other = address_of(&funded_wallet(&f.config).await);
+    assert!(matches!(
+        refusal(
+            f.admin
+                .register_hospital(f.hospital_id, other, [1; 32])
+                .await
+        ),
+        E::HospitalAlreadyRegistered(_)
+    ));
+    assert!(matches!(
+        refusal(f.admin.register_hospital(hospital_id("h2").unwrap(), f.hospital.sender(), [1; 32]).await),
+        E::AccountAlreadyRegistered(e) if e.account == f.hospital.sender()
+    ));
+    assert!(matches!(
+        refusal(f.admin.register_hospital([0; 32], other, [1; 32]).await),
+        E::InvalidHospital(_)
+    ));
+    assert!(matches!(
+        refusal(
+            f.admin
+                .remove_hospital(hospital_id("nobody").unwrap())
+                .await
+        ),
+        E::UnknownHospital(_)
+    ));
+    // A public key that is not 32 bytes, through the raw bindings.
+    let call = f.admin.contract().register_hospital(
+        hospital_id("h3").unwrap(),
+        other,
+        Bytes::from(vec![1; 31]),
+    );
+    let error = call.call().await.unwrap_err();
+    assert!(matches!(
+        error.decode_contract_revert::<E>(),
+        Some(E::InvalidPublicKey(e)) if e.length == U256::from(31)
+    ));
+    // Only the admin administers.
+    for client in [&f.hospital, &f.relay, &f.patient_client] {
+        assert!(matches!(
+            refusal(client.register_hospital(hospital_id("h4").unwrap(), other, [1; 32]).await),
+            E::NotAdmin(e) if e.caller == client.sender()
+        ));
+        assert!(matches!(
+            refusal(client.remove_hospital(f.hospital_id).await),
+            E::NotAdmin(_)
+        ));
+        assert!(matches!(
+            refusal(client.set_relay(client.sender()).await),
+            E::NotAdmin(_)
+        ));
+    }
+    assert_eq!(
+        f.admin.hospital(f.hospital_id).await.unwrap().account,
+        f.hospital.sender()
+    );
+}
+
+#[tokio::test]
+async fn issue_certificate_stores_it_for_the_patient() {
+    let f = Fixture::new().await;
+    let patient = Address::from(f.patient.address());
+    assert!(f.admin.certificates_of(patient).await.unwrap().is_empty());
+
+    let (authorization, signature) = f.authorization(1, 1);
+    let issued = f
+        .hospital
+        .issue_certificate(&authorization, patient, &signature)
+        .await
+        .unwrap();
+    let second = f.issue(2).await;
+    assert_eq!(
+        f.admin.certificates_of(patient).await.unwrap(),
+        vec![issued.certificate_id, second]
+    );
+
+    let certificate = f.admin.certificate(issued.certificate_id).await.unwrap();
+    assert_eq!(certificate.patient, patient);
+    assert_eq!(certificate.hospital, f.hospital_id);
+    assert_eq!(certificate.record_id, authorization.record_id);
+    assert_eq!(certificate.cid, authorization.cid);
+    assert_eq!(
+        certificate.content_fingerprint,
+        authorization.content_fingerprint
+    );
+    assert_eq!(
+        certificate.watermark_fingerprint,
+        authorization.watermark_fingerprint
+    );
+    assert!(certificate.recoverable);
+    assert!(certificate.issued_at > 0);
+    assert!(f.admin.nonce_used(patient, 1).await.unwrap());
+    assert!(matches!(
+        refusal(f.admin.certificate(999).await),
+        E::UnknownCertificate(_)
+    ));
+}
+
+#[tokio::test]
+async fn issue_certificate_refusals_change_nothing() {
+    let f = Fixture::new().await;
+    let patient = Address::from(f.patient.address());
+    f.issue(1).await;
+    let hospital_txs = sent_transactions(&f.config, f.hospital.sender()).await;
+    let (authorization, signature) = f.authorization(2, 2);
+
+    // Bad signature: an invalid recovery byte.
+    let mut bad = signature;
+    bad[64] = 30;
+    assert!(matches!(
+        refusal(
+            f.hospital
+                .issue_certificate(&authorization, patient, &bad)
+                .await
+        ),
+        E::InvalidSignature(_)
+    ));
+    // Someone else's signature.
+    let stranger = PatientSigner::from_seed(&[0x55; 32]);
+    let foreign = stranger.sign_certificate_authorization(&authorization, &f.admin.domain());
+    assert!(matches!(
+        refusal(f.hospital.issue_certificate(&authorization, patient, &foreign).await),
+        E::NotPatient(e) if e.signer == Address::from(stranger.address()) && e.expected == patient
+    ));
+    // A signature over different content (another CID) is not the patient's for this one.
+    let mut altered = authorization.clone();
+    altered.cid.push('x');
+    assert!(matches!(
+        refusal(
+            f.hospital
+                .issue_certificate(&altered, patient, &signature)
+                .await
+        ),
+        E::NotPatient(_)
+    ));
+    // Replayed nonce: nonce 1 was spent by the first issuance.
+    let (replayed, replayed_sig) = f.authorization(3, 1);
+    assert!(matches!(
+        refusal(f.hospital.issue_certificate(&replayed, patient, &replayed_sig).await),
+        E::NonceUsed(e) if e.nonce == U256::from(1)
+    ));
+    // Same record twice.
+    let (again, again_sig) = f.authorization(1, 50);
+    assert!(matches!(
+        refusal(
+            f.hospital
+                .issue_certificate(&again, patient, &again_sig)
+                .await
+        ),
+        E::CertificateExists(_)
+    ));
+    // Not a registered hospital.
+    assert!(matches!(
+        refusal(f.patient_client.issue_certificate(&authorization, patient, &signature).await),
+        E::NotHospital(e) if e.caller == patient
+    ));
+    // Zero patient.
+    assert!(matches!(
+        refusal(
+            f.hospital
+                .issue_certificate(&authorization, Address::zero(), &signature)
+                .await
+        ),
+        E::InvalidPatient(_)
+    ));
+
+    assert_eq!(
+        sent_transactions(&f.config, f.hospital.sender()).await,
+        hospital_txs
+    );
+    assert_eq!(f.admin.certificates_of(patient).await.unwrap().len(), 1);
+    assert!(!f.admin.nonce_used(patient, 2).await.unwrap());
+    // The untouched authorisation still works afterwards.
+    f.hospital
+        .issue_certificate(&authorization, patient, &signature)
+        .await
+        .unwrap();
+}
+
+#[tokio::test]
+async fn removed_hospital_can_no_longer_issue() {
+    let f = Fixture::new().await;
+    f.admin.remove_hospital(f.hospital_id).await.unwrap();
+    let (authorization, signature) = f.authorization(1, 1);
+    assert!(matches!(
+        refusal(
+            f.hospital
+                .issue_certificate(&authorization, f.patient.address().into(), &signature)
+                .await
+        ),
+        E::NotHospital(_)
+    ));
+}
+
+#[tokio::test]
+async fn serve_recovery_emits_the_certificate_once() {
+    let f = Fixture::new().await;
+    let certificate_id = f.issue(1).await;
+    let start = f
+        .admin
+        .contract()
+        .client()
+        .get_block_number()
+        .await
+        .unwrap()
+        .as_u64();
+    // Recovery at another hospital than the issuer, as in the paper's flow.
+    let other = hospital_id("hospital2").unwrap();
+    register(&f.admin, other).await;
+    let (consent, signature) = f.consent(other, certificate_id, 77);
+    let served = f
+        .relay
+        .serve_recovery([1; 32], &consent, &signature)
+        .await
+        .unwrap();
+
+    let certificate = f.admin.certificate(certificate_id).await.unwrap();
+    assert_eq!(served.event.request_id, [1; 32]);
+    assert_eq!(served.event.certificate_id, certificate_id);
+    assert_eq!(served.event.hospital, other);
+    assert_eq!(served.event.cid, certificate.cid);
+    assert_eq!(
+        served.event.content_fingerprint,
+        certificate.content_fingerprint
+    );
+    assert_eq!(
+        served.event.watermark_fingerprint,
+        certificate.watermark_fingerprint
+    );
+    assert_eq!(
+        served.event.transaction_hash,
+        served.receipt.transaction_hash
+    );
+    assert!(f.admin.request_served([1; 32]).await.unwrap());
+    assert!(
+        f.admin
+            .nonce_used(f.patient.address().into(), 77)
+            .await
+            .unwrap()
+    );
+
+    // The same request id is never served twice, even with a fresh consent.
+    let (fresh, fresh_sig) = f.consent(other, certificate_id, 78);
+    assert!(matches!(
+        refusal(f.relay.serve_recovery([1; 32], &fresh, &fresh_sig).await),
+        E::RequestAlreadyServed(e) if e.request_id == [1; 32]
+    ));
+
+    let events = f.admin.recovery_served_events(start);
+    let first = tokio::time::timeout(Duration::from_secs(10), Box::pin(events).next())
+        .await
+        .expect("the served event arrives")
+        .unwrap()
+        .unwrap();
+    assert_eq!(first, served.event);
+}
+
+#[tokio::test]
+async fn serve_recovery_refusals_change_nothing() {
+    let f = Fixture::new().await;
+    let patient = Address::from(f.patient.address());
+    let certificate_id = f.issue(1).await;
+    let relay_txs = sent_transactions(&f.config, f.relay.sender()).await;
+    let (consent, signature) = f.consent(f.hospital_id, certificate_id, 10);
+    let domain = f.admin.domain();
+
+    // Caller not the relay.
+    for client in [&f.admin, &f.hospital, &f.patient_client] {
+        assert!(matches!(
+            refusal(client.serve_recovery([2; 32], &consent, &signature).await),
+            E::NotRelay(e) if e.caller == client.sender()
+        ));
+    }
+    // Bad signature.
+    let mut bad = signature;
+    bad[..32].fill(0);
+    assert!(matches!(
+        refusal(f.relay.serve_recovery([2; 32], &consent, &bad).await),
+        E::InvalidSignature(_)
+    ));
+    // Someone else's signature.
+    let stranger = PatientSigner::from_seed(&[0x66; 32]);
+    let foreign = stranger.sign_consent(&consent, &domain);
+    assert!(matches!(
+        refusal(f.relay.serve_recovery([2; 32], &consent, &foreign).await),
+        E::NotPatient(e) if e.signer == Address::from(stranger.address())
+    ));
+    // The patient's signature over a different consent (e.g. a longer expiry).
+    let stretched = Consent {
+        expiry: consent.expiry + 1,
+        ..consent
+    };
+    assert!(matches!(
+        refusal(
+            f.relay
+                .serve_recovery([2; 32], &stretched, &signature)
+                .await
+        ),
+        E::NotPatient(_)
+    ));
+    // Expired consent.
+    let expired = Consent {
+        expiry: 1,
+        ..consent
+    };
+    let expired_sig = f.patient.sign_consent(&expired, &domain);
+    assert!(matches!(
+        refusal(f.relay.serve_recovery([2; 32], &expired, &expired_sig).await),
+        E::ConsentExpired(e) if e.expiry == 1
+    ));
+    // Unregistered hospital.
+    let (unknown, unknown_sig) = f.consent(hospital_id("nowhere").unwrap(), certificate_id, 10);
+    assert!(matches!(
+        refusal(
+            f.relay
+                .serve_recovery([2; 32], &unknown, &unknown_sig)
+                .await
+        ),
+        E::UnknownHospital(_)
+    ));
+    // Unknown certificate.
+    let (missing, missing_sig) = f.consent(f.hospital_id, 999, 10);
+    assert!(matches!(
+        refusal(
+            f.relay
+                .serve_recovery([2; 32], &missing, &missing_sig)
+                .await
+        ),
+        E::UnknownCertificate(_)
+    ));
+    // Nonce already used (by the issuance, nonce 1).
+    let (spent, spent_sig) = f.consent(f.hospital_id, certificate_id, 1);
+    assert!(matches!(
+        refusal(f.relay.serve_recovery([2; 32], &spent, &spent_sig).await),
+        E::NonceUsed(_)
+    ));
+
+    assert_eq!(
+        sent_transactions(&f.config, f.relay.sender()).await,
+        relay_txs
+    );
+    assert!(!f.admin.request_served([2; 32]).await.unwrap());
+    assert!(!f.admin.nonce_used(patient, 10).await.unwrap());
+
+    // The valid consent is served; replaying it under a new request id is refused.
+    f.relay
+        .serve_recovery([2; 32], &consent, &signature)
+        .await
+        .unwrap();
+    assert!(matches!(
+        refusal(f.relay.serve_recovery([3; 32], &consent, &signature).await),
+        E::NonceUsed(e) if e.patient == patient && e.nonce == U256::from(10)
+    ));
+}
+
+#[tokio::test]
+async fn relay_can_be_replaced_by_the_admin() {
+    let f = Fixture::new().await;
+    let certificate_id = f.issue(1).await;
+    let new_relay = f.admin.with_signer(funded_wallet(&f.config).await).unwrap();
+    f.admin.set_relay(new_relay.sender()).await.unwrap();
+    assert_eq!(f.admin.relay().await.unwrap(), new_relay.sender());
+
+    let (consent, signature) = f.consent(f.hospital_id, certificate_id, 5);
+    assert!(matches!(
+        refusal(f.relay.serve_recovery([4; 32], &consent, &signature).await),
+        E::NotRelay(_)
+    ));
+    new_relay
+        .serve_recovery([4; 32], &consent, &signature)
+        .await
+        .unwrap();
+}
+
+#[tokio::test]
+async fn patient_revokes_a_consent_nonce() {
+    let f = Fixture::new().await;
+    let patient = Address::from(f.patient.address());
+    let certificate_id = f.issue(1).await;
+    let (consent, signature) = f.consent(f.hospital_id, certificate_id, 20);
+
+    f.patient_client.revoke_consent_nonce(20).await.unwrap();
+    assert!(f.admin.nonce_used(patient, 20).await.unwrap());
+    assert!(matches!(
+        refusal(f.relay.serve_recovery([5; 32], &consent, &signature).await),
+        E::NonceUsed(_)
+    ));
+    assert!(matches!(
+        refusal(f.patient_client.revoke_consent_nonce(20).await),
+        E::NonceUsed(_)
+    ));
+    // A nonce is per patient: another account's nonce 20 is its own.
+    f.hospital.revoke_consent_nonce(20).await.unwrap();
+}
+
+#[tokio::test]
+async fn patient_revokes_a_certificate_for_recovery() {
+    let f = Fixture::new().await;
+    let certificate_id = f.issue(1).await;
+    let (consent, signature) = f.consent(f.hospital_id, certificate_id, 30);
+
+    assert!(matches!(
+        refusal(f.hospital.revoke_certificate(certificate_id).await),
+        E::NotPatient(e) if e.signer == f.hospital.sender()
+    ));
+    assert!(matches!(
+        refusal(f.patient_client.revoke_certificate(999).await),
+        E::UnknownCertificate(_)
+    ));
+    f.patient_client
+        .revoke_certificate(certificate_id)
+        .await
+        .unwrap();
+    assert!(
+        !f.admin
+            .certificate(certificate_id)
+            .await
+            .unwrap()
+            .recoverable
+    );
+    assert!(matches!(
+        refusal(f.relay.serve_recovery([6; 32], &consent, &signature).await),
+        E::CertificateRevoked(e) if e.certificate_id == U256::from(certificate_id)
+    ));
+    assert!(matches!(
+        refusal(f.patient_client.revoke_certificate(certificate_id).await),
+        E::CertificateRevoked(_)
+    ));
+    // The certificate itself stays listed: it is the patient's record of the visit.
+    assert_eq!(
+        f.admin
+            .certificates_of(f.patient.address().into())
+            .await
+            .unwrap(),
+        vec![certificate_id]
+    );
+}
+
+#[tokio::test]
+async fn event_stream_yields_every_served_recovery_in_order() {
+    let f = Fixture::new().await;
+    let start = f
+        .admin
+        .contract()
+        .client()
+        .get_block_number()
+        .await
+        .unwrap()
+        .as_u64();
+    let events = f.admin.recovery_served_events(start);
+    let mut events = Box::pin(events);
+    let mut expected = Vec::new();
+    for record in 1..=3 {
+        let certificate_id = f.issue(record).await;
+        let (consent, signature) = f.consent(f.hospital_id, certificate_id, 100 + record);
+        let served = f
+            .relay
+            .serve_recovery([record as u8; 32], &consent, &signature)
+            .await
+            .unwrap();
+        expected.push(served.event);
+    }
+    for want in expected {
+        let got = tokio::time::timeout(Duration::from_secs(10), events.next())
+            .await
+            .expect("the next served event arrives")
+            .unwrap()
+            .unwrap();
+        assert_eq!(got, want);
+    }
+}
+
+#[tokio::test]
+async fn refusal_messages_name_the_error_and_its_fields() {
+    let f = Fixture::new().await;
+    let certificate_id = f.issue(1).await;
+    let (consent, signature) = f.consent(f.hospital_id, certificate_id, 1);
+    let error = f
+        .relay
+        .serve_recovery([7; 32], &consent, &signature)
+        .await
+        .unwrap_err();
+    let text = error.to_string();
+    assert!(text.contains("NonceUsed"), "{text}");
+    assert!(text.contains("nonce 1"), "{text}");
+}
