@@ -1,0 +1,245 @@
+//! The content fingerprint: SHA3-256 over a canonical serialisation of the parsed
+//! document, which ignores exactly the syntax a parser ignores (and so the watermark).
+//!
+//! The canonical form is written in XML-like syntax, one fixed way:
+//! - start tag `<name a="v" b="w">` with one space before each attribute, double quotes,
+//!   no space before `>`; an empty element is written as a start and an end tag;
+//!   end tag `</name>`; names are kept as written, prefixes included;
+//! - text and CDATA as decoded characters, with `&`, `<`, `>` escaped as `&amp;`, `&lt;`,
+//!   `&gt;`, line ends normalised to `\n` and a referenced carriage return as `&#xD;`;
+//! - attribute values decoded and normalised as a parser does (a literal tab, line end or
+//!   carriage return becomes a space), with `&`, `<`, `"` escaped and referenced tab,
+//!   newline and carriage return as `&#x9;`, `&#xA;`, `&#xD;`;
+//! - comments, processing instructions and the document type kept as written; the XML
+//!   declaration and whitespace outside the root element left out.
+//!
+//! References to entities other than the five predefined ones are kept as written.
+
+use std::io;
+
+use quick_xml::escape::resolve_predefined_entity;
+use quick_xml::events::Event;
+use sha3::{Digest, Sha3_256};
+
+use crate::scan::{Tag, Visitor};
+
+#[derive(Default)]
+pub(crate) struct ContentHasher {
+    hasher: Sha3_256,
+}
+
+impl ContentHasher {
+    pub fn finish(self) -> [u8; 32] {
+        self.hasher.finalize().into()
+    }
+
+    fn put(&mut self, bytes: &[u8]) {
+        self.hasher.update(bytes);
+    }
+
+    fn text(&mut self, raw: &[u8]) {
+        let mut rest = raw;
+        while let Some(at) = memchr::memchr3(b'>', b'\r', b'&', rest) {
+            self.put(&rest[..at]);
+            match rest[at] {
+                b'>' => self.put(b"&gt;"),
+                b'&' => self.put(b"&amp;"),
+                _ => {
+                    self.put(b"\n");
+                    if rest.get(at + 1) == Some(&b'\n') {
+                        rest = &rest[1..];
+                    }
+                }
+            }
+            rest = &rest[at + 1..];
+        }
+        self.put(rest);
+    }
+
+    fn character(&mut self, c: char) {
+        match c {
+            '&' => self.put(b"&amp;"),
+            '<' => self.put(b"&lt;"),
+            '>' => self.put(b"&gt;"),
+            '\r' => self.put(b"&#xD;"),
+            c => self.put(c.encode_utf8(&mut [0; 4]).as_bytes()),
+        }
+    }
+
+    fn reference(&mut self, name: &[u8]) {
+        match resolve_reference(name) {
+            Some(c) => self.character(c),
+            None => {
+                self.put(b"&");
+                self.put(name);
+                self.put(b";");
+            }
+        }
+    }
+
+    fn attribute_value(&mut self, raw: &[u8]) {
+        let plain = !raw
+            .iter()
+            .any(|b| matches!(b, b'&' | b'"' | b'\t' | b'\n' | b'\r'));
+        if plain {
+            self.put(raw);
+            return;
+        }
+        let mut at = 0;
+        while at < raw.len() {
+            match raw[at] {
+                b'&' => {
+                    // Terminated references are checked by the scan; an unterminated one
+                    // is kept as written.
+                    let end = memchr::memchr(b';', &raw[at..]).map_or(raw.len(), |e| at + e);
+                    let name = &raw[(at + 1).min(end)..end];
+                    match resolve_reference(name) {
+                        Some('\t') => self.put(b"&#x9;"),
+                        Some('\n') => self.put(b"&#xA;"),
+                        Some('\r') => self.put(b"&#xD;"),
+                        Some('"') => self.put(b"&quot;"),
+                        Some(c) => self.character(c),
+                        None => self.put(&raw[at..(end + 1).min(raw.len())]),
+                    }
+                    at = end + 1;
+                }
+                b'"' => {
+                    self.put(b"&quot;");
+                    at += 1;
+                }
+                b'\r' if raw.get(at + 1) == Some(&b'\n') => {
+                    self.put(b" ");
+                    at += 2;
+                }
+                b'\t' | b'\n' | b'\r' => {
+                    self.put(b" ");
+                    at += 1;
+                }
+                _ => {
+                    let run = raw[at..]
+                        .iter()
+                        .position(|b| matches!(b, b'&' | b'"' | b'\t' | b'\n' | b'\r'))
+                        .unwrap_or(raw.len() - at);
+                    self.put(&raw[at..at + run]);
+                    at += run;
+                }
+            }
+        }
+    }
+
+    fn start_tag(&mut self, tag: &Tag<'_>) {
+        self.put(b"<");
+        self.put(tag.name());
+        for attribute in tag.attributes {
+            self.put(b" ");
+            self.put(&tag.content[attribute.key.clone()]);
+            self.put(b"=\"");
+            self.attribute_value(&tag.content[attribute.value.clone()]);
+            self.put(b"\"");
+        }
+        self.put(b">");
+    }
+
+    fn end_tag(&mut self, name: &[u8]) {
+        self.put(b"</");
+        self.put(name);
+        self.put(b">");
+    }
+}
+
+/// The character a reference (`amp`, `#60`, `#x3C`) stands for, if it is predefined or a
+/// character reference.
+pub(crate) fn resolve_reference(name: &[u8]) -> Option<char> {
+    let name = std::str::from_utf8(name).ok()?;
+    if let Some(number) = name.strip_prefix('#') {
+        let code = match number.strip_prefix('x') {
+            Some(hex) => u32::from_str_radix(hex, 16).ok()?,
+            None => number.parse().ok()?,
+        };
+        return char::from_u32(code);
+    }
+    resolve_predefined_entity(name).and_then(|s| s.chars().next())
+}
+
+impl Visitor for ContentHasher {
+    fn tag(&mut self, tag: &Tag<'_>, empty: bool) -> io::Result<()> {
+        self.start_tag(tag);
+        if empty {
+            self.end_tag(tag.name());
+        }
+        Ok(())
+    }
+
+    fn end(&mut self, name: &[u8], _raw: &[u8], _right_after_start: bool) -> io::Result<()> {
+        self.end_tag(name);
+        Ok(())
+    }
+
+    fn other(&mut self, event: &Event<'_>, depth: usize) -> io::Result<()> {
+        match event {
+            Event::Text(text) if depth > 0 => self.text(text),
+            Event::GeneralRef(reference) => self.reference(reference),
+            Event::CData(data) => {
+                let mut rest: &[u8] = data;
+                while let Some(at) = memchr::memchr(b'<', rest) {
+                    self.text(&rest[..at]);
+                    self.put(b"&lt;");
+                    rest = &rest[at + 1..];
+                }
+                self.text(rest);
+            }
+            Event::Comment(comment) => {
+                self.put(b"<!--");
+                self.put(comment);
+                self.put(b"-->");
+            }
+            Event::PI(instruction) => {
+                self.put(b"<?");
+                self.put(instruction);
+                self.put(b"?>");
+            }
+            Event::DocType(doctype) => {
+                self.put(b"<!DOCTYPE ");
+                self.put(doctype);
+                self.put(b">");
+            }
+            _ => {}
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn references_resolve() {
+        assert_eq!(resolve_reference(b"lt"), Some('<'));
+        assert_eq!(resolve_reference(b"#60"), Some('<'));
+        assert_eq!(resolve_reference(b"#x3C"), Some('<'));
+        assert_eq!(resolve_reference(b"nbsp"), None);
+    }
+
+    fn digest(f: impl FnOnce(&mut ContentHasher)) -> [u8; 32] {
+        let mut hasher = ContentHasher::default();
+        f(&mut hasher);
+        hasher.finish()
+    }
+
+    #[test]
+    fn text_line_ends_and_markup_characters_are_normalised() {
+        assert_eq!(
+            digest(|h| h.text(b"a\r\nb\rc>d&e")),
+            digest(|h| h.put(b"a\nb\nc&gt;d&amp;e"))
+        );
+    }
+
+    #[test]
+    fn equivalent_attribute_values_hash_alike() {
+        let plain = digest(|h| h.attribute_value(b"a b\"c"));
+        assert_eq!(plain, digest(|h| h.attribute_value(b"a&#32;b&quot;c")));
+        assert_eq!(plain, digest(|h| h.attribute_value(b"a\nb&#34;c")));
+        assert_ne!(plain, digest(|h| h.attribute_value(b"a&#10;b\"c")));
+    }
+}
