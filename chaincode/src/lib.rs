@@ -1,0 +1,10 @@
+//! medcert's hospital chaincode, served to the Fabric peer as chaincode-as-a-service.
+//!
+//! [`contract`] holds the functions and their access control, written against the
+//! [`ledger::Ledger`] trait; [`shim`] serves them to the peer over the shim protocol.
+
+pub mod contract;
+pub mod identity;
+pub mod ledger;
+pub mod password;
+pub mod shim;
