@@ -1,0 +1,424 @@
+//! The IPFS adapter: envelopes go into a Kubo node and come back out by CID (Hash I).
+//!
+//! Every call goes through `ipfs-api-backend-hyper` to Kubo's RPC API. That crate is only
+//! passively maintained and some of its calls no longer match current Kubo (its `id()`
+//! expects a field Kubo stopped sending); this adapter uses only `add`, `cat`, `pin add`,
+//! `pin ls`, `pin rm` and `version`, each proven against a real Kubo by the integration
+//! tests.
+//!
+//! Every request carries Kubo's `offline=true` option: the node answers from its own
+//! blockstore only, so an unknown CID is a prompt [`IpfsError::NotFound`] instead of a
+//! search for providers that would hang until the timeout.
+//!
+//! Content is added with the options of [`ADD_OPTIONS`]; the same bytes always give the
+//! same CID, and `ipfs add` with [`ADD_CLI_FLAGS`] gives that CID too.
+
+use std::time::Duration;
+
+use bytes::Bytes;
+use futures_util::{Stream, StreamExt};
+use ipfs_api_backend_hyper::{
+    BackendWithGlobalOptions, GlobalOptions, IpfsApi, IpfsClient, TryFromUri, request::Add,
+};
+use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt};
+use tokio_util::compat::TokioAsyncReadCompatExt;
+
+/// Bytes per leaf block: Kubo's default chunk size, stated so the CLI comparison matches.
+pub const CHUNKER: &str = "size-262144";
+
+/// The flags that make `ipfs add` produce the same CID as [`Ipfs::add`].
+pub const ADD_CLI_FLAGS: [&str; 5] = [
+    "--cid-version=1",
+    "--raw-leaves",
+    "--chunker=size-262144",
+    "--hash=sha2-256",
+    "--pin",
+];
+
+/// How envelopes are added: CIDv1 (base32 `bafy…`/`bafk…`), raw leaves, fixed 256 KiB
+/// chunks, SHA2-256 multihash, pinned so the node's garbage collector keeps them.
+pub const ADD_OPTIONS: AddOptions = AddOptions {
+    cid_version: 1,
+    raw_leaves: true,
+    chunker: CHUNKER,
+    hash: "sha2-256",
+    pin: true,
+};
+
+/// The `ipfs add` options used for every envelope (see [`ADD_OPTIONS`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct AddOptions {
+    pub cid_version: u32,
+    pub raw_leaves: bool,
+    pub chunker: &'static str,
+    pub hash: &'static str,
+    pub pin: bool,
+}
+
+/// Default bound on each wait for the node.
+pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(60);
+
+#[derive(Debug, thiserror::Error)]
+pub enum IpfsError {
+    #[error("invalid IPFS API URL {url:?}: {reason}")]
+    InvalidUrl { url: String, reason: String },
+    #[error("IPFS node at {url} is unreachable (is Kubo running? see deploy/status)")]
+    Unreachable { url: String },
+    #[error("IPFS node at {url} did not answer {operation} within {timeout:?}")]
+    Timeout {
+        url: String,
+        operation: &'static str,
+        timeout: Duration,
+    },
+    #[error("CID {cid} is not stored on this IPFS node")]
+    NotFound { cid: String },
+    #[error("{cid:?} is not a valid CID: {reason}")]
+    InvalidCid { cid: String, reason: String },
+    #[error("CID {cid} is not pinned on this IPFS node")]
+    NotPinned { cid: String },
+    #[error("IPFS node refused {operation}: {message}")]
+    Refused {
+        operation: &'static str,
+        message: String,
+    },
+    #[error("IPFS {operation} failed in transport: {source}")]
+    Transport {
+        operation: &'static str,
+        #[source]
+        source: Box<dyn std::error::Error + Send + Sync>,
+    },
+    #[error("cannot write the content of {cid}: {source}")]
+    Write {
+        cid: String,
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+/// A client of one Kubo node's RPC API.
+pub struct Ipfs {
+    client: BackendWithGlobalOptions<IpfsClient>,
+    api_url: String,
+    timeout: Duration,
+}
+
+impl Ipfs {
+    /// A client of the node at `api_url` (`http://127.0.0.1:5001`, as in the network
+    /// description). No request is sent until the first call.
+    ///
+    /// `timeout` bounds each wait for the node: the whole of `add`, `pin`, `unpin` and
+    /// `is_pinned`, and in `cat` the first byte and every gap between chunks (so a large
+    /// envelope may take longer in total, as long as it keeps flowing).
+    pub fn new(api_url: &str, timeout: Duration) -> Result<Self, IpfsError> {
+        check_api_url(api_url).map_err(|reason| IpfsError::InvalidUrl {
+            url: api_url.to_owned(),
+            reason: reason.to_owned(),
+        })?;
+        let client = IpfsClient::from_str(api_url).map_err(|e| IpfsError::InvalidUrl {
+            url: api_url.to_owned(),
+            reason: e.to_string(),
+        })?;
+        let options = GlobalOptions {
+            offline: Some(true),
+            timeout: None,
+        };
+        Ok(Self {
+            client: BackendWithGlobalOptions::new(client, options),
+            api_url: api_url.trim_end_matches('/').to_owned(),
+            timeout,
+        })
+    }
+
+    pub fn api_url(&self) -> &str {
+        &self.api_url
+    }
+
+    /// The node's Kubo version: a cheap check that the node is up.
+    pub async fn version(&self) -> Result<String, IpfsError> {
+        let operation = "version";
+        let response = self.bounded(operation, self.client.version()).await?;
+        response
+            .map(|v| v.version)
+            .map_err(|e| self.classify(operation, None, e))
+    }
+
+    /// Streams `content` into the node with [`ADD_OPTIONS`] and returns its CID (Hash I).
+    /// The content is read as it is sent, never held whole in memory.
+    pub async fn add<R>(&self, content: R) -> Result<String, IpfsError>
+    where
+        R: AsyncRead + Send + Sync + Unpin + 'static,
+    {
+        let operation = "add";
+        let options = Add {
+            cid_version: Some(ADD_OPTIONS.cid_version),
+            raw_leaves: Some(ADD_OPTIONS.raw_leaves),
+            chunker: Some(ADD_OPTIONS.chunker),
+            hash: Some(ADD_OPTIONS.hash),
+            pin: Some(ADD_OPTIONS.pin),
+            ..Add::default()
+        };
+        let request = self
+            .client
+            .add_async_with_options(content.compat(), options);
+        let response = self.bounded(operation, request).await?;
+        response
+            .map(|added| added.hash)
+            .map_err(|e| self.classify(operation, None, e))
+    }
+
+    /// The content of `cid` as a stream of chunks. An unknown CID fails on the first item
+    /// with [`IpfsError::NotFound`]; after any error the stream ends.
+    pub fn cat(&self, cid: &str) -> impl Stream<Item = Result<Bytes, IpfsError>> + Send + 'static {
+        let operation = "cat";
+        let chunks = self.client.cat(cid);
+        let context = ErrorContext {
+            api_url: self.api_url.clone(),
+            timeout: self.timeout,
+        };
+        let cid = cid.to_owned();
+        futures_util::stream::unfold(Some(chunks), move |state| {
+            let context = context.clone();
+            let cid = cid.clone();
+            async move {
+                let mut chunks = state?;
+                match tokio::time::timeout(context.timeout, chunks.next()).await {
+                    Err(_) => Some((Err(context.timeout_error(operation)), None)),
+                    Ok(None) => None,
+                    Ok(Some(Ok(chunk))) => Some((Ok(chunk), Some(chunks))),
+                    Ok(Some(Err(e))) => {
+                        Some((Err(context.classify(operation, Some(&cid), e)), None))
+                    }
+                }
+            }
+        })
+    }
+
+    /// Writes the content of `cid` to `out` and returns the number of bytes written.
+    /// Nothing is written when the CID is unknown or the node fails before the first chunk.
+    pub async fn cat_to<W>(&self, cid: &str, out: &mut W) -> Result<u64, IpfsError>
+    where
+        W: AsyncWrite + Unpin,
+    {
+        let write_error = |source| IpfsError::Write {
+            cid: cid.to_owned(),
+            source,
+        };
+        let mut chunks = std::pin::pin!(self.cat(cid));
+        let mut written = 0u64;
+        while let Some(chunk) = chunks.next().await {
+            let chunk = chunk?;
+            out.write_all(&chunk).await.map_err(write_error)?;
+            written += chunk.len() as u64;
+        }
+        out.flush().await.map_err(write_error)?;
+        Ok(written)
+    }
+
+    /// Pins `cid` (recursively) so the node keeps it through garbage collection.
+    pub async fn pin(&self, cid: &str) -> Result<(), IpfsError> {
+        let operation = "pin add";
+        let response = self
+            .bounded(operation, self.client.pin_add(cid, true))
+            .await?;
+        response
+            .map(drop)
+            .map_err(|e| self.classify(operation, Some(cid), e))
+    }
+
+    /// Removes the pin of `cid` (when a patient revokes it). The blocks stay until the
+    /// node's garbage collector runs; other pins of the same content are unaffected.
+    pub async fn unpin(&self, cid: &str) -> Result<(), IpfsError> {
+        let operation = "pin rm";
+        let response = self
+            .bounded(operation, self.client.pin_rm(cid, true))
+            .await?;
+        response
+            .map(drop)
+            .map_err(|e| self.classify(operation, Some(cid), e))
+    }
+
+    /// Whether `cid` is pinned (directly, recursively or as part of a pinned graph).
+    pub async fn is_pinned(&self, cid: &str) -> Result<bool, IpfsError> {
+        let operation = "pin ls";
+        let response = self
+            .bounded(operation, self.client.pin_ls(Some(cid), None))
+            .await?;
+        match response.map_err(|e| self.classify(operation, Some(cid), e)) {
+            Ok(listing) => Ok(!listing.keys.is_empty()),
+            Err(IpfsError::NotPinned { .. }) => Ok(false),
+            Err(e) => Err(e),
+        }
+    }
+
+    async fn bounded<F: Future>(
+        &self,
+        operation: &'static str,
+        request: F,
+    ) -> Result<F::Output, IpfsError> {
+        tokio::time::timeout(self.timeout, request)
+            .await
+            .map_err(|_| self.context().timeout_error(operation))
+    }
+
+    fn classify(
+        &self,
+        operation: &'static str,
+        cid: Option<&str>,
+        error: ipfs_api_backend_hyper::Error,
+    ) -> IpfsError {
+        self.context().classify(operation, cid, error)
+    }
+
+    fn context(&self) -> ErrorContext {
+        ErrorContext {
+            api_url: self.api_url.clone(),
+            timeout: self.timeout,
+        }
+    }
+}
+
+/// The client crate panics on a URL without a scheme and speaks plain HTTP only (the node
+/// listens on loopback), so the URL is checked here first.
+fn check_api_url(api_url: &str) -> Result<(), &'static str> {
+    let authority = api_url
+        .strip_prefix("http://")
+        .ok_or("expected http://host:port")?
+        .trim_end_matches('/');
+    let (host, port) = authority.rsplit_once(':').ok_or("no port")?;
+    if host.is_empty() || authority.contains('/') {
+        return Err("expected http://host:port");
+    }
+    port.parse::<u16>()
+        .map_err(|_| "the port is not a number")?;
+    Ok(())
+}
+
+/// What an error message needs to know about the client, detached so `cat`'s stream can
+/// outlive the borrow of the client.
+#[derive(Clone)]
+struct ErrorContext {
+    api_url: String,
+    timeout: Duration,
+}
+
+impl ErrorContext {
+    fn timeout_error(&self, operation: &'static str) -> IpfsError {
+        IpfsError::Timeout {
+            url: self.api_url.clone(),
+            operation,
+            timeout: self.timeout,
+        }
+    }
+
+    fn classify(
+        &self,
+        operation: &'static str,
+        cid: Option<&str>,
+        error: ipfs_api_backend_hyper::Error,
+    ) -> IpfsError {
+        use ipfs_api_backend_hyper::Error as E;
+        match error {
+            E::Api(api) => classify_refusal(operation, cid, api.message),
+            E::Client(e) if e.is_connect() => IpfsError::Unreachable {
+                url: self.api_url.clone(),
+            },
+            other => IpfsError::Transport {
+                operation,
+                source: Box::new(other),
+            },
+        }
+    }
+}
+
+/// Maps Kubo's error message for a request about `cid` to a typed error. Kubo has no
+/// error codes worth the name (always 0), so its wording is what there is.
+fn classify_refusal(operation: &'static str, cid: Option<&str>, message: String) -> IpfsError {
+    let Some(cid) = cid else {
+        return IpfsError::Refused { operation, message };
+    };
+    let lower = message.to_ascii_lowercase();
+    let cid = cid.to_owned();
+    if lower.contains("not pinned") {
+        IpfsError::NotPinned { cid }
+    } else if lower.contains("not found") || lower.contains("could not find") {
+        IpfsError::NotFound { cid }
+    } else if lower.contains("invalid path")
+        || lower.contains("invalid cid")
+        || lower.contains("failed to decode")
+    {
+        IpfsError::InvalidCid {
+            cid,
+            reason: message,
+        }
+    } else {
+        IpfsError::Refused { operation, message }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const CID: &str = "bafkreigh2akiscaildcqabsyg3dfr6chu3fgpregiymsck7e7aqa4s52zy";
+
+    #[test]
+    fn kubo_messages_map_to_typed_errors() {
+        let not_found = classify_refusal(
+            "cat",
+            Some(CID),
+            format!("block was not found locally (offline): ipld: could not find {CID}"),
+        );
+        assert!(matches!(not_found, IpfsError::NotFound { cid } if cid == CID));
+
+        let not_pinned = classify_refusal(
+            "pin rm",
+            Some(CID),
+            "not pinned or pinned indirectly".into(),
+        );
+        assert!(matches!(not_pinned, IpfsError::NotPinned { .. }));
+
+        let ls = classify_refusal("pin ls", Some(CID), format!("path '{CID}' is not pinned"));
+        assert!(matches!(ls, IpfsError::NotPinned { .. }));
+
+        let invalid = classify_refusal(
+            "cat",
+            Some("nope"),
+            "invalid path \"nope\": path does not have enough components".into(),
+        );
+        assert!(matches!(invalid, IpfsError::InvalidCid { cid, .. } if cid == "nope"));
+
+        let other = classify_refusal("add", None, "repo full".into());
+        assert!(matches!(
+            other,
+            IpfsError::Refused {
+                operation: "add",
+                ..
+            }
+        ));
+    }
+
+    #[test]
+    fn cli_flags_state_the_add_options() {
+        let flags = ADD_CLI_FLAGS.join(" ");
+        assert!(flags.contains(&format!("--cid-version={}", ADD_OPTIONS.cid_version)));
+        assert!(flags.contains(&format!("--chunker={}", ADD_OPTIONS.chunker)));
+        assert!(flags.contains(&format!("--hash={}", ADD_OPTIONS.hash)));
+        assert_eq!(flags.contains("--raw-leaves"), ADD_OPTIONS.raw_leaves);
+        assert_eq!(flags.contains("--pin"), ADD_OPTIONS.pin);
+    }
+
+    #[test]
+    fn malformed_url_is_refused_before_any_request() {
+        for url in [
+            "http://127.0.0.1:notaport",
+            "127.0.0.1:5001",
+            "https://127.0.0.1:5001",
+            "http://127.0.0.1",
+            "http://127.0.0.1:5001/api/v0",
+        ] {
+            let error = Ipfs::new(url, DEFAULT_TIMEOUT).err();
+            assert!(matches!(error, Some(IpfsError::InvalidUrl { .. })), "{url}");
+        }
+        assert!(Ipfs::new("http://127.0.0.1:5001/", DEFAULT_TIMEOUT).is_ok());
+    }
+}
