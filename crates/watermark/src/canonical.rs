@@ -20,21 +20,109 @@ use std::io;
 use quick_xml::escape::resolve_predefined_entity;
 use quick_xml::events::Event;
 use sha3::{Digest, Sha3_256};
+use std::sync::mpsc::{Receiver, SyncSender, channel, sync_channel};
+use std::thread::JoinHandle;
 
 use crate::scan::{Tag, Visitor};
 
-#[derive(Default)]
+fn spawn_worker(mut hasher: Sha3_256) -> HashSink {
+    let (full, blocks) = sync_channel::<Vec<u8>>(2);
+    let (give_back, emptied) = channel();
+    let worker = std::thread::spawn(move || {
+        for mut block in blocks {
+            hasher.update(&block);
+            block.clear();
+            // The reader may be gone already; then the block is simply freed.
+            let _ = give_back.send(block);
+        }
+        hasher.finalize().into()
+    });
+    HashSink::Threaded {
+        full,
+        emptied,
+        worker,
+    }
+}
+
+/// Canonical bytes are gathered in blocks of this size before they are hashed.
+const BLOCK: usize = 256 * 1024;
+/// Past this much content, hashing moves to a second thread, so that reading and
+/// hashing, which take about as long each, overlap; small documents spawn nothing.
+const THREADED_AFTER: u64 = 4 * BLOCK as u64;
+
 pub(crate) struct ContentHasher {
-    hasher: Sha3_256,
+    block: Vec<u8>,
+    hashed: u64,
+    sink: HashSink,
+}
+
+enum HashSink {
+    Inline(Sha3_256),
+    /// Full blocks go to the hashing thread two at a most; emptied blocks come back to
+    /// be reused, so at most four blocks ever exist.
+    Threaded {
+        full: SyncSender<Vec<u8>>,
+        emptied: Receiver<Vec<u8>>,
+        worker: JoinHandle<[u8; 32]>,
+    },
+}
+
+impl Default for ContentHasher {
+    fn default() -> Self {
+        Self {
+            block: Vec::with_capacity(BLOCK),
+            hashed: 0,
+            sink: HashSink::Inline(Sha3_256::new()),
+        }
+    }
 }
 
 impl ContentHasher {
-    pub fn finish(self) -> [u8; 32] {
-        self.hasher.finalize().into()
+    pub fn finish(mut self) -> [u8; 32] {
+        match self.sink {
+            HashSink::Inline(mut hasher) => {
+                hasher.update(&self.block);
+                hasher.finalize().into()
+            }
+            HashSink::Threaded { full, worker, .. } => {
+                // The worker only stops when the sender is gone, and never panics.
+                let _ = full.send(std::mem::take(&mut self.block));
+                drop(full);
+                worker.join().expect("the hashing thread does not panic")
+            }
+        }
     }
 
-    fn put(&mut self, bytes: &[u8]) {
-        self.hasher.update(bytes);
+    fn put(&mut self, mut bytes: &[u8]) {
+        while !bytes.is_empty() {
+            let take = bytes.len().min(BLOCK - self.block.len());
+            self.block.extend_from_slice(&bytes[..take]);
+            bytes = &bytes[take..];
+            if self.block.len() == BLOCK {
+                self.flush();
+            }
+        }
+    }
+
+    fn flush(&mut self) {
+        self.hashed += self.block.len() as u64;
+        if let HashSink::Inline(hasher) = &mut self.sink {
+            hasher.update(&self.block);
+            self.block.clear();
+            if self.hashed >= THREADED_AFTER {
+                let hasher = std::mem::take(hasher);
+                self.sink = spawn_worker(hasher);
+            }
+            return;
+        }
+        if let HashSink::Threaded { full, emptied, .. } = &mut self.sink {
+            let next = emptied
+                .try_recv()
+                .unwrap_or_else(|_| Vec::with_capacity(BLOCK));
+            let block = std::mem::replace(&mut self.block, next);
+            // The worker runs until the sender is dropped, so sending cannot fail.
+            let _ = full.send(block);
+        }
     }
 
     fn text(&mut self, raw: &[u8]) {
@@ -225,6 +313,17 @@ mod tests {
         let mut hasher = ContentHasher::default();
         f(&mut hasher);
         hasher.finish()
+    }
+
+    #[test]
+    fn hashing_on_a_second_thread_gives_the_same_digest() {
+        let data: Vec<u8> = (0..3_000_000_u32).map(|i| (i % 251) as u8).collect();
+        let mut hasher = ContentHasher::default();
+        for chunk in data.chunks(70_001) {
+            hasher.put(chunk);
+        }
+        assert!(matches!(hasher.sink, HashSink::Threaded { .. }));
+        assert_eq!(hasher.finish(), <[u8; 32]>::from(Sha3_256::digest(&data)));
     }
 
     #[test]
