@@ -129,12 +129,13 @@ pub struct MedicalCertificateClient {
 }
 
 impl MedicalCertificateClient {
-    /// Deploys a fresh contract whose admin is `admin` and whose relay is `relay`.
+    /// Deploys a fresh contract whose admin is `admin` and whose relay is `relay`. The
+    /// receipt's block is where scanning the contract's events can start.
     pub async fn deploy(
         config: &ChainConfig,
         admin: LocalWallet,
         relay: Address,
-    ) -> Result<Self, EthereumError> {
+    ) -> Result<(Self, TransactionReceipt), EthereumError> {
         let client = config.client(admin)?;
         let bytecode: Bytes = ethers::utils::hex::decode(BYTECODE_HEX.trim())
             .expect("contracts/out/MedicalCertificate.bin is hex written by contracts/build")
@@ -148,7 +149,7 @@ impl MedicalCertificateClient {
             .deploy(relay)
             .map_err(|e| EthereumError::Rpc(Box::new(e)))?
             .confirmations(config.confirmations);
-        let (contract, _receipt) =
+        let (contract, receipt) =
             tokio::time::timeout(config.timeout, deployer.send_with_receipt())
                 .await
                 .map_err(|_| EthereumError::Timeout {
@@ -156,10 +157,11 @@ impl MedicalCertificateClient {
                     after: config.timeout,
                 })?
                 .map_err(contract_error)?;
-        Ok(Self {
+        let client = Self {
             contract: MedicalCertificate::new(contract.address(), client),
             config: config.clone(),
-        })
+        };
+        Ok((client, receipt))
     }
 
     /// Attaches to a deployed contract, sending as `wallet`.

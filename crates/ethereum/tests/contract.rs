@@ -589,3 +589,61 @@ async fn refusal_messages_name_the_error_and_its_fields() {
     assert!(text.contains("NonceUsed"), "{text}");
     assert!(text.contains("nonce 1"), "{text}");
 }
+
+#[tokio::test]
+async fn transactions_wait_for_the_configured_confirmations() {
+    let f = Fixture::new().await;
+    let mut config = f.config.clone();
+    config.confirmations = 3;
+    let wallet = funded_wallet(&f.config).await;
+    let id = hospital_id("hospital2").unwrap();
+    f.admin
+        .register_hospital(id, address_of(&wallet), [2; 32])
+        .await
+        .unwrap();
+    let hospital =
+        medcert_ethereum::MedicalCertificateClient::attach(&config, f.admin.address(), wallet)
+            .unwrap();
+    let authorization = support::authorization_for(id, 1, 1);
+    let signature = f
+        .patient
+        .sign_certificate_authorization(&authorization, &f.admin.domain());
+    let patient = f.patient.address().into();
+    let issuing = tokio::spawn(async move {
+        hospital
+            .issue_certificate(&authorization, patient, &signature)
+            .await
+    });
+    // anvil mines only on demand: build blocks until the issue has its confirmations.
+    let provider = f.admin.contract().client();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+    while !issuing.is_finished() {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the issue never confirmed"
+        );
+        let _: serde_json::Value = provider.provider().request("evm_mine", ()).await.unwrap();
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let issued = issuing.await.unwrap().unwrap();
+    let mined_in = issued.receipt.block_number.unwrap().as_u64();
+    let head = provider.get_block_number().await.unwrap().as_u64();
+    assert!(head >= mined_in + 2, "block {mined_in}, head {head}");
+}
+
+#[tokio::test]
+async fn waiting_longer_than_the_timeout_is_an_error() {
+    let f = Fixture::new().await;
+    let mut config = f.config.clone();
+    config.confirmations = 1_000_000;
+    config.timeout = Duration::from_millis(500);
+    let impatient = medcert_ethereum::MedicalCertificateClient::attach(
+        &config,
+        f.admin.address(),
+        f.patient_wallet(),
+    )
+    .unwrap();
+    let error = impatient.revoke_consent_nonce(1).await.unwrap_err();
+    assert!(matches!(error, EthereumError::Timeout { .. }), "{error:?}");
+    assert!(error.to_string().contains("timed out"), "{error}");
+}

@@ -10,7 +10,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use medcert_ethereum::ethers::providers::{Http, Middleware, Provider};
 use medcert_ethereum::ethers::signers::LocalWallet;
-use medcert_ethereum::ethers::types::{Address, U256};
+use medcert_ethereum::ethers::types::{Address, TransactionReceipt, U256};
 use medcert_ethereum::{
     CertificateAuthorization, ChainConfig, Consent, MedicalCertificateClient, PatientSigner,
     hospital_id, patient_wallet,
@@ -24,6 +24,7 @@ pub struct Fixture {
     /// Registered as "hospital1".
     pub hospital: MedicalCertificateClient,
     pub hospital_id: [u8; 32],
+    pub deployment: TransactionReceipt,
     pub patient: PatientSigner,
     /// Sends as the patient (revocations).
     pub patient_client: MedicalCertificateClient,
@@ -31,11 +32,13 @@ pub struct Fixture {
 
 impl Fixture {
     pub async fn new() -> Self {
-        let network = Network::load().unwrap_or_else(|e| panic!("{e}"));
-        let config = ChainConfig::new(network.ethereum.rpc_url, network.ethereum.chain_id);
+        Self::deploy(chain_config()).await
+    }
+
+    pub async fn deploy(config: ChainConfig) -> Self {
         let admin_wallet = funded_wallet(&config).await;
         let relay_wallet = funded_wallet(&config).await;
-        let admin =
+        let (admin, deployment) =
             MedicalCertificateClient::deploy(&config, admin_wallet, address_of(&relay_wallet))
                 .await
                 .expect("deploy the contract");
@@ -51,9 +54,14 @@ impl Fixture {
             relay,
             hospital,
             hospital_id,
+            deployment,
             patient,
             patient_client,
         }
+    }
+
+    pub fn patient_wallet(&self) -> LocalWallet {
+        patient_wallet(&self.patient)
     }
 
     /// The patient's authorisation to certify record `record` at this fixture's hospital.
@@ -93,13 +101,20 @@ impl Fixture {
     }
 }
 
+/// The certificate chain of the network started by deploy/up, with default waiting.
+pub fn chain_config() -> ChainConfig {
+    let network = Network::load().unwrap_or_else(|e| panic!("{e}"));
+    ChainConfig::new(network.ethereum.rpc_url, network.ethereum.chain_id)
+}
+
 pub fn authorization_for(hospital: [u8; 32], record: u64, nonce: u64) -> CertificateAuthorization {
     let mut record_id = [0u8; 32];
     record_id[24..].copy_from_slice(&record.to_be_bytes());
     CertificateAuthorization {
         hospital,
         record_id,
-        cid: format!("bafybeigdyrzt5sfp7udm7hu76uh7y26nf3efuylqabf3oclgtqy55fbz{record:04}"),
+        // A CIDv1 (base32, sha2-256) is 59 characters, like this one.
+        cid: format!("bafybeigdyrzt5sfp7udm7hu76uh7y26nf3efuylqabf3oclgtqy5{record:06}"),
         content_fingerprint: [0xc0; 32],
         watermark_fingerprint: [0x3a; 32],
         nonce,

@@ -1,0 +1,96 @@
+//! Measures the gas of every state-changing function of MedicalCertificate from real
+//! receipts on the running anvil, and prints contracts/GAS.md:
+//!     cargo run -p medcert-ethereum --example gas_table > contracts/GAS.md
+
+#[path = "../tests/support/mod.rs"]
+mod support;
+
+use medcert_ethereum::ethers::types::TransactionReceipt;
+use medcert_ethereum::hospital_id;
+use support::{Fixture, funded_wallet, register};
+
+fn gas(receipt: &TransactionReceipt) -> u64 {
+    receipt.gas_used.expect("anvil reports gas used").as_u64()
+}
+
+#[tokio::main]
+async fn main() {
+    let f = Fixture::new().await;
+    let mut rows: Vec<(&str, &str, u64)> = vec![("constructor", "deployment", gas(&f.deployment))];
+
+    let spare = funded_wallet(&f.config).await;
+    let spare_account = support::address_of(&spare);
+    let id = hospital_id("hospital9").unwrap();
+    let receipt = f
+        .admin
+        .register_hospital(id, spare_account, [9; 32])
+        .await
+        .unwrap();
+    rows.push(("registerHospital", "32-byte X25519 key", gas(&receipt)));
+    let receipt = f.admin.remove_hospital(id).await.unwrap();
+    rows.push(("removeHospital", "", gas(&receipt)));
+    let receipt = f.admin.set_relay(spare_account).await.unwrap();
+    rows.push(("setRelay", "", gas(&receipt)));
+    f.admin.set_relay(f.relay.sender()).await.unwrap();
+
+    let patient = f.patient.address().into();
+    let mut issued = Vec::new();
+    for (record, case) in [
+        (1, "first certificate of the contract and of the patient"),
+        (2, "patient's second certificate"),
+        (3, "patient's third certificate"),
+    ] {
+        let (authorization, signature) = f.authorization(record, record);
+        let result = f
+            .hospital
+            .issue_certificate(&authorization, patient, &signature)
+            .await
+            .unwrap();
+        rows.push(("issueCertificate", case, gas(&result.receipt)));
+        issued.push(result.certificate_id);
+    }
+
+    let other = hospital_id("hospital2").unwrap();
+    register(&f.admin, other).await;
+    for (i, (certificate_id, case)) in [
+        (issued[0], "consent to the issuing hospital"),
+        (issued[1], "consent to another hospital"),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let hospital = if i == 0 { f.hospital_id } else { other };
+        let (consent, signature) = f.consent(hospital, certificate_id, 100 + i as u64);
+        let served = f
+            .relay
+            .serve_recovery([i as u8 + 1; 32], &consent, &signature)
+            .await
+            .unwrap();
+        rows.push(("serveRecovery", case, gas(&served.receipt)));
+    }
+
+    let receipt = f.patient_client.revoke_consent_nonce(500).await.unwrap();
+    rows.push(("revokeConsentNonce", "", gas(&receipt)));
+    let receipt = f
+        .patient_client
+        .revoke_certificate(issued[2])
+        .await
+        .unwrap();
+    rows.push(("revokeCertificate", "", gas(&receipt)));
+
+    println!("# MedicalCertificate gas");
+    println!();
+    println!(
+        "Gas used by each state-changing function of `contracts/MedicalCertificate.sol`, read \
+         from the receipts of real transactions on anvil (solc 0.8.37, optimizer on, 200 runs, \
+         via-IR, EVM cancun). The CIDs are 59-character CIDv1 strings. Regenerate with \
+         `cargo run -p medcert-ethereum --example gas_table > contracts/GAS.md` while \
+         `deploy/up` is running."
+    );
+    println!();
+    println!("| function | case | gas used |");
+    println!("|---|---|---:|");
+    for (function, case, gas) in rows {
+        println!("| `{function}` | {case} | {gas} |");
+    }
+}
