@@ -396,6 +396,28 @@ impl MedicalCertificateClient {
         })
     }
 
+    /// The `RecoveryServed` event of `request_id`, searching from `from_block` (e.g. the
+    /// deployment block), or `None` if it was never served. Lets a relay that lost track
+    /// of a sent `serveRecovery` (crash, timeout) find its outcome instead of resending.
+    pub async fn served_recovery(
+        &self,
+        request_id: [u8; 32],
+        from_block: u64,
+    ) -> Result<Option<RecoveryServed>, EthereumError> {
+        let filter = Filter::new()
+            .address(self.address())
+            .topic0(RecoveryServedFilter::signature())
+            .topic1(H256::from(request_id))
+            .from_block(from_block);
+        let logs = self
+            .contract
+            .client()
+            .get_logs(&filter)
+            .await
+            .map_err(|e| EthereumError::Rpc(Box::new(e)))?;
+        logs.into_iter().next().map(recovery_served).transpose()
+    }
+
     // ---- plumbing ----
 
     /// Sends a call and waits for its receipt and confirmations. Refusals are caught at

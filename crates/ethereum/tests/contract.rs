@@ -337,6 +337,13 @@ async fn serve_recovery_emits_the_certificate_once() {
         served.receipt.transaction_hash
     );
     assert!(f.admin.request_served([1; 32]).await.unwrap());
+    let deployed_in = f.deployment.block_number.unwrap().as_u64();
+    let found = f.admin.served_recovery([1; 32], deployed_in).await.unwrap();
+    assert_eq!(found, Some(served.event.clone()));
+    assert_eq!(
+        f.admin.served_recovery([9; 32], deployed_in).await.unwrap(),
+        None
+    );
     assert!(
         f.admin
             .nonce_used(f.patient.address().into(), 77)
