@@ -17,7 +17,7 @@
 //!
 //! Text, including whitespace-only text, is content and is never touched, nor is anything
 //! outside the tags that carry the mark: embedding changes only carrier syntax, in the
-//! first tags of the document, and leaves every other byte as it was. Another XML writer
+//! first tags of the document, and copies every other byte as it was. Another XML writer
 //! writes all tags its own uniform way, which erases the mark ([`Verdict::Absent`]).
 //!
 //! # Payload
@@ -190,10 +190,10 @@ pub fn embed<R: BufRead + Seek, W: Write>(
         pending_start: false,
     };
     scan(&mut *source, &mut rewriter)?;
-    debug_assert!(
-        rewriter.next >= rewriter.bits.len(),
-        "the frame fits the capacity"
-    );
+    debug_assert!(rewriter.finished(), "the frame fits the capacity");
+    // Past the mark the document is copied as it is; the first pass checked it.
+    rewriter.settle_pending()?;
+    io::copy(source, &mut rewriter.out)?;
     rewriter.out.flush()?;
     Ok(Embedded {
         content_fingerprint,
@@ -454,6 +454,10 @@ impl<W: Write> Visitor for Rewriter<W> {
         self.out.write_all(name)?;
         self.out.write_all(tail)?;
         self.out.write_all(b">")
+    }
+
+    fn finished(&self) -> bool {
+        self.next >= self.bits.len()
     }
 
     fn other(&mut self, event: &Event<'_>, _depth: usize) -> io::Result<()> {

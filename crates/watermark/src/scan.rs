@@ -49,9 +49,15 @@ pub(crate) trait Visitor {
     fn end(&mut self, name: &[u8], raw: &[u8], right_after_start: bool) -> io::Result<()>;
     /// Every other event; `depth` is the number of open elements.
     fn other(&mut self, event: &Event<'_>, depth: usize) -> io::Result<()>;
+    /// True once the visitor needs nothing more; the scan then stops right after the
+    /// event it was handed last, leaving the rest of the source unread.
+    fn finished(&self) -> bool {
+        false
+    }
 }
 
-/// Reads the whole document, calling `visitor` for each piece in order.
+/// Reads the document, calling `visitor` for each piece in order, to its end or until
+/// the visitor is finished.
 pub(crate) fn scan<R: BufRead, V: Visitor>(
     source: R,
     visitor: &mut V,
@@ -145,6 +151,9 @@ pub(crate) fn scan<R: BufRead, V: Visitor>(
                 return Ok(());
             }
             other => visitor.other(other, open_starts.len())?,
+        }
+        if visitor.finished() {
+            return Ok(());
         }
     }
 }
