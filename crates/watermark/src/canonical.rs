@@ -58,8 +58,8 @@ pub(crate) struct ContentHasher {
 }
 
 enum HashSink {
-    Inline(Sha3_256),
-    /// Full blocks go to the hashing thread two at a most; emptied blocks come back to
+    Inline(Box<Sha3_256>),
+    /// Full blocks go to the hashing thread two at most; emptied blocks come back to
     /// be reused, so at most four blocks ever exist.
     Threaded {
         full: SyncSender<Vec<u8>>,
@@ -73,7 +73,7 @@ impl Default for ContentHasher {
         Self {
             block: Vec::with_capacity(BLOCK),
             hashed: 0,
-            sink: HashSink::Inline(Sha3_256::new()),
+            sink: HashSink::Inline(Box::default()),
         }
     }
 }
@@ -111,7 +111,7 @@ impl ContentHasher {
             hasher.update(&self.block);
             self.block.clear();
             if self.hashed >= THREADED_AFTER {
-                let hasher = std::mem::take(hasher);
+                let hasher = std::mem::take(&mut **hasher);
                 self.sink = spawn_worker(hasher);
             }
             return;
