@@ -27,6 +27,8 @@ pub enum EthereumError {
     MissingEvent(H256, String),
     #[error("the node returned a log without its block, transaction or index")]
     PendingLog,
+    #[error("not a valid secp256k1 private key (expected 32 bytes of hex)")]
+    InvalidPrivateKey,
     #[error("{what} does not fit in 64 bits")]
     Overflow { what: &'static str },
 }
@@ -133,6 +135,27 @@ mod tests {
         assert!(text.contains("NotPatient"), "{text}");
         assert!(text.contains(&format!("0x{}", "bb".repeat(20))), "{text}");
         assert!(text.contains(&format!("0x{}", "aa".repeat(20))), "{text}");
+    }
+
+    #[test]
+    fn wallets_parse_from_hex_with_or_without_prefix() {
+        use ethers::signers::Signer;
+        // anvil's public account 0.
+        let key = "ac0974bec39a17e36ba4a6b4d238ff944bacb478cbed5efcae784d7bf4f2ff80";
+        let address: Address = "0xf39fd6e51aad88f6f4ce6ab8827279cfffb92266"
+            .parse()
+            .unwrap();
+        assert_eq!(crate::wallet_from_hex(key).unwrap().address(), address);
+        assert_eq!(
+            crate::wallet_from_hex(&format!("0x{key}"))
+                .unwrap()
+                .address(),
+            address
+        );
+        for bad in ["", "0x12", &key[..62], &"zz".repeat(32), &"00".repeat(32)] {
+            let error = crate::wallet_from_hex(bad).unwrap_err();
+            assert!(matches!(error, EthereumError::InvalidPrivateKey), "{bad}");
+        }
     }
 
     #[test]

@@ -471,6 +471,16 @@ impl MedicalCertificateClient {
     }
 }
 
+/// A wallet from a 0x-prefixed (or bare) hex private key, such as the accounts in the
+/// network description. The error never repeats the key.
+pub fn wallet_from_hex(private_key: &str) -> Result<LocalWallet, EthereumError> {
+    let hex = private_key.strip_prefix("0x").unwrap_or(private_key);
+    let mut bytes = zeroize::Zeroizing::new([0u8; 32]);
+    ethers::utils::hex::decode_to_slice(hex, bytes.as_mut_slice())
+        .map_err(|_| EthereumError::InvalidPrivateKey)?;
+    LocalWallet::from_bytes(bytes.as_slice()).map_err(|_| EthereumError::InvalidPrivateKey)
+}
+
 /// The wallet that sends a patient's own transactions (the revocations).
 pub fn patient_wallet(patient: &PatientSigner) -> LocalWallet {
     LocalWallet::from(patient.signing_key().clone())

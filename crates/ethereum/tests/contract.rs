@@ -20,6 +20,17 @@ fn refusal<T: std::fmt::Debug>(result: Result<T, EthereumError>) -> E {
     }
 }
 
+#[test]
+fn network_accounts_are_usable_wallets() {
+    let network = medcert_network::Network::load().unwrap_or_else(|e| panic!("{e}"));
+    assert!(!network.ethereum.accounts.is_empty());
+    for account in &network.ethereum.accounts {
+        let wallet = medcert_ethereum::wallet_from_hex(&account.private_key).unwrap();
+        let address: Address = account.address.parse().unwrap();
+        assert_eq!(address_of(&wallet), address);
+    }
+}
+
 #[tokio::test]
 async fn deploy_records_admin_and_relay() {
     let f = Fixture::new().await;
