@@ -7,10 +7,29 @@ use std::time::Duration;
 
 use futures_util::StreamExt;
 use medcert_ethereum::bindings::MedicalCertificateErrors as E;
+use medcert_ethereum::bindings::{
+    CertificateIssuedFilter, CertificateRecoveryRevokedFilter, ConsentNonceRevokedFilter,
+    HospitalRegisteredFilter, HospitalRemovedFilter, RelaySetFilter,
+};
+use medcert_ethereum::ethers::contract::{EthEvent, parse_log};
 use medcert_ethereum::ethers::providers::Middleware;
-use medcert_ethereum::ethers::types::{Address, Bytes, U256};
+use medcert_ethereum::ethers::types::{Address, Bytes, TransactionReceipt, U256};
 use medcert_ethereum::{Consent, EthereumError, PatientSigner, hospital_id};
 use support::{Fixture, address_of, funded_wallet, register, sent_transactions};
+
+/// The one event `T` the contract emitted in `receipt`.
+fn emitted<T: EthEvent>(receipt: &TransactionReceipt) -> T {
+    let mut events = receipt
+        .logs
+        .iter()
+        .filter(|log| log.topics.first() == Some(&T::signature()))
+        .map(|log| parse_log::<T>(log.clone()).unwrap());
+    let event = events
+        .next()
+        .unwrap_or_else(|| panic!("no {} event", T::name()));
+    assert!(events.next().is_none(), "more than one {} event", T::name());
+    event
+}
 
 /// The decoded custom error of a refused call; panics on success or any other failure.
 fn refusal<T: std::fmt::Debug>(result: Result<T, EthereumError>) -> E {
@@ -94,13 +113,19 @@ async fn admin_registers_and_removes_hospitals() {
 
     let id2 = hospital_id("hospital2").unwrap();
     let account2 = address_of(&funded_wallet(&f.config).await);
-    f.admin
+    let receipt = f
+        .admin
         .register_hospital(id2, account2, [7; 32])
         .await
         .unwrap();
+    let event: HospitalRegisteredFilter = emitted(&receipt);
+    assert_eq!((event.hospital, event.account), (id2, account2));
+    assert_eq!(event.public_key, Bytes::from(vec![7; 32]));
     assert_eq!(f.admin.hospital(id2).await.unwrap().account, account2);
 
-    f.admin.remove_hospital(id2).await.unwrap();
+    let receipt = f.admin.remove_hospital(id2).await.unwrap();
+    let event: HospitalRemovedFilter = emitted(&receipt);
+    assert_eq!((event.hospital, event.account), (id2, account2));
     assert!(matches!(
         refusal(f.admin.hospital(id2).await),
         E::UnknownHospital(e) if e.hospital == id2
@@ -184,6 +209,16 @@ async fn issue_certificate_stores_it_for_the_patient() {
         .issue_certificate(&authorization, patient, &signature)
         .await
         .unwrap();
+    let event: CertificateIssuedFilter = emitted(&issued.receipt);
+    assert_eq!(event.certificate_id, U256::from(issued.certificate_id));
+    assert_eq!((event.patient, event.hospital), (patient, f.hospital_id));
+    assert_eq!(event.record_id, authorization.record_id);
+    assert_eq!(event.cid, authorization.cid);
+    assert_eq!(event.content_fingerprint, authorization.content_fingerprint);
+    assert_eq!(
+        event.watermark_fingerprint,
+        authorization.watermark_fingerprint
+    );
     let second = f.issue(2).await;
     assert_eq!(
         f.admin.certificates_of(patient).await.unwrap(),
@@ -481,7 +516,12 @@ async fn relay_can_be_replaced_by_the_admin() {
     let f = Fixture::new().await;
     let certificate_id = f.issue(1).await;
     let new_relay = f.admin.with_signer(funded_wallet(&f.config).await).unwrap();
-    f.admin.set_relay(new_relay.sender()).await.unwrap();
+    let receipt = f.admin.set_relay(new_relay.sender()).await.unwrap();
+    let event: RelaySetFilter = emitted(&receipt);
+    assert_eq!(
+        (event.previous, event.relay),
+        (f.relay.sender(), new_relay.sender())
+    );
     assert_eq!(f.admin.relay().await.unwrap(), new_relay.sender());
 
     let (consent, signature) = f.consent(f.hospital_id, certificate_id, 5);
@@ -502,7 +542,9 @@ async fn patient_revokes_a_consent_nonce() {
     let certificate_id = f.issue(1).await;
     let (consent, signature) = f.consent(f.hospital_id, certificate_id, 20);
 
-    f.patient_client.revoke_consent_nonce(20).await.unwrap();
+    let receipt = f.patient_client.revoke_consent_nonce(20).await.unwrap();
+    let event: ConsentNonceRevokedFilter = emitted(&receipt);
+    assert_eq!((event.patient, event.nonce), (patient, U256::from(20)));
     assert!(f.admin.nonce_used(patient, 20).await.unwrap());
     assert!(matches!(
         refusal(f.relay.serve_recovery([5; 32], &consent, &signature).await),
@@ -530,10 +572,14 @@ async fn patient_revokes_a_certificate_for_recovery() {
         refusal(f.patient_client.revoke_certificate(999).await),
         E::UnknownCertificate(_)
     ));
-    f.patient_client
+    let receipt = f
+        .patient_client
         .revoke_certificate(certificate_id)
         .await
         .unwrap();
+    let event: CertificateRecoveryRevokedFilter = emitted(&receipt);
+    assert_eq!(event.certificate_id, U256::from(certificate_id));
+    assert_eq!(event.patient, Address::from(f.patient.address()));
     assert!(
         !f.admin
             .certificate(certificate_id)
