@@ -24,8 +24,15 @@
 //! Version, hospital id, record id, time and the content fingerprint (SHA3-256 of the
 //! canonical content, see [`content_fingerprint`]), signed with the hospital's Ed25519
 //! watermark key; framed with repetition, majority vote and a CRC (see `mark.rs` for
-//! why). A mark needs about 1,300 to 2,200 bits depending on the ids; a typical C-CDA
-//! element with four attributes carries 15.
+//! why). One copy needs 1,000 to 2,000 bits depending on the ids' lengths; a typical
+//! C-CDA element with four attributes carries 23. Up to five copies are written, in the
+//! first tags of the document.
+//!
+//! # What each verdict covers
+//! Any change to text or to an attribute value changes the content fingerprint, so a
+//! decodable mark reads as tampered. An edit that adds or removes tags or attributes
+//! inside the marked tags shifts the carrier and may make the mark read as absent
+//! instead; the anchored content fingerprint still tells that the content changed.
 //!
 //! # Streaming
 //! [`embed`] makes two passes over a seekable source: the first checks the document,
