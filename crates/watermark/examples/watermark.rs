@@ -14,15 +14,17 @@ use std::io::{BufReader, BufWriter};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use medcert_watermark::{Mark, SigningKey, Verdict, embed, verify};
+use zeroize::Zeroizing;
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let args: Vec<String> = std::env::args().skip(1).collect();
-    let secret = std::env::var("MEDCERT_WATERMARK_KEY")
-        .map_err(|_| "set MEDCERT_WATERMARK_KEY to the hospital's key, 64 hex digits")?;
-    let secret: [u8; 32] = hex::decode(secret.trim())?
-        .try_into()
-        .map_err(|_| "MEDCERT_WATERMARK_KEY must be 32 bytes")?;
-    let key = SigningKey::from_bytes(&secret);
+    let secret = Zeroizing::new(
+        std::env::var("MEDCERT_WATERMARK_KEY")
+            .map_err(|_| "set MEDCERT_WATERMARK_KEY to the hospital's key, 64 hex digits")?,
+    );
+    let secret = Zeroizing::new(hex::decode(secret.trim())?);
+    let key =
+        SigningKey::try_from(&secret[..]).map_err(|_| "MEDCERT_WATERMARK_KEY must be 32 bytes")?;
     match args.iter().map(String::as_str).collect::<Vec<_>>()[..] {
         ["embed", input, output, hospital_id, record_id] => {
             let mut source = BufReader::with_capacity(256 * 1024, File::open(input)?);
