@@ -20,7 +20,7 @@ use futures_util::{Stream, StreamExt};
 use ipfs_api_backend_hyper::{
     BackendWithGlobalOptions, GlobalOptions, IpfsApi, IpfsClient, TryFromUri, request::Add,
 };
-use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt};
+use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt, BufReader};
 use tokio_util::compat::TokioAsyncReadCompatExt;
 
 /// Bytes per leaf block: Kubo's default chunk size, stated so the CLI comparison matches.
@@ -54,6 +54,9 @@ pub struct AddOptions {
     pub hash: &'static str,
     pub pin: bool,
 }
+
+/// Bytes read from an envelope at a time while adding it.
+const READ_BUFFER: usize = 1024 * 1024;
 
 /// Default bound on each wait for the node.
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(60);
@@ -157,6 +160,9 @@ impl Ipfs {
             pin: Some(ADD_OPTIONS.pin),
             ..Add::default()
         };
+        // The multipart encoder asks for a few KiB at a time; a buffer in between turns
+        // that into few large reads of `content` (a file read is a thread hop each).
+        let content = BufReader::with_capacity(READ_BUFFER, content);
         let request = self
             .client
             .add_async_with_options(content.compat(), options);
