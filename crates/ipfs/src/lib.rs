@@ -2,8 +2,8 @@
 //!
 //! Every call goes through `ipfs-api-backend-hyper` to Kubo's RPC API. That crate is only
 //! passively maintained and some of its calls no longer match current Kubo (its `id()`
-//! expects a field Kubo stopped sending); this adapter uses only `add`, `cat`, `pin add`,
-//! `pin ls`, `pin rm` and `version`, each proven against a real Kubo by the integration
+//! expects a field Kubo stopped sending); this adapter uses only `add`, `cat`, `files stat`,
+//! `pin add`, `pin ls`, `pin rm` and `version`, each proven against a real Kubo by the integration
 //! tests.
 //!
 //! Every request carries Kubo's `offline=true` option: the node answers from its own
@@ -90,6 +90,15 @@ pub enum IpfsError {
         #[source]
         source: Box<dyn std::error::Error + Send + Sync>,
     },
+    #[error(
+        "IPFS node sent {received} of the {expected} bytes of {cid} and stopped (a block of \
+         it may be missing from the node)"
+    )]
+    Truncated {
+        cid: String,
+        expected: u64,
+        received: u64,
+    },
     #[error("cannot write the content of {cid}: {source}")]
     Write {
         cid: String,
@@ -172,31 +181,57 @@ impl Ipfs {
             .map_err(|e| self.classify(operation, None, e))
     }
 
-    /// The content of `cid` as a stream of chunks. An unknown CID fails on the first item
-    /// with [`IpfsError::NotFound`]; after any error the stream ends.
-    pub fn cat(&self, cid: &str) -> impl Stream<Item = Result<Bytes, IpfsError>> + Send + 'static {
-        let operation = "cat";
-        let chunks = self.client.cat(cid);
-        let context = ErrorContext {
-            api_url: self.api_url.clone(),
-            timeout: self.timeout,
+    /// The content of `cid` as a stream of chunks. An unknown CID fails here with
+    /// [`IpfsError::NotFound`], before any content. The stream checks the length it
+    /// delivers against the size the node states for the CID: Kubo reports a failure
+    /// after the first byte only in an HTTP trailer this client cannot read, so a short
+    /// stream ends in [`IpfsError::Truncated`] instead of passing for the whole content.
+    /// After any error the stream ends.
+    pub async fn cat(
+        &self,
+        cid: &str,
+    ) -> Result<impl Stream<Item = Result<Bytes, IpfsError>> + Send + 'static, IpfsError> {
+        if cid.contains('/') || cid.trim() != cid || cid.is_empty() {
+            return Err(IpfsError::InvalidCid {
+                cid: cid.to_owned(),
+                reason: "a CID is one path segment, without spaces".into(),
+            });
+        }
+        let stat = self
+            .bounded("cat", self.client.files_stat(&format!("/ipfs/{cid}")))
+            .await?
+            .map_err(|e| self.classify("cat", Some(cid), e))?;
+        let state = Catting {
+            chunks: Some(self.client.cat(cid)),
+            expected: stat.size,
+            received: 0,
+            cid: cid.to_owned(),
+            context: self.context(),
         };
-        let cid = cid.to_owned();
-        futures_util::stream::unfold(Some(chunks), move |state| {
-            let context = context.clone();
-            let cid = cid.clone();
-            async move {
-                let mut chunks = state?;
-                match tokio::time::timeout(context.timeout, chunks.next()).await {
-                    Err(_) => Some((Err(context.timeout_error(operation)), None)),
-                    Ok(None) => None,
-                    Ok(Some(Ok(chunk))) => Some((Ok(chunk), Some(chunks))),
-                    Ok(Some(Err(e))) => {
-                        Some((Err(context.classify(operation, Some(&cid), e)), None))
+        Ok(futures_util::stream::unfold(
+            state,
+            |mut state| async move {
+                let operation = "cat";
+                let chunks = state.chunks.as_mut()?;
+                let next = tokio::time::timeout(state.context.timeout, chunks.next()).await;
+                let item = match next {
+                    Err(_) => Err(state.context.timeout_error(operation)),
+                    Ok(Some(Ok(chunk))) => {
+                        state.received += chunk.len() as u64;
+                        return Some((Ok(chunk), state));
                     }
-                }
-            }
-        })
+                    Ok(Some(Err(e))) => Err(state.context.classify(operation, Some(&state.cid), e)),
+                    Ok(None) if state.received == state.expected => return None,
+                    Ok(None) => Err(IpfsError::Truncated {
+                        cid: state.cid.clone(),
+                        expected: state.expected,
+                        received: state.received,
+                    }),
+                };
+                state.chunks = None;
+                Some((item, state))
+            },
+        ))
     }
 
     /// Writes the content of `cid` to `out` and returns the number of bytes written.
@@ -209,7 +244,7 @@ impl Ipfs {
             cid: cid.to_owned(),
             source,
         };
-        let mut chunks = std::pin::pin!(self.cat(cid));
+        let mut chunks = std::pin::pin!(self.cat(cid).await?);
         let mut written = 0u64;
         while let Some(chunk) = chunks.next().await {
             let chunk = chunk?;
@@ -299,6 +334,16 @@ fn check_api_url(api_url: &str) -> Result<(), &'static str> {
     Ok(())
 }
 
+struct Catting {
+    /// `None` once the stream has ended, with or without an error.
+    chunks:
+        Option<Box<dyn Stream<Item = Result<Bytes, ipfs_api_backend_hyper::Error>> + Send + Unpin>>,
+    expected: u64,
+    received: u64,
+    cid: String,
+    context: ErrorContext,
+}
+
 /// What an error message needs to know about the client, detached so `cat`'s stream can
 /// outlive the borrow of the client.
 #[derive(Clone)]
@@ -348,6 +393,13 @@ fn classify_refusal(operation: &'static str, cid: Option<&str>, message: String)
         IpfsError::NotPinned { cid }
     } else if lower.contains("not found") || lower.contains("could not find") {
         IpfsError::NotFound { cid }
+    } else if lower == "file does not exist" {
+        // What `files stat` answers for an /ipfs/ path it cannot parse; a well-formed
+        // CID that is absent is "not found" above.
+        IpfsError::InvalidCid {
+            cid,
+            reason: "the node cannot parse it as a CID".into(),
+        }
     } else if lower.contains("invalid path")
         || lower.contains("invalid cid")
         || lower.contains("failed to decode")
@@ -392,6 +444,9 @@ mod tests {
             "invalid path \"nope\": path does not have enough components".into(),
         );
         assert!(matches!(invalid, IpfsError::InvalidCid { cid, .. } if cid == "nope"));
+
+        let unparsable = classify_refusal("cat", Some("nope"), "file does not exist".into());
+        assert!(matches!(unparsable, IpfsError::InvalidCid { .. }));
 
         let other = classify_refusal("add", None, "repo full".into());
         assert!(matches!(

@@ -202,6 +202,15 @@ async fn malformed_cid_is_invalid() {
         matches!(&error, IpfsError::InvalidCid { cid, .. } if cid == "not-a-cid"),
         "{error}"
     );
+    let with_path = format!("{}/etc", unknown_cid(&node));
+    let error = node
+        .ipfs
+        .cat_to(&with_path, &mut Vec::new())
+        .await
+        .unwrap_err();
+    assert!(matches!(error, IpfsError::InvalidCid { .. }), "{error}");
+    let error = node.ipfs.pin("not-a-cid").await.unwrap_err();
+    assert!(matches!(error, IpfsError::InvalidCid { .. }), "{error}");
 }
 
 #[tokio::test]
@@ -272,4 +281,32 @@ async fn silent_node_times_out() {
         started.elapsed()
     );
     holder.abort();
+}
+
+#[tokio::test]
+async fn missing_block_is_truncation_not_success() {
+    let node = node();
+    let content = fresh_bytes(1 << 20);
+    let cid = node.ipfs.add(std::io::Cursor::new(content)).await.unwrap();
+    node.ipfs.unpin(&cid).await.unwrap();
+    // Drop the third of the four 256 KiB leaves from the node's blockstore.
+    let refs = String::from_utf8(node.cli(&["refs", &cid], b"")).unwrap();
+    let leaves: Vec<&str> = refs.lines().collect();
+    assert_eq!(leaves.len(), 4, "{refs}");
+    node.cli(&["block", "rm", leaves[2]], b"");
+
+    let mut out = Vec::new();
+    let error = node.ipfs.cat_to(&cid, &mut out).await.unwrap_err();
+    match error {
+        IpfsError::Truncated {
+            cid: c,
+            expected,
+            received,
+        } => {
+            assert_eq!(c, cid);
+            assert_eq!(expected, 1 << 20);
+            assert!(received < expected && received == out.len() as u64);
+        }
+        other => panic!("expected a truncation, got {other}"),
+    }
 }
