@@ -208,3 +208,48 @@ async fn s3_object_under_wrong_key_is_refused() {
 async fn s3_missing_object_is_not_found() {
     missing_object_is_not_found(&s3()).await;
 }
+
+#[tokio::test]
+async fn local_directory_that_is_a_file_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("file");
+    std::fs::write(&file, b"").unwrap();
+    let error = Csp::local(&file).unwrap_err();
+    assert!(
+        matches!(&error, CspError::LocalDirectory { path, .. } if *path == file),
+        "{error}"
+    );
+}
+
+#[tokio::test]
+async fn s3_down_fails_with_the_endpoint_named() {
+    let mut config = Network::load().unwrap_or_else(|e| panic!("{e}")).s3;
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    config.endpoint = format!("http://127.0.0.1:{port}");
+    let csp = Csp::s3(&config).unwrap();
+    let (content, hash_c) = record(100);
+    let started = std::time::Instant::now();
+    let error = csp.put(&hash_c, content.as_slice()).await.unwrap_err();
+    assert!(
+        matches!(
+            error,
+            CspError::Store {
+                operation: "put",
+                ..
+            }
+        ),
+        "{error}"
+    );
+    assert!(error.to_string().contains(&config.endpoint), "{error}");
+    let error = csp.exists(&hash_c).await.unwrap_err();
+    assert!(error.to_string().contains(&config.endpoint), "{error}");
+    assert!(
+        started.elapsed() < std::time::Duration::from_secs(20),
+        "took {:?}",
+        started.elapsed()
+    );
+}
