@@ -141,10 +141,6 @@ impl Ipfs {
         })
     }
 
-    pub fn api_url(&self) -> &str {
-        &self.api_url
-    }
-
     /// The node's Kubo version: a cheap check that the node is up.
     pub async fn version(&self) -> Result<String, IpfsError> {
         let operation = "version";
