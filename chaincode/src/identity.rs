@@ -50,8 +50,7 @@ impl Actor {
     pub fn from_creator(creator: &[u8]) -> Result<Self, IdentityError> {
         let identity =
             SerializedIdentity::decode(creator).map_err(IdentityError::NotSerializedIdentity)?;
-        let cert =
-            Certificate::from_pem(&identity.id_bytes).map_err(IdentityError::Certificate)?;
+        let cert = Certificate::from_pem(&identity.id_bytes).map_err(IdentityError::Certificate)?;
         let der = cert.to_der().map_err(IdentityError::Certificate)?;
         let mut name = String::new();
         let mut role = Role::Member;

@@ -29,8 +29,10 @@ pub struct KeyModification {
 
 /// World-state access for one transaction.
 pub trait Ledger {
-    fn get(&mut self, key: &str)
-    -> impl Future<Output = Result<Option<Vec<u8>>, LedgerError>> + Send;
+    fn get(
+        &mut self,
+        key: &str,
+    ) -> impl Future<Output = Result<Option<Vec<u8>>, LedgerError>> + Send;
     fn put(
         &mut self,
         key: &str,

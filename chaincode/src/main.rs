@@ -43,7 +43,10 @@ async fn serve() -> Result<(), String> {
     };
     tracing::info!(%address, %chaincode_id, ?config, "serving the hospital chaincode");
     tonic::transport::Server::builder()
-        .add_service(ChaincodeServer::new(ChaincodeService::new(chaincode_id, config)))
+        .add_service(ChaincodeServer::new(ChaincodeService::new(
+            chaincode_id,
+            config,
+        )))
         .serve_with_shutdown(address, shutdown_signal())
         .await
         .map_err(|e| format!("chaincode server failed: {e}"))?;

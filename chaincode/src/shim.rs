@@ -20,7 +20,7 @@ use medcert_fabric_protos::protos::{
     DelState, GetHistoryForKey, GetState, GetStateByRange, Proposal, PutState, QueryResponse,
     QueryStateNext, Response, SignedProposal,
 };
-use medcert_fabric_protos::queryresult::{Kv, KeyModification as PbKeyModification};
+use medcert_fabric_protos::queryresult::{KeyModification as PbKeyModification, Kv};
 use prost::Message;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -478,7 +478,10 @@ mod tests {
         let id = ChaincodeId::decode(register.payload.as_slice()).unwrap();
         assert_eq!(id.name, "hospital:abc");
 
-        to_chaincode.send(message(MsgType::Registered)).await.unwrap();
+        to_chaincode
+            .send(message(MsgType::Registered))
+            .await
+            .unwrap();
         to_chaincode.send(message(MsgType::Ready)).await.unwrap();
         let keepalive = message(MsgType::Keepalive);
         to_chaincode.send(keepalive.clone()).await.unwrap();
@@ -508,6 +511,10 @@ mod tests {
         assert_eq!(completed.txid, "tx1");
         let response = Response::decode(completed.payload.as_slice()).unwrap();
         assert_eq!(response.status, 404, "{}", response.message);
-        assert!(response.message.contains("unknown recovery index 1"), "{}", response.message);
+        assert!(
+            response.message.contains("unknown recovery index 1"),
+            "{}",
+            response.message
+        );
     }
 }
