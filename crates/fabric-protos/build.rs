@@ -13,6 +13,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         "peer/events.proto",
         "gateway/gateway.proto",
         "ledger/kv_query_result.proto",
+        "google/rpc/status.proto",
     ]
     .iter()
     .map(|f| root.join(f))

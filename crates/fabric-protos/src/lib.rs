@@ -33,3 +33,8 @@ pub mod gateway {
 pub mod queryresult {
     tonic::include_proto!("queryresult");
 }
+
+/// `google.rpc`: the detailed status of a gRPC error.
+pub mod rpc {
+    tonic::include_proto!("google.rpc");
+}

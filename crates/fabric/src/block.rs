@@ -1,0 +1,144 @@
+//! Reading transactions out of blocks and envelopes: what the relay needs to check that
+//! a transaction is valid and endorsed, and which event it carries.
+
+use crate::Error;
+use medcert_fabric_protos::common::{
+    Block, BlockMetadataIndex, ChannelHeader, Envelope, HeaderType, Payload, SignatureHeader,
+};
+use medcert_fabric_protos::protos::{
+    ChaincodeAction, ChaincodeActionPayload, ProposalResponsePayload, Response,
+    Transaction as PbTransaction, TxValidationCode,
+};
+pub use medcert_fabric_protos::protos::{ChaincodeEvent as PbChaincodeEvent, Endorsement};
+use prost::Message;
+
+fn decode<M: Message + Default>(what: &str, bytes: &[u8]) -> Result<M, Error> {
+    M::decode(bytes).map_err(|e| Error::Malformed(format!("{what}: {e}")))
+}
+
+/// One endorser transaction of a block.
+#[derive(Debug, Clone, PartialEq)]
+pub struct BlockTransaction {
+    pub tx_id: String,
+    pub channel: String,
+    /// The committing peer's verdict, from the block's transaction filter.
+    pub validation_code: TxValidationCode,
+    /// The client's `msp.SerializedIdentity`.
+    pub creator: Vec<u8>,
+    /// The bytes every endorsement signs (followed by the endorser's identity).
+    pub proposal_response_payload: Vec<u8>,
+    pub endorsements: Vec<Endorsement>,
+    pub response: Response,
+    pub event: Option<PbChaincodeEvent>,
+}
+
+impl BlockTransaction {
+    /// The bytes endorsement `e` signs: the proposal response payload then the endorser.
+    pub fn endorsement_message(&self, endorsement: &Endorsement) -> Vec<u8> {
+        [
+            self.proposal_response_payload.as_slice(),
+            endorsement.endorser.as_slice(),
+        ]
+        .concat()
+    }
+}
+
+/// The endorser transactions of `block` (configuration transactions are skipped).
+pub fn transactions(block: &Block) -> Result<Vec<BlockTransaction>, Error> {
+    let data = block
+        .data
+        .as_ref()
+        .map(|d| d.data.as_slice())
+        .unwrap_or(&[]);
+    let filter = block
+        .metadata
+        .as_ref()
+        .and_then(|m| {
+            m.metadata
+                .get(BlockMetadataIndex::TransactionsFilter as usize)
+        })
+        .cloned()
+        .unwrap_or_default();
+    let mut transactions = Vec::new();
+    for (i, envelope_bytes) in data.iter().enumerate() {
+        let envelope: Envelope = decode("envelope", envelope_bytes)?;
+        let (channel_header, payload) = open(&envelope)?;
+        if channel_header.r#type != HeaderType::EndorserTransaction as i32 {
+            continue;
+        }
+        let validation_code = filter
+            .get(i)
+            .and_then(|code| TxValidationCode::try_from(i32::from(*code)).ok())
+            .unwrap_or(TxValidationCode::NotValidated);
+        let signature_header: SignatureHeader = decode(
+            "signature header",
+            &payload.header.unwrap_or_default().signature_header,
+        )?;
+        let action = endorsed_action(&payload.data)?;
+        transactions.push(BlockTransaction {
+            tx_id: channel_header.tx_id,
+            channel: channel_header.channel_id,
+            validation_code,
+            creator: signature_header.creator,
+            proposal_response_payload: action.proposal_response_payload,
+            endorsements: action.endorsements,
+            response: action.response,
+            event: action.event,
+        });
+    }
+    Ok(transactions)
+}
+
+/// The chaincode response carried by an endorsed transaction envelope.
+pub(crate) fn chaincode_response(envelope: &Envelope) -> Result<Response, Error> {
+    let (_, payload) = open(envelope)?;
+    Ok(endorsed_action(&payload.data)?.response)
+}
+
+fn open(envelope: &Envelope) -> Result<(ChannelHeader, Payload), Error> {
+    let payload: Payload = decode("payload", &envelope.payload)?;
+    let header = payload
+        .header
+        .as_ref()
+        .ok_or_else(|| Error::Malformed("payload without header".into()))?;
+    let channel_header: ChannelHeader = decode("channel header", &header.channel_header)?;
+    Ok((channel_header, payload))
+}
+
+struct EndorsedAction {
+    proposal_response_payload: Vec<u8>,
+    endorsements: Vec<Endorsement>,
+    response: Response,
+    event: Option<PbChaincodeEvent>,
+}
+
+fn endorsed_action(transaction_bytes: &[u8]) -> Result<EndorsedAction, Error> {
+    let transaction: PbTransaction = decode("transaction", transaction_bytes)?;
+    let action = transaction
+        .actions
+        .into_iter()
+        .next()
+        .ok_or_else(|| Error::Malformed("transaction without actions".into()))?;
+    let action_payload: ChaincodeActionPayload =
+        decode("chaincode action payload", &action.payload)?;
+    let endorsed = action_payload
+        .action
+        .ok_or_else(|| Error::Malformed("transaction without endorsed action".into()))?;
+    let response_payload: ProposalResponsePayload = decode(
+        "proposal response payload",
+        &endorsed.proposal_response_payload,
+    )?;
+    let chaincode_action: ChaincodeAction =
+        decode("chaincode action", &response_payload.extension)?;
+    let event = if chaincode_action.events.is_empty() {
+        None
+    } else {
+        Some(decode("chaincode event", &chaincode_action.events)?)
+    };
+    Ok(EndorsedAction {
+        proposal_response_payload: endorsed.proposal_response_payload,
+        endorsements: endorsed.endorsements,
+        response: chaincode_action.response.unwrap_or_default(),
+        event,
+    })
+}
