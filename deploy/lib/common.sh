@@ -1,0 +1,105 @@
+# Shared by every deploy/ script: paths, ports, logging, process bookkeeping.
+# shellcheck shell=bash
+set -euo pipefail
+
+DEPLOY_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+REPO_DIR=$(cd "$DEPLOY_DIR/.." && pwd)
+# shellcheck source=../versions.env
+source "$DEPLOY_DIR/versions.env"
+
+MEDCERT_CACHE=${MEDCERT_CACHE:-$HOME/.cache/medcert}
+MEDCERT_RUN=${MEDCERT_RUN:-$REPO_DIR/.run}
+BIN_DIR=$MEDCERT_CACHE/bin
+FABRIC_HOME=$MEDCERT_CACHE/fabric-$FABRIC_VERSION
+KUBO_HOME=$MEDCERT_CACHE/kubo-$KUBO_VERSION
+ANVIL_HOME=$MEDCERT_CACHE/anvil-$ANVIL_VERSION
+S3S_HOME=$MEDCERT_CACHE/s3s-fs-$S3S_FS_VERSION
+export PATH="$BIN_DIR:$PATH"
+
+# Every port can be overridden from the environment.
+ANVIL_PORT=${ANVIL_PORT:-8545}
+ANVIL_CHAIN_ID=${ANVIL_CHAIN_ID:-31337}
+KUBO_API_PORT=${KUBO_API_PORT:-5001}
+KUBO_GATEWAY_PORT=${KUBO_GATEWAY_PORT:-8080}
+S3_PORT=${S3_PORT:-9000}
+ORDERER_PORT=${ORDERER_PORT:-7050}
+ORDERER_ADMIN_PORT=${ORDERER_ADMIN_PORT:-7053}
+ORDERER_OPS_PORT=${ORDERER_OPS_PORT:-8443}
+# Hospital i (1-based) gets peer port PEER_BASE_PORT + 10(i-1), chaincode listener +1,
+# operations PEER_OPS_BASE_PORT + (i-1), chaincode server CHAINCODE_BASE_PORT + (i-1).
+PEER_BASE_PORT=${PEER_BASE_PORT:-7051}
+PEER_OPS_BASE_PORT=${PEER_OPS_BASE_PORT:-9444}
+CHAINCODE_BASE_PORT=${CHAINCODE_BASE_PORT:-9999}
+
+S3_BUCKET=${S3_BUCKET:-medcert}
+S3_ACCESS_KEY=${S3_ACCESS_KEY:-medcert}
+S3_REGION=${S3_REGION:-us-east-1}
+
+DOMAIN=medcert.local
+CHAINCODE_NAME=hospital
+
+log() { printf '[deploy] %s\n' "$*" >&2; }
+die() { printf '[deploy] error: %s\n' "$*" >&2; exit 1; }
+
+peer_port() { echo $((PEER_BASE_PORT + 10 * ($1 - 1))); }
+peer_ops_port() { echo $((PEER_OPS_BASE_PORT + $1 - 1)); }
+chaincode_port() { echo $((CHAINCODE_BASE_PORT + $1 - 1)); }
+
+# require_tool NAME: fail with the install step that provides NAME.
+require_tool() {
+  command -v "$1" >/dev/null 2>&1 || die "$1 is not installed: run deploy/install"
+}
+
+port_in_use() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
+
+# ensure_port_free PORT SERVICE
+ensure_port_free() {
+  if port_in_use "$1"; then
+    die "port $1 (wanted by $2) is already in use on 127.0.0.1: free it or set another port in the environment"
+  fi
+}
+
+pid_file() { echo "$MEDCERT_RUN/pids/$1.pid"; }
+
+is_running() {
+  local f
+  f=$(pid_file "$1")
+  [[ -f $f ]] && kill -0 "$(cat "$f")" 2>/dev/null
+}
+
+# start_service NAME CMD...: run CMD in the background in its own process group,
+# logging to $MEDCERT_RUN/logs/NAME.log, and remember its pid.
+start_service() {
+  local name=$1
+  shift
+  mkdir -p "$MEDCERT_RUN/pids" "$MEDCERT_RUN/logs"
+  setsid "$@" >>"$MEDCERT_RUN/logs/$name.log" 2>&1 </dev/null &
+  echo $! >"$(pid_file "$name")"
+}
+
+# stop_service NAME: SIGTERM the process group, then SIGKILL after a grace period.
+stop_service() {
+  local name=$1 f pid
+  f=$(pid_file "$name")
+  [[ -f $f ]] || return 0
+  pid=$(cat "$f")
+  if kill -0 "$pid" 2>/dev/null; then
+    kill -TERM -- "-$pid" 2>/dev/null || kill -TERM "$pid" 2>/dev/null || true
+    for _ in $(seq 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+    kill -KILL -- "-$pid" 2>/dev/null || true
+  fi
+  rm -f "$f"
+}
+
+# wait_until SECONDS WHAT CMD...: poll CMD until it succeeds.
+wait_until() {
+  local timeout=$1 what=$2
+  shift 2
+  local deadline=$((SECONDS + timeout))
+  until "$@" >/dev/null 2>&1; do
+    ((SECONDS < deadline)) || die "$what did not become ready within ${timeout}s (see $MEDCERT_RUN/logs)"
+    sleep 0.2
+  done
+}
+
+http_ok() { curl -fsS --max-time 2 "$@" >/dev/null; }
