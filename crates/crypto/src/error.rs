@@ -15,7 +15,9 @@ pub enum CryptoError {
     Tampered,
 
     /// The stream ends where a chunk boundary should not be last: whole chunks are missing.
-    #[error("ciphertext is truncated: the stream ends before its final chunk; fetch the whole object")]
+    #[error(
+        "ciphertext is truncated: the stream ends before its final chunk; fetch the whole object"
+    )]
     Truncated,
 
     /// The key does not open this ciphertext or wrapped key.

@@ -368,7 +368,10 @@ mod tests {
 
         let pair = HpkeKeyPair::generate();
         let shown = format!("{pair:?}");
-        assert!(!shown.contains(&hex::encode(pair.secret_bytes())), "{shown}");
+        assert!(
+            !shown.contains(&hex::encode(pair.secret_bytes())),
+            "{shown}"
+        );
         assert!(!shown.contains(&format!("{:?}", pair.secret_bytes().as_ref())));
         assert!(shown.contains(&hex::encode(pair.public_key().to_bytes())));
     }

@@ -110,7 +110,11 @@ impl KeyStore {
     }
 
     /// Opens a key someone else wrapped to this hospital (such as a patient's recovery copy).
-    pub fn unwrap(&self, wrapped: &WrappedKey, binding: &KeyBinding<'_>) -> Result<Dek, CryptoError> {
+    pub fn unwrap(
+        &self,
+        wrapped: &WrappedKey,
+        binding: &KeyBinding<'_>,
+    ) -> Result<Dek, CryptoError> {
         unwrap_key(wrapped, &self.key_pair, binding)
     }
 

@@ -23,8 +23,8 @@ use std::io::{self, Read, Write};
 use std::path::Path;
 
 use aead_stream::{NewStream, StreamBE32, StreamPrimitive};
-use aes_gcm::aead::KeyInit;
 use aes_gcm::Aes256Gcm;
+use aes_gcm::aead::KeyInit;
 use sha3::{Digest, Sha3_256};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use zeroize::Zeroizing;
