@@ -32,8 +32,9 @@ use zeroize::Zeroizing;
 use crate::keys::random_bytes;
 use crate::{CryptoError, Dek};
 
-/// Plaintext bytes per chunk used by [`encrypt_stream`] (see the crate docs for the measurement
-/// behind the choice).
+/// Plaintext bytes per chunk used by [`encrypt_stream`]. 64 KiB decrypted slightly faster than
+/// 1 MiB in the `stream_throughput` bench (a chunk stays in the L2 cache), costs 16 bytes of tag
+/// per 64 KiB, and keeps two chunk buffers (the peak working set) at 128 KiB.
 pub const DEFAULT_CHUNK_SIZE: usize = 64 * 1024;
 const MIN_CHUNK_LOG2: u8 = 12;
 const MAX_CHUNK_LOG2: u8 = 24;
