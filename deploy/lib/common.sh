@@ -1,6 +1,6 @@
 # Shared by every deploy/ script: paths, ports, logging, process bookkeeping.
 # shellcheck shell=bash
-set -euo pipefail
+set -Eeuo pipefail
 
 DEPLOY_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 REPO_DIR=$(cd "$DEPLOY_DIR/.." && pwd)

@@ -22,6 +22,7 @@ relay_dir() { echo "$CRYPTO/peerOrganizations/relay.$DOMAIN"; }
 
 fabric_crypto() {
   local n=$1 cfg=$FABRIC_RUN/crypto-config.yaml
+  mkdir -p "$FABRIC_RUN"
   {
     cat <<YAML
 OrdererOrgs:
@@ -99,7 +100,6 @@ Profiles:
     Capabilities: {V3_0: true}
     Orderer:
       OrdererType: etcdraft
-      Addresses: ["127.0.0.1:$ORDERER_PORT"]
       BatchTimeout: $BATCH_TIMEOUT
       BatchSize:
         MaxMessageCount: $BATCH_MAX_MESSAGES
@@ -170,7 +170,10 @@ start_orderer() {
 # pointed at deploy/ccaas; everything else is set per peer through the environment.
 write_peer_config() {
   mkdir -p "$FABRIC_RUN/config"
-  sed "s#/opt/hyperledger/ccaas_builder#$DEPLOY_DIR/ccaas#" "$FABRIC_HOME/config/core.yaml" \
+  # No Docker endpoint: chaincode runs as a service, and an endpoint would register a
+  # Docker health check that keeps the peer unhealthy.
+  sed -e "s#/opt/hyperledger/ccaas_builder#$DEPLOY_DIR/ccaas#" \
+    -e "s#^  endpoint: unix:///var/run/docker.sock#  endpoint:#" "$FABRIC_HOME/config/core.yaml" \
     >"$FABRIC_RUN/config/core.yaml"
 }
 
@@ -216,7 +219,6 @@ start_peer() {
     CORE_PEER_FILESYSTEMPATH="$data/ledger" \
     CORE_LEDGER_SNAPSHOTS_ROOTDIR="$data/snapshots" \
     CORE_OPERATIONS_LISTENADDRESS="127.0.0.1:$(peer_ops_port "$i")" \
-    CORE_VM_ENDPOINT=unix:///nonexistent-docker.sock \
     peer node start
 }
 
@@ -265,8 +267,13 @@ deploy_chaincode() {
   local common=(-o "127.0.0.1:$ORDERER_PORT" --ordererTLSHostnameOverride "orderer.$DOMAIN"
     --tls --cafile "$ORDERER_CA" --channelID "hospital$i" --name "$CHAINCODE_NAME"
     --version 1.0 --sequence 1 --signature-policy "$policy")
-  env $(peer_env "$i" Admin) peer lifecycle chaincode approveformyorg "${common[@]}" \
-    --package-id "$package_id" --waitForEvent >>"$MEDCERT_RUN/logs/lifecycle.log" 2>&1
+  # A new channel's Raft leader is elected about a second after the join; until then
+  # the orderer answers SERVICE_UNAVAILABLE, so the first transaction is retried.
+  approve() {
+    env $(peer_env "$i" Admin) peer lifecycle chaincode approveformyorg "${common[@]}" \
+      --package-id "$package_id" --waitForEvent >>"$MEDCERT_RUN/logs/lifecycle.log" 2>&1
+  }
+  wait_until 60 "hospital$i's chaincode approval" approve
   env $(peer_env "$i" Admin) peer lifecycle chaincode commit "${common[@]}" \
     --peerAddresses "127.0.0.1:$(peer_port "$i")" \
     --tlsRootCertFiles "$(org_dir "$i")/peers/peer0.$(org_domain "$i")/tls/ca.crt" \
