@@ -26,8 +26,8 @@ const KEY_LEN: usize = 32;
 const ENCAPPED_LEN: usize = 32;
 const TAG_LEN: usize = 16;
 /// HKDF `info` label separating the patient's X25519 key from anything else derived from the
-/// same seed (the secp256k1 key is derived by `medcert-ethereum` with its own label).
-const SEED_LABEL: &[u8] = b"medcert/x25519-from-seed/v1";
+/// same seed (`medcert-eip712` derives the secp256k1 key under `medcert/patient/secp256k1/v1`).
+const SEED_LABEL: &[u8] = b"medcert/patient/x25519/v1";
 const WRAP_INFO_LABEL: &[u8] = b"medcert/dek-wrap/v1";
 
 pub(crate) fn random_bytes<const N: usize>() -> Zeroizing<[u8; N]> {

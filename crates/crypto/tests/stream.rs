@@ -220,6 +220,22 @@ fn any_flipped_bit_is_detected() {
 }
 
 #[test]
+fn random_sizes_round_trip_and_every_strict_prefix_fails() {
+    let dek = Dek::generate();
+    let mut rng = StdRng::seed_from_u64(14);
+    for round in 0..40 {
+        let plain = plaintext(rng.gen_range(0..5 * SMALL_CHUNK), round);
+        let sealed = seal(&dek, SMALL_CHUNK, &plain);
+        assert!(open(&dek, &AAD, &sealed).unwrap() == plain);
+        let cut = rng.gen_range(0..sealed.len());
+        match open(&dek, &AAD, &sealed[..cut]) {
+            Err(CryptoError::Truncated | CryptoError::Tampered) => {}
+            other => panic!("prefix of {cut}/{} bytes: {other:?}", sealed.len()),
+        }
+    }
+}
+
+#[test]
 fn another_record_or_hospital_fails_authentication() {
     let dek = Dek::generate();
     let sealed = seal(&dek, SMALL_CHUNK, &plaintext(5000, 10));
