@@ -29,6 +29,16 @@ fn unique(prefix: &str) -> String {
     format!("{prefix}-{nanos}")
 }
 
+fn fresh_seed() -> [u8; 32] {
+    let mut seed = [7u8; 32];
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_nanos();
+    seed[16..].copy_from_slice(&nanos.to_le_bytes());
+    seed
+}
+
 const HASH: &str = "2222222222222222222222222222222222222222222222222222222222222222";
 const PASSWORD: &str = "integration-secret-pw-7f3a";
 
@@ -39,7 +49,9 @@ async fn every_function_and_refusal_on_the_real_network() {
     let doctor = connect(&net, 0, &h1.doctors[0]).await;
     assert_eq!(doctor.evaluate("Version", &[]).await.unwrap(), b"0.1.0");
 
-    let patient = PatientSigner::from_seed(&[3; 32]);
+    // A fresh patient per run: deletion nonces are spent for good on the ledger, so a
+    // fixed key would make a second run against the same network fail.
+    let patient = PatientSigner::from_seed(&fresh_seed());
     let address = format!("0x{}", hex::encode(patient.address()));
     let treatment = unique("T");
     let record = unique("R");
