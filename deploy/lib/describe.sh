@@ -22,13 +22,14 @@ hospital() {
     --arg id "hospital$i" --arg msp "$(org_msp "$i")" \
     --arg endpoint "127.0.0.1:$(peer_port "$i")" --arg host "peer0.$domain" \
     --arg tls_ca "$peer_dir/tls/ca.crt" \
+    --arg msp_ca "$(ls "$dir"/msp/cacerts/*.pem)" \
     --arg ops "http://127.0.0.1:$(peer_ops_port "$i")" \
     --arg cc "127.0.0.1:$(chaincode_port "$i")" \
     --argjson eth $((1 + i)) \
     --argjson admin "$(identity "$(org_msp "$i")" "$dir/users/Admin@$domain")" \
     --argjson d1 "$(identity "$(org_msp "$i")" "$dir/users/User1@$domain")" \
     --argjson d2 "$(identity "$(org_msp "$i")" "$dir/users/User2@$domain")" \
-    '{id: $id, msp_id: $msp, channel: $id,
+    '{id: $id, msp_id: $msp, msp_ca: $msp_ca, channel: $id,
       peer: {endpoint: $endpoint, host: $host, tls_ca: $tls_ca, operations_url: $ops},
       chaincode_address: $cc, eth_account: $eth, admin: $admin, doctors: [$d1, $d2]}'
 }

@@ -24,6 +24,11 @@ pub enum NetworkError {
         path: PathBuf,
         source: serde_json::Error,
     },
+    #[error("cannot write network description {path}: {source}")]
+    Write {
+        path: PathBuf,
+        source: std::io::Error,
+    },
     #[error("no hospital {id} in the network description (it has {available})")]
     UnknownHospital { id: String, available: String },
 }
@@ -111,6 +116,8 @@ pub struct Orderer {
 pub struct Hospital {
     pub id: String,
     pub msp_id: String,
+    /// The org's MSP root CA certificate (PEM): signers of its endorsements chain to it.
+    pub msp_ca: PathBuf,
     pub channel: String,
     pub peer: Peer,
     pub chaincode_address: String,
@@ -160,6 +167,29 @@ impl Network {
             path: path.to_owned(),
             source,
         })
+    }
+
+    /// Writes the description atomically (temporary file, then rename), readable by the
+    /// owner only: it holds the funded accounts' keys and the S3 secret.
+    pub fn save_to(&self, path: &Path) -> Result<(), NetworkError> {
+        use std::io::Write;
+        use std::os::unix::fs::OpenOptionsExt;
+        let write_err = |source| NetworkError::Write {
+            path: path.to_owned(),
+            source,
+        };
+        let tmp = path.with_extension("json.tmp");
+        let json = serde_json::to_vec_pretty(self).expect("a network description serialises");
+        let mut file = std::fs::OpenOptions::new()
+            .write(true)
+            .create(true)
+            .truncate(true)
+            .mode(0o600)
+            .open(&tmp)
+            .map_err(write_err)?;
+        file.write_all(&json).map_err(write_err)?;
+        file.sync_all().map_err(write_err)?;
+        std::fs::rename(&tmp, path).map_err(write_err)
     }
 
     pub fn hospital(&self, id: &str) -> Result<&Hospital, NetworkError> {
@@ -240,6 +270,7 @@ mod tests {
                 hospitals: vec![Hospital {
                     id: "hospital1".into(),
                     msp_id: "Hospital1MSP".into(),
+                    msp_ca: "msp-ca.pem".into(),
                     channel: "hospital1".into(),
                     peer: Peer {
                         endpoint: "127.0.0.1:7051".into(),
@@ -268,6 +299,19 @@ mod tests {
             loaded.hospital_account(hospital).unwrap().address,
             "0xf39f"
         );
+    }
+
+    #[test]
+    fn saved_description_reloads_and_is_private() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("network.json");
+        let mut network = sample();
+        network.ethereum.contract_address = Some("0x5fbd".into());
+        network.save_to(&path).unwrap();
+        assert_eq!(Network::load_from(&path).unwrap(), network);
+        let mode = std::fs::metadata(&path).unwrap().permissions().mode();
+        assert_eq!(mode & 0o777, 0o600);
     }
 
     #[test]
