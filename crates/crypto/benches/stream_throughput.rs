@@ -10,9 +10,9 @@ use std::hint::black_box;
 use std::io;
 use std::time::{Duration, Instant};
 
+use keccak_asm::Sha3_256;
 use medcert_crypto::{Dek, RecordAad, decrypt_stream, encrypt_stream_with_chunk_size};
 use rand::RngCore;
-use sha3::{Digest, Sha3_256};
 
 const RECORD_LEN: usize = 64 * 1024 * 1024;
 const ROUNDS: usize = 7;

@@ -25,7 +25,8 @@ use std::path::Path;
 use aead_stream::{NewStream, StreamBE32, StreamPrimitive};
 use aes_gcm::Aes256Gcm;
 use aes_gcm::aead::KeyInit;
-use sha3::{Digest, Sha3_256};
+use keccak_asm::Sha3_256;
+use sha3::Digest;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use zeroize::Zeroizing;
 
