@@ -295,10 +295,7 @@ mod tests {
         let loaded = Network::load_from(&path).unwrap();
         assert_eq!(loaded, sample());
         let hospital = loaded.hospital("hospital1").unwrap();
-        assert_eq!(
-            loaded.hospital_account(hospital).unwrap().address,
-            "0xf39f"
-        );
+        assert_eq!(loaded.hospital_account(hospital).unwrap().address, "0xf39f");
     }
 
     #[test]
