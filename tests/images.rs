@@ -2,15 +2,18 @@
 //! the host network (on ports away from a running `deploy/up` network) and answers its
 //! health check. Needs `deploy/install` and `deploy/images` (the test command runs both).
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
+mod support;
+
 use medcert_csp::{Csp, S3Config};
 use sha3::{Digest, Sha3_256};
-use testcontainers::core::Mount;
 use testcontainers::runners::AsyncRunner;
 use testcontainers::{ContainerAsync, GenericImage, ImageExt};
+
+use support::{bind, image_of, tool};
 
 const ANVIL_PORT: u16 = 28545;
 const KUBO_API_PORT: u16 = 25001;
@@ -20,40 +23,6 @@ const ORDERER_ADMIN_PORT: u16 = 27053;
 const ORDERER_OPS_PORT: u16 = 28443;
 const PEER_PORT: u16 = 27051;
 const PEER_OPS_PORT: u16 = 29444;
-
-fn deploy_dir() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../deploy")
-}
-
-/// The image names and tags, as `deploy/images --list` prints them.
-fn image(name: &str) -> GenericImage {
-    let out = Command::new(deploy_dir().join("images"))
-        .arg("--list")
-        .output()
-        .expect("deploy/images runs");
-    let list = String::from_utf8(out.stdout).unwrap();
-    let full = list
-        .lines()
-        .find(|l| l.starts_with(&format!("medcert/{name}:")))
-        .unwrap_or_else(|| panic!("deploy/images --list has no {name} image"));
-    let (repo, tag) = full.rsplit_once(':').unwrap();
-    GenericImage::new(repo, tag)
-}
-
-/// A tool installed by deploy/install, for preparing configuration on the host.
-fn tool(name: &str) -> PathBuf {
-    let bin = std::env::var_os("MEDCERT_CACHE")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from(std::env::var("HOME").unwrap()).join(".cache/medcert"))
-        .join("bin")
-        .join(name);
-    assert!(
-        bin.exists(),
-        "{} is missing: run deploy/install",
-        bin.display()
-    );
-    bin
-}
 
 async fn start(
     image: testcontainers::ContainerRequest<GenericImage>,
@@ -85,15 +54,15 @@ async fn http_ok(url: &str) -> bool {
     matches!(reqwest::get(url).await, Ok(r) if r.status().is_success())
 }
 
-fn bind(host: &Path, container: &str) -> Mount {
-    Mount::bind_mount(host.to_str().unwrap(), container)
-}
-
 #[tokio::test]
 async fn anvil_answers_eth_block_number() {
-    let _anvil =
-        start(image("anvil").with_cmd(["--host", "127.0.0.1", "--port", &ANVIL_PORT.to_string()]))
-            .await;
+    let _anvil = start(image_of("anvil").with_cmd([
+        "--host",
+        "127.0.0.1",
+        "--port",
+        &ANVIL_PORT.to_string(),
+    ]))
+    .await;
     let client = reqwest::Client::new();
     let url = format!("http://127.0.0.1:{ANVIL_PORT}");
     eventually("anvil", Duration::from_secs(30), || async {
@@ -127,7 +96,7 @@ async fn kubo_answers_its_version() {
         &format!("/ip4/127.0.0.1/tcp/{KUBO_API_PORT}"),
     ]);
     let _kubo = start(
-        image("kubo")
+        image_of("ipfs")
             .with_cmd(["daemon", "--offline"])
             .with_env_var("IPFS_PATH", "/data/ipfs")
             .with_mount(bind(repo.path(), "/data/ipfs")),
@@ -152,7 +121,7 @@ async fn s3_server_stores_and_lists_an_object() {
     let root = tempfile::tempdir().unwrap();
     std::fs::create_dir(root.path().join("smoke")).unwrap();
     let _s3 = start(
-        image("s3")
+        image_of("s3s-fs")
             .with_cmd([
                 "--host",
                 "127.0.0.1",
@@ -221,7 +190,7 @@ async fn fabric_orderer_and_peer_report_healthy() {
     std::fs::create_dir(&data).unwrap();
 
     let _orderer = start(
-        image("fabric-orderer")
+        image_of("orderer")
             .with_mount(bind(&orderer_dir, "/orderer"))
             .with_mount(bind(&data, "/data"))
             .with_env_var("ORDERER_GENERAL_LISTENADDRESS", "127.0.0.1")
@@ -263,7 +232,7 @@ async fn fabric_orderer_and_peer_report_healthy() {
     .await;
     let peer_address = format!("127.0.0.1:{PEER_PORT}");
     let _peer = start(
-        image("fabric-peer")
+        image_of("peer")
             .with_cmd(["node", "start"])
             .with_mount(bind(&peer_msp, "/msp"))
             .with_mount(bind(&data, "/data"))

@@ -77,6 +77,37 @@ start_service() {
   echo $! >"$(pid_file "$name")"
 }
 
+# start_network_service NAME CMD...: like start_service, except under
+# MEDCERT_SERVICES=external, where it only writes the service's specification
+# ($MEDCERT_RUN/services/NAME.json: tool, args, env) for someone else to start — the
+# container tests start each one from its image with testcontainers.
+start_network_service() {
+  local name=$1
+  shift
+  if [[ ${MEDCERT_SERVICES:-processes} != external ]]; then
+    start_service "$name" "$@"
+    return
+  fi
+  local env=()
+  if [[ $1 == env ]]; then
+    shift
+    while [[ $1 == *=* ]]; do env+=("$1"); shift; done
+  fi
+  local tool=$1
+  shift
+  mkdir -p "$MEDCERT_RUN/services"
+  # NUL-separated lists, so that no argument is ever read as a jq option.
+  local env_json='{}' args_json='[]'
+  if ((${#env[@]})); then
+    env_json=$(printf '%s\0' "${env[@]}" | jq -Rs \
+      '[split("\u0000")[] | select(. != "") | capture("^(?<key>[^=]*)=(?<value>.*)$")] | from_entries')
+  fi
+  if (($#)); then args_json=$(printf '%s\0' "$@" | jq -Rs 'split("\u0000") | map(select(. != ""))'); fi
+  jq -n --arg name "$name" --arg tool "$tool" --argjson env "$env_json" --argjson args "$args_json" \
+    '{name: $name, tool: $tool, env: $env, args: $args}' \
+    >"$MEDCERT_RUN/services/$name.json"
+}
+
 # stop_service NAME: SIGTERM the process group, then SIGKILL after a grace period.
 stop_service() {
   local name=$1 f pid

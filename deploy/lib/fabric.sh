@@ -137,7 +137,7 @@ YAML
 start_orderer() {
   local data=$FABRIC_RUN/orderer
   mkdir -p "$data"
-  start_service orderer env \
+  start_network_service orderer env \
     FABRIC_CFG_PATH="$FABRIC_HOME/config" \
     ORDERER_GENERAL_LISTENADDRESS=127.0.0.1 \
     ORDERER_GENERAL_LISTENPORT="$ORDERER_PORT" \
@@ -199,7 +199,7 @@ start_peer() {
   peer_dir=$dir/peers/peer0.$(org_domain "$i")
   data=$FABRIC_RUN/peer$i
   mkdir -p "$data"
-  start_service "peer$i" env \
+  start_network_service "peer$i" env \
     FABRIC_CFG_PATH="$FABRIC_RUN/config" \
     CORE_PEER_ID="peer0.$(org_domain "$i")" \
     CORE_PEER_ADDRESS="127.0.0.1:$port" \
