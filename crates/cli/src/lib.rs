@@ -2,6 +2,7 @@
 
 pub mod hospital_keys;
 pub mod init;
+pub mod store;
 pub mod verify;
 
 pub use hospital_keys::{HospitalKeys, KeysError};

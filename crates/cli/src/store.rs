@@ -1,0 +1,183 @@
+//! The hospital half of the Store flow (DESIGN.md, "Flows"): watermark → encrypt with a
+//! fresh DEK → CSP put → HB `CreateRecord` → hospital key store `put`. A step that fails
+//! undoes the ones before it, so a failed store leaves no orphan object or key.
+
+use std::fs::File;
+use std::io::{BufReader, Seek, SeekFrom};
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use medcert_crypto::{CryptoError, Dek, RecordAad, encrypt_stream};
+use medcert_csp::{Csp, CspError};
+use medcert_fabric::Contract;
+use medcert_watermark::{Mark, WatermarkError, embed};
+use serde::Serialize;
+use zeroize::Zeroizing;
+
+use crate::hospital_keys::HospitalKeys;
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("cannot read {path}: {reason}; check the path")]
+    Read {
+        path: PathBuf,
+        reason: std::io::Error,
+    },
+    #[error("{path} cannot carry a watermark: {reason}; give a C-CDA XML document")]
+    NotARecord {
+        path: PathBuf,
+        reason: WatermarkError,
+    },
+    #[error("scratch file: {0}")]
+    Scratch(std::io::Error),
+    #[error(transparent)]
+    Crypto(#[from] CryptoError),
+    #[error("CSP: {0}")]
+    Csp(#[from] CspError),
+    #[error("hospital chain refused or failed CreateRecord: {0}; nothing was stored")]
+    Fabric(#[from] medcert_fabric::Error),
+}
+
+/// Where a stored record is and how long each step took.
+#[derive(Debug, Serialize)]
+pub struct Stored {
+    pub record_id: String,
+    pub tx_id: String,
+    pub block_number: u64,
+    pub hash_c: String,
+    pub size: u64,
+    pub content_fingerprint: String,
+    pub watermark_fingerprint: String,
+    pub timings_ms: StoreTimings,
+}
+
+#[derive(Debug, Serialize, Default)]
+pub struct StoreTimings {
+    pub watermark: f64,
+    pub encrypt: f64,
+    pub csp_put: f64,
+    pub create_record: f64,
+}
+
+fn ms(since: Instant) -> f64 {
+    since.elapsed().as_secs_f64() * 1e3
+}
+
+/// What the doctor stores: whose record, under which id, from which file.
+pub struct StoreRequest<'a> {
+    pub hospital_id: &'a str,
+    pub treatment_number: &'a str,
+    pub record_id: &'a str,
+    pub source: &'a Path,
+    pub password: &'a Zeroizing<String>,
+}
+
+/// Stores the record at the hospital whose doctor `contract` is connected as.
+pub async fn store_record(
+    request: &StoreRequest<'_>,
+    keys: &HospitalKeys,
+    csp: &Csp,
+    contract: &Contract,
+) -> Result<Stored, StoreError> {
+    let source = request.source;
+    let read = |reason| StoreError::Read {
+        path: source.to_path_buf(),
+        reason,
+    };
+    let mut input = BufReader::new(File::open(source).map_err(read)?);
+
+    let started = Instant::now();
+    let mut marked = tempfile::tempfile().map_err(StoreError::Scratch)?;
+    let issued_at = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap_or(Duration::ZERO)
+        .as_secs();
+    let mark = Mark {
+        hospital_id: request.hospital_id,
+        record_id: request.record_id,
+        issued_at,
+    };
+    let embedded =
+        embed(&mut input, &mut marked, &mark, keys.watermark_key()).map_err(|e| match e {
+            WatermarkError::Io(reason) => read(reason),
+            reason => StoreError::NotARecord {
+                path: source.to_path_buf(),
+                reason,
+            },
+        })?;
+    let mut timings = StoreTimings {
+        watermark: ms(started),
+        ..StoreTimings::default()
+    };
+
+    let started = Instant::now();
+    marked
+        .seek(SeekFrom::Start(0))
+        .map_err(StoreError::Scratch)?;
+    let dek = Dek::generate();
+    let aad = RecordAad {
+        record_id: request.record_id,
+        hospital_id: request.hospital_id,
+    };
+    let mut encrypted = tempfile::tempfile().map_err(StoreError::Scratch)?;
+    let hash_c = encrypt_stream(&dek, &aad, BufReader::new(&marked), &mut encrypted)?;
+    timings.encrypt = ms(started);
+
+    let started = Instant::now();
+    encrypted
+        .seek(SeekFrom::Start(0))
+        .map_err(StoreError::Scratch)?;
+    let size = csp
+        .put(hash_c.as_bytes(), tokio::fs::File::from_std(encrypted))
+        .await?;
+    timings.csp_put = ms(started);
+
+    let started = Instant::now();
+    let hash_c_hex = hex::encode(hash_c.as_bytes());
+    let content_fingerprint = hex::encode(embedded.content_fingerprint);
+    let watermark_fingerprint = hex::encode(embedded.watermark_fingerprint);
+    let size_arg = size.to_string();
+    let committed = async {
+        contract
+            .new_proposal("CreateRecord")
+            .args([
+                request.treatment_number,
+                request.record_id,
+                hash_c_hex.as_str(),
+                size_arg.as_str(),
+                content_fingerprint.as_str(),
+                watermark_fingerprint.as_str(),
+            ])
+            .transient("password", request.password.as_bytes().to_vec())
+            .build()?
+            .endorse()
+            .await?
+            .submit()
+            .await?
+            .status()
+            .await
+    }
+    .await;
+    let committed = match committed {
+        Ok(committed) => committed,
+        Err(e) => {
+            // The ledger has no record, so the object would be an orphan.
+            if let Err(undo) = csp.delete(hash_c.as_bytes()).await {
+                tracing::warn!(error = %undo, "could not remove the CSP object of a failed store");
+            }
+            return Err(e.into());
+        }
+    };
+    timings.create_record = ms(started);
+    keys.key_store.put(request.record_id, &dek)?;
+    Ok(Stored {
+        record_id: request.record_id.to_string(),
+        tx_id: committed.tx_id,
+        block_number: committed.block_number,
+        hash_c: hash_c_hex,
+        size,
+        content_fingerprint,
+        watermark_fingerprint,
+        timings_ms: timings,
+    })
+}

@@ -1,0 +1,140 @@
+//! The hospital half of Store against the shared network: a stored record is on the
+//! hospital chain, in the CSP and in the key store; a refused store leaves none of them.
+
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use medcert_ccda::{GeneratorConfig, generate};
+use medcert_cli::HospitalKeys;
+use medcert_cli::store::{StoreError, StoreRequest, store_record};
+use medcert_csp::Csp;
+use medcert_eip712::PatientSigner;
+use medcert_fabric::{Contract, Gateway, Identity};
+use medcert_network::Network;
+use zeroize::Zeroizing;
+
+const PASSWORD: &str = "store-flow-secret-9c1e";
+
+fn unique(prefix: &str) -> String {
+    let nanos = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap()
+        .as_nanos();
+    format!("{prefix}-{nanos}")
+}
+
+async fn doctor(network: &Network, index: usize) -> Contract {
+    let h = &network.fabric.hospitals[index];
+    let who = &h.doctors[0];
+    let identity = Identity::from_files(&who.msp_id, &who.cert, &who.key).unwrap();
+    let ca = std::fs::read(&h.peer.tls_ca).unwrap();
+    Gateway::connect(&h.peer.endpoint, &h.peer.host, &ca, identity)
+        .await
+        .unwrap()
+        .network(&h.channel)
+        .contract(&network.fabric.chaincode_name)
+}
+
+#[tokio::test]
+async fn store_then_refused_store_leaves_nothing() {
+    let network = Network::load().expect("network description not found: run deploy/up");
+    let hospital = &network.fabric.hospitals[0];
+    let keys = HospitalKeys::open_existing(&HospitalKeys::dir(&network.run_dir, &hospital.id))
+        .expect("hospital keys missing: run medcert network init");
+    let csp = Csp::s3(&network.s3).unwrap();
+    let contract = doctor(&network, 0).await;
+
+    let patient = PatientSigner::from_seed(&rand::random());
+    let treatment = unique("T");
+    let hash = "3".repeat(64);
+    contract
+        .new_proposal("RegisterPatient")
+        .args([
+            treatment.clone(),
+            hash.clone(),
+            format!("0x{}", hex::encode(patient.address())),
+            hash.clone(),
+        ])
+        .transient("password", PASSWORD.as_bytes().to_vec())
+        .build()
+        .unwrap()
+        .endorse()
+        .await
+        .unwrap()
+        .submit()
+        .await
+        .unwrap()
+        .status()
+        .await
+        .unwrap();
+
+    let tmp = tempfile::tempdir().unwrap();
+    let source = tmp.path().join("record.xml");
+    let config = GeneratorConfig {
+        seed: rand::random(),
+        target_size: 50_000,
+        patient_id: treatment.clone(),
+        hospital: hospital.id.clone(),
+    };
+    generate(&config, std::fs::File::create(&source).unwrap()).unwrap();
+
+    let record_id = unique("R");
+    let password = Zeroizing::new(PASSWORD.to_string());
+    let request = StoreRequest {
+        hospital_id: &hospital.id,
+        treatment_number: &treatment,
+        record_id: &record_id,
+        source: &source,
+        password: &password,
+    };
+    let stored = store_record(&request, &keys, &csp, &contract)
+        .await
+        .unwrap();
+    assert!(stored.block_number > 0);
+    let hash_c: [u8; 32] = hex::decode(&stored.hash_c).unwrap().try_into().unwrap();
+    assert!(csp.exists(&hash_c).await.unwrap());
+    assert!(keys.key_store.get(&record_id).is_ok());
+    let on_chain = contract.evaluate("GetRecord", &[&record_id]).await.unwrap();
+    assert!(String::from_utf8_lossy(&on_chain).contains(&treatment));
+
+    // The same file under a new id with a wrong password: refused, nothing left behind.
+    let refused_id = unique("R");
+    let wrong = Zeroizing::new("not-the-password".to_string());
+    let refused = StoreRequest {
+        record_id: &refused_id,
+        password: &wrong,
+        ..request
+    };
+    let error = store_record(&refused, &keys, &csp, &contract)
+        .await
+        .unwrap_err();
+    assert!(matches!(error, StoreError::Fabric(_)), "{error}");
+    assert!(keys.key_store.get(&refused_id).is_err());
+    assert!(
+        contract
+            .evaluate("GetRecord", &[&refused_id])
+            .await
+            .is_err()
+    );
+    // Each store has a fresh DEK and watermark time, so its Hash C is not the first one's;
+    // the only object under this patient's records is the first store's.
+    assert!(csp.exists(&hash_c).await.unwrap());
+
+    // Not a C-CDA document: refused before anything is written.
+    let junk = tmp.path().join("junk.txt");
+    std::fs::write(&junk, "just text").unwrap();
+    let junk_id = unique("R");
+    let error = store_record(
+        &StoreRequest {
+            record_id: &junk_id,
+            source: &junk,
+            ..request
+        },
+        &keys,
+        &csp,
+        &contract,
+    )
+    .await
+    .unwrap_err();
+    assert!(matches!(error, StoreError::NotARecord { .. }), "{error}");
+    assert!(keys.key_store.get(&junk_id).is_err());
+}
