@@ -120,6 +120,53 @@ impl Consent {
     }
 }
 
+/// A consent with the patient's signature, as it travels from the patient to the
+/// hospital, through the hospital's `RequestRecovery`, to the relay: fixed-width bytes
+/// hospital (32) ‖ certificate id ‖ expiry ‖ nonce (u64 big-endian each) ‖ signature (65).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SignedConsent {
+    pub consent: Consent,
+    pub signature: [u8; 65],
+}
+
+impl SignedConsent {
+    pub const LEN: usize = 32 + 8 + 8 + 8 + 65;
+
+    pub fn to_bytes(&self) -> [u8; Self::LEN] {
+        let mut out = [0u8; Self::LEN];
+        out[..32].copy_from_slice(&self.consent.hospital);
+        out[32..40].copy_from_slice(&self.consent.certificate_id.to_be_bytes());
+        out[40..48].copy_from_slice(&self.consent.expiry.to_be_bytes());
+        out[48..56].copy_from_slice(&self.consent.nonce.to_be_bytes());
+        out[56..].copy_from_slice(&self.signature);
+        out
+    }
+
+    pub fn from_bytes(bytes: &[u8]) -> Result<Self, ConsentEncodingError> {
+        let bytes: &[u8; Self::LEN] = bytes
+            .try_into()
+            .map_err(|_| ConsentEncodingError(bytes.len()))?;
+        let word = |at: usize| u64::from_be_bytes(bytes[at..at + 8].try_into().expect("8 bytes"));
+        let mut hospital = [0u8; 32];
+        hospital.copy_from_slice(&bytes[..32]);
+        let mut signature = [0u8; 65];
+        signature.copy_from_slice(&bytes[56..]);
+        Ok(Self {
+            consent: Consent {
+                hospital,
+                certificate_id: word(32),
+                expiry: word(40),
+                nonce: word(48),
+            },
+            signature,
+        })
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("a signed consent is {} bytes, got {0}", SignedConsent::LEN)]
+pub struct ConsentEncodingError(pub usize);
+
 /// Digest of a patient's request to delete record `record_id` from hospital channel
 /// `channel`: EIP-712 `Deletion(string channel,string recordId,uint64 nonce)` in the domain
 /// `EIP712Domain(string name,string version)` = ("MedcertDeletion", "1").
@@ -306,6 +353,22 @@ mod tests {
             chain_id: 31337,
             verifying_contract: [0x5f; 20],
         }
+    }
+
+    #[test]
+    fn signed_consent_round_trips_and_rejects_wrong_lengths() {
+        let signed = SignedConsent {
+            consent: consent(),
+            signature: anvil_signer().sign_consent(&consent(), &domain()),
+        };
+        let bytes = signed.to_bytes();
+        assert_eq!(SignedConsent::from_bytes(&bytes), Ok(signed));
+        assert_eq!(
+            SignedConsent::from_bytes(&bytes[1..]),
+            Err(ConsentEncodingError(SignedConsent::LEN - 1))
+        );
+        let signer = recover_signer(&signed.consent.digest(&domain()), &signed.signature);
+        assert_eq!(signer, Ok(anvil_signer().address()));
     }
 
     fn consent() -> Consent {
