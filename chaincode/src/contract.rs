@@ -215,6 +215,8 @@ pub enum RecoveryState {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Recovery {
     pub index: u64,
+    /// The patient, registered at the requesting hospital, the record is recovered for.
+    pub treatment_number: String,
     pub record_id: String,
     pub certificate_id: String,
     /// The patient's consent (EIP-712 message and signature), hex, opaque to the chaincode.
@@ -637,12 +639,24 @@ impl<'a, L: Ledger> Tx<'a, L> {
     }
 
     async fn request_recovery(&mut self) -> Result<Reply, ContractError> {
-        let [record_id, certificate_id, consent] =
-            self.args("RequestRecovery", "recordId, certificateId, consent")?;
+        let [treatment_number, record_id, certificate_id, consent] = self.args(
+            "RequestRecovery",
+            "treatmentNumber, recordId, certificateId, consent",
+        )?;
+        let treatment_number = identifier("treatmentNumber", treatment_number)?;
         let record_id = identifier("recordId", record_id)?;
         let certificate_id = decimal("certificateId", certificate_id)?;
         let consent = hex::encode(hex_bytes("consent", consent)?);
         let doctor = self.doctor()?;
+        // A doctor acts for a patient registered here, proven by the patient's password,
+        // before anything crosses chains on the patient's behalf.
+        let password = self.password()?;
+        if let Some(refusal) = self
+            .check_password(&treatment_number, &password, &doctor, Some(&record_id))
+            .await?
+        {
+            return Ok(refusal);
+        }
         let index = match self.ledger.get(keys::RECOVERY_COUNTER).await? {
             Some(bytes) => {
                 let last: u64 = parse_json(keys::RECOVERY_COUNTER, &bytes)?;
@@ -652,6 +666,7 @@ impl<'a, L: Ledger> Tx<'a, L> {
         };
         let recovery = Recovery {
             index,
+            treatment_number: treatment_number.clone(),
             record_id: record_id.clone(),
             certificate_id: certificate_id.clone(),
             consent: consent.clone(),
@@ -663,7 +678,12 @@ impl<'a, L: Ledger> Tx<'a, L> {
         };
         self.put_json(keys::RECOVERY_COUNTER, &index).await?;
         self.put_json(&keys::recovery(index), &recovery).await?;
-        self.audit("RequestRecovery", &doctor, Some(&record_id), None)
+        self.audit(
+            "RequestRecovery",
+            &doctor,
+            Some(&record_id),
+            Some(&treatment_number),
+        )
             .await?;
         let request = InterchainRequest {
             channel: self.ctx.channel.clone(),
@@ -1359,13 +1379,26 @@ mod tests {
     #[tokio::test]
     async fn recovery_indexes_are_gapless_and_resolution_is_idempotent() {
         let mut chain = Chain::new();
+        ok(&chain.register("T-1").await);
+        refused(
+            &chain
+                .tx(
+                    doctor1(),
+                    "RequestRecovery",
+                    &["T-1", "R-1", "42", "0xc0ffee"],
+                    Some("wrong"),
+                )
+                .await,
+            STATUS_REFUSED_RECORDED,
+            "wrong password",
+        );
         for expected in 1..=2u64 {
             let outcome = chain
                 .tx(
                     doctor1(),
                     "RequestRecovery",
-                    &["R-1", "42", "0xc0ffee"],
-                    None,
+                    &["T-1", "R-1", "42", "0xc0ffee"],
+                    Some("s3cret"),
                 )
                 .await;
             ok(&outcome);

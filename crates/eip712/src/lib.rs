@@ -164,7 +164,7 @@ impl SignedConsent {
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("a signed consent is {} bytes, got {0}", SignedConsent::LEN)]
+#[error("a signed consent is {len} bytes, got {0}", len = SignedConsent::LEN)]
 pub struct ConsentEncodingError(pub usize);
 
 /// Digest of a patient's request to delete record `record_id` from hospital channel

@@ -157,11 +157,17 @@ async fn every_function_and_refusal_on_the_real_network() {
     assert!(String::from_utf8_lossy(&state).contains("\"state\":\"deleted\""));
 
     // Recovery: request, relay-only completion, idempotence, and the event stream.
-    let requested = doctor
-        .submit("RequestRecovery", &[&record, "7", "0xabcdef"])
-        .await
-        .unwrap();
-    let recovery: serde_json::Value = serde_json::from_slice(&requested.result).unwrap();
+    let requested = with_password(
+        "RequestRecovery",
+        vec![treatment.clone(), record.clone(), "7".into(), "0xabcdef".into()],
+    )
+    .build()
+    .unwrap()
+    .endorse()
+    .await
+    .unwrap();
+    let recovery: serde_json::Value = serde_json::from_slice(requested.result()).unwrap();
+    requested.submit().await.unwrap().status().await.unwrap();
     let index = recovery["index"].as_u64().unwrap().to_string();
     let not_relay = doctor.submit("CompleteRecovery", &[&index, "ok"]).await;
     assert!(
