@@ -1,6 +1,6 @@
 //! Measures the gas of every state-changing function of MedicalCertificate from real
-//! receipts on the running anvil, and prints contracts/GAS.md:
-//!     cargo run -p medcert-ethereum --example gas_table > contracts/GAS.md
+//! receipts on the running anvil, and prints the gas table of the top-level README:
+//!     cargo run -p medcert-ethereum --example gas_table
 
 #[path = "../tests/support/mod.rs"]
 mod support;
@@ -78,16 +78,6 @@ async fn main() {
         .unwrap();
     rows.push(("revokeCertificate", "", gas(&receipt)));
 
-    println!("# MedicalCertificate gas");
-    println!();
-    println!(
-        "Gas used by each state-changing function of `contracts/MedicalCertificate.sol`, read \
-         from the receipts of real transactions on anvil (solc 0.8.37, optimizer on, 200 runs, \
-         via-IR, EVM cancun). The CIDs are 59-character CIDv1 strings. Regenerate with \
-         `cargo run -p medcert-ethereum --example gas_table > contracts/GAS.md` while \
-         `deploy/up` is running."
-    );
-    println!();
     println!("| function | case | gas used |");
     println!("|---|---|---:|");
     for (function, case, gas) in rows {
