@@ -4,6 +4,7 @@ pub mod hospital_keys;
 pub mod init;
 pub mod store;
 pub mod verify;
+pub mod wallet;
 
 pub use hospital_keys::{HospitalKeys, KeysError};
 pub use init::{InitError, InitReport, init_network};

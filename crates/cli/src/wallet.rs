@@ -1,0 +1,317 @@
+//! A patient's wallet: one random 32-byte seed from which both of the patient's keys are
+//! derived (the secp256k1 signer of EIP-712 messages and the X25519 key that receives
+//! wrapped record keys), plus the public facts the CLI needs later (which hospitals the
+//! patient is registered at, under which treatment numbers).
+//!
+//! Layout of `<patients_dir>/<name>/` (mode 0700): `seed` (32 bytes, mode 0600) and
+//! `wallet.json` (public data only, mode 0600). The seed is not sealed with a passphrase:
+//! like an unencrypted SSH key, it relies on file permissions; one file to back up
+//! restores both keys.
+
+use std::fs;
+use std::io::Write;
+use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt, PermissionsExt};
+use std::path::{Path, PathBuf};
+
+use medcert_crypto::HpkeKeyPair;
+use medcert_eip712::PatientSigner;
+use rand::RngCore;
+use serde::{Deserialize, Serialize};
+use zeroize::Zeroizing;
+
+const SEED: &str = "seed";
+const PUBLIC: &str = "wallet.json";
+
+#[derive(Debug, thiserror::Error)]
+pub enum WalletError {
+    #[error(
+        "patient name {0:?} is not 1 to 64 of A-Z a-z 0-9 . _ -; choose a name of those characters"
+    )]
+    BadName(String),
+    #[error("no wallet for patient {name} in {dir}; run `medcert patient register` first")]
+    Unknown { name: String, dir: PathBuf },
+    #[error("patient wallet {path}: {source}")]
+    Io {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("patient wallet file {path} is damaged ({reason}); restore it from backup")]
+    Damaged { path: PathBuf, reason: String },
+}
+
+/// One registration of the patient at a hospital.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Registration {
+    pub hospital: String,
+    pub treatment_number: String,
+    pub tx_id: String,
+}
+
+/// What the wallet keeps in the clear.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct WalletInfo {
+    pub name: String,
+    /// `0x` + 40 lowercase hex.
+    pub address: String,
+    /// Hex of the X25519 public key.
+    pub x25519_public: String,
+    pub registrations: Vec<Registration>,
+}
+
+/// An opened wallet: the patient's keys, zeroized when dropped.
+pub struct PatientWallet {
+    dir: PathBuf,
+    info: WalletInfo,
+    signer: PatientSigner,
+    x25519: HpkeKeyPair,
+}
+
+impl std::fmt::Debug for PatientWallet {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PatientWallet")
+            .field("dir", &self.dir)
+            .field("address", &self.info.address)
+            .finish_non_exhaustive()
+    }
+}
+
+fn check_name(name: &str) -> Result<(), WalletError> {
+    let ok = (1..=64).contains(&name.len())
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"._-".contains(&b))
+        && name != "."
+        && name != "..";
+    if ok {
+        Ok(())
+    } else {
+        Err(WalletError::BadName(name.to_owned()))
+    }
+}
+
+impl PatientWallet {
+    /// The directory of patient `name`'s wallet.
+    pub fn dir(patients_dir: &Path, name: &str) -> Result<PathBuf, WalletError> {
+        check_name(name)?;
+        Ok(patients_dir.join(name))
+    }
+
+    /// Opens the wallet of `name`, creating it with a fresh seed if there is none.
+    /// Returns the wallet and whether it was created now.
+    pub fn open_or_create(patients_dir: &Path, name: &str) -> Result<(Self, bool), WalletError> {
+        let dir = Self::dir(patients_dir, name)?;
+        if dir.join(SEED).exists() {
+            return Ok((Self::open(patients_dir, name)?, false));
+        }
+        let io = |path: &Path| {
+            let path = path.to_owned();
+            move |source| WalletError::Io { path, source }
+        };
+        fs::DirBuilder::new()
+            .recursive(true)
+            .mode(0o700)
+            .create(&dir)
+            .map_err(io(&dir))?;
+        fs::set_permissions(&dir, fs::Permissions::from_mode(0o700)).map_err(io(&dir))?;
+        let mut seed = Zeroizing::new([0u8; 32]);
+        rand::rngs::OsRng.fill_bytes(seed.as_mut());
+        let wallet = Self::from_seed(&dir, name, &seed);
+        // The public file first: a seed without it is still openable, never the reverse.
+        wallet.save()?;
+        write_private(&dir.join(SEED), seed.as_ref())?;
+        Ok((wallet, true))
+    }
+
+    /// Opens an existing wallet.
+    pub fn open(patients_dir: &Path, name: &str) -> Result<Self, WalletError> {
+        let dir = Self::dir(patients_dir, name)?;
+        let seed_path = dir.join(SEED);
+        let bytes = Zeroizing::new(fs::read(&seed_path).map_err(|source| {
+            if source.kind() == std::io::ErrorKind::NotFound {
+                WalletError::Unknown {
+                    name: name.to_owned(),
+                    dir: patients_dir.to_owned(),
+                }
+            } else {
+                WalletError::Io {
+                    path: seed_path.clone(),
+                    source,
+                }
+            }
+        })?);
+        let seed: Zeroizing<[u8; 32]> =
+            Zeroizing::new(bytes.as_slice().try_into().map_err(|_| WalletError::Damaged {
+                path: seed_path.clone(),
+                reason: format!("{} bytes instead of 32", bytes.len()),
+            })?);
+        let mut wallet = Self::from_seed(&dir, name, &seed);
+        let public_path = dir.join(PUBLIC);
+        match fs::read(&public_path) {
+            Ok(text) => {
+                let saved: WalletInfo =
+                    serde_json::from_slice(&text).map_err(|e| WalletError::Damaged {
+                        path: public_path.clone(),
+                        reason: e.to_string(),
+                    })?;
+                if saved.address != wallet.info.address
+                    || saved.x25519_public != wallet.info.x25519_public
+                {
+                    return Err(WalletError::Damaged {
+                        path: public_path,
+                        reason: "its keys are not the seed's".into(),
+                    });
+                }
+                wallet.info.registrations = saved.registrations;
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => wallet.save()?,
+            Err(source) => {
+                return Err(WalletError::Io {
+                    path: public_path,
+                    source,
+                });
+            }
+        }
+        Ok(wallet)
+    }
+
+    fn from_seed(dir: &Path, name: &str, seed: &[u8; 32]) -> Self {
+        let signer = PatientSigner::from_seed(seed);
+        let x25519 = HpkeKeyPair::from_seed(seed);
+        let info = WalletInfo {
+            name: name.to_owned(),
+            address: format!("0x{}", hex::encode(signer.address())),
+            x25519_public: hex::encode(x25519.public_key().to_bytes()),
+            registrations: Vec::new(),
+        };
+        Self {
+            dir: dir.to_owned(),
+            info,
+            signer,
+            x25519,
+        }
+    }
+
+    pub fn info(&self) -> &WalletInfo {
+        &self.info
+    }
+
+    pub fn signer(&self) -> &PatientSigner {
+        &self.signer
+    }
+
+    pub fn x25519(&self) -> &HpkeKeyPair {
+        &self.x25519
+    }
+
+    /// The patient's treatment number at `hospital`, if the wallet recorded one.
+    pub fn treatment_number(&self, hospital: &str) -> Option<&str> {
+        self.info
+            .registrations
+            .iter()
+            .find(|r| r.hospital == hospital)
+            .map(|r| r.treatment_number.as_str())
+    }
+
+    /// Records a registration and saves the public file.
+    pub fn add_registration(&mut self, registration: Registration) -> Result<(), WalletError> {
+        self.info
+            .registrations
+            .retain(|r| r.hospital != registration.hospital);
+        self.info.registrations.push(registration);
+        self.save()
+    }
+
+    fn save(&self) -> Result<(), WalletError> {
+        let json = serde_json::to_vec_pretty(&self.info).expect("wallet info serialises");
+        let path = self.dir.join(PUBLIC);
+        let tmp = self.dir.join(format!("{PUBLIC}.tmp"));
+        let _ = fs::remove_file(&tmp);
+        write_private(&tmp, &json)?;
+        fs::rename(&tmp, &path).map_err(|source| WalletError::Io { path, source })
+    }
+}
+
+fn write_private(path: &Path, bytes: &[u8]) -> Result<(), WalletError> {
+    let io = |source| WalletError::Io {
+        path: path.to_owned(),
+        source,
+    };
+    let mut file = fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(path)
+        .map_err(io)?;
+    file.write_all(bytes).map_err(io)?;
+    file.sync_all().map_err(io)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn wallet_reopens_with_the_same_keys_and_private_files() {
+        let tmp = tempfile::tempdir().unwrap();
+        let (mut first, created) = PatientWallet::open_or_create(tmp.path(), "alice").unwrap();
+        assert!(created);
+        first
+            .add_registration(Registration {
+                hospital: "hospital1".into(),
+                treatment_number: "T-1".into(),
+                tx_id: "tx".into(),
+            })
+            .unwrap();
+        let (again, created) = PatientWallet::open_or_create(tmp.path(), "alice").unwrap();
+        assert!(!created);
+        assert_eq!(again.info(), first.info());
+        assert_eq!(again.treatment_number("hospital1"), Some("T-1"));
+        assert_eq!(again.treatment_number("hospital2"), None);
+        assert_eq!(
+            again.x25519().public_key().to_bytes(),
+            first.x25519().public_key().to_bytes()
+        );
+        let dir = tmp.path().join("alice");
+        for (path, mode) in [
+            (dir.clone(), 0o700),
+            (dir.join(SEED), 0o600),
+            (dir.join(PUBLIC), 0o600),
+        ] {
+            let actual = fs::metadata(&path).unwrap().permissions().mode() & 0o777;
+            assert_eq!(actual, mode, "{}", path.display());
+        }
+        let other = PatientWallet::open_or_create(tmp.path(), "bob").unwrap().0;
+        assert_ne!(other.info().address, first.info().address);
+    }
+
+    #[test]
+    fn bad_names_and_unknown_or_damaged_wallets_are_refused() {
+        let tmp = tempfile::tempdir().unwrap();
+        for name in ["", "..", "a/b", "x y", &"a".repeat(65)] {
+            assert!(matches!(
+                PatientWallet::open_or_create(tmp.path(), name),
+                Err(WalletError::BadName(_))
+            ));
+        }
+        let error = PatientWallet::open(tmp.path(), "carol").unwrap_err();
+        assert!(matches!(error, WalletError::Unknown { .. }));
+        assert!(error.to_string().contains("medcert patient register"));
+
+        PatientWallet::open_or_create(tmp.path(), "dave").unwrap();
+        fs::write(tmp.path().join("dave").join(SEED), [1u8; 31]).unwrap();
+        assert!(matches!(
+            PatientWallet::open(tmp.path(), "dave"),
+            Err(WalletError::Damaged { .. })
+        ));
+    }
+
+    #[test]
+    fn debug_output_shows_no_key() {
+        let tmp = tempfile::tempdir().unwrap();
+        let (wallet, _) = PatientWallet::open_or_create(tmp.path(), "erin").unwrap();
+        let seed = fs::read(tmp.path().join("erin").join(SEED)).unwrap();
+        let shown = format!("{wallet:?}");
+        assert!(shown.contains(&wallet.info().address));
+        assert!(!shown.contains(&hex::encode(&seed)));
+    }
+}
