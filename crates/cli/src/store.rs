@@ -1,12 +1,15 @@
 //! The hospital half of the Store flow (DESIGN.md, "Flows"): watermark → encrypt with a
 //! fresh DEK → CSP put → HB `CreateRecord` → hospital key store `put`. A step that fails
 //! undoes the ones before it, so a failed store leaves no orphan object or key.
+//!
+//! [`crate::records`] adds the rest of the flow (certification) on top.
 
 use std::fs::File;
 use std::io::{BufReader, Seek, SeekFrom};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
+use medcert_ccda::CcdaError;
 use medcert_crypto::{CryptoError, Dek, RecordAad, encrypt_stream};
 use medcert_csp::{Csp, CspError};
 use medcert_fabric::Contract;
@@ -15,6 +18,7 @@ use serde::Serialize;
 use zeroize::Zeroizing;
 
 use crate::hospital_keys::HospitalKeys;
+use crate::progress::Progress;
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -27,6 +31,11 @@ pub enum StoreError {
     NotARecord {
         path: PathBuf,
         reason: WatermarkError,
+    },
+    #[error("{path} is not a C-CDA document: {reason}; give an HL7 C-CDA XML file")]
+    NotCcda {
+        path: PathBuf,
+        reason: CcdaError,
     },
     #[error("scratch file: {0}")]
     Scratch(std::io::Error),
@@ -79,12 +88,33 @@ pub async fn store_record(
     csp: &Csp,
     contract: &Contract,
 ) -> Result<Stored, StoreError> {
+    Ok(store_keeping_ciphertext(request, keys, csp, contract, &Progress::hidden())
+        .await?
+        .0)
+}
+
+/// [`store_record`], also returning E' (rewound) for certification.
+pub(crate) async fn store_keeping_ciphertext(
+    request: &StoreRequest<'_>,
+    keys: &HospitalKeys,
+    csp: &Csp,
+    contract: &Contract,
+    progress: &Progress,
+) -> Result<(Stored, File), StoreError> {
     let source = request.source;
     let read = |reason| StoreError::Read {
         path: source.to_path_buf(),
         reason,
     };
     let mut input = BufReader::new(File::open(source).map_err(read)?);
+    medcert_ccda::parse_header(&mut input).map_err(|e| match e {
+        CcdaError::Io(reason) => read(reason),
+        reason => StoreError::NotCcda {
+            path: source.to_path_buf(),
+            reason,
+        },
+    })?;
+    input.seek(SeekFrom::Start(0)).map_err(read)?;
 
     let started = Instant::now();
     let mut marked = tempfile::tempfile().map_err(StoreError::Scratch)?;
@@ -105,11 +135,35 @@ pub async fn store_record(
                 reason,
             },
         })?;
-    let mut timings = StoreTimings {
-        watermark: ms(started),
-        ..StoreTimings::default()
+    let watermark_ms = ms(started);
+    let fingerprints = Fingerprints {
+        content: embedded.content_fingerprint,
+        watermark: embedded.watermark_fingerprint,
     };
+    let (mut stored, encrypted) =
+        store_marked(request, marked, &fingerprints, keys, csp, contract, progress).await?;
+    stored.timings_ms.watermark = watermark_ms;
+    Ok((stored, encrypted))
+}
 
+/// A record's fingerprints, as anchored on both chains.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Fingerprints {
+    pub content: [u8; 32],
+    pub watermark: [u8; 32],
+}
+
+/// Encrypts an already marked document under a fresh DEK, puts E' to the CSP and records
+/// it with `CreateRecord`; the DEK goes to the key store last. Returns E' rewound.
+pub(crate) async fn store_marked(
+    request: &StoreRequest<'_>,
+    mut marked: File,
+    fingerprints: &Fingerprints,
+    keys: &HospitalKeys,
+    csp: &Csp,
+    contract: &Contract,
+    progress: &Progress,
+) -> Result<(Stored, File), StoreError> {
     let started = Instant::now();
     marked
         .seek(SeekFrom::Start(0))
@@ -121,21 +175,34 @@ pub async fn store_record(
     };
     let mut encrypted = tempfile::tempfile().map_err(StoreError::Scratch)?;
     let hash_c = encrypt_stream(&dek, &aad, BufReader::new(&marked), &mut encrypted)?;
-    timings.encrypt = ms(started);
+    let mut timings = StoreTimings {
+        encrypt: ms(started),
+        ..StoreTimings::default()
+    };
 
     let started = Instant::now();
+    let length = encrypted
+        .seek(SeekFrom::End(0))
+        .map_err(StoreError::Scratch)?;
     encrypted
         .seek(SeekFrom::Start(0))
         .map_err(StoreError::Scratch)?;
+    let upload = encrypted.try_clone().map_err(StoreError::Scratch)?;
+    let bar = progress.bytes(length, "CSP put");
     let size = csp
-        .put(hash_c.as_bytes(), tokio::fs::File::from_std(encrypted))
-        .await?;
+        .put(
+            hash_c.as_bytes(),
+            bar.wrap_async_read(tokio::fs::File::from_std(upload)),
+        )
+        .await;
+    bar.finish_and_clear();
+    let size = size?;
     timings.csp_put = ms(started);
 
     let started = Instant::now();
     let hash_c_hex = hex::encode(hash_c.as_bytes());
-    let content_fingerprint = hex::encode(embedded.content_fingerprint);
-    let watermark_fingerprint = hex::encode(embedded.watermark_fingerprint);
+    let content_fingerprint = hex::encode(fingerprints.content);
+    let watermark_fingerprint = hex::encode(fingerprints.watermark);
     let size_arg = size.to_string();
     let committed = async {
         contract
@@ -170,7 +237,10 @@ pub async fn store_record(
     };
     timings.create_record = ms(started);
     keys.key_store.put(request.record_id, &dek)?;
-    Ok(Stored {
+    encrypted
+        .seek(SeekFrom::Start(0))
+        .map_err(StoreError::Scratch)?;
+    let stored = Stored {
         record_id: request.record_id.to_string(),
         tx_id: committed.tx_id,
         block_number: committed.block_number,
@@ -179,5 +249,6 @@ pub async fn store_record(
         content_fingerprint,
         watermark_fingerprint,
         timings_ms: timings,
-    })
+    };
+    Ok((stored, encrypted))
 }

@@ -1,0 +1,159 @@
+//! The hospital chaincode's JSON answers, as the CLI reads them, and the relay's
+//! `CompleteRecovery` result (the cross-helper contract).
+
+use serde::{Deserialize, Serialize};
+
+use crate::error::FlowError;
+
+/// Who did something on a hospital chain.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ActorView {
+    pub msp_id: String,
+    pub name: String,
+    pub role: String,
+}
+
+/// A record's entry on the hospital chain.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RecordView {
+    pub record_id: String,
+    pub treatment_number: String,
+    pub hash_c: String,
+    pub size: u64,
+    pub content_fingerprint: String,
+    pub watermark_fingerprint: String,
+    pub created_by: ActorView,
+    pub created_at_ms: i64,
+    pub created_tx: String,
+}
+
+/// What is left of a deleted record.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TombstoneView {
+    pub record_id: String,
+    pub treatment_number: String,
+    pub deleted_by: String,
+    pub submitted_by: ActorView,
+    pub nonce: u64,
+    pub deleted_at_ms: i64,
+    pub deleted_tx: String,
+}
+
+/// `GetRecord`'s answer.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "state", rename_all = "lowercase")]
+pub enum RecordState {
+    Active { record: RecordView },
+    Deleted { tombstone: TombstoneView },
+}
+
+/// A recovery's outcome as the chaincode records it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "state", rename_all = "lowercase")]
+pub enum RecoveryOutcome {
+    Pending,
+    Completed {
+        result: String,
+        at_ms: i64,
+        tx: String,
+    },
+    Failed {
+        reason: String,
+        at_ms: i64,
+        tx: String,
+    },
+}
+
+/// A recovery request on a hospital chain (`RequestRecovery`, `GetRecoveryStatus`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RecoveryView {
+    pub index: u64,
+    pub treatment_number: String,
+    pub record_id: String,
+    pub certificate_id: String,
+    pub requesting_hospital: String,
+    pub requested_at_ms: i64,
+    pub requested_tx: String,
+    pub outcome: RecoveryOutcome,
+}
+
+/// The relay's `CompleteRecovery` result.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RelayResult {
+    pub certificate_id: u64,
+    pub cid: String,
+    pub content_fingerprint: String,
+    pub watermark_fingerprint: String,
+    pub eth_tx: String,
+    pub eth_block: u64,
+    pub request_id: String,
+}
+
+/// Parses a chaincode or relay JSON answer.
+pub(crate) fn parse<T: for<'de> Deserialize<'de>>(
+    what: &'static str,
+    source_name: &str,
+    bytes: &[u8],
+) -> Result<T, FlowError> {
+    serde_json::from_slice(bytes).map_err(|e| FlowError::Malformed {
+        what,
+        source_name: source_name.to_owned(),
+        reason: e.to_string(),
+    })
+}
+
+/// 32 bytes from 64 hex digits.
+pub(crate) fn hex32(what: &'static str, source_name: &str, text: &str) -> Result<[u8; 32], FlowError> {
+    let text = text.strip_prefix("0x").unwrap_or(text);
+    let mut out = [0u8; 32];
+    hex::decode_to_slice(text, &mut out).map_err(|e| FlowError::Malformed {
+        what,
+        source_name: source_name.to_owned(),
+        reason: format!("not 32 bytes of hex: {e}"),
+    })?;
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reads_the_chaincode_record_states() {
+        let active = br#"{"state":"active","record":{"record_id":"R-1","treatment_number":"T-1",
+            "hash_c":"aa","size":3,"content_fingerprint":"bb","watermark_fingerprint":"cc",
+            "created_by":{"msp_id":"Hospital1MSP","name":"User1","role":"client","cert_id":"dd"},
+            "created_at_ms":5,"created_tx":"tx1"}}"#;
+        let state: RecordState = parse("record", "test", active).unwrap();
+        assert!(matches!(state, RecordState::Active { record } if record.size == 3));
+        let deleted = br#"{"state":"deleted","tombstone":{"record_id":"R-1","treatment_number":"T-1",
+            "deleted_by":"0xab","submitted_by":{"msp_id":"M","name":"N","role":"admin","cert_id":"e"},
+            "nonce":7,"deleted_at_ms":9,"deleted_tx":"tx2"}}"#;
+        let state: RecordState = parse("record", "test", deleted).unwrap();
+        assert!(matches!(state, RecordState::Deleted { tombstone } if tombstone.nonce == 7));
+    }
+
+    #[test]
+    fn reads_recovery_outcomes_and_the_relay_result() {
+        let completed = br#"{"index":4,"treatment_number":"T","record_id":"R","certificate_id":"9",
+            "consent":"00","requesting_hospital":"hospital2","doctor":{"msp_id":"M","name":"N",
+            "role":"client","cert_id":"c"},"requested_at_ms":1,"requested_tx":"t",
+            "outcome":{"state":"completed","result":"{}","at_ms":2,"tx":"u"}}"#;
+        let recovery: RecoveryView = parse("recovery", "test", completed).unwrap();
+        assert_eq!(recovery.index, 4);
+        assert!(matches!(recovery.outcome, RecoveryOutcome::Completed { .. }));
+        let result = br#"{"certificate_id":9,"cid":"bafy","content_fingerprint":"aa",
+            "watermark_fingerprint":"bb","eth_tx":"0x1","eth_block":12,"request_id":"0x2"}"#;
+        let result: RelayResult = parse("result", "test", result).unwrap();
+        assert_eq!(result.eth_block, 12);
+        let error = parse::<RelayResult>("relay result", "recovery 4", b"{}").unwrap_err();
+        assert!(error.to_string().contains("relay result from recovery 4"));
+    }
+
+    #[test]
+    fn hex32_takes_an_optional_prefix() {
+        assert_eq!(hex32("x", "t", &"ab".repeat(32)).unwrap(), [0xab; 32]);
+        assert_eq!(hex32("x", "t", &format!("0x{}", "01".repeat(32))).unwrap(), [1; 32]);
+        assert!(hex32("x", "t", "abc").is_err());
+    }
+}

@@ -1,0 +1,170 @@
+//! `medcert patient register` and `medcert patient certificates`.
+
+use std::path::Path;
+use std::time::Instant;
+
+use medcert_ethereum::ethers::types::Address;
+use medcert_network::Network;
+use serde::Serialize;
+use sha3::{Digest, Sha3_256};
+use zeroize::Zeroizing;
+
+use crate::error::FlowError;
+use crate::ids::{check_identifier, check_password, new_id, word_text};
+use crate::services::{Actor, certificate_reader, hospital_contract};
+use crate::wallet::{PatientWallet, Registration};
+
+/// A patient registering at a hospital, through one of its doctors.
+#[derive(Debug, Clone, Copy)]
+pub struct RegisterRequest<'a> {
+    /// The wallet name; the wallet is created on the patient's first registration.
+    pub patient: &'a str,
+    pub hospital: &'a str,
+    /// The hospital's doctor (0-based) who registers the patient.
+    pub doctor: usize,
+    /// The medical treatment number; the hospital assigns a fresh one when `None`.
+    pub treatment_number: Option<&'a str>,
+    /// The patient's ID number; only its SHA3-256 reaches the chain.
+    pub id_number: &'a str,
+    pub password: &'a Zeroizing<String>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct RegisterReport {
+    pub patient: String,
+    pub address: String,
+    pub x25519_public: String,
+    pub wallet_created: bool,
+    pub hospital: String,
+    pub treatment_number: String,
+    pub tx_id: String,
+    pub block_number: u64,
+    pub register_ms: f64,
+}
+
+/// Creates (or opens) the patient's wallet and registers the patient at the hospital. A
+/// wallet created by a registration that fails is removed again.
+pub async fn register_patient(
+    network: &Network,
+    patients_dir: &Path,
+    request: &RegisterRequest<'_>,
+) -> Result<RegisterReport, FlowError> {
+    let hospital = network.hospital(request.hospital)?;
+    let treatment_number = match request.treatment_number {
+        Some(number) => {
+            check_identifier("treatment number", number)?;
+            number.to_owned()
+        }
+        None => new_id("T"),
+    };
+    check_password(request.password)?;
+    if request.id_number.trim().is_empty() {
+        return Err(FlowError::Input(
+            "the patient's ID number is empty; give --id-number".into(),
+        ));
+    }
+    let contract = hospital_contract(network, hospital, Actor::Doctor(request.doctor)).await?;
+    let (mut wallet, created) = PatientWallet::open_or_create(patients_dir, request.patient)?;
+    let id_hash = hex::encode(Sha3_256::digest(request.id_number.as_bytes()));
+    let address = wallet.info().address.clone();
+    let x25519_public = wallet.info().x25519_public.clone();
+    let started = Instant::now();
+    let committed = async {
+        contract
+            .new_proposal("RegisterPatient")
+            .args([
+                treatment_number.as_str(),
+                id_hash.as_str(),
+                address.as_str(),
+                x25519_public.as_str(),
+            ])
+            .transient("password", request.password.as_bytes().to_vec())
+            .build()?
+            .endorse()
+            .await?
+            .submit()
+            .await?
+            .status()
+            .await
+    }
+    .await;
+    let committed = match committed {
+        Ok(committed) => committed,
+        Err(source) => {
+            if created {
+                let dir = PatientWallet::dir(patients_dir, request.patient)?;
+                if let Err(e) = std::fs::remove_dir_all(&dir) {
+                    tracing::warn!(error = %e, dir = %dir.display(), "could not remove the wallet of a failed registration");
+                }
+            }
+            return Err(FlowError::fabric(&hospital.channel, source));
+        }
+    };
+    let register_ms = started.elapsed().as_secs_f64() * 1e3;
+    wallet.add_registration(Registration {
+        hospital: hospital.id.clone(),
+        treatment_number: treatment_number.clone(),
+        tx_id: committed.tx_id.clone(),
+    })?;
+    Ok(RegisterReport {
+        patient: request.patient.to_owned(),
+        address,
+        x25519_public,
+        wallet_created: created,
+        hospital: hospital.id.clone(),
+        treatment_number,
+        tx_id: committed.tx_id,
+        block_number: committed.block_number,
+        register_ms,
+    })
+}
+
+/// One certificate of the patient on the certificate chain.
+#[derive(Debug, Serialize)]
+pub struct CertificateView {
+    pub certificate_id: u64,
+    pub hospital: String,
+    pub record_id: String,
+    pub cid: String,
+    pub issued_at: u64,
+    pub recoverable: bool,
+    pub content_fingerprint: String,
+    pub watermark_fingerprint: String,
+}
+
+#[derive(Debug, Serialize)]
+pub struct CertificatesReport {
+    pub patient: String,
+    pub address: String,
+    pub certificates: Vec<CertificateView>,
+}
+
+/// The patient's certificates, from the contract.
+pub async fn list_certificates(
+    network: &Network,
+    patients_dir: &Path,
+    patient: &str,
+) -> Result<CertificatesReport, FlowError> {
+    let wallet = PatientWallet::open(patients_dir, patient)?;
+    let client = certificate_reader(network)?;
+    let address = Address::from(wallet.signer().address());
+    let mut certificates = Vec::new();
+    for id in client.certificates_of(address).await? {
+        let certificate = client.certificate(id).await?;
+        certificates.push(CertificateView {
+            certificate_id: id,
+            hospital: word_text(&certificate.hospital),
+            record_id: word_text(&certificate.record_id),
+            cid: certificate.cid,
+            issued_at: certificate.issued_at,
+            recoverable: certificate.recoverable,
+            content_fingerprint: hex::encode(certificate.content_fingerprint),
+            watermark_fingerprint: hex::encode(certificate.watermark_fingerprint),
+        });
+    }
+    Ok(CertificatesReport {
+        patient: patient.to_owned(),
+        address: wallet.info().address.clone(),
+        certificates,
+    })
+}
