@@ -2,6 +2,8 @@
 //! request from its Fabric channel to the MedicalCertificate contract on Ethereum and the
 //! answer back, verifying both chains' proofs, exactly once.
 
+pub mod receipt_proof;
+
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
