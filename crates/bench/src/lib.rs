@@ -1,6 +1,14 @@
 //! Benchmarks reproducing the paper's Figures 4–8 (§4.2) on the running network, with the
 //! physical floors of every service measured in the same run.
 
+pub mod config;
+pub mod error;
+pub mod floors;
+pub mod plot;
+pub mod report;
 pub mod stats;
 
+pub use config::{BenchArgs, Figure, Plan};
+pub use error::BenchError;
+pub use report::Summary;
 pub use stats::Stats;

@@ -14,10 +14,13 @@ pub struct Stats {
 impl Stats {
     /// `None` for an empty set: a point that was not measured has no statistics.
     pub fn of(samples: &[Duration]) -> Option<Self> {
-        if samples.is_empty() {
+        Self::of_ms(samples.iter().map(|d| d.as_secs_f64() * 1e3).collect())
+    }
+
+    pub fn of_ms(mut ms: Vec<f64>) -> Option<Self> {
+        if ms.is_empty() {
             return None;
         }
-        let mut ms: Vec<f64> = samples.iter().map(|d| d.as_secs_f64() * 1e3).collect();
         ms.sort_by(f64::total_cmp);
         Some(Self {
             rounds: ms.len(),
@@ -28,8 +31,61 @@ impl Stats {
     }
 }
 
-/// Nearest-rank percentile of sorted values.
+/// Nearest-rank percentile of sorted values: with 10 rounds, p50 is the 5th value and
+/// p99 the slowest.
 fn percentile(sorted: &[f64], p: f64) -> f64 {
     let rank = ((p / 100.0) * sorted.len() as f64).ceil() as usize;
     sorted[rank.clamp(1, sorted.len()) - 1]
+}
+
+/// Timings in milliseconds, collected round by round.
+#[derive(Debug, Default, Clone)]
+pub struct Samples(Vec<f64>);
+
+impl Samples {
+    pub fn push(&mut self, elapsed: Duration) {
+        self.0.push(elapsed.as_secs_f64() * 1e3);
+    }
+
+    pub fn push_ms(&mut self, ms: f64) {
+        self.0.push(ms);
+    }
+
+    pub fn stats(&self) -> Option<Stats> {
+        Stats::of_ms(self.0.clone())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ten_rounds() {
+        let samples: Vec<Duration> = (1..=10).rev().map(Duration::from_millis).collect();
+        let stats = Stats::of(&samples).unwrap();
+        assert_eq!(stats.rounds, 10);
+        assert!((stats.mean_ms - 5.5).abs() < 1e-9);
+        assert_eq!(stats.p50_ms, 5.0);
+        assert_eq!(stats.p99_ms, 10.0);
+    }
+
+    #[test]
+    fn one_round_is_every_percentile() {
+        let stats = Stats::of_ms(vec![7.0]).unwrap();
+        assert_eq!((stats.p50_ms, stats.p99_ms, stats.mean_ms), (7.0, 7.0, 7.0));
+    }
+
+    #[test]
+    fn nothing_measured_has_no_stats() {
+        assert_eq!(Stats::of(&[]), None);
+        assert_eq!(Samples::default().stats(), None);
+    }
+
+    #[test]
+    fn p99_of_two_hundred_is_the_198th() {
+        let stats = Stats::of_ms((1..=200).map(f64::from).collect()).unwrap();
+        assert_eq!(stats.p99_ms, 198.0);
+        assert_eq!(stats.p50_ms, 100.0);
+    }
 }

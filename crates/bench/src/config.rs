@@ -1,0 +1,200 @@
+//! What to measure: the command line of `medcert-bench` (and of `medcert bench`), and the
+//! plan of points it turns into.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+/// One figure of the paper's §4.2.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, clap::ValueEnum)]
+pub enum Figure {
+    /// Store and retrieve time by record size.
+    Fig4,
+    /// End-to-end recovery time by hospital count and size.
+    Fig5,
+    /// Recovery against a non-cross-chain baseline.
+    Fig6,
+    /// CPU and memory of every process during a sustained load.
+    Fig7,
+    /// Recoveries per second with 15 MB records by hospital count.
+    Fig8,
+}
+
+impl Figure {
+    pub const ALL: [Figure; 5] = [
+        Figure::Fig4,
+        Figure::Fig5,
+        Figure::Fig6,
+        Figure::Fig7,
+        Figure::Fig8,
+    ];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Figure::Fig4 => "fig4",
+            Figure::Fig5 => "fig5",
+            Figure::Fig6 => "fig6",
+            Figure::Fig7 => "fig7",
+            Figure::Fig8 => "fig8",
+        }
+    }
+}
+
+#[derive(Debug, Clone, clap::Args)]
+pub struct BenchArgs {
+    /// Figures to measure (repeatable); all of them when none is given.
+    #[arg(long = "figure", value_enum)]
+    pub figures: Vec<Figure>,
+    /// Measured rounds per point, after the warm-up.
+    #[arg(long, default_value_t = 10)]
+    pub rounds: usize,
+    /// Unmeasured rounds per point before the measured ones.
+    #[arg(long, default_value_t = 1)]
+    pub warmup: usize,
+    /// A fast smoke run: 2 rounds, small sizes, few hospitals, a short load.
+    #[arg(long)]
+    pub quick: bool,
+    /// Directory for the CSV files, the PNG plots and summary.md.
+    #[arg(long, default_value = "results")]
+    pub out: PathBuf,
+    /// Length of the sustained load sampled for Figure 7, in seconds.
+    #[arg(long, default_value_t = 30)]
+    pub load_secs: u64,
+}
+
+impl Default for BenchArgs {
+    fn default() -> Self {
+        Self {
+            figures: Vec::new(),
+            rounds: 10,
+            warmup: 1,
+            quick: false,
+            out: PathBuf::from("results"),
+            load_secs: 30,
+        }
+    }
+}
+
+const KB: u64 = 1_000;
+const MB: u64 = 1_000_000;
+
+/// The points a run measures, resolved from [`BenchArgs`].
+#[derive(Debug, Clone)]
+pub struct Plan {
+    pub figures: Vec<Figure>,
+    pub rounds: usize,
+    pub warmup: usize,
+    /// Figure 4's record sizes, in bytes.
+    pub store_sizes: Vec<u64>,
+    /// Figures 5 and 6's record sizes, in bytes.
+    pub recovery_sizes: Vec<u64>,
+    /// Figure 8's record size, in bytes.
+    pub throughput_size: u64,
+    /// Hospital counts of Figures 5, 6 and 8 (capped at the network's hospitals).
+    pub hospital_counts: Vec<usize>,
+    pub load: Duration,
+    pub out: PathBuf,
+}
+
+impl Plan {
+    pub fn new(args: &BenchArgs, hospitals_in_network: usize) -> Self {
+        let mut figures = if args.figures.is_empty() {
+            Figure::ALL.to_vec()
+        } else {
+            args.figures.clone()
+        };
+        figures.sort();
+        figures.dedup();
+        let counts = if args.quick {
+            vec![1, 2]
+        } else {
+            vec![1, 2, 4, 6, 8, 10]
+        };
+        let mut hospital_counts: Vec<usize> = counts
+            .into_iter()
+            .map(|n| n.min(hospitals_in_network.max(1)))
+            .collect();
+        hospital_counts.dedup();
+        if args.quick {
+            Self {
+                figures,
+                rounds: 2,
+                warmup: 1,
+                store_sizes: vec![10 * KB, 100 * KB],
+                recovery_sizes: vec![100 * KB],
+                throughput_size: MB,
+                hospital_counts,
+                load: Duration::from_secs(args.load_secs.min(5)),
+                out: args.out.clone(),
+            }
+        } else {
+            Self {
+                figures,
+                rounds: args.rounds.max(1),
+                warmup: args.warmup,
+                store_sizes: vec![10 * KB, 100 * KB, MB, 5 * MB, 15 * MB, 50 * MB],
+                recovery_sizes: vec![100 * KB, MB, 15 * MB],
+                throughput_size: 15 * MB,
+                hospital_counts,
+                load: Duration::from_secs(args.load_secs.max(1)),
+                out: args.out.clone(),
+            }
+        }
+    }
+
+    pub fn wants(&self, figure: Figure) -> bool {
+        self.figures.contains(&figure)
+    }
+}
+
+/// A size as the figures label it: "10 KB", "15 MB".
+pub fn size_label(bytes: u64) -> String {
+    if bytes >= MB && bytes % MB == 0 {
+        format!("{} MB", bytes / MB)
+    } else if bytes >= KB && bytes % KB == 0 {
+        format!("{} KB", bytes / KB)
+    } else {
+        format!("{bytes} B")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn full_plan_is_the_papers() {
+        let plan = Plan::new(&BenchArgs::default(), 10);
+        assert_eq!(plan.figures, Figure::ALL.to_vec());
+        assert_eq!(plan.rounds, 10);
+        assert_eq!(plan.store_sizes.len(), 6);
+        assert_eq!(plan.hospital_counts, vec![1, 2, 4, 6, 8, 10]);
+        assert_eq!(size_label(plan.throughput_size), "15 MB");
+    }
+
+    #[test]
+    fn hospital_counts_are_capped_by_the_network() {
+        let plan = Plan::new(&BenchArgs::default(), 4);
+        assert_eq!(plan.hospital_counts, vec![1, 2, 4]);
+    }
+
+    #[test]
+    fn quick_plan_is_small() {
+        let args = BenchArgs {
+            quick: true,
+            figures: vec![Figure::Fig7, Figure::Fig4, Figure::Fig7],
+            ..BenchArgs::default()
+        };
+        let plan = Plan::new(&args, 10);
+        assert_eq!(plan.figures, vec![Figure::Fig4, Figure::Fig7]);
+        assert_eq!(plan.rounds, 2);
+        assert!(plan.store_sizes.iter().all(|&s| s <= 100 * KB));
+        assert!(plan.load <= Duration::from_secs(5));
+    }
+
+    #[test]
+    fn sizes_are_labelled_in_decimal_units() {
+        assert_eq!(size_label(10_000), "10 KB");
+        assert_eq!(size_label(50_000_000), "50 MB");
+        assert_eq!(size_label(1_234), "1234 B");
+    }
+}

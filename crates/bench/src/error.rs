@@ -1,0 +1,53 @@
+//! What can stop a benchmark run.
+
+use std::path::PathBuf;
+
+#[derive(Debug, thiserror::Error)]
+pub enum BenchError {
+    #[error(transparent)]
+    Network(#[from] medcert_network::NetworkError),
+    #[error("hospital chain: {0}")]
+    Fabric(#[from] medcert_fabric::Error),
+    #[error("CSP: {0}")]
+    Csp(#[from] medcert_csp::CspError),
+    #[error("IPFS: {0}")]
+    Ipfs(#[from] medcert_ipfs::IpfsError),
+    #[error("certificate chain: {0}")]
+    Ethereum(#[from] medcert_ethereum::EthereumError),
+    #[error(transparent)]
+    Crypto(#[from] medcert_crypto::CryptoError),
+    #[error("store: {0}")]
+    Store(#[from] medcert_cli::store::StoreError),
+    #[error(
+        "hospital keys of {hospital}: {source}; run `medcert network init` on this network first"
+    )]
+    Keys {
+        hospital: String,
+        source: medcert_cli::KeysError,
+    },
+    #[error("watermark: {0}")]
+    Watermark(#[from] medcert_watermark::WatermarkError),
+    #[error("{what} at {path}: {source}")]
+    Io {
+        what: &'static str,
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("{tool} failed: {detail}")]
+    Tool { tool: String, detail: String },
+    #[error("unexpected answer from {what}: {detail}")]
+    Unexpected { what: &'static str, detail: String },
+    #[error("retrieved record {record_id} did not verify: {detail}")]
+    NotAuthentic { record_id: String, detail: String },
+    #[error("plot {path}: {detail}")]
+    Plot { path: PathBuf, detail: String },
+    #[error("{0}")]
+    Unavailable(String),
+}
+
+impl BenchError {
+    pub(crate) fn io(what: &'static str, path: impl Into<PathBuf>) -> impl FnOnce(std::io::Error) -> Self {
+        let path = path.into();
+        move |source| Self::Io { what, path, source }
+    }
+}

@@ -1,0 +1,393 @@
+//! The physical floors: what each service costs when driven by its own tool or by the
+//! thinnest client, on the same machine and in the same run as medcert's steps.
+//!
+//! - one Fabric commit: `peer chaincode invoke --waitForEvent` of the no-op `Version`
+//!   (endorsement, ordering at the channel's batch timeout, commit); one Fabric read:
+//!   `peer chaincode query` of the same. Both include starting the `peer` process, as a
+//!   user of Fabric's CLI pays it.
+//! - one anvil transaction: a plain ETH transfer signed locally (nonce, gas and price
+//!   filled in advance), sent raw, its receipt polled every millisecond.
+//! - Kubo's own `ipfs add` / `ipfs cat` with medcert's add options.
+//! - a raw S3 put / get of the bytes held in memory, one request each, no checks.
+//! - AES-256-GCM (medcert-crypto's STREAM, with Hash C) over bytes in memory.
+
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use medcert_crypto::{Dek, RecordAad, decrypt_stream, encrypt_stream};
+use medcert_ethereum::ethers;
+use medcert_network::{Hospital, Network};
+use object_store::path::Path as ObjectPath;
+use object_store::{ObjectStore, ObjectStoreExt, PutPayload};
+use tokio::process::Command;
+
+use ethers::middleware::SignerMiddleware;
+use ethers::providers::{Http, Middleware, Provider};
+use ethers::signers::{LocalWallet, Signer};
+use ethers::types::{Address, TransactionRequest, U256};
+
+use crate::error::BenchError;
+
+/// A tool run that did not succeed: its last line of error output.
+fn tool_failed(tool: &str, stderr: &[u8]) -> BenchError {
+    let text = String::from_utf8_lossy(stderr);
+    BenchError::Tool {
+        tool: tool.to_string(),
+        detail: text
+            .lines()
+            .rev()
+            .find(|l| !l.trim().is_empty())
+            .unwrap_or("no error output")
+            .to_string(),
+    }
+}
+
+/// Fabric's own `peer` CLI, as hospital `hospital`'s first doctor.
+pub struct PeerCli {
+    bin: PathBuf,
+    config: PathBuf,
+    orderer: medcert_network::Orderer,
+    chaincode: String,
+    hospital: Hospital,
+}
+
+impl PeerCli {
+    pub fn new(network: &Network, hospital: &Hospital) -> Self {
+        Self {
+            bin: network.bin_dir.join("peer"),
+            config: network.run_dir.join("fabric/config"),
+            orderer: network.fabric.orderer.clone(),
+            chaincode: network.fabric.chaincode_name.clone(),
+            hospital: hospital.clone(),
+        }
+    }
+
+    fn command(&self) -> Result<Command, BenchError> {
+        let h = &self.hospital;
+        let doctor = h.doctors.first().ok_or_else(|| {
+            BenchError::Unavailable(format!("hospital {} has no doctor identity", h.id))
+        })?;
+        // The identity's certificate lives in <msp>/signcerts/.
+        let msp_dir = doctor
+            .cert
+            .parent()
+            .and_then(Path::parent)
+            .ok_or_else(|| BenchError::Unexpected {
+                what: "the network description",
+                detail: format!("doctor certificate {} is not in an MSP", doctor.cert.display()),
+            })?;
+        let mut command = Command::new(&self.bin);
+        command
+            .env("FABRIC_CFG_PATH", &self.config)
+            .env("CORE_PEER_LOCALMSPID", &h.msp_id)
+            .env("CORE_PEER_MSPCONFIGPATH", msp_dir)
+            .env("CORE_PEER_TLS_ENABLED", "true")
+            .env("CORE_PEER_TLS_ROOTCERT_FILE", &h.peer.tls_ca)
+            .env("CORE_PEER_ADDRESS", &h.peer.endpoint)
+            .env("CORE_PEER_TLS_SERVERHOSTOVERRIDE", &h.peer.host)
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped());
+        Ok(command)
+    }
+
+    async fn run(&self, mut command: Command, what: &str) -> Result<Duration, BenchError> {
+        let started = Instant::now();
+        let output = command
+            .output()
+            .await
+            .map_err(BenchError::io("cannot run the peer CLI", &self.bin))?;
+        let elapsed = started.elapsed();
+        if !output.status.success() {
+            return Err(tool_failed(what, &output.stderr));
+        }
+        Ok(elapsed)
+    }
+
+    /// One committed transaction: `peer chaincode invoke --waitForEvent`.
+    pub async fn invoke(&self) -> Result<Duration, BenchError> {
+        let mut command = self.command()?;
+        command
+            .args(["chaincode", "invoke", "--waitForEvent", "--tls"])
+            .args(["-o", &self.orderer.endpoint])
+            .args(["--ordererTLSHostnameOverride", &self.orderer.host])
+            .arg("--cafile")
+            .arg(&self.orderer.tls_ca)
+            .args(["-C", &self.hospital.channel, "-n", &self.chaincode])
+            .args(["--peerAddresses", &self.hospital.peer.endpoint])
+            .arg("--tlsRootCertFiles")
+            .arg(&self.hospital.peer.tls_ca)
+            .args(["-c", r#"{"Args":["Version"]}"#]);
+        self.run(command, "peer chaincode invoke").await
+    }
+
+    /// One read: `peer chaincode query`.
+    pub async fn query(&self) -> Result<Duration, BenchError> {
+        let mut command = self.command()?;
+        command
+            .args(["chaincode", "query", "--tls"])
+            .args(["-C", &self.hospital.channel, "-n", &self.chaincode])
+            .args(["--peerAddresses", &self.hospital.peer.endpoint])
+            .arg("--tlsRootCertFiles")
+            .arg(&self.hospital.peer.tls_ca)
+            .args(["-c", r#"{"Args":["Version"]}"#]);
+        self.run(command, "peer chaincode query").await
+    }
+}
+
+/// Kubo's own `ipfs` CLI against the network's node.
+pub struct IpfsCli {
+    bin: PathBuf,
+    api: String,
+}
+
+impl IpfsCli {
+    pub fn new(network: &Network) -> Result<Self, BenchError> {
+        Ok(Self {
+            bin: network.bin_dir.join("ipfs"),
+            api: multiaddr(&network.ipfs.api_url)?,
+        })
+    }
+
+    /// `ipfs add` of a file with medcert's add options; the time and the CID.
+    pub async fn add(&self, file: &Path) -> Result<(Duration, String), BenchError> {
+        let started = Instant::now();
+        let output = Command::new(&self.bin)
+            .args(["--api", &self.api, "add", "-Q"])
+            .args(medcert_ipfs::ADD_CLI_FLAGS)
+            .arg(file)
+            .stdin(Stdio::null())
+            .output()
+            .await
+            .map_err(BenchError::io("cannot run the ipfs CLI", &self.bin))?;
+        let elapsed = started.elapsed();
+        if !output.status.success() {
+            return Err(tool_failed("ipfs add", &output.stderr));
+        }
+        let cid = String::from_utf8_lossy(&output.stdout).trim().to_string();
+        Ok((elapsed, cid))
+    }
+
+    /// `ipfs cat` of a CID into nothing.
+    pub async fn cat(&self, cid: &str) -> Result<Duration, BenchError> {
+        let started = Instant::now();
+        let output = Command::new(&self.bin)
+            .args(["--api", &self.api, "cat", cid])
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .output()
+            .await
+            .map_err(BenchError::io("cannot run the ipfs CLI", &self.bin))?;
+        let elapsed = started.elapsed();
+        if !output.status.success() {
+            return Err(tool_failed("ipfs cat", &output.stderr));
+        }
+        Ok(elapsed)
+    }
+
+    /// Unpins what a floor run added, so repeated runs do not grow the node.
+    pub async fn unpin(&self, cid: &str) -> Result<(), BenchError> {
+        let output = Command::new(&self.bin)
+            .args(["--api", &self.api, "pin", "rm", cid])
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .output()
+            .await
+            .map_err(BenchError::io("cannot run the ipfs CLI", &self.bin))?;
+        if !output.status.success() {
+            return Err(tool_failed("ipfs pin rm", &output.stderr));
+        }
+        Ok(())
+    }
+}
+
+/// `http://127.0.0.1:5001` → `/ip4/127.0.0.1/tcp/5001`, as `ipfs --api` wants it.
+fn multiaddr(api_url: &str) -> Result<String, BenchError> {
+    let authority = api_url
+        .trim_start_matches("http://")
+        .trim_end_matches('/');
+    let (host, port) = authority
+        .rsplit_once(':')
+        .ok_or_else(|| BenchError::Unexpected {
+            what: "the network description",
+            detail: format!("IPFS API URL {api_url} has no port"),
+        })?;
+    Ok(format!("/ip4/{host}/tcp/{port}"))
+}
+
+/// Raw `object_store` put and get of bytes in memory: one request each, no Hash C check.
+pub struct RawS3 {
+    store: Arc<dyn ObjectStore>,
+    location: ObjectPath,
+}
+
+impl RawS3 {
+    pub fn new(csp: &medcert_csp::Csp) -> Self {
+        let suffix: u64 = rand::random();
+        Self {
+            store: csp.object_store(),
+            location: ObjectPath::from(format!("bench-floor-{suffix:016x}")),
+        }
+    }
+
+    pub async fn put(&self, bytes: &[u8]) -> Result<Duration, BenchError> {
+        let payload = PutPayload::from(bytes.to_vec());
+        let started = Instant::now();
+        self.store
+            .put(&self.location, payload)
+            .await
+            .map_err(|e| self.failed("put", e))?;
+        Ok(started.elapsed())
+    }
+
+    pub async fn get(&self) -> Result<Duration, BenchError> {
+        let started = Instant::now();
+        self.store
+            .get(&self.location)
+            .await
+            .map_err(|e| self.failed("get", e))?
+            .bytes()
+            .await
+            .map_err(|e| self.failed("get", e))?;
+        Ok(started.elapsed())
+    }
+
+    pub async fn remove(&self) -> Result<(), BenchError> {
+        self.store
+            .delete(&self.location)
+            .await
+            .map_err(|e| self.failed("delete", e))
+    }
+
+    fn failed(&self, operation: &str, error: object_store::Error) -> BenchError {
+        BenchError::Tool {
+            tool: format!("raw S3 {operation} of {}", self.location),
+            detail: error.to_string(),
+        }
+    }
+}
+
+const FLOOR_AAD: RecordAad<'static> = RecordAad {
+    record_id: "bench-floor",
+    hospital_id: "bench",
+};
+
+/// AES-256-GCM STREAM encryption of `plaintext` in memory; the time and the ciphertext.
+pub fn aes_encrypt(dek: &Dek, plaintext: &[u8]) -> Result<(Duration, Vec<u8>), BenchError> {
+    let mut ciphertext = Vec::with_capacity(plaintext.len() + plaintext.len() / 1000 + 64);
+    let started = Instant::now();
+    encrypt_stream(dek, &FLOOR_AAD, plaintext, &mut ciphertext)?;
+    Ok((started.elapsed(), ciphertext))
+}
+
+/// AES-256-GCM STREAM decryption of `ciphertext` in memory, into nothing.
+pub fn aes_decrypt(dek: &Dek, ciphertext: &[u8]) -> Result<Duration, BenchError> {
+    let started = Instant::now();
+    decrypt_stream(dek, &FLOOR_AAD, ciphertext, std::io::sink())?;
+    Ok(started.elapsed())
+}
+
+/// Plain ETH transfers from a throw-away account funded with `anvil_setBalance`, so the
+/// floor never competes for a nonce with the accounts other clients are using.
+pub struct AnvilTransfer {
+    client: SignerMiddleware<Provider<Http>, LocalWallet>,
+    nonce: U256,
+    gas_price: U256,
+    to: Address,
+}
+
+fn rpc<E: std::error::Error + Send + Sync + 'static>(e: E) -> BenchError {
+    BenchError::Ethereum(medcert_ethereum::EthereumError::Rpc(Box::new(e)))
+}
+
+impl AnvilTransfer {
+    pub async fn new(network: &Network) -> Result<Self, BenchError> {
+        let provider = Provider::<Http>::try_from(network.ethereum.rpc_url.as_str())
+            .map_err(|e| BenchError::Unavailable(format!("anvil RPC URL: {e}")))?
+            .interval(Duration::from_millis(1));
+        let wallet = LocalWallet::new(&mut rand::thread_rng())
+            .with_chain_id(network.ethereum.chain_id);
+        let funds = U256::exp10(21);
+        provider
+            .request::<_, ()>("anvil_setBalance", (wallet.address(), funds))
+            .await
+            .map_err(rpc)?;
+        let gas_price = provider.get_gas_price().await.map_err(rpc)?;
+        let nonce = provider
+            .get_transaction_count(wallet.address(), None)
+            .await
+            .map_err(rpc)?;
+        Ok(Self {
+            client: SignerMiddleware::new(provider, wallet),
+            nonce,
+            gas_price: gas_price * 2,
+            to: Address::random(),
+        })
+    }
+
+    /// One transfer, from signing to its mined receipt.
+    pub async fn round_trip(&mut self) -> Result<Duration, BenchError> {
+        let request = TransactionRequest::pay(self.to, 1u64)
+            .from(self.client.address())
+            .nonce(self.nonce)
+            .gas(21_000u64)
+            .gas_price(self.gas_price)
+            .chain_id(self.client.signer().chain_id());
+        let started = Instant::now();
+        let pending = self
+            .client
+            .send_transaction(request, None)
+            .await
+            .map_err(rpc)?;
+        let hash = pending.tx_hash();
+        self.nonce += U256::one();
+        let deadline = started + Duration::from_secs(30);
+        loop {
+            if let Some(receipt) = self
+                .client
+                .get_transaction_receipt(hash)
+                .await
+                .map_err(rpc)?
+            {
+                if receipt.status != Some(1u64.into()) {
+                    return Err(BenchError::Unexpected {
+                        what: "anvil",
+                        detail: format!("transfer {hash:?} failed"),
+                    });
+                }
+                return Ok(started.elapsed());
+            }
+            if Instant::now() > deadline {
+                return Err(BenchError::Unavailable(format!(
+                    "transfer {hash:?} not mined after 30 s: is anvil mining?"
+                )));
+            }
+            tokio::time::sleep(Duration::from_millis(1)).await;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn api_url_becomes_a_multiaddr() {
+        assert_eq!(
+            multiaddr("http://127.0.0.1:5001").unwrap(),
+            "/ip4/127.0.0.1/tcp/5001"
+        );
+        assert!(multiaddr("http://127.0.0.1").is_err());
+    }
+
+    #[test]
+    fn aes_floor_round_trips() {
+        let dek = Dek::generate();
+        let plaintext = vec![7u8; 300_000];
+        let (_, ciphertext) = aes_encrypt(&dek, &plaintext).unwrap();
+        assert!(ciphertext.len() > plaintext.len());
+        aes_decrypt(&dek, &ciphertext).unwrap();
+        assert!(aes_decrypt(&Dek::generate(), &ciphertext).is_err());
+    }
+}
