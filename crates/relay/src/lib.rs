@@ -2,6 +2,7 @@
 //! request from its Fabric channel to the MedicalCertificate contract on Ethereum and the
 //! answer back, verifying both chains' proofs, exactly once.
 
+pub mod fabric_proof;
 pub mod receipt_proof;
 
 use std::net::SocketAddr;
