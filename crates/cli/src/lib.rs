@@ -2,6 +2,7 @@
 //! demo reuse them. Each flow takes the [`medcert_network::Network`] description, plain
 //! request structs, and returns a serialisable report (transaction ids, CIDs, timings).
 
+pub mod consent;
 pub mod error;
 pub mod hospital_keys;
 pub mod ids;
@@ -10,11 +11,13 @@ pub mod ledger;
 pub mod patient;
 pub mod progress;
 pub mod records;
+pub mod recover;
 pub mod services;
 pub mod store;
 pub mod verify;
 pub mod wallet;
 
+pub use consent::{ConsentFile, ConsentRequest, sign_consent};
 pub use error::{FailureKind, FlowError};
 pub use hospital_keys::{HospitalKeys, KeysError};
 pub use init::{InitError, InitReport, init_network};
@@ -24,6 +27,7 @@ pub use records::{
     CertifyRequest, DeleteRequest, QueryRequest, StoreFlowRequest, certify_record, delete_record,
     query_record, store,
 };
+pub use recover::{RecoverRequest, recover};
 pub use services::Actor;
 pub use verify::{VerifyError, verify_file};
 pub use wallet::PatientWallet;

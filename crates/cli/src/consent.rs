@@ -1,0 +1,335 @@
+//! `medcert patient consent`: the patient lets hospital H' recover one certificate once.
+//!
+//! The patient reads the envelope header of the certificate's record from IPFS, opens the
+//! DEK with their X25519 key, re-wraps it to H''s key (as registered on the contract, and
+//! the same as H''s own key store when this machine holds it), signs an EIP-712 consent
+//! with a fresh random nonce and an expiry, and writes a consent file for H''s doctor.
+
+use std::io::Write;
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use medcert_crypto::{KeyBinding, PublicKey, WrapPurpose, WrappedKey, wrap_key};
+use medcert_eip712::{Consent, SignedConsent, hospital_id};
+use medcert_ethereum::ethers::types::Address;
+use medcert_network::Network;
+use serde::{Deserialize, Serialize};
+
+use crate::error::FlowError;
+use crate::hospital_keys::HospitalKeys;
+use crate::ids::word_text;
+use crate::records::{envelope_header, unwrap_envelope_key};
+use crate::services::{certificate_reader, ipfs};
+use crate::wallet::PatientWallet;
+
+/// The version of the consent file format.
+pub const CONSENT_FILE_VERSION: u32 = 1;
+
+/// What the patient hands to the recovering hospital's doctor.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ConsentFile {
+    pub version: u32,
+    /// The hospital allowed to recover (H').
+    pub hospital: String,
+    pub certificate_id: u64,
+    /// The record's id and hospital where it was created (H), from the envelope.
+    pub record_id: String,
+    pub source_hospital: String,
+    pub cid: String,
+    pub patient_address: String,
+    /// Unix seconds.
+    pub expiry: u64,
+    pub nonce: u64,
+    /// [`SignedConsent::to_bytes`] in hex: what `RequestRecovery` carries to the relay.
+    pub signed_consent: String,
+    /// The DEK wrapped to H''s key for [`WrapPurpose::Recovery`] of `record_id`, hex.
+    pub wrapped_key: String,
+}
+
+impl ConsentFile {
+    /// Reads and checks a consent file.
+    pub fn read(path: &Path) -> Result<Self, FlowError> {
+        let bytes = std::fs::read(path).map_err(|source| FlowError::Read {
+            path: path.to_owned(),
+            source,
+        })?;
+        let file: ConsentFile = serde_json::from_slice(&bytes).map_err(|e| {
+            FlowError::Input(format!(
+                "{} is not a medcert consent file ({e}); ask the patient for the file `medcert patient consent` wrote",
+                path.display()
+            ))
+        })?;
+        if file.version != CONSENT_FILE_VERSION {
+            return Err(FlowError::Input(format!(
+                "consent file {} has version {}, this medcert reads version {CONSENT_FILE_VERSION}",
+                path.display(),
+                file.version
+            )));
+        }
+        let consent = file.signed_consent()?;
+        if consent.consent.certificate_id != file.certificate_id
+            || Some(consent.consent.hospital) != hospital_id(&file.hospital)
+        {
+            return Err(FlowError::Input(format!(
+                "consent file {} contradicts itself (its signed consent is for another hospital or certificate); ask the patient for a new one",
+                path.display()
+            )));
+        }
+        file.wrapped_key()?;
+        Ok(file)
+    }
+
+    pub fn signed_consent(&self) -> Result<SignedConsent, FlowError> {
+        let bytes = hex::decode(&self.signed_consent).map_err(|e| {
+            FlowError::Input(format!("the consent file's signed consent is not hex: {e}"))
+        })?;
+        SignedConsent::from_bytes(&bytes)
+            .map_err(|e| FlowError::Input(format!("the consent file's signed consent: {e}")))
+    }
+
+    pub fn wrapped_key(&self) -> Result<WrappedKey, FlowError> {
+        let bytes = hex::decode(&self.wrapped_key).map_err(|e| {
+            FlowError::Input(format!("the consent file's wrapped key is not hex: {e}"))
+        })?;
+        Ok(WrappedKey::from_bytes(&bytes)?)
+    }
+}
+
+/// A patient's consent for one hospital to recover one certificate.
+#[derive(Debug, Clone, Copy)]
+pub struct ConsentRequest<'a> {
+    pub patient: &'a str,
+    /// H', the hospital that will recover.
+    pub hospital: &'a str,
+    pub certificate_id: u64,
+    /// How long the consent stays valid.
+    pub valid_for: Duration,
+    /// Where to write the consent file (must not exist).
+    pub out: &'a Path,
+}
+
+#[derive(Debug, Serialize)]
+pub struct ConsentReport {
+    pub path: PathBuf,
+    #[serde(flatten)]
+    pub consent: ConsentFile,
+}
+
+/// Signs the consent and writes the consent file (all or nothing, mode 0600).
+pub async fn sign_consent(
+    network: &Network,
+    patients_dir: &Path,
+    request: &ConsentRequest<'_>,
+) -> Result<ConsentReport, FlowError> {
+    let hospital = network.hospital(request.hospital)?;
+    let hospital_word = hospital_id(&hospital.id).ok_or_else(|| {
+        FlowError::Input(format!("hospital id {:?} does not fit a consent", hospital.id))
+    })?;
+    if request.out.exists() {
+        return Err(FlowError::Input(format!(
+            "{} already exists; choose another --out or remove it",
+            request.out.display()
+        )));
+    }
+    if request.valid_for.is_zero() {
+        return Err(FlowError::Input(
+            "a consent must be valid for some time; give --expires such as 1h".into(),
+        ));
+    }
+    let wallet = PatientWallet::open(patients_dir, request.patient)?;
+    let client = certificate_reader(network)?;
+    let certificate = client.certificate(request.certificate_id).await?;
+    if certificate.patient != Address::from(wallet.signer().address()) {
+        return Err(FlowError::Input(format!(
+            "certificate {} is not patient {}'s; `medcert patient certificates` lists theirs",
+            request.certificate_id, request.patient
+        )));
+    }
+    if !certificate.recoverable {
+        return Err(FlowError::Input(format!(
+            "certificate {} was withdrawn from recovery by its patient",
+            request.certificate_id
+        )));
+    }
+
+    // H''s key as the contract knows it; the relay serves the consent to that hospital.
+    let registered = client.hospital(hospital_word).await?;
+    let registered: [u8; 32] = registered.public_key.as_ref().try_into().map_err(|_| {
+        FlowError::Malformed {
+            what: "hospital public key",
+            source_name: "the certificate contract".into(),
+            reason: format!("{} bytes instead of 32", registered.public_key.len()),
+        }
+    })?;
+    let key_dir = HospitalKeys::dir(&network.run_dir, &hospital.id);
+    if key_dir.exists() {
+        let local = HospitalKeys::open_existing(&key_dir)?
+            .key_store
+            .public_key()
+            .to_bytes();
+        if local != registered {
+            return Err(FlowError::Input(format!(
+                "{}'s key on the certificate contract is not the one in its key store; run `medcert network init` to register the current key",
+                hospital.id
+            )));
+        }
+    }
+
+    let header = envelope_header(&ipfs(network)?, &certificate.cid).await?;
+    if hospital_id(&header.hospital_id) != Some(certificate.hospital)
+        || word_text(&certificate.record_id) != header.record_id
+    {
+        return Err(FlowError::NotAuthentic(format!(
+            "the envelope {} names record {} of {}, not certificate {}'s record",
+            certificate.cid, header.record_id, header.hospital_id, request.certificate_id
+        )));
+    }
+    let dek = unwrap_envelope_key(&wallet, &header)?;
+    let wrapped = wrap_key(
+        &dek,
+        &PublicKey::from_bytes(registered),
+        &KeyBinding {
+            record_id: &header.record_id,
+            purpose: WrapPurpose::Recovery,
+        },
+    )?;
+
+    let now = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap_or(Duration::ZERO)
+        .as_secs();
+    let consent = Consent {
+        hospital: hospital_word,
+        certificate_id: request.certificate_id,
+        expiry: now.saturating_add(request.valid_for.as_secs().max(1)),
+        nonce: rand::random(),
+    };
+    let signature = wallet.signer().sign_consent(&consent, &client.domain());
+    let signed = SignedConsent { consent, signature };
+    let file = ConsentFile {
+        version: CONSENT_FILE_VERSION,
+        hospital: hospital.id.clone(),
+        certificate_id: request.certificate_id,
+        record_id: header.record_id.clone(),
+        source_hospital: header.hospital_id.clone(),
+        cid: certificate.cid.clone(),
+        patient_address: wallet.info().address.clone(),
+        expiry: consent.expiry,
+        nonce: consent.nonce,
+        signed_consent: hex::encode(signed.to_bytes()),
+        wrapped_key: hex::encode(wrapped.as_bytes()),
+    };
+    write_new(request.out, &serde_json::to_vec_pretty(&file).expect("serialises"))?;
+    Ok(ConsentReport {
+        path: request.out.to_owned(),
+        consent: file,
+    })
+}
+
+/// Writes a new file beside its final name and renames it into place.
+fn write_new(path: &Path, bytes: &[u8]) -> Result<(), FlowError> {
+    let write = |source| FlowError::Write {
+        path: path.to_owned(),
+        source,
+    };
+    let dir = match path.parent() {
+        Some(parent) if !parent.as_os_str().is_empty() => parent,
+        _ => Path::new("."),
+    };
+    let mut staging = tempfile::Builder::new()
+        .prefix(".consent")
+        .permissions(std::fs::Permissions::from_mode(0o600))
+        .tempfile_in(dir)
+        .map_err(write)?;
+    staging.write_all(bytes).map_err(write)?;
+    staging.as_file().sync_all().map_err(write)?;
+    staging.persist_noclobber(path).map_err(|e| write(e.error))?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use medcert_crypto::{Dek, HpkeKeyPair};
+    use medcert_eip712::PatientSigner;
+
+    fn sample() -> ConsentFile {
+        let signer = PatientSigner::from_seed(&[7; 32]);
+        let consent = Consent {
+            hospital: hospital_id("hospital3").unwrap(),
+            certificate_id: 12,
+            expiry: 2_000_000_000,
+            nonce: 5,
+        };
+        let domain = medcert_eip712::CertificateDomain {
+            chain_id: 31337,
+            verifying_contract: [1; 20],
+        };
+        let signed = SignedConsent {
+            consent,
+            signature: signer.sign_consent(&consent, &domain),
+        };
+        let wrapped = wrap_key(
+            &Dek::generate(),
+            &HpkeKeyPair::generate().public_key(),
+            &KeyBinding {
+                record_id: "R-1",
+                purpose: WrapPurpose::Recovery,
+            },
+        )
+        .unwrap();
+        ConsentFile {
+            version: CONSENT_FILE_VERSION,
+            hospital: "hospital3".into(),
+            certificate_id: 12,
+            record_id: "R-1".into(),
+            source_hospital: "hospital1".into(),
+            cid: "bafy".into(),
+            patient_address: format!("0x{}", hex::encode(signer.address())),
+            expiry: 2_000_000_000,
+            nonce: 5,
+            signed_consent: hex::encode(signed.to_bytes()),
+            wrapped_key: hex::encode(wrapped.as_bytes()),
+        }
+    }
+
+    #[test]
+    fn consent_files_are_written_privately_once_and_read_back() {
+        let tmp = tempfile::tempdir().unwrap();
+        let path = tmp.path().join("consent.json");
+        let file = sample();
+        write_new(&path, &serde_json::to_vec(&file).unwrap()).unwrap();
+        assert_eq!(ConsentFile::read(&path).unwrap(), file);
+        let mode = std::fs::metadata(&path).unwrap().permissions().mode();
+        assert_eq!(mode & 0o777, 0o600);
+        assert!(write_new(&path, b"{}").is_err(), "an existing file is kept");
+        assert_eq!(ConsentFile::read(&path).unwrap(), file);
+    }
+
+    #[test]
+    fn bad_consent_files_are_refused_with_a_reason() {
+        let tmp = tempfile::tempdir().unwrap();
+        let path = tmp.path().join("c.json");
+        std::fs::write(&path, "not json").unwrap();
+        let error = ConsentFile::read(&path).unwrap_err();
+        assert!(error.to_string().contains("not a medcert consent file"));
+
+        let mut other_hospital = sample();
+        other_hospital.hospital = "hospital2".into();
+        std::fs::write(&path, serde_json::to_vec(&other_hospital).unwrap()).unwrap();
+        let error = ConsentFile::read(&path).unwrap_err();
+        assert!(error.to_string().contains("contradicts itself"), "{error}");
+
+        let mut short_key = sample();
+        short_key.wrapped_key = "abcd".into();
+        std::fs::write(&path, serde_json::to_vec(&short_key).unwrap()).unwrap();
+        assert!(ConsentFile::read(&path).is_err());
+
+        let missing = tmp.path().join("missing.json");
+        assert!(matches!(
+            ConsentFile::read(&missing),
+            Err(FlowError::Read { .. })
+        ));
+    }
+}

@@ -1,0 +1,462 @@
+//! `medcert ehr recover`: a doctor at H' recovers a patient's record with the patient's
+//! consent (DESIGN.md, "Flows", Recover).
+//!
+//! HB `RequestRecovery` → the relay serves it on the certificate chain and answers with
+//! `CompleteRecovery` or `FailRecovery` → on completion: IPFS cat by CID → unwrap the
+//! re-wrapped DEK with H''s key store → decrypt → the content fingerprint and the
+//! watermark must be the certificate's and the source hospital's → stored again at H'
+//! (new DEK, new Hash C, `CreateRecord`). Nothing is stored unless every check passes.
+
+use std::fs::File;
+use std::io::BufReader;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use medcert_crypto::{CryptoError, EnvelopeHeader, KeyBinding, WrapPurpose};
+use medcert_network::Network;
+use serde::Serialize;
+use zeroize::Zeroizing;
+
+use crate::consent::ConsentFile;
+use crate::error::FlowError;
+use crate::hospital_keys::HospitalKeys;
+use crate::ids::{check_identifier, check_password, check_record_id};
+use crate::ledger::{RecoveryOutcome, RecoveryView, RelayResult, hex32, parse};
+use crate::progress::Progress;
+use crate::services::{Actor, csp, hospital_contract, ipfs};
+use crate::store::{Fingerprints, StoreRequest, Stored, store_marked};
+use crate::verify::{VerdictReport, VerifyReport, verify_file};
+
+/// How often the recovery's status is read while waiting for the relay.
+const POLL_INTERVAL: Duration = Duration::from_millis(200);
+
+/// A doctor at H' recovering a record for a patient registered at H'.
+#[derive(Debug, Clone, Copy)]
+pub struct RecoverRequest<'a> {
+    /// H'.
+    pub hospital: &'a str,
+    pub doctor: usize,
+    /// The patient's treatment number and password at H'.
+    pub treatment_number: &'a str,
+    pub password: &'a Zeroizing<String>,
+    /// The patient's consent file.
+    pub consent: &'a Path,
+    /// The id of the recovered record at H'; the original id when `None`.
+    pub record_id: Option<&'a str>,
+    /// Continue recovery `index` of H' (after a timeout) instead of requesting anew.
+    pub resume: Option<u64>,
+    /// How long to wait for the relay's answer.
+    pub wait: Duration,
+    /// Also write the recovered document here.
+    pub out: Option<&'a Path>,
+}
+
+#[derive(Debug, Serialize, Default)]
+pub struct RecoverTimings {
+    pub request: f64,
+    pub relay_wait: f64,
+    pub ipfs_get: f64,
+    pub decrypt: f64,
+    pub verify: f64,
+    pub store: f64,
+    pub total: f64,
+}
+
+#[derive(Debug, Serialize)]
+pub struct RecoverReport {
+    pub hospital: String,
+    pub index: u64,
+    /// `None` when resuming an earlier request.
+    pub request_tx: Option<String>,
+    /// The relay's `CompleteRecovery` transaction on H''s chain.
+    pub complete_tx: String,
+    pub certificate_id: u64,
+    pub source_hospital: String,
+    pub source_record_id: String,
+    pub cid: String,
+    pub eth_tx: String,
+    pub eth_block: u64,
+    pub request_id: String,
+    pub verification: VerifyReport,
+    pub stored: Stored,
+    pub out: Option<PathBuf>,
+    pub timings_ms: RecoverTimings,
+}
+
+fn ms(since: Instant) -> f64 {
+    since.elapsed().as_secs_f64() * 1e3
+}
+
+/// Requests the recovery, waits for the relay, checks the record and stores it at H'.
+pub async fn recover(
+    network: &Network,
+    request: &RecoverRequest<'_>,
+    progress: &Progress,
+) -> Result<RecoverReport, FlowError> {
+    let total = Instant::now();
+    let hospital = network.hospital(request.hospital)?;
+    check_identifier("treatment number", request.treatment_number)?;
+    check_password(request.password)?;
+    let consent = ConsentFile::read(request.consent)?;
+    if consent.hospital != hospital.id {
+        return Err(FlowError::Input(format!(
+            "the consent is for {}, not {}; recover at {} or ask the patient for a consent for {}",
+            consent.hospital, hospital.id, consent.hospital, hospital.id
+        )));
+    }
+    let record_id = request.record_id.unwrap_or(&consent.record_id).to_owned();
+    check_record_id(&record_id)?;
+    let keys = HospitalKeys::open_existing(&HospitalKeys::dir(&network.run_dir, &hospital.id))?;
+    let contract = hospital_contract(network, hospital, Actor::Doctor(request.doctor)).await?;
+    let fabric = |e| FlowError::fabric(&hospital.channel, e);
+    let mut timings = RecoverTimings::default();
+
+    let started = Instant::now();
+    let (index, request_tx) = match request.resume {
+        Some(index) => (index, None),
+        None => {
+            let certificate_id = consent.certificate_id.to_string();
+            let committed = async {
+                contract
+                    .new_proposal("RequestRecovery")
+                    .args([
+                        request.treatment_number,
+                        consent.record_id.as_str(),
+                        certificate_id.as_str(),
+                        consent.signed_consent.as_str(),
+                    ])
+                    .transient("password", request.password.as_bytes().to_vec())
+                    .build()?
+                    .endorse()
+                    .await?
+                    .submit()
+                    .await?
+                    .status()
+                    .await
+            }
+            .await
+            .map_err(fabric)?;
+            let recovery: RecoveryView =
+                parse("RequestRecovery answer", &hospital.channel, &committed.result)?;
+            (recovery.index, Some(committed.tx_id))
+        }
+    };
+    timings.request = ms(started);
+    tracing::info!(channel = %hospital.channel, index, "recovery requested");
+
+    let started = Instant::now();
+    let bar = progress.spinner(&format!("waiting for the relay (recovery {index})"));
+    let outcome = loop {
+        let bytes = contract
+            .evaluate("GetRecoveryStatus", &[&index.to_string()])
+            .await
+            .map_err(fabric);
+        let recovery: RecoveryView = match bytes {
+            Ok(bytes) => parse("GetRecoveryStatus answer", &hospital.channel, &bytes)?,
+            Err(e) => {
+                bar.finish_and_clear();
+                return Err(e);
+            }
+        };
+        if recovery.outcome != RecoveryOutcome::Pending {
+            if request.resume.is_some() && recovery.certificate_id != consent.certificate_id.to_string()
+            {
+                bar.finish_and_clear();
+                return Err(FlowError::Input(format!(
+                    "recovery {index} of {} is for certificate {}, not the consent's {}",
+                    hospital.id, recovery.certificate_id, consent.certificate_id
+                )));
+            }
+            break recovery.outcome;
+        }
+        if started.elapsed() >= request.wait {
+            bar.finish_and_clear();
+            return Err(FlowError::RecoveryTimeout {
+                channel: hospital.channel.clone(),
+                index,
+                waited_s: started.elapsed().as_secs(),
+            });
+        }
+        tokio::time::sleep(POLL_INTERVAL).await;
+    };
+    bar.finish_and_clear();
+    timings.relay_wait = ms(started);
+    let (result, complete_tx) = match outcome {
+        RecoveryOutcome::Completed { result, tx, .. } => (result, tx),
+        RecoveryOutcome::Failed { reason, .. } => {
+            return Err(FlowError::RecoveryFailed {
+                channel: hospital.channel.clone(),
+                index,
+                reason,
+            });
+        }
+        RecoveryOutcome::Pending => unreachable!("the loop ends on an outcome"),
+    };
+    let source = format!("the relay's answer to recovery {index}");
+    let result: RelayResult = parse("CompleteRecovery result", &source, result.as_bytes())?;
+    if result.certificate_id != consent.certificate_id || result.cid != consent.cid {
+        return Err(FlowError::NotAuthentic(format!(
+            "the relay served certificate {} ({}), but the consent is for certificate {} ({})",
+            result.certificate_id, result.cid, consent.certificate_id, consent.cid
+        )));
+    }
+    let anchored = Fingerprints {
+        content: hex32("content fingerprint", &source, &result.content_fingerprint)?,
+        watermark: hex32("watermark fingerprint", &source, &result.watermark_fingerprint)?,
+    };
+
+    let scratch = tempfile::tempdir().map_err(|source| FlowError::Write {
+        path: std::env::temp_dir(),
+        source,
+    })?;
+    let started = Instant::now();
+    let envelope_path = scratch.path().join("envelope");
+    {
+        let mut envelope =
+            tokio::fs::File::create(&envelope_path)
+                .await
+                .map_err(|source| FlowError::Write {
+                    path: envelope_path.clone(),
+                    source,
+                })?;
+        let bar = progress.spinner("IPFS get");
+        let fetched = ipfs(network)?.cat_to(&result.cid, &mut envelope).await;
+        bar.finish_and_clear();
+        fetched?;
+    }
+    timings.ipfs_get = ms(started);
+
+    let started = Instant::now();
+    let mut reader = BufReader::new(File::open(&envelope_path).map_err(|source| {
+        FlowError::Read {
+            path: envelope_path.clone(),
+            source,
+        }
+    })?);
+    let header = EnvelopeHeader::read(&mut reader).map_err(not_authentic_if_tampered)?;
+    if header.record_id != consent.record_id || header.hospital_id != consent.source_hospital {
+        return Err(FlowError::NotAuthentic(format!(
+            "the envelope holds record {} of {}, not the consented record {} of {}",
+            header.record_id, header.hospital_id, consent.record_id, consent.source_hospital
+        )));
+    }
+    let dek = keys.key_store.unwrap(
+        &consent.wrapped_key()?,
+        &KeyBinding {
+            record_id: &header.record_id,
+            purpose: WrapPurpose::Recovery,
+        },
+    )?;
+    let plain_path = scratch.path().join("record.xml");
+    medcert_crypto::decrypt_to_file(&dek, &header.aad(), reader, &plain_path)
+        .map_err(not_authentic_if_tampered)?;
+    timings.decrypt = ms(started);
+
+    let started = Instant::now();
+    let verification =
+        verify_file(network, &plain_path).map_err(|e| FlowError::NotAuthentic(e.to_string()))?;
+    check_authentic(&verification, &header, &anchored)?;
+    timings.verify = ms(started);
+
+    let started = Instant::now();
+    let marked = File::open(&plain_path).map_err(|source| FlowError::Read {
+        path: plain_path.clone(),
+        source,
+    })?;
+    let store_request = StoreRequest {
+        hospital_id: &hospital.id,
+        treatment_number: request.treatment_number,
+        record_id: &record_id,
+        source: &plain_path,
+        password: request.password,
+    };
+    let (stored, _) = store_marked(
+        &store_request,
+        marked,
+        &anchored,
+        &keys,
+        &csp(network)?,
+        &contract,
+        progress,
+    )
+    .await?;
+    timings.store = ms(started);
+
+    if let Some(out) = request.out {
+        std::fs::copy(&plain_path, out).map_err(|source| FlowError::Write {
+            path: out.to_owned(),
+            source,
+        })?;
+    }
+    timings.total = ms(total);
+    Ok(RecoverReport {
+        hospital: hospital.id.clone(),
+        index,
+        request_tx,
+        complete_tx,
+        certificate_id: result.certificate_id,
+        source_hospital: header.hospital_id.clone(),
+        source_record_id: header.record_id.clone(),
+        cid: result.cid,
+        eth_tx: result.eth_tx,
+        eth_block: result.eth_block,
+        request_id: result.request_id,
+        verification,
+        stored,
+        out: request.out.map(Path::to_owned),
+        timings_ms: timings,
+    })
+}
+
+fn not_authentic_if_tampered(error: CryptoError) -> FlowError {
+    match error {
+        CryptoError::Tampered | CryptoError::Truncated | CryptoError::Malformed { .. } => {
+            FlowError::NotAuthentic(format!("the envelope on IPFS: {error}"))
+        }
+        other => other.into(),
+    }
+}
+
+/// The recovered document must carry the source hospital's authentic mark for this
+/// record, and both fingerprints must be the ones the certificate anchors.
+fn check_authentic(
+    verification: &VerifyReport,
+    header: &EnvelopeHeader,
+    anchored: &Fingerprints,
+) -> Result<(), FlowError> {
+    match &verification.verdict {
+        VerdictReport::Authentic {
+            hospital_id,
+            record_id,
+            ..
+        } if *hospital_id == header.hospital_id && *record_id == header.record_id => {}
+        VerdictReport::Authentic {
+            hospital_id,
+            record_id,
+            ..
+        } => {
+            return Err(FlowError::NotAuthentic(format!(
+                "the watermark is {hospital_id}'s for record {record_id}, not {}'s for record {}",
+                header.hospital_id, header.record_id
+            )));
+        }
+        VerdictReport::Tampered { hospital_id, .. } => {
+            return Err(FlowError::NotAuthentic(format!(
+                "the record was changed after {hospital_id} marked it (watermark: tampered)"
+            )));
+        }
+        VerdictReport::Forged {
+            claimed_hospital_id,
+        } => {
+            return Err(FlowError::NotAuthentic(format!(
+                "the watermark claims {claimed_hospital_id} but is not its signature (forged)"
+            )));
+        }
+        VerdictReport::Absent => {
+            return Err(FlowError::NotAuthentic(
+                "the record carries no watermark (absent)".into(),
+            ));
+        }
+    }
+    if verification.content_fingerprint.as_deref() != Some(hex::encode(anchored.content).as_str())
+    {
+        return Err(FlowError::NotAuthentic(
+            "the content fingerprint is not the one anchored on the certificate".into(),
+        ));
+    }
+    if verification.watermark_fingerprint.as_deref()
+        != Some(hex::encode(anchored.watermark).as_str())
+    {
+        return Err(FlowError::NotAuthentic(
+            "the watermark fingerprint is not the one anchored on the certificate".into(),
+        ));
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use medcert_crypto::{Dek, HpkeKeyPair, RecordAad};
+
+    fn header() -> EnvelopeHeader {
+        EnvelopeHeader::seal(
+            &Dek::generate(),
+            &RecordAad {
+                record_id: "R-1",
+                hospital_id: "hospital1",
+            },
+            &HpkeKeyPair::generate().public_key(),
+        )
+        .unwrap()
+    }
+
+    fn report(verdict: VerdictReport, content: [u8; 32], watermark: [u8; 32]) -> VerifyReport {
+        VerifyReport {
+            verdict,
+            content_fingerprint: Some(hex::encode(content)),
+            watermark_fingerprint: Some(hex::encode(watermark)),
+        }
+    }
+
+    #[test]
+    fn only_the_source_hospitals_authentic_mark_with_anchored_fingerprints_passes() {
+        let anchored = Fingerprints {
+            content: [1; 32],
+            watermark: [2; 32],
+        };
+        let authentic = |hospital: &str, record: &str| VerdictReport::Authentic {
+            hospital_id: hospital.into(),
+            record_id: record.into(),
+            issued_at: 1,
+        };
+        let header = header();
+        assert!(
+            check_authentic(
+                &report(authentic("hospital1", "R-1"), [1; 32], [2; 32]),
+                &header,
+                &anchored
+            )
+            .is_ok()
+        );
+        let refusals = [
+            report(authentic("hospital2", "R-1"), [1; 32], [2; 32]),
+            report(authentic("hospital1", "R-2"), [1; 32], [2; 32]),
+            report(authentic("hospital1", "R-1"), [9; 32], [2; 32]),
+            report(authentic("hospital1", "R-1"), [1; 32], [9; 32]),
+            report(
+                VerdictReport::Tampered {
+                    hospital_id: "hospital1".into(),
+                    record_id: "R-1".into(),
+                    issued_at: 1,
+                },
+                [1; 32],
+                [2; 32],
+            ),
+            report(
+                VerdictReport::Forged {
+                    claimed_hospital_id: "hospital1".into(),
+                },
+                [1; 32],
+                [2; 32],
+            ),
+            report(VerdictReport::Absent, [1; 32], [2; 32]),
+        ];
+        for refused in refusals {
+            let error = check_authentic(&refused, &header, &anchored).unwrap_err();
+            assert_eq!(error.kind(), crate::FailureKind::NotAuthentic, "{refused:?}");
+        }
+    }
+
+    #[test]
+    fn tampered_ciphertext_is_not_authentic_but_a_wrong_key_is_not_blamed_on_it() {
+        assert_eq!(
+            not_authentic_if_tampered(CryptoError::Tampered).kind(),
+            crate::FailureKind::NotAuthentic
+        );
+        assert_eq!(
+            not_authentic_if_tampered(CryptoError::WrongKey("x")).kind(),
+            crate::FailureKind::Failed
+        );
+    }
+}
