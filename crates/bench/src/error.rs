@@ -16,8 +16,8 @@ pub enum BenchError {
     Ethereum(#[from] medcert_ethereum::EthereumError),
     #[error(transparent)]
     Crypto(#[from] medcert_crypto::CryptoError),
-    #[error("store: {0}")]
-    Store(#[from] medcert_cli::store::StoreError),
+    #[error(transparent)]
+    Flow(#[from] medcert_cli::FlowError),
     #[error(
         "hospital keys of {hospital}: {source}; run `medcert network init` on this network first"
     )]

@@ -11,6 +11,7 @@
 //! - a raw S3 put / get of the bytes held in memory, one request each, no checks.
 //! - AES-256-GCM (medcert-crypto's STREAM, with Hash C) over bytes in memory.
 
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::sync::Arc;
@@ -28,7 +29,10 @@ use ethers::providers::{Http, Middleware, Provider};
 use ethers::signers::{LocalWallet, Signer};
 use ethers::types::{Address, TransactionRequest, U256};
 
+use crate::config::{Plan, size_label};
 use crate::error::BenchError;
+use crate::report::Csv;
+use crate::stats::{Samples, Stats};
 
 /// A tool run that did not succeed: its last line of error output.
 fn tool_failed(tool: &str, stderr: &[u8]) -> BenchError {
@@ -389,5 +393,161 @@ mod tests {
         assert!(ciphertext.len() > plaintext.len());
         aes_decrypt(&dek, &ciphertext).unwrap();
         assert!(aes_decrypt(&Dek::generate(), &ciphertext).is_err());
+    }
+}
+
+/// Floors that do not depend on a record's size.
+#[derive(Debug, Clone, Copy)]
+pub struct FixedFloors {
+    pub fabric_commit: Stats,
+    pub fabric_query: Stats,
+    pub anvil_tx: Stats,
+}
+
+/// Floors over a record's bytes.
+#[derive(Debug, Clone, Copy)]
+pub struct SizeFloors {
+    pub aes_encrypt: Stats,
+    pub aes_decrypt: Stats,
+    pub s3_put: Stats,
+    pub s3_get: Stats,
+    pub ipfs_add: Stats,
+    pub ipfs_cat: Stats,
+}
+
+/// The floors of a run, each measured once (warm-up, then the plan's rounds) when first
+/// needed.
+pub struct Floors {
+    work_dir: PathBuf,
+    fixed: Option<FixedFloors>,
+    by_size: BTreeMap<u64, SizeFloors>,
+}
+
+fn stats_of(samples: &Samples, what: &str) -> Result<Stats, BenchError> {
+    samples
+        .stats()
+        .ok_or_else(|| BenchError::Unavailable(format!("no round of the {what} floor ran")))
+}
+
+impl Floors {
+    pub fn new(work_dir: &Path) -> Self {
+        Self {
+            work_dir: work_dir.to_owned(),
+            fixed: None,
+            by_size: BTreeMap::new(),
+        }
+    }
+
+    pub async fn fixed(&mut self, network: &Network, plan: &Plan) -> Result<FixedFloors, BenchError> {
+        if let Some(fixed) = self.fixed {
+            return Ok(fixed);
+        }
+        let hospital = network
+            .fabric
+            .hospitals
+            .first()
+            .ok_or_else(|| BenchError::Unavailable("the network has no hospital".into()))?;
+        tracing::info!("floors: peer CLI, anvil transfer");
+        let peer = PeerCli::new(network, hospital);
+        let mut anvil = AnvilTransfer::new(network).await?;
+        let (mut commit, mut query, mut tx) = (Samples::default(), Samples::default(), Samples::default());
+        for round in 0..plan.warmup + plan.rounds {
+            let c = peer.invoke().await?;
+            let q = peer.query().await?;
+            let t = anvil.round_trip().await?;
+            if round >= plan.warmup {
+                commit.push(c);
+                query.push(q);
+                tx.push(t);
+            }
+        }
+        let fixed = FixedFloors {
+            fabric_commit: stats_of(&commit, "Fabric commit")?,
+            fabric_query: stats_of(&query, "Fabric query")?,
+            anvil_tx: stats_of(&tx, "anvil transaction")?,
+        };
+        self.fixed = Some(fixed);
+        Ok(fixed)
+    }
+
+    /// The floors over `plaintext`, recorded under `size` (the size asked for).
+    pub async fn for_size(
+        &mut self,
+        network: &Network,
+        plan: &Plan,
+        size: u64,
+        plaintext: &[u8],
+    ) -> Result<SizeFloors, BenchError> {
+        if let Some(floors) = self.by_size.get(&size) {
+            return Ok(*floors);
+        }
+        tracing::info!(size = %size_label(size), "floors: AES-GCM, raw S3, ipfs CLI");
+        let csp = medcert_csp::Csp::s3(&network.s3)?;
+        let s3 = RawS3::new(&csp);
+        let ipfs = IpfsCli::new(network)?;
+        let file = self.work_dir.join(format!("floor-{size}.enc"));
+        let mut samples: [Samples; 6] = Default::default();
+        for round in 0..plan.warmup + plan.rounds {
+            // Fresh ciphertext each round, so IPFS never finds the blocks already stored,
+            // as it never does for medcert's envelopes.
+            let dek = Dek::generate();
+            let (encrypt, ciphertext) = aes_encrypt(&dek, plaintext)?;
+            let decrypt = aes_decrypt(&dek, &ciphertext)?;
+            let put = s3.put(&ciphertext).await?;
+            let get = s3.get().await?;
+            std::fs::write(&file, &ciphertext)
+                .map_err(BenchError::io("cannot write a floor file", &file))?;
+            let (add, cid) = ipfs.add(&file).await?;
+            let cat = ipfs.cat(&cid).await?;
+            ipfs.unpin(&cid).await?;
+            if round >= plan.warmup {
+                for (s, t) in samples.iter_mut().zip([encrypt, decrypt, put, get, add, cat]) {
+                    s.push(t);
+                }
+            }
+        }
+        s3.remove().await?;
+        std::fs::remove_file(&file).map_err(BenchError::io("cannot remove a floor file", &file))?;
+        let [encrypt, decrypt, put, get, add, cat] = &samples;
+        let floors = SizeFloors {
+            aes_encrypt: stats_of(encrypt, "AES-GCM encrypt")?,
+            aes_decrypt: stats_of(decrypt, "AES-GCM decrypt")?,
+            s3_put: stats_of(put, "S3 put")?,
+            s3_get: stats_of(get, "S3 get")?,
+            ipfs_add: stats_of(add, "ipfs add")?,
+            ipfs_cat: stats_of(cat, "ipfs cat")?,
+        };
+        self.by_size.insert(size, floors);
+        Ok(floors)
+    }
+
+    /// Every floor measured, one row each.
+    pub fn csv(&self) -> Csv {
+        let mut csv = Csv::new(&["floor", "size_bytes", "size", "rounds", "mean_ms", "p50_ms", "p99_ms"]);
+        let mut push = |name: &str, size: Option<u64>, s: &Stats| {
+            csv.push(vec![
+                name.to_string(),
+                size.map(|s| s.to_string()).unwrap_or_default(),
+                size.map(size_label).unwrap_or_default(),
+                s.rounds.to_string(),
+                format!("{:.3}", s.mean_ms),
+                format!("{:.3}", s.p50_ms),
+                format!("{:.3}", s.p99_ms),
+            ]);
+        };
+        if let Some(f) = &self.fixed {
+            push("fabric commit (peer chaincode invoke --waitForEvent)", None, &f.fabric_commit);
+            push("fabric read (peer chaincode query)", None, &f.fabric_query);
+            push("anvil transaction round trip", None, &f.anvil_tx);
+        }
+        for (&size, f) in &self.by_size {
+            push("AES-256-GCM encrypt", Some(size), &f.aes_encrypt);
+            push("AES-256-GCM decrypt", Some(size), &f.aes_decrypt);
+            push("raw S3 put", Some(size), &f.s3_put);
+            push("raw S3 get", Some(size), &f.s3_get);
+            push("ipfs add (CLI)", Some(size), &f.ipfs_add);
+            push("ipfs cat (CLI)", Some(size), &f.ipfs_cat);
+        }
+        csv
     }
 }

@@ -3,9 +3,12 @@
 
 pub mod config;
 pub mod error;
+pub mod fig4;
+pub mod fixtures;
 pub mod floors;
 pub mod plot;
 pub mod report;
+pub mod sampler;
 pub mod stats;
 
 pub use config::{BenchArgs, Figure, Plan};

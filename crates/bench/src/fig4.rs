@@ -1,0 +1,248 @@
+//! Figure 4: store (upload) and retrieve (download) time by record size.
+//!
+//! Store is the CLI's `ehr store --certify`: watermark → encrypt → CSP put → HB
+//! `CreateRecord` → IPFS add of the envelope → MCB `issueCertificate`. Retrieve is the
+//! CLI's `doctor query --out`: the audited HB `QueryRecord` → CSP get → decrypt →
+//! watermark and anchored-fingerprint check. Each round stores a new record; its CSP
+//! object, key and IPFS pin are removed after the round so the run leaves no bulk behind.
+
+use std::time::Instant;
+
+use medcert_cli::{
+    HospitalKeys, QueryRequest, StoreFlowRequest, query_record, store as store_flow,
+};
+use medcert_network::{Hospital, Network};
+
+use crate::config::{Plan, size_label};
+use crate::error::BenchError;
+use crate::fixtures::{Patient, Workspace, quiet};
+use crate::floors::Floors;
+use crate::report::{Csv, Line};
+use crate::stats::{Samples, Stats};
+
+/// The timings of one size, total and per step.
+#[derive(Default)]
+struct SizeSamples {
+    store: Samples,
+    watermark: Samples,
+    encrypt: Samples,
+    csp_put: Samples,
+    create_record: Samples,
+    ipfs_add: Samples,
+    issue: Samples,
+    retrieve: Samples,
+    query: Samples,
+    csp_get: Samples,
+    decrypt: Samples,
+    verify: Samples,
+}
+
+pub struct Fig4 {
+    pub lines: Vec<Line>,
+    pub csv: Csv,
+}
+
+pub async fn run(
+    network: &Network,
+    plan: &Plan,
+    workspace: &Workspace,
+    floors: &mut Floors,
+) -> Result<Fig4, BenchError> {
+    let hospital = network.fabric.hospitals.first().ok_or_else(|| {
+        BenchError::Unavailable("the network has no hospital".into())
+    })?;
+    let patient = workspace.patient(network, "fig4", &[hospital]).await?;
+    let treatment = patient
+        .treatment_number(&hospital.id)
+        .expect("registered above")
+        .to_string();
+    let mut lines = Vec::new();
+    let mut csv = Csv::new(&[
+        "operation",
+        "size_bytes",
+        "size",
+        "rounds",
+        "mean_ms",
+        "p50_ms",
+        "p99_ms",
+        "floor_p50_ms",
+        "ratio_p50",
+    ]);
+    for &size in &plan.store_sizes {
+        let document = workspace.document(size, &treatment, &hospital.id)?;
+        let plaintext = std::fs::read(&document)
+            .map_err(BenchError::io("cannot read a document", &document))?;
+        let size_floors = floors.for_size(network, plan, size, &plaintext).await?;
+        let fixed = floors.fixed(network, plan).await?;
+        tracing::info!(size = %size_label(size), "figure 4: store and retrieve");
+
+        let mut samples = SizeSamples::default();
+        for round in 0..plan.warmup + plan.rounds {
+            let measured = round >= plan.warmup;
+            one_round(
+                network,
+                workspace,
+                hospital,
+                &patient,
+                &treatment,
+                &document,
+                measured.then_some(&mut samples),
+            )
+            .await?;
+        }
+        std::fs::remove_file(&document)
+            .map_err(BenchError::io("cannot remove a document", &document))?;
+
+        let hospital_half_floor =
+            size_floors.aes_encrypt.p50_ms + size_floors.s3_put.p50_ms + fixed.fabric_commit.p50_ms;
+        let certify_floor = size_floors.ipfs_add.p50_ms + fixed.anvil_tx.p50_ms;
+        let retrieve_floor =
+            fixed.fabric_commit.p50_ms + size_floors.s3_get.p50_ms + size_floors.aes_decrypt.p50_ms;
+        let rows: [(&str, &Samples, Option<f64>); 12] = [
+            ("store", &samples.store, Some(hospital_half_floor + certify_floor)),
+            ("store.watermark", &samples.watermark, None),
+            ("store.encrypt", &samples.encrypt, Some(size_floors.aes_encrypt.p50_ms)),
+            ("store.csp_put", &samples.csp_put, Some(size_floors.s3_put.p50_ms)),
+            ("store.create_record", &samples.create_record, Some(fixed.fabric_commit.p50_ms)),
+            ("store.ipfs_add", &samples.ipfs_add, Some(size_floors.ipfs_add.p50_ms)),
+            ("store.issue_certificate", &samples.issue, Some(fixed.anvil_tx.p50_ms)),
+            ("retrieve", &samples.retrieve, Some(retrieve_floor)),
+            ("retrieve.query_record", &samples.query, Some(fixed.fabric_commit.p50_ms)),
+            ("retrieve.csp_get", &samples.csp_get, Some(size_floors.s3_get.p50_ms)),
+            ("retrieve.decrypt", &samples.decrypt, Some(size_floors.aes_decrypt.p50_ms)),
+            ("retrieve.verify", &samples.verify, None),
+        ];
+        for (operation, samples, floor) in rows {
+            let Some(stats) = samples.stats() else {
+                continue;
+            };
+            let line = Line {
+                figure: "fig4",
+                what: format!("{operation} {}", size_label(size)),
+                stats,
+                floor_p50_ms: floor,
+            };
+            csv.push(row(operation, size, &stats, &line));
+            // The summary table keeps the totals; the steps are in the CSV.
+            if !operation.contains('.') {
+                lines.push(line);
+            }
+        }
+    }
+    Ok(Fig4 { lines, csv })
+}
+
+fn row(operation: &str, size: u64, stats: &Stats, line: &Line) -> Vec<String> {
+    vec![
+        operation.to_string(),
+        size.to_string(),
+        size_label(size),
+        stats.rounds.to_string(),
+        format!("{:.3}", stats.mean_ms),
+        format!("{:.3}", stats.p50_ms),
+        format!("{:.3}", stats.p99_ms),
+        crate::report::ms(line.floor_p50_ms),
+        line.ratio().map(|r| format!("{r:.3}")).unwrap_or_default(),
+    ]
+}
+
+async fn one_round(
+    network: &Network,
+    workspace: &Workspace,
+    hospital: &Hospital,
+    patient: &Patient,
+    treatment: &str,
+    document: &std::path::Path,
+    samples: Option<&mut SizeSamples>,
+) -> Result<(), BenchError> {
+    let quiet = quiet();
+    let started = Instant::now();
+    let stored = store_flow(
+        network,
+        &workspace.patients_dir(),
+        &StoreFlowRequest {
+            hospital: &hospital.id,
+            doctor: 0,
+            treatment_number: treatment,
+            record_id: None,
+            source: document,
+            password: &patient.password,
+            certify_for: Some(&patient.name),
+        },
+        &quiet,
+    )
+    .await?;
+    let store_elapsed = started.elapsed();
+    let record_id = stored.stored.record_id.clone();
+    let certificate = stored.certificate.as_ref().ok_or_else(|| BenchError::Unexpected {
+        what: "the store flow",
+        detail: "stored without the certificate it was asked for".into(),
+    })?;
+
+    let out = workspace.path().join(format!("{record_id}.xml"));
+    let started = Instant::now();
+    let queried = query_record(
+        network,
+        &QueryRequest {
+            hospital: &hospital.id,
+            doctor: 0,
+            treatment_number: treatment,
+            record_id: &record_id,
+            password: &patient.password,
+            out: Some(&out),
+        },
+        &quiet,
+    )
+    .await?;
+    let retrieve_elapsed = started.elapsed();
+    let retrieved = queried.retrieved.as_ref().ok_or_else(|| BenchError::Unexpected {
+        what: "the query flow",
+        detail: "no document retrieved although one was asked for".into(),
+    })?;
+    if !retrieved.authentic() {
+        return Err(BenchError::NotAuthentic {
+            record_id,
+            detail: format!(
+                "verdict {:?}, anchored fingerprint matches: {}",
+                retrieved.verification.verdict, retrieved.fingerprint_matches
+            ),
+        });
+    }
+
+    if let Some(s) = samples {
+        let timings = &stored.stored.timings_ms;
+        s.store.push(store_elapsed);
+        s.watermark.push_ms(timings.watermark);
+        s.encrypt.push_ms(timings.encrypt);
+        s.csp_put.push_ms(timings.csp_put);
+        s.create_record.push_ms(timings.create_record);
+        s.ipfs_add.push_ms(certificate.ipfs_add_ms);
+        s.issue.push_ms(certificate.issue_ms);
+        s.retrieve.push(retrieve_elapsed);
+        s.query.push_ms(queried.query_ms);
+        s.csp_get.push_ms(retrieved.csp_get_ms);
+        s.decrypt.push_ms(retrieved.decrypt_ms);
+        s.verify.push_ms(retrieved.verify_ms);
+    }
+
+    // Leave no bulk behind: the object, the hospital's key and the envelope's pin.
+    std::fs::remove_file(&out).map_err(BenchError::io("cannot remove a retrieved record", &out))?;
+    let hash_c: [u8; 32] = hex::decode(&stored.stored.hash_c)
+        .ok()
+        .and_then(|b| b.try_into().ok())
+        .ok_or_else(|| BenchError::Unexpected {
+            what: "the store flow",
+            detail: format!("Hash C {:?} is not 32 bytes of hex", stored.stored.hash_c),
+        })?;
+    medcert_csp::Csp::s3(&network.s3)?.delete(&hash_c).await?;
+    let keys = HospitalKeys::open_existing(&HospitalKeys::dir(&network.run_dir, &hospital.id))
+        .map_err(|source| BenchError::Keys {
+            hospital: hospital.id.clone(),
+            source,
+        })?;
+    keys.key_store.delete(&record_id)?;
+    medcert_ipfs::Ipfs::new(&network.ipfs.api_url, medcert_ipfs::DEFAULT_TIMEOUT)?
+        .unpin(&certificate.cid)
+        .await?;
+    Ok(())
+}
