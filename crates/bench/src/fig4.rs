@@ -6,6 +6,7 @@
 //! watermark and anchored-fingerprint check. Each round stores a new record; its CSP
 //! object, key and IPFS pin are removed after the round so the run leaves no bulk behind.
 
+use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use medcert_cli::{
@@ -17,12 +18,13 @@ use crate::config::{Plan, size_label};
 use crate::error::BenchError;
 use crate::fixtures::{Patient, Workspace, quiet};
 use crate::floors::Floors;
+use crate::plot::{LineChart, Series, XAxis};
 use crate::report::{Csv, Line};
 use crate::stats::{Samples, Stats};
 
 /// The timings of one size, total and per step.
 #[derive(Default)]
-struct SizeSamples {
+pub(crate) struct SizeSamples {
     store: Samples,
     watermark: Samples,
     encrypt: Samples,
@@ -38,8 +40,50 @@ struct SizeSamples {
 }
 
 pub struct Fig4 {
+    /// store and retrieve totals, by size, for the summary.
     pub lines: Vec<Line>,
-    pub csv: Csv,
+    /// (size, operation, stats, floor p50) of the totals, for the chart.
+    totals: Vec<(u64, &'static str, Stats, Option<f64>)>,
+    csv: Csv,
+}
+
+impl Fig4 {
+    /// fig4.csv (every step) and fig4.png (totals beside their floors) in `out`.
+    pub fn write(&self, out: &Path) -> Result<Vec<PathBuf>, BenchError> {
+        let csv = out.join("fig4.csv");
+        let png = out.join("fig4.png");
+        self.csv.write(&csv)?;
+        let mut sizes: Vec<u64> = self.totals.iter().map(|t| t.0).collect();
+        sizes.dedup();
+        let index = |size: u64| sizes.iter().position(|&s| s == size).unwrap_or(0) as f64;
+        let mut series = Vec::new();
+        for operation in ["store", "retrieve"] {
+            let of = |pick: &dyn Fn(&Stats, Option<f64>) -> Option<f64>| {
+                self.totals
+                    .iter()
+                    .filter(|t| t.1 == operation)
+                    .filter_map(|t| pick(&t.2, t.3).map(|v| (index(t.0), v)))
+                    .collect::<Vec<_>>()
+            };
+            series.push(Series {
+                name: format!("{operation} (mean)"),
+                points: of(&|s, _| Some(s.mean_ms)),
+            });
+            series.push(Series {
+                name: format!("{operation}: sum of floors (p50)"),
+                points: of(&|_, floor| floor),
+            });
+        }
+        LineChart {
+            title: "Figure 4: store (upload) and retrieve (download) time by EHR size".into(),
+            x_desc: "C-CDA document size".into(),
+            y_desc: "time (ms)".into(),
+            x_axis: XAxis::Categories(sizes.iter().map(|&s| size_label(s)).collect()),
+            series,
+        }
+        .draw(&png)?;
+        Ok(vec![csv, png])
+    }
 }
 
 pub async fn run(
@@ -57,6 +101,7 @@ pub async fn run(
         .expect("registered above")
         .to_string();
     let mut lines = Vec::new();
+    let mut totals = Vec::new();
     let mut csv = Csv::new(&[
         "operation",
         "size_bytes",
@@ -125,11 +170,12 @@ pub async fn run(
             csv.push(row(operation, size, &stats, &line));
             // The summary table keeps the totals; the steps are in the CSV.
             if !operation.contains('.') {
+                totals.push((size, operation, stats, floor));
                 lines.push(line);
             }
         }
     }
-    Ok(Fig4 { lines, csv })
+    Ok(Fig4 { lines, totals, csv })
 }
 
 fn row(operation: &str, size: u64, stats: &Stats, line: &Line) -> Vec<String> {
@@ -146,13 +192,13 @@ fn row(operation: &str, size: u64, stats: &Stats, line: &Line) -> Vec<String> {
     ]
 }
 
-async fn one_round(
+pub(crate) async fn one_round(
     network: &Network,
     workspace: &Workspace,
     hospital: &Hospital,
     patient: &Patient,
     treatment: &str,
-    document: &std::path::Path,
+    document: &Path,
     samples: Option<&mut SizeSamples>,
 ) -> Result<(), BenchError> {
     let quiet = quiet();

@@ -470,6 +470,11 @@ impl Floors {
         Ok(fixed)
     }
 
+    /// The size-independent floors, if a figure measured them.
+    pub fn fixed_if_measured(&self) -> Option<FixedFloors> {
+        self.fixed
+    }
+
     /// The floors over `plaintext`, recorded under `size` (the size asked for).
     pub async fn for_size(
         &mut self,

@@ -4,14 +4,17 @@
 pub mod config;
 pub mod error;
 pub mod fig4;
+pub mod fig7;
 pub mod fixtures;
 pub mod floors;
 pub mod plot;
 pub mod report;
+mod run;
 pub mod sampler;
 pub mod stats;
 
 pub use config::{BenchArgs, Figure, Plan};
 pub use error::BenchError;
 pub use report::Summary;
+pub use run::run;
 pub use stats::Stats;
