@@ -124,7 +124,10 @@ pub async fn sign_consent(
 ) -> Result<ConsentReport, FlowError> {
     let hospital = network.hospital(request.hospital)?;
     let hospital_word = hospital_id(&hospital.id).ok_or_else(|| {
-        FlowError::Input(format!("hospital id {:?} does not fit a consent", hospital.id))
+        FlowError::Input(format!(
+            "hospital id {:?} does not fit a consent",
+            hospital.id
+        ))
     })?;
     if request.out.exists() {
         return Err(FlowError::Input(format!(
@@ -155,13 +158,16 @@ pub async fn sign_consent(
 
     // H''s key as the contract knows it; the relay serves the consent to that hospital.
     let registered = client.hospital(hospital_word).await?;
-    let registered: [u8; 32] = registered.public_key.as_ref().try_into().map_err(|_| {
-        FlowError::Malformed {
-            what: "hospital public key",
-            source_name: "the certificate contract".into(),
-            reason: format!("{} bytes instead of 32", registered.public_key.len()),
-        }
-    })?;
+    let registered: [u8; 32] =
+        registered
+            .public_key
+            .as_ref()
+            .try_into()
+            .map_err(|_| FlowError::Malformed {
+                what: "hospital public key",
+                source_name: "the certificate contract".into(),
+                reason: format!("{} bytes instead of 32", registered.public_key.len()),
+            })?;
     let key_dir = HospitalKeys::dir(&network.run_dir, &hospital.id);
     if key_dir.exists() {
         let local = HospitalKeys::open_existing(&key_dir)?
@@ -220,7 +226,10 @@ pub async fn sign_consent(
         signed_consent: hex::encode(signed.to_bytes()),
         wrapped_key: hex::encode(wrapped.as_bytes()),
     };
-    write_new(request.out, &serde_json::to_vec_pretty(&file).expect("serialises"))?;
+    write_new(
+        request.out,
+        &serde_json::to_vec_pretty(&file).expect("serialises"),
+    )?;
     Ok(ConsentReport {
         path: request.out.to_owned(),
         consent: file,
@@ -244,7 +253,9 @@ fn write_new(path: &Path, bytes: &[u8]) -> Result<(), FlowError> {
         .map_err(write)?;
     staging.write_all(bytes).map_err(write)?;
     staging.as_file().sync_all().map_err(write)?;
-    staging.persist_noclobber(path).map_err(|e| write(e.error))?;
+    staging
+        .persist_noclobber(path)
+        .map_err(|e| write(e.error))?;
     Ok(())
 }
 

@@ -103,7 +103,11 @@ pub(crate) fn parse<T: for<'de> Deserialize<'de>>(
 }
 
 /// 32 bytes from 64 hex digits.
-pub(crate) fn hex32(what: &'static str, source_name: &str, text: &str) -> Result<[u8; 32], FlowError> {
+pub(crate) fn hex32(
+    what: &'static str,
+    source_name: &str,
+    text: &str,
+) -> Result<[u8; 32], FlowError> {
     let text = text.strip_prefix("0x").unwrap_or(text);
     let mut out = [0u8; 32];
     hex::decode_to_slice(text, &mut out).map_err(|e| FlowError::Malformed {
@@ -141,7 +145,10 @@ mod tests {
             "outcome":{"state":"completed","result":"{}","at_ms":2,"tx":"u"}}"#;
         let recovery: RecoveryView = parse("recovery", "test", completed).unwrap();
         assert_eq!(recovery.index, 4);
-        assert!(matches!(recovery.outcome, RecoveryOutcome::Completed { .. }));
+        assert!(matches!(
+            recovery.outcome,
+            RecoveryOutcome::Completed { .. }
+        ));
         let result = br#"{"certificate_id":9,"cid":"bafy","content_fingerprint":"aa",
             "watermark_fingerprint":"bb","eth_tx":"0x1","eth_block":12,"request_id":"0x2"}"#;
         let result: RelayResult = parse("result", "test", result).unwrap();
@@ -153,7 +160,10 @@ mod tests {
     #[test]
     fn hex32_takes_an_optional_prefix() {
         assert_eq!(hex32("x", "t", &"ab".repeat(32)).unwrap(), [0xab; 32]);
-        assert_eq!(hex32("x", "t", &format!("0x{}", "01".repeat(32))).unwrap(), [1; 32]);
+        assert_eq!(
+            hex32("x", "t", &format!("0x{}", "01".repeat(32))).unwrap(),
+            [1; 32]
+        );
         assert!(hex32("x", "t", "abc").is_err());
     }
 }

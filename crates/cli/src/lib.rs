@@ -2,7 +2,9 @@
 //! demo reuse them. Each flow takes the [`medcert_network::Network`] description, plain
 //! request structs, and returns a serialisable report (transaction ids, CIDs, timings).
 
+pub mod config;
 pub mod consent;
+pub mod demo;
 pub mod error;
 pub mod hospital_keys;
 pub mod ids;
@@ -24,8 +26,8 @@ pub use init::{InitError, InitReport, init_network};
 pub use patient::{RegisterRequest, list_certificates, register_patient};
 pub use progress::Progress;
 pub use records::{
-    CertifyRequest, DeleteRequest, QueryRequest, StoreFlowRequest, certify_record, delete_record,
-    query_record, store,
+    CertifyRequest, CreateRequest, DeleteRequest, QueryRequest, StoreFlowRequest, certify_record,
+    create_record, delete_record, query_record, store,
 };
 pub use recover::{RecoverRequest, recover};
 pub use services::Actor;

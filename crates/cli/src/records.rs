@@ -19,7 +19,9 @@ use zeroize::Zeroizing;
 
 use crate::error::FlowError;
 use crate::hospital_keys::HospitalKeys;
-use crate::ids::{certificate_record_id, check_identifier, check_password, check_record_id, new_id};
+use crate::ids::{
+    certificate_record_id, check_identifier, check_password, check_record_id, new_id,
+};
 use crate::ledger::{RecordState, RecordView, hex32, parse};
 use crate::progress::Progress;
 use crate::services::{
@@ -120,7 +122,11 @@ pub async fn store(
         None => None,
         Some(wallet) => {
             let fingerprints = Fingerprints {
-                content: hex32("content fingerprint", "the store", &stored.content_fingerprint)?,
+                content: hex32(
+                    "content fingerprint",
+                    "the store",
+                    &stored.content_fingerprint,
+                )?,
                 watermark: hex32(
                     "watermark fingerprint",
                     "the store",
@@ -162,6 +168,73 @@ pub async fn store(
         stored,
         certificate,
     })
+}
+
+/// A doctor creating a visit's record: a C-CDA document generated for the patient
+/// (medcert-ccda), then stored like any other.
+#[derive(Debug, Clone, Copy)]
+pub struct CreateRequest<'a> {
+    pub hospital: &'a str,
+    pub doctor: usize,
+    pub treatment_number: &'a str,
+    pub record_id: Option<&'a str>,
+    pub password: &'a Zeroizing<String>,
+    /// Size of the generated document in bytes.
+    pub size: u64,
+    pub certify_for: Option<&'a str>,
+    /// Also keep the generated (unmarked) document here.
+    pub keep: Option<&'a Path>,
+}
+
+/// Generates the record and stores it (see [`store`]).
+pub async fn create_record(
+    network: &Network,
+    patients_dir: &Path,
+    request: &CreateRequest<'_>,
+    progress: &Progress,
+) -> Result<StoreReport, FlowError> {
+    let hospital = network.hospital(request.hospital)?;
+    if request.size < 4_096 {
+        return Err(FlowError::Input(format!(
+            "a record of {} bytes is too small to carry a watermark; give --size 4096 or more",
+            request.size
+        )));
+    }
+    let scratch = tempfile::tempdir().map_err(|source| FlowError::Write {
+        path: std::env::temp_dir(),
+        source,
+    })?;
+    let path = scratch.path().join("record.xml");
+    let config = medcert_ccda::GeneratorConfig {
+        seed: rand::random(),
+        target_size: request.size,
+        patient_id: request.treatment_number.to_owned(),
+        hospital: hospital.id.clone(),
+    };
+    let file = File::create(&path).map_err(|source| FlowError::Write {
+        path: path.clone(),
+        source,
+    })?;
+    medcert_ccda::generate(&config, file).map_err(|source| FlowError::Write {
+        path: path.clone(),
+        source,
+    })?;
+    if let Some(keep) = request.keep {
+        std::fs::copy(&path, keep).map_err(|source| FlowError::Write {
+            path: keep.to_owned(),
+            source,
+        })?;
+    }
+    let store_request = StoreFlowRequest {
+        hospital: request.hospital,
+        doctor: request.doctor,
+        treatment_number: request.treatment_number,
+        record_id: request.record_id,
+        source: &path,
+        password: request.password,
+        certify_for: request.certify_for,
+    };
+    store(network, patients_dir, &store_request, progress).await
 }
 
 /// Builds the envelope (header sealed to the patient ‖ E'), adds it to IPFS and issues
@@ -433,10 +506,7 @@ pub struct Retrieved {
 impl Retrieved {
     pub fn authentic(&self) -> bool {
         self.fingerprint_matches
-            && matches!(
-                self.verification.verdict,
-                VerdictReport::Authentic { .. }
-            )
+            && matches!(self.verification.verdict, VerdictReport::Authentic { .. })
     }
 }
 
@@ -531,8 +601,8 @@ async fn retrieve(
         "the hospital chain",
         &record.content_fingerprint,
     )?;
-    let fingerprint_matches = verification.content_fingerprint.as_deref()
-        == Some(hex::encode(anchored).as_str());
+    let fingerprint_matches =
+        verification.content_fingerprint.as_deref() == Some(hex::encode(anchored).as_str());
     Ok(Retrieved {
         path: out.to_owned(),
         bytes,
@@ -781,10 +851,10 @@ pub(crate) async fn envelope_header(
     cid: &str,
 ) -> Result<EnvelopeHeader, FlowError> {
     let chunks = Box::pin(ipfs.cat(cid).await?);
-    let mut reader = tokio_util::io::StreamReader::new(futures_util::StreamExt::map(
-        chunks,
-        |chunk| chunk.map_err(std::io::Error::other),
-    ));
+    let mut reader =
+        tokio_util::io::StreamReader::new(futures_util::StreamExt::map(chunks, |chunk| {
+            chunk.map_err(std::io::Error::other)
+        }));
     Ok(EnvelopeHeader::read_async(&mut reader).await?)
 }
 
@@ -794,7 +864,9 @@ mod tests {
 
     #[test]
     fn nonce_races_are_told_from_refusals() {
-        assert!(account_nonce_race("(code: -32003, message: nonce too low, data: None)"));
+        assert!(account_nonce_race(
+            "(code: -32003, message: nonce too low, data: None)"
+        ));
         assert!(account_nonce_race("replacement transaction underpriced"));
         assert!(!account_nonce_race("execution reverted"));
     }

@@ -136,8 +136,11 @@ pub async fn recover(
             }
             .await
             .map_err(fabric)?;
-            let recovery: RecoveryView =
-                parse("RequestRecovery answer", &hospital.channel, &committed.result)?;
+            let recovery: RecoveryView = parse(
+                "RequestRecovery answer",
+                &hospital.channel,
+                &committed.result,
+            )?;
             (recovery.index, Some(committed.tx_id))
         }
     };
@@ -159,7 +162,8 @@ pub async fn recover(
             }
         };
         if recovery.outcome != RecoveryOutcome::Pending {
-            if request.resume.is_some() && recovery.certificate_id != consent.certificate_id.to_string()
+            if request.resume.is_some()
+                && recovery.certificate_id != consent.certificate_id.to_string()
             {
                 bar.finish_and_clear();
                 return Err(FlowError::Input(format!(
@@ -202,7 +206,11 @@ pub async fn recover(
     }
     let anchored = Fingerprints {
         content: hex32("content fingerprint", &source, &result.content_fingerprint)?,
-        watermark: hex32("watermark fingerprint", &source, &result.watermark_fingerprint)?,
+        watermark: hex32(
+            "watermark fingerprint",
+            &source,
+            &result.watermark_fingerprint,
+        )?,
     };
 
     let scratch = tempfile::tempdir().map_err(|source| FlowError::Write {
@@ -212,13 +220,12 @@ pub async fn recover(
     let started = Instant::now();
     let envelope_path = scratch.path().join("envelope");
     {
-        let mut envelope =
-            tokio::fs::File::create(&envelope_path)
-                .await
-                .map_err(|source| FlowError::Write {
-                    path: envelope_path.clone(),
-                    source,
-                })?;
+        let mut envelope = tokio::fs::File::create(&envelope_path)
+            .await
+            .map_err(|source| FlowError::Write {
+                path: envelope_path.clone(),
+                source,
+            })?;
         let bar = progress.spinner("IPFS get");
         let fetched = ipfs(network)?.cat_to(&result.cid, &mut envelope).await;
         bar.finish_and_clear();
@@ -227,12 +234,13 @@ pub async fn recover(
     timings.ipfs_get = ms(started);
 
     let started = Instant::now();
-    let mut reader = BufReader::new(File::open(&envelope_path).map_err(|source| {
-        FlowError::Read {
-            path: envelope_path.clone(),
-            source,
-        }
-    })?);
+    let mut reader =
+        BufReader::new(
+            File::open(&envelope_path).map_err(|source| FlowError::Read {
+                path: envelope_path.clone(),
+                source,
+            })?,
+        );
     let header = EnvelopeHeader::read(&mut reader).map_err(not_authentic_if_tampered)?;
     if header.record_id != consent.record_id || header.hospital_id != consent.source_hospital {
         return Err(FlowError::NotAuthentic(format!(
@@ -358,8 +366,7 @@ fn check_authentic(
             ));
         }
     }
-    if verification.content_fingerprint.as_deref() != Some(hex::encode(anchored.content).as_str())
-    {
+    if verification.content_fingerprint.as_deref() != Some(hex::encode(anchored.content).as_str()) {
         return Err(FlowError::NotAuthentic(
             "the content fingerprint is not the one anchored on the certificate".into(),
         ));
@@ -444,7 +451,11 @@ mod tests {
         ];
         for refused in refusals {
             let error = check_authentic(&refused, &header, &anchored).unwrap_err();
-            assert_eq!(error.kind(), crate::FailureKind::NotAuthentic, "{refused:?}");
+            assert_eq!(
+                error.kind(),
+                crate::FailureKind::NotAuthentic,
+                "{refused:?}"
+            );
         }
     }
 

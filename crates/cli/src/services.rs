@@ -39,8 +39,8 @@ pub async fn hospital_contract(
         Actor::Admin => &hospital.admin,
     };
     let fabric = |source| FlowError::fabric(&hospital.channel, source);
-    let signer = Identity::from_files(&identity.msp_id, &identity.cert, &identity.key)
-        .map_err(fabric)?;
+    let signer =
+        Identity::from_files(&identity.msp_id, &identity.cert, &identity.key).map_err(fabric)?;
     let ca = std::fs::read(&hospital.peer.tls_ca).map_err(|source| FlowError::Read {
         path: hospital.peer.tls_ca.clone(),
         source,
@@ -55,12 +55,16 @@ pub async fn hospital_contract(
 
 /// The deployed certificate contract's address.
 pub fn contract_address(network: &Network) -> Result<Address, FlowError> {
-    let address = network.ethereum.contract_address.as_deref().ok_or_else(|| {
-        FlowError::Input(
-            "the network description has no certificate contract; run `medcert network init`"
-                .into(),
-        )
-    })?;
+    let address = network
+        .ethereum
+        .contract_address
+        .as_deref()
+        .ok_or_else(|| {
+            FlowError::Input(
+                "the network description has no certificate contract; run `medcert network init`"
+                    .into(),
+            )
+        })?;
     address.parse().map_err(|_| FlowError::Malformed {
         what: "the contract address",
         source_name: "the network description".into(),

@@ -33,10 +33,7 @@ pub enum StoreError {
         reason: WatermarkError,
     },
     #[error("{path} is not a C-CDA document: {reason}; give an HL7 C-CDA XML file")]
-    NotCcda {
-        path: PathBuf,
-        reason: CcdaError,
-    },
+    NotCcda { path: PathBuf, reason: CcdaError },
     #[error("scratch file: {0}")]
     Scratch(std::io::Error),
     #[error(transparent)]
@@ -88,9 +85,11 @@ pub async fn store_record(
     csp: &Csp,
     contract: &Contract,
 ) -> Result<Stored, StoreError> {
-    Ok(store_keeping_ciphertext(request, keys, csp, contract, &Progress::hidden())
-        .await?
-        .0)
+    Ok(
+        store_keeping_ciphertext(request, keys, csp, contract, &Progress::hidden())
+            .await?
+            .0,
+    )
 }
 
 /// [`store_record`], also returning E' (rewound) for certification.
@@ -140,8 +139,16 @@ pub(crate) async fn store_keeping_ciphertext(
         content: embedded.content_fingerprint,
         watermark: embedded.watermark_fingerprint,
     };
-    let (mut stored, encrypted) =
-        store_marked(request, marked, &fingerprints, keys, csp, contract, progress).await?;
+    let (mut stored, encrypted) = store_marked(
+        request,
+        marked,
+        &fingerprints,
+        keys,
+        csp,
+        contract,
+        progress,
+    )
+    .await?;
     stored.timings_ms.watermark = watermark_ms;
     Ok((stored, encrypted))
 }

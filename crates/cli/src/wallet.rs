@@ -139,11 +139,12 @@ impl PatientWallet {
                 }
             }
         })?);
-        let seed: Zeroizing<[u8; 32]> =
-            Zeroizing::new(bytes.as_slice().try_into().map_err(|_| WalletError::Damaged {
+        let seed: Zeroizing<[u8; 32]> = Zeroizing::new(bytes.as_slice().try_into().map_err(
+            |_| WalletError::Damaged {
                 path: seed_path.clone(),
                 reason: format!("{} bytes instead of 32", bytes.len()),
-            })?);
+            },
+        )?);
         let mut wallet = Self::from_seed(&dir, name, &seed);
         let public_path = dir.join(PUBLIC);
         match fs::read(&public_path) {
