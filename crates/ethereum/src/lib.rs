@@ -277,6 +277,37 @@ impl MedicalCertificateClient {
         Ok(Served { event, receipt })
     }
 
+    /// Sends `serveRecovery` and returns its transaction hash without waiting for the
+    /// receipt, so that a relay can record the hash before anything else happens (crash
+    /// recovery). Refusals are caught at gas estimation, as for every call.
+    pub async fn send_serve_recovery(
+        &self,
+        request_id: [u8; 32],
+        consent: &Consent,
+        signature: &[u8; 65],
+    ) -> Result<H256, EthereumError> {
+        let call = self.contract.serve_recovery(
+            request_id,
+            consent_tuple(consent),
+            Bytes::from(signature.to_vec()),
+        );
+        Ok(call.send().await.map_err(contract_error)?.tx_hash())
+    }
+
+    /// Decodes a `RecoveryServed` log of this contract (e.g. one taken from a receipt the
+    /// caller has verified itself).
+    pub fn parse_recovery_served(&self, log: Log) -> Result<RecoveryServed, EthereumError> {
+        if log.address != self.address()
+            || log.topics.first() != Some(&RecoveryServedFilter::signature())
+        {
+            return Err(EthereumError::MissingEvent(
+                log.transaction_hash.unwrap_or_default(),
+                RecoveryServedFilter::name().into_owned(),
+            ));
+        }
+        recovery_served(log)
+    }
+
     // ---- patient revocations (patient account) ----
 
     pub async fn revoke_consent_nonce(

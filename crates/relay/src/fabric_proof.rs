@@ -124,8 +124,12 @@ impl MspTrust {
                 cert.tbs_certificate.issuer, self.msp_id, self.subject
             ));
         }
-        verify_issued(&cert, &self.key)
-            .map_err(|e| format!("endorser certificate is not signed by the {} CA: {e}", self.msp_id))?;
+        verify_issued(&cert, &self.key).map_err(|e| {
+            format!(
+                "endorser certificate is not signed by the {} CA: {e}",
+                self.msp_id
+            )
+        })?;
         let validity = &cert.tbs_certificate.validity;
         let (from, until) = (
             validity.not_before.to_system_time(),
@@ -162,7 +166,8 @@ pub fn proof_of(transaction: &BlockTransaction, block_number: u64) -> FabricProo
 }
 
 fn endorsed_event(proposal_response_payload: &[u8]) -> Result<ChaincodeEvent, FabricProofError> {
-    let malformed = |what: &str, e: prost::DecodeError| FabricProofError::Malformed(format!("{what}: {e}"));
+    let malformed =
+        |what: &str, e: prost::DecodeError| FabricProofError::Malformed(format!("{what}: {e}"));
     let payload = ProposalResponsePayload::decode(proposal_response_payload)
         .map_err(|e| malformed("proposal response payload", e))?;
     let action = ChaincodeAction::decode(payload.extension.as_slice())
@@ -176,7 +181,10 @@ fn endorsed_event(proposal_response_payload: &[u8]) -> Result<ChaincodeEvent, Fa
 fn p256_key(cert: &Certificate) -> Result<VerifyingKey, String> {
     let spki = &cert.tbs_certificate.subject_public_key_info;
     if spki.algorithm.oid != EC_PUBLIC_KEY {
-        return Err(format!("public key algorithm {} is not EC", spki.algorithm.oid));
+        return Err(format!(
+            "public key algorithm {} is not EC",
+            spki.algorithm.oid
+        ));
     }
     VerifyingKey::from_sec1_bytes(spki.subject_public_key.raw_bytes())
         .map_err(|_| "public key is not a P-256 point".to_owned())
@@ -309,7 +317,13 @@ mod tests {
     const PAYLOAD: &[u8] = br#"{"index":1}"#;
 
     fn check(trust: &MspTrust, proof: &FabricProof) -> Result<(), FabricProofError> {
-        trust.verify(proof, "hospital", "InterchainRequest", PAYLOAD, SystemTime::now())
+        trust.verify(
+            proof,
+            "hospital",
+            "InterchainRequest",
+            PAYLOAD,
+            SystemTime::now(),
+        )
     }
 
     fn hour() -> Validity {
@@ -344,21 +358,33 @@ mod tests {
         assert!(error.to_string().contains("issued by"), "{error}");
 
         // The right certificate, signed by another key.
-        let forged = proof(vec![endorse("Hospital1MSP", &cert, &foreign_key, &prp)], prp.clone());
+        let forged = proof(
+            vec![endorse("Hospital1MSP", &cert, &foreign_key, &prp)],
+            prp.clone(),
+        );
         assert!(
-            check(&trust, &forged).unwrap_err().to_string().contains("does not verify"),
+            check(&trust, &forged)
+                .unwrap_err()
+                .to_string()
+                .contains("does not verify"),
         );
 
         // A genuine endorsement of another payload.
         let other_prp = response_payload("tx1", b"{\"index\":2}");
-        let swapped = proof(vec![endorse("Hospital1MSP", &cert, &key, &other_prp)], prp.clone());
+        let swapped = proof(
+            vec![endorse("Hospital1MSP", &cert, &key, &other_prp)],
+            prp.clone(),
+        );
         assert!(matches!(
             check(&trust, &swapped),
             Err(FabricProofError::BadEndorsement { .. })
         ));
 
         // A genuine endorsement whose event is not the delivered one.
-        let other_event = proof(vec![endorse("Hospital1MSP", &cert, &key, &other_prp)], other_prp);
+        let other_event = proof(
+            vec![endorse("Hospital1MSP", &cert, &key, &other_prp)],
+            other_prp,
+        );
         assert!(matches!(
             check(&trust, &other_event),
             Err(FabricProofError::EventMismatch(_))
@@ -372,7 +398,10 @@ mod tests {
             Err(FabricProofError::NoEndorsement)
         );
         let (old_cert, old_key) = peer(&org, hour());
-        let expired = proof(vec![endorse("Hospital1MSP", &old_cert, &old_key, &prp)], prp);
+        let expired = proof(
+            vec![endorse("Hospital1MSP", &old_cert, &old_key, &prp)],
+            prp,
+        );
         let later = SystemTime::now() + Duration::from_secs(7200);
         let error = trust
             .verify(&expired, "hospital", "InterchainRequest", PAYLOAD, later)

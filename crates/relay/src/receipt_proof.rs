@@ -11,7 +11,9 @@ use crate::proto::EthereumProof;
 
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 pub enum ReceiptProofError {
-    #[error("the receipt of transaction {index} does not verify against receiptsRoot {root}: {reason}")]
+    #[error(
+        "the receipt of transaction {index} does not verify against receiptsRoot {root}: {reason}"
+    )]
     Mismatch {
         index: u64,
         root: String,
@@ -112,8 +114,7 @@ pub fn build_proof(
         });
     }
     let target = trie_key(index);
-    let mut builder =
-        HashBuilder::default().with_proof_retainer(ProofRetainer::new(vec![target]));
+    let mut builder = HashBuilder::default().with_proof_retainer(ProofRetainer::new(vec![target]));
     // Leaves must arrive in key order; RLP(i) sorts 1..=0x7f, then 0, then 0x80.. .
     for i in 0..receipts.len() {
         let item = adjust_index_for_rlp(i, receipts.len());
