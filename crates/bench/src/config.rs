@@ -59,6 +59,9 @@ pub struct BenchArgs {
     /// Length of the sustained load sampled for Figure 7, in seconds.
     #[arg(long, default_value_t = 30)]
     pub load_secs: u64,
+    /// A relay already serves the hospitals: do not start one in this process.
+    #[arg(long)]
+    pub external_relay: bool,
 }
 
 impl Default for BenchArgs {
@@ -70,6 +73,7 @@ impl Default for BenchArgs {
             quick: false,
             out: PathBuf::from("results"),
             load_secs: 30,
+            external_relay: false,
         }
     }
 }

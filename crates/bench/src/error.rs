@@ -41,6 +41,8 @@ pub enum BenchError {
     NotAuthentic { record_id: String, detail: String },
     #[error("plot {path}: {detail}")]
     Plot { path: PathBuf, detail: String },
+    #[error("relay: {0}")]
+    Relay(String),
     #[error("{0}")]
     Unavailable(String),
 }

@@ -94,8 +94,8 @@ impl Fig7 {
         self.completed as f64 / self.duration.as_secs_f64().max(1e-9)
     }
 
-    /// fig7_samples.csv, fig7.csv, fig7_cpu.png and fig7_rss.png in `out`.
-    pub fn write(&self, out: &Path) -> Result<Vec<PathBuf>, BenchError> {
+    /// `<stem>_samples.csv`, `<stem>.csv`, `<stem>_cpu.png` and `<stem>_rss.png` in `out`.
+    pub fn write(&self, out: &Path, stem: &str) -> Result<Vec<PathBuf>, BenchError> {
         let mut samples = Csv::new(&["load", "t_s", "process", "cpu_percent", "rss_mib"]);
         for s in &self.samples {
             samples.push(vec![
@@ -123,10 +123,10 @@ impl Fig7 {
             ]);
         }
         let files = [
-            out.join("fig7_samples.csv"),
-            out.join("fig7.csv"),
-            out.join("fig7_cpu.png"),
-            out.join("fig7_rss.png"),
+            out.join(format!("{stem}_samples.csv")),
+            out.join(format!("{stem}.csv")),
+            out.join(format!("{stem}_cpu.png")),
+            out.join(format!("{stem}_rss.png")),
         ];
         samples.write(&files[0])?;
         summary.write(&files[1])?;
@@ -178,7 +178,7 @@ mod tests {
         .unwrap();
         assert!(fig.completed >= 2 * 10, "{}", fig.completed);
         assert!(fig.by_group().contains_key(SELF_GROUP));
-        let files = fig.write(dir.path()).unwrap();
+        let files = fig.write(dir.path(), "fig7").unwrap();
         let summary = std::fs::read_to_string(&files[1]).unwrap();
         assert!(summary.starts_with("load,process,mean_cpu_percent,peak_cpu_percent,peak_rss_mib\n"));
         assert!(files[2].exists() && files[3].exists());

@@ -4,10 +4,14 @@
 pub mod config;
 pub mod error;
 pub mod fig4;
+pub mod fig5;
 pub mod fig7;
+pub mod fig8;
 pub mod fixtures;
 pub mod floors;
 pub mod plot;
+pub mod recovery;
+pub mod relay;
 pub mod report;
 mod run;
 pub mod sampler;

@@ -2,17 +2,19 @@
 
 use std::path::PathBuf;
 
-use medcert_network::Network;
+use medcert_network::{Hospital, Network};
 
 use crate::config::{BenchArgs, Figure, Plan, size_label};
 use crate::error::BenchError;
-use crate::fixtures::Workspace;
+use crate::fixtures::{Patient, Workspace};
 use crate::floors::Floors;
+use crate::recovery::{Baseline, Certified, certify, consent, recover_once};
+use crate::relay::InProcessRelay;
 use crate::report::{Line, Summary, Target, machine};
-use crate::{fig4, fig7};
+use crate::{fig4, fig5, fig7, fig8};
 
-/// Record size of the sustained load behind Figure 7.
-const LOAD_SIZE: u64 = 100_000;
+/// Record size of the sustained loads behind Figure 7.
+const LOAD_SIZE: u64 = 1_000_000;
 
 /// Runs the figures `args` asks for against `network`, writes their CSV files, PNG plots
 /// and summary.md into `args.out`, and returns the summary.
@@ -26,35 +28,57 @@ pub async fn run(network: &Network, args: &BenchArgs) -> Result<Summary, BenchEr
         machine: machine(),
         ..Summary::default()
     };
+    let mut fig8_rate = None;
 
     if plan.wants(Figure::Fig4) {
         let fig = fig4::run(network, &plan, &workspace, &mut floors).await?;
         summary.files.extend(fig.write(&plan.out)?);
         summary.lines.extend(fig.lines);
     }
-    for figure in [Figure::Fig5, Figure::Fig6, Figure::Fig8] {
-        if plan.wants(figure) {
-            summary.skipped.push(format!(
-                "{}: needs the cross-chain recovery flow (relay and `medcert` recover), not wired into the benchmark yet",
-                figure.name()
-            ));
-        }
-    }
-    if plan.wants(Figure::Fig7) {
-        let fig = store_retrieve_load(network, &plan, &workspace).await?;
-        summary.files.extend(fig.write(&plan.out)?);
-        summary.facts.push(format!(
-            "Figure 7 load: {} for {:.0} s, {} operations ({:.2}/s)",
-            fig.load,
-            fig.duration.as_secs_f64(),
-            fig.completed,
-            fig.rate()
-        ));
-        for (group, usage) in fig.by_group() {
-            summary.facts.push(format!(
-                "Figure 7 {group}: CPU mean {:.1}% peak {:.1}% of one core, peak RSS {:.0} MiB",
-                usage.mean_cpu_percent, usage.peak_cpu_percent, usage.peak_rss_mib
-            ));
+
+    let recovery_figures = [Figure::Fig5, Figure::Fig6, Figure::Fig7, Figure::Fig8];
+    if recovery_figures.iter().any(|f| plan.wants(*f)) {
+        let count = plan.hospital_counts.iter().copied().max().unwrap_or(1);
+        let hospitals: Vec<&Hospital> = network.fabric.hospitals.iter().take(count).collect();
+        let relay = if args.external_relay {
+            Ok(None)
+        } else {
+            let ids: Vec<String> = hospitals.iter().map(|h| h.id.clone()).collect();
+            InProcessRelay::start(network, &ids, &workspace.path().join("relay"))
+                .await
+                .map(Some)
+        };
+        match relay {
+            Ok(relay) => {
+                let outcome = recovery_figures_run(
+                    network,
+                    &plan,
+                    &workspace,
+                    &mut floors,
+                    &hospitals,
+                    &mut summary,
+                )
+                .await;
+                if let Some(relay) = relay {
+                    relay.stop().await;
+                }
+                fig8_rate = outcome?;
+            }
+            Err(e) => {
+                for figure in [Figure::Fig5, Figure::Fig6, Figure::Fig8] {
+                    if plan.wants(figure) {
+                        summary.skipped.push(format!(
+                            "{}: the relay did not start ({e})",
+                            figure.name()
+                        ));
+                    }
+                }
+                if plan.wants(Figure::Fig7) {
+                    let fig = store_retrieve_load(network, &plan, &workspace).await?;
+                    fig7_facts(&mut summary, &fig);
+                    summary.files.extend(fig.write(&plan.out, "fig7")?);
+                }
+            }
         }
     }
 
@@ -75,7 +99,7 @@ pub async fn run(network: &Network, args: &BenchArgs) -> Result<Summary, BenchEr
     let floors_csv = plan.out.join("floors.csv");
     floors.csv().write(&floors_csv)?;
     summary.files.push(floors_csv);
-    summary.targets = targets(&summary.lines, &plan);
+    summary.targets = targets(&summary.lines, &plan, fig8_rate);
 
     let markdown = plan.out.join("summary.md");
     std::fs::write(&markdown, summary.to_markdown())
@@ -84,8 +108,153 @@ pub async fn run(network: &Network, args: &BenchArgs) -> Result<Summary, BenchEr
     Ok(summary)
 }
 
-/// Figure 7's load until the recovery flow is wired in: every hospital of the plan's
-/// largest count stores, certifies and retrieves records back to back.
+/// Figures 5–8 with a relay serving `hospitals`; returns Figure 8's rate at the most
+/// hospitals, if it ran.
+async fn recovery_figures_run(
+    network: &Network,
+    plan: &Plan,
+    workspace: &Workspace,
+    floors: &mut Floors,
+    hospitals: &[&Hospital],
+    summary: &mut Summary,
+) -> Result<Option<(usize, f64)>, BenchError> {
+    let source = hospitals[0];
+    let patient = workspace.patient(network, "recovery", hospitals).await?;
+    let needs_baseline = plan.wants(Figure::Fig6) || plan.wants(Figure::Fig8);
+    let baseline = if needs_baseline {
+        Some(Baseline::new(network, workspace, &patient).await?)
+    } else {
+        None
+    };
+    let mut fig8_rate = None;
+
+    if plan.wants(Figure::Fig5) || plan.wants(Figure::Fig6) {
+        let mut certified = Vec::new();
+        for &size in &plan.recovery_sizes {
+            certified.push(certify(network, workspace, source, &patient, size).await?);
+        }
+        let inputs = fig5::Inputs {
+            network,
+            plan,
+            workspace,
+            patient: &patient,
+            certified: &certified,
+            baseline: baseline.as_ref().filter(|_| plan.wants(Figure::Fig6)),
+        };
+        let fig = fig5::run(&inputs, floors).await?;
+        summary.files.extend(fig.write(
+            &plan.out,
+            plan.wants(Figure::Fig5),
+            plan.wants(Figure::Fig6),
+        )?);
+        summary.lines.extend(fig.lines());
+    }
+    if plan.wants(Figure::Fig8) {
+        let certified = certify(network, workspace, source, &patient, plan.throughput_size).await?;
+        let fig = fig8::run(network, plan, workspace, &patient, &certified, baseline.as_ref()).await?;
+        summary.files.extend(fig.write(&plan.out)?);
+        for rate in &fig.rates {
+            summary.facts.push(format!(
+                "Figure 8, {} at {} hospitals: {:.2} recoveries/s ({} in {:.1} s); baseline {}",
+                size_label(fig.size),
+                rate.hospitals,
+                rate.per_s(),
+                rate.recoveries,
+                rate.seconds,
+                rate.baseline_per_s
+                    .map(|b| format!("{b:.2}/s"))
+                    .unwrap_or_else(|| "not run".into())
+            ));
+        }
+        fig8_rate = fig.rates.last().map(|r| (r.hospitals, r.per_s()));
+    }
+    if plan.wants(Figure::Fig7) {
+        let certified = certify(network, workspace, source, &patient, LOAD_SIZE).await?;
+        let fig = recovery_load(network, plan, workspace, &patient, &certified, hospitals).await?;
+        fig7_facts(summary, &fig);
+        summary.files.extend(fig.write(&plan.out, "fig7")?);
+        if let Some(baseline) = &baseline {
+            let fig = baseline_load(network, plan, workspace, &patient, &certified, hospitals, baseline)
+                .await?;
+            fig7_facts(summary, &fig);
+            summary.files.extend(fig.write(&plan.out, "fig7_baseline")?);
+        }
+    }
+    Ok(fig8_rate)
+}
+
+fn fig7_facts(summary: &mut Summary, fig: &fig7::Fig7) {
+    summary.facts.push(format!(
+        "Figure 7 load: {} for {:.0} s, {} operations ({:.2}/s)",
+        fig.load,
+        fig.duration.as_secs_f64(),
+        fig.completed,
+        fig.rate()
+    ));
+    for (group, usage) in fig.by_group() {
+        summary.facts.push(format!(
+            "Figure 7 ({}) {group}: CPU mean {:.1}% peak {:.1}% of one core, peak RSS {:.0} MiB",
+            fig.load, usage.mean_cpu_percent, usage.peak_cpu_percent, usage.peak_rss_mib
+        ));
+    }
+}
+
+/// Figure 7's load: every hospital recovers the record back to back through the relay.
+async fn recovery_load(
+    network: &Network,
+    plan: &Plan,
+    workspace: &Workspace,
+    patient: &Patient,
+    certified: &Certified,
+    hospitals: &[&Hospital],
+) -> Result<fig7::Fig7, BenchError> {
+    let load = format!(
+        "cross-chain recoveries of {} at {} hospitals",
+        size_label(certified.size),
+        hospitals.len()
+    );
+    tracing::info!(%load, seconds = plan.load.as_secs(), "figure 7");
+    fig7::run(&network.run_dir, &load, hospitals.len(), plan.load, |worker| {
+        let hospital = hospitals[worker];
+        async move {
+            let path = consent(network, workspace, patient, hospital, certified).await?;
+            recover_once(network, patient, hospital, &path).await.map(drop)
+        }
+    })
+    .await
+}
+
+/// The same load through the non-cross-chain baseline.
+async fn baseline_load(
+    network: &Network,
+    plan: &Plan,
+    workspace: &Workspace,
+    patient: &Patient,
+    certified: &Certified,
+    hospitals: &[&Hospital],
+    baseline: &Baseline,
+) -> Result<fig7::Fig7, BenchError> {
+    let load = format!(
+        "baseline (no cross-chain) recoveries of {} at {} hospitals",
+        size_label(certified.size),
+        hospitals.len()
+    );
+    tracing::info!(%load, seconds = plan.load.as_secs(), "figure 7");
+    fig7::run(&network.run_dir, &load, hospitals.len(), plan.load, |worker| {
+        let hospital = hospitals[worker];
+        async move {
+            let path = consent(network, workspace, patient, hospital, certified).await?;
+            baseline
+                .recover_once(network, workspace, hospital, &path)
+                .await
+                .map(drop)
+        }
+    })
+    .await
+}
+
+/// Figure 7's load when no relay can run: every hospital stores, certifies and retrieves
+/// records back to back.
 async fn store_retrieve_load(
     network: &Network,
     plan: &Plan,
@@ -126,45 +295,72 @@ fn find<'a>(lines: &'a [Line], figure: &str, what: &str) -> Option<&'a Line> {
     lines.iter().find(|l| l.figure == figure && l.what == what)
 }
 
-/// The targets, checked against the lines measured.
-fn targets(lines: &[Line], plan: &Plan) -> Vec<Target> {
-    let not_measured = |name: &str, goal: &str| Target {
-        name: name.into(),
+/// The targets, checked against what was measured.
+fn targets(lines: &[Line], plan: &Plan, fig8_rate: Option<(usize, f64)>) -> Vec<Target> {
+    let not_measured = |name: String, goal: &str| Target {
+        name,
         goal: goal.into(),
         measured: "not measured in this run".into(),
         met: None,
     };
-    let mut targets = Vec::new();
-
-    let store_goal = "store of 15 MB <= 1.25x its floors";
-    targets.push(match find(lines, "fig4", "store 15 MB") {
-        Some(line) => match line.ratio() {
-            Some(ratio) => Target {
-                name: "store 15 MB".into(),
-                goal: store_goal.into(),
-                measured: format!(
-                    "p50 {:.1} ms vs floors {:.1} ms: {ratio:.2}x",
-                    line.stats.p50_ms,
-                    line.floor_p50_ms.unwrap_or_default()
-                ),
-                met: Some(ratio <= 1.25),
-            },
-            None => not_measured("store 15 MB", store_goal),
+    let ratio_target = |name: String, goal: &str, line: Option<&Line>, limit: f64| match line
+        .and_then(|l| l.ratio().map(|r| (l, r)))
+    {
+        Some((line, ratio)) => Target {
+            name,
+            goal: goal.into(),
+            measured: format!(
+                "p50 {:.1} ms vs floors {:.1} ms: {ratio:.2}x",
+                line.stats.p50_ms,
+                line.floor_p50_ms.unwrap_or_default()
+            ),
+            met: Some(ratio <= limit),
         },
-        None => not_measured("store 15 MB", store_goal),
-    });
+        None => not_measured(name, goal),
+    };
     let hospitals = plan.hospital_counts.iter().copied().max().unwrap_or(1);
-    targets.push(not_measured(
-        &format!("recovery 1 MB at {hospitals} hospitals"),
-        "p50 <= 250 ms and p99 <= 500 ms",
-    ));
-    targets.push(not_measured(
-        "recovery end to end",
+    let mut targets = vec![ratio_target(
+        "store 15 MB".into(),
+        "store of 15 MB <= 1.25x its floors",
+        find(lines, "fig4", "store 15 MB"),
+        1.25,
+    )];
+
+    let name = format!("recovery 1 MB at {hospitals} hospitals");
+    let goal = "p50 <= 250 ms and p99 <= 500 ms";
+    targets.push(
+        match find(lines, "fig5", &fig5::recovery_label(1_000_000, hospitals)) {
+            Some(line) => Target {
+                name,
+                goal: goal.into(),
+                measured: format!(
+                    "p50 {:.1} ms, p99 {:.1} ms",
+                    line.stats.p50_ms, line.stats.p99_ms
+                ),
+                met: Some(line.stats.p50_ms <= 250.0 && line.stats.p99_ms <= 500.0),
+            },
+            None => not_measured(name, goal),
+        },
+    );
+    targets.push(ratio_target(
+        "recovery 1 MB end to end, 1 hospital".into(),
         "<= 1.3x the sum of its floors",
+        find(lines, "fig5", &fig5::recovery_label(1_000_000, 1)),
+        1.3,
     ));
-    targets.push(not_measured(
-        &format!("recovery throughput at {hospitals} hospitals"),
-        ">= 100 recoveries/s",
-    ));
+    let name = format!("recovery throughput at {hospitals} hospitals");
+    let goal = ">= 100 recoveries/s";
+    targets.push(match fig8_rate {
+        Some((count, rate)) => Target {
+            name: format!("recovery throughput at {count} hospitals"),
+            goal: goal.into(),
+            measured: format!(
+                "{rate:.2} recoveries/s of {} records",
+                size_label(plan.throughput_size)
+            ),
+            met: Some(rate >= 100.0),
+        },
+        None => not_measured(name, goal),
+    });
     targets
 }

@@ -1,0 +1,323 @@
+//! Figures 5 and 6: recovery time as the number of hospitals grows, for three sizes,
+//! beside the non-cross-chain baseline.
+//!
+//! A point (size, N) runs N recoveries at once, one at each of the first N hospitals,
+//! every round: the latency of each is a sample, so a point has N × rounds samples.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use medcert_network::{Hospital, Network};
+
+use crate::config::{Plan, size_label};
+use crate::error::BenchError;
+use crate::fixtures::{Patient, Workspace};
+use crate::floors::Floors;
+use crate::plot::{LineChart, Series, XAxis};
+use crate::recovery::{Baseline, Certified, consent, recover_once};
+use crate::report::{Csv, Line, ms};
+use crate::stats::{Samples, Stats};
+
+/// What a point measured.
+#[derive(Default)]
+struct PointSamples {
+    end_to_end: Samples,
+    request: Samples,
+    relay_wait: Samples,
+    ipfs_get: Samples,
+    decrypt: Samples,
+    verify: Samples,
+    store_again: Samples,
+    baseline: Samples,
+    baseline_grant: Samples,
+    baseline_read: Samples,
+}
+
+/// One point's result.
+pub struct Point {
+    pub size: u64,
+    pub hospitals: usize,
+    pub recovery: Stats,
+    /// p50 of the sum of the recovery's floors.
+    pub floor_p50_ms: f64,
+    pub baseline: Option<Stats>,
+}
+
+pub struct Fig56 {
+    pub points: Vec<Point>,
+    csv: Csv,
+}
+
+pub struct Inputs<'a> {
+    pub network: &'a Network,
+    pub plan: &'a Plan,
+    pub workspace: &'a Workspace,
+    pub patient: &'a Patient,
+    pub certified: &'a [Certified],
+    pub baseline: Option<&'a Baseline>,
+}
+
+pub async fn run(inputs: &Inputs<'_>, floors: &mut Floors) -> Result<Fig56, BenchError> {
+    let Inputs {
+        network,
+        plan,
+        workspace,
+        ..
+    } = *inputs;
+    let fixed = floors.fixed(network, plan).await?;
+    let mut csv = Csv::new(&[
+        "operation",
+        "size_bytes",
+        "size",
+        "hospitals",
+        "rounds",
+        "mean_ms",
+        "p50_ms",
+        "p99_ms",
+        "floor_p50_ms",
+        "ratio_p50",
+    ]);
+    let mut points = Vec::new();
+    for certified in inputs.certified {
+        let size = certified.size;
+        let document = workspace.document(size, "floor", "bench")?;
+        let plaintext =
+            std::fs::read(&document).map_err(BenchError::io("cannot read", &document))?;
+        std::fs::remove_file(&document).map_err(BenchError::io("cannot remove", &document))?;
+        let size_floors = floors.for_size(network, plan, size, &plaintext).await?;
+        // RequestRecovery, serveRecovery, CompleteRecovery, the envelope from IPFS, decryption.
+        let floor = 2.0 * fixed.fabric_commit.p50_ms
+            + fixed.anvil_tx.p50_ms
+            + size_floors.ipfs_cat.p50_ms
+            + size_floors.aes_decrypt.p50_ms;
+        for &count in &plan.hospital_counts {
+            let hospitals: Vec<&Hospital> = network.fabric.hospitals.iter().take(count).collect();
+            tracing::info!(size = %size_label(size), hospitals = count, "figures 5 and 6");
+            let mut samples = PointSamples::default();
+            for round in 0..plan.warmup + plan.rounds {
+                let measured = round >= plan.warmup;
+                one_round(inputs, certified, &hospitals, measured.then_some(&mut samples))
+                    .await?;
+            }
+            let Some(recovery) = samples.end_to_end.stats() else {
+                continue;
+            };
+            let rows: [(&str, &Samples, Option<f64>); 10] = [
+                ("recovery", &samples.end_to_end, Some(floor)),
+                ("recovery.request", &samples.request, Some(fixed.fabric_commit.p50_ms)),
+                (
+                    "recovery.relay_wait",
+                    &samples.relay_wait,
+                    Some(fixed.anvil_tx.p50_ms + fixed.fabric_commit.p50_ms),
+                ),
+                ("recovery.ipfs_get", &samples.ipfs_get, Some(size_floors.ipfs_cat.p50_ms)),
+                ("recovery.decrypt", &samples.decrypt, Some(size_floors.aes_decrypt.p50_ms)),
+                ("recovery.verify", &samples.verify, None),
+                ("recovery.store_again", &samples.store_again, None),
+                ("baseline", &samples.baseline, None),
+                ("baseline.grant", &samples.baseline_grant, Some(fixed.anvil_tx.p50_ms)),
+                ("baseline.read_certificate", &samples.baseline_read, None),
+            ];
+            for (operation, s, floor) in rows {
+                if let Some(stats) = s.stats() {
+                    let ratio = floor.filter(|f| *f > 0.0).map(|f| stats.p50_ms / f);
+                    csv.push(vec![
+                        operation.into(),
+                        size.to_string(),
+                        size_label(size),
+                        count.to_string(),
+                        stats.rounds.to_string(),
+                        format!("{:.3}", stats.mean_ms),
+                        format!("{:.3}", stats.p50_ms),
+                        format!("{:.3}", stats.p99_ms),
+                        ms(floor),
+                        ratio.map(|r| format!("{r:.3}")).unwrap_or_default(),
+                    ]);
+                }
+            }
+            points.push(Point {
+                size,
+                hospitals: count,
+                recovery,
+                floor_p50_ms: floor,
+                baseline: samples.baseline.stats(),
+            });
+        }
+    }
+    Ok(Fig56 { points, csv })
+}
+
+/// N recoveries at once (and then N baseline recoveries at once), one per hospital.
+async fn one_round(
+    inputs: &Inputs<'_>,
+    certified: &Certified,
+    hospitals: &[&Hospital],
+    samples: Option<&mut PointSamples>,
+) -> Result<(), BenchError> {
+    let Inputs {
+        network,
+        workspace,
+        patient,
+        ..
+    } = *inputs;
+    let mut consents = Vec::new();
+    for hospital in hospitals {
+        consents.push(consent(network, workspace, patient, hospital, certified).await?);
+    }
+    let recoveries = futures_util::future::join_all(
+        hospitals
+            .iter()
+            .zip(&consents)
+            .map(|(hospital, path)| recover_once(network, patient, hospital, path)),
+    )
+    .await;
+    let mut baselines = Vec::new();
+    if let Some(baseline) = inputs.baseline {
+        let mut consents = Vec::new();
+        for hospital in hospitals {
+            consents.push(consent(network, workspace, patient, hospital, certified).await?);
+        }
+        baselines = futures_util::future::join_all(
+            hospitals
+                .iter()
+                .zip(&consents)
+                .map(|(hospital, path)| baseline.recover_once(network, workspace, hospital, path)),
+        )
+        .await;
+    }
+    let Some(s) = samples else {
+        for outcome in recoveries {
+            outcome?;
+        }
+        for outcome in baselines {
+            outcome?;
+        }
+        return Ok(());
+    };
+    for outcome in recoveries {
+        let t = outcome?;
+        s.end_to_end.push_ms(t.end_to_end);
+        s.request.push_ms(t.request);
+        s.relay_wait.push_ms(t.relay_wait);
+        s.ipfs_get.push_ms(t.ipfs_get);
+        s.decrypt.push_ms(t.decrypt);
+        s.verify.push_ms(t.verify);
+        s.store_again.push_ms(t.store_again);
+    }
+    for outcome in baselines {
+        let t = outcome?;
+        s.baseline.push_ms(t.end_to_end);
+        s.baseline_grant.push_ms(t.grant);
+        s.baseline_read.push_ms(t.read_certificate);
+    }
+    Ok(())
+}
+
+impl Fig56 {
+    /// The summary's lines: each point's recovery (against its floors) and baseline.
+    pub fn lines(&self) -> Vec<Line> {
+        let mut lines = Vec::new();
+        for p in &self.points {
+            lines.push(Line {
+                figure: "fig5",
+                what: recovery_label(p.size, p.hospitals),
+                stats: p.recovery,
+                floor_p50_ms: Some(p.floor_p50_ms),
+            });
+            if let Some(baseline) = p.baseline {
+                lines.push(Line {
+                    figure: "fig6",
+                    what: format!(
+                        "baseline {} at {} hospitals",
+                        size_label(p.size),
+                        p.hospitals
+                    ),
+                    stats: baseline,
+                    floor_p50_ms: None,
+                });
+            }
+        }
+        lines
+    }
+
+    /// fig5.csv/png always; fig6.csv/png when the baseline ran.
+    pub fn write(&self, out: &Path, fig5: bool, fig6: bool) -> Result<Vec<PathBuf>, BenchError> {
+        let mut files = Vec::new();
+        let by_size = |value: &dyn Fn(&Point) -> Option<f64>, prefix: &str| {
+            let mut series: BTreeMap<u64, Vec<(f64, f64)>> = BTreeMap::new();
+            for p in &self.points {
+                if let Some(v) = value(p) {
+                    series.entry(p.size).or_default().push((p.hospitals as f64, v));
+                }
+            }
+            series
+                .into_iter()
+                .map(|(size, points)| Series {
+                    name: format!("{prefix}{}", size_label(size)),
+                    points,
+                })
+                .collect::<Vec<_>>()
+        };
+        if fig5 {
+            let csv = out.join("fig5.csv");
+            let png = out.join("fig5.png");
+            self.csv.write(&csv)?;
+            let mut series = by_size(&|p| Some(p.recovery.mean_ms), "recovery (mean) ");
+            series.extend(by_size(&|p| Some(p.recovery.p99_ms), "recovery (p99) "));
+            LineChart {
+                title: "Figure 5: end-to-end recovery time by number of hospitals".into(),
+                x_desc: "hospitals recovering at once".into(),
+                y_desc: "time (ms)".into(),
+                x_axis: XAxis::Numeric,
+                series,
+            }
+            .draw(&png)?;
+            files.extend([csv, png]);
+        }
+        if fig6 {
+            let csv_path = out.join("fig6.csv");
+            let png = out.join("fig6.png");
+            let mut csv = Csv::new(&[
+                "size_bytes",
+                "size",
+                "hospitals",
+                "medcert_p50_ms",
+                "baseline_p50_ms",
+                "medcert_mean_ms",
+                "baseline_mean_ms",
+                "ratio_p50",
+            ]);
+            for p in &self.points {
+                if let Some(b) = p.baseline {
+                    csv.push(vec![
+                        p.size.to_string(),
+                        size_label(p.size),
+                        p.hospitals.to_string(),
+                        format!("{:.3}", p.recovery.p50_ms),
+                        format!("{:.3}", b.p50_ms),
+                        format!("{:.3}", p.recovery.mean_ms),
+                        format!("{:.3}", b.mean_ms),
+                        format!("{:.3}", p.recovery.p50_ms / b.p50_ms.max(1e-9)),
+                    ]);
+                }
+            }
+            csv.write(&csv_path)?;
+            let mut series = by_size(&|p| Some(p.recovery.mean_ms), "medcert cross-chain ");
+            series.extend(by_size(&|p| p.baseline.map(|b| b.mean_ms), "baseline (no cross-chain) "));
+            LineChart {
+                title: "Figure 6: recovery latency, cross-chain vs non-cross-chain".into(),
+                x_desc: "hospitals recovering at once".into(),
+                y_desc: "mean time (ms)".into(),
+                x_axis: XAxis::Numeric,
+                series,
+            }
+            .draw(&png)?;
+            files.extend([csv_path, png]);
+        }
+        Ok(files)
+    }
+}
+
+pub fn recovery_label(size: u64, hospitals: usize) -> String {
+    format!("recovery {} at {hospitals} hospitals", size_label(size))
+}

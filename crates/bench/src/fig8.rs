@@ -1,0 +1,170 @@
+//! Figure 8: recoveries per second as hospitals grow (15 MB records), cross-chain and
+//! baseline. Each of N hospitals runs its recoveries back to back, with consents signed
+//! beforehand; the rate is the recoveries completed over the wall time of the batch.
+
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use medcert_network::{Hospital, Network};
+
+use crate::config::{Plan, size_label};
+use crate::error::BenchError;
+use crate::fixtures::{Patient, Workspace};
+use crate::plot::{LineChart, Series, XAxis};
+use crate::recovery::{Baseline, Certified, consent, recover_once};
+use crate::report::Csv;
+
+pub struct Rate {
+    pub hospitals: usize,
+    pub recoveries: usize,
+    pub seconds: f64,
+    pub baseline_per_s: Option<f64>,
+}
+
+impl Rate {
+    pub fn per_s(&self) -> f64 {
+        self.recoveries as f64 / self.seconds.max(1e-9)
+    }
+}
+
+pub struct Fig8 {
+    pub size: u64,
+    pub rates: Vec<Rate>,
+}
+
+pub async fn run(
+    network: &Network,
+    plan: &Plan,
+    workspace: &Workspace,
+    patient: &Patient,
+    certified: &Certified,
+    baseline: Option<&Baseline>,
+) -> Result<Fig8, BenchError> {
+    let per_hospital = plan.rounds;
+    let mut rates = Vec::new();
+    for &count in &plan.hospital_counts {
+        let hospitals: Vec<&Hospital> = network.fabric.hospitals.iter().take(count).collect();
+        tracing::info!(hospitals = count, per_hospital, "figure 8");
+        let signed = consents(network, workspace, patient, certified, &hospitals, per_hospital).await?;
+        let started = Instant::now();
+        let done = futures_util::future::join_all(hospitals.iter().zip(signed).map(
+            |(hospital, paths)| async move {
+                for path in &paths {
+                    recover_once(network, patient, hospital, path).await?;
+                }
+                Ok::<_, BenchError>(paths.len())
+            },
+        ))
+        .await;
+        let seconds = started.elapsed().as_secs_f64();
+        let mut recoveries = 0;
+        for outcome in done {
+            recoveries += outcome?;
+        }
+        let baseline_per_s = match baseline {
+            None => None,
+            Some(baseline) => {
+                let signed =
+                    consents(network, workspace, patient, certified, &hospitals, per_hospital).await?;
+                let started = Instant::now();
+                let done = futures_util::future::join_all(hospitals.iter().zip(signed).map(
+                    |(hospital, paths)| async move {
+                        for path in &paths {
+                            baseline.recover_once(network, workspace, hospital, path).await?;
+                        }
+                        Ok::<_, BenchError>(paths.len())
+                    },
+                ))
+                .await;
+                let seconds = started.elapsed().as_secs_f64();
+                let mut count = 0;
+                for outcome in done {
+                    count += outcome?;
+                }
+                Some(count as f64 / seconds.max(1e-9))
+            }
+        };
+        rates.push(Rate {
+            hospitals: count,
+            recoveries,
+            seconds,
+            baseline_per_s,
+        });
+    }
+    Ok(Fig8 {
+        size: certified.size,
+        rates,
+    })
+}
+
+async fn consents(
+    network: &Network,
+    workspace: &Workspace,
+    patient: &Patient,
+    certified: &Certified,
+    hospitals: &[&Hospital],
+    each: usize,
+) -> Result<Vec<Vec<PathBuf>>, BenchError> {
+    let mut all = Vec::new();
+    for hospital in hospitals {
+        let mut paths = Vec::new();
+        for _ in 0..each {
+            paths.push(consent(network, workspace, patient, hospital, certified).await?);
+        }
+        all.push(paths);
+    }
+    Ok(all)
+}
+
+impl Fig8 {
+    pub fn write(&self, out: &Path) -> Result<Vec<PathBuf>, BenchError> {
+        let csv_path = out.join("fig8.csv");
+        let png = out.join("fig8.png");
+        let mut csv = Csv::new(&[
+            "size_bytes",
+            "hospitals",
+            "recoveries",
+            "seconds",
+            "recoveries_per_s",
+            "baseline_per_s",
+        ]);
+        for r in &self.rates {
+            csv.push(vec![
+                self.size.to_string(),
+                r.hospitals.to_string(),
+                r.recoveries.to_string(),
+                format!("{:.3}", r.seconds),
+                format!("{:.3}", r.per_s()),
+                r.baseline_per_s.map(|b| format!("{b:.3}")).unwrap_or_default(),
+            ]);
+        }
+        csv.write(&csv_path)?;
+        let mut series = vec![Series {
+            name: "medcert cross-chain".into(),
+            points: self.rates.iter().map(|r| (r.hospitals as f64, r.per_s())).collect(),
+        }];
+        let baseline: Vec<(f64, f64)> = self
+            .rates
+            .iter()
+            .filter_map(|r| r.baseline_per_s.map(|b| (r.hospitals as f64, b)))
+            .collect();
+        if !baseline.is_empty() {
+            series.push(Series {
+                name: "baseline (no cross-chain)".into(),
+                points: baseline,
+            });
+        }
+        LineChart {
+            title: format!(
+                "Figure 8: recoveries per second, {} records",
+                size_label(self.size)
+            ),
+            x_desc: "hospitals".into(),
+            y_desc: "recoveries / s".into(),
+            x_axis: XAxis::Numeric,
+            series,
+        }
+        .draw(&png)?;
+        Ok(vec![csv_path, png])
+    }
+}

@@ -1,0 +1,380 @@
+//! The recovery flows Figures 5, 6 and 8 time: medcert's cross-chain recovery (the CLI's
+//! `ehr recover` through the relay) and the non-cross-chain baseline built from the same
+//! parts.
+//!
+//! Every recovery gets its own consent (fresh nonce) for one certified record per size,
+//! so a single 15 MB certificate serves any number of recoveries; every recovered copy is
+//! removed from the CSP and the key store after the round.
+
+use std::fs::File;
+use std::io::BufReader;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use medcert_cli::consent::ConsentFile;
+use medcert_cli::{
+    ConsentRequest, HospitalKeys, RecoverRequest, StoreFlowRequest, recover, sign_consent,
+    store as store_flow,
+};
+use medcert_crypto::{EnvelopeHeader, KeyBinding, WrapPurpose};
+use medcert_ethereum::ethers;
+use medcert_network::{Hospital, Network};
+
+use ethers::middleware::SignerMiddleware;
+use ethers::providers::{Http, Middleware, Provider};
+use ethers::signers::Signer;
+use ethers::types::{Address, Bytes, TransactionRequest, U256};
+
+use crate::error::BenchError;
+use crate::fixtures::{Patient, Workspace, quiet};
+
+/// Longest wait for the relay's answer to one request.
+const RELAY_WAIT: Duration = Duration::from_secs(120);
+/// How long a consent of the benchmark stays valid.
+const CONSENT_VALIDITY: Duration = Duration::from_secs(3600);
+
+/// A record certified for recovery: the source of every recovery of one size.
+pub struct Certified {
+    pub size: u64,
+    pub certificate_id: u64,
+}
+
+/// Stores and certifies a document of `size` at `source` for the patient.
+pub async fn certify(
+    network: &Network,
+    workspace: &Workspace,
+    source: &Hospital,
+    patient: &Patient,
+    size: u64,
+) -> Result<Certified, BenchError> {
+    let treatment = patient.treatment_number(&source.id).ok_or_else(|| {
+        BenchError::Unavailable(format!("the patient is not registered at {}", source.id))
+    })?;
+    let document = workspace.document(size, treatment, &source.id)?;
+    let stored = store_flow(
+        network,
+        &workspace.patients_dir(),
+        &StoreFlowRequest {
+            hospital: &source.id,
+            doctor: 0,
+            treatment_number: treatment,
+            record_id: None,
+            source: &document,
+            password: &patient.password,
+            certify_for: Some(&patient.name),
+        },
+        &quiet(),
+    )
+    .await?;
+    std::fs::remove_file(&document)
+        .map_err(BenchError::io("cannot remove a document", &document))?;
+    let certificate = stored.certificate.ok_or_else(|| BenchError::Unexpected {
+        what: "the store flow",
+        detail: "stored without the certificate it was asked for".into(),
+    })?;
+    Ok(Certified {
+        size,
+        certificate_id: certificate.certificate_id,
+    })
+}
+
+/// A fresh consent of the patient for `hospital` to recover the certificate once.
+pub async fn consent(
+    network: &Network,
+    workspace: &Workspace,
+    patient: &Patient,
+    hospital: &Hospital,
+    certified: &Certified,
+) -> Result<PathBuf, BenchError> {
+    let out = workspace.path().join(format!(
+        "consent-{}-{}-{:016x}.json",
+        hospital.id,
+        certified.certificate_id,
+        rand::random::<u64>()
+    ));
+    sign_consent(
+        network,
+        &workspace.patients_dir(),
+        &ConsentRequest {
+            patient: &patient.name,
+            hospital: &hospital.id,
+            certificate_id: certified.certificate_id,
+            valid_for: CONSENT_VALIDITY,
+            out: &out,
+        },
+    )
+    .await?;
+    Ok(out)
+}
+
+/// Timings of one recovery, in ms.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct RecoveryTimes {
+    /// Request on the hospital channel → verified plaintext at the hospital.
+    pub end_to_end: f64,
+    pub request: f64,
+    pub relay_wait: f64,
+    pub ipfs_get: f64,
+    pub decrypt: f64,
+    pub verify: f64,
+    /// Storing the recovered record again at the hospital (after the end-to-end time).
+    pub store_again: f64,
+}
+
+/// One cross-chain recovery at `hospital` with the consent at `consent_path`; the
+/// recovered copy is removed again afterwards.
+pub async fn recover_once(
+    network: &Network,
+    patient: &Patient,
+    hospital: &Hospital,
+    consent_path: &Path,
+) -> Result<RecoveryTimes, BenchError> {
+    let treatment = patient.treatment_number(&hospital.id).ok_or_else(|| {
+        BenchError::Unavailable(format!("the patient is not registered at {}", hospital.id))
+    })?;
+    let record_id = format!("RB-{:016x}", rand::random::<u64>());
+    let report = recover(
+        network,
+        &RecoverRequest {
+            hospital: &hospital.id,
+            doctor: 0,
+            treatment_number: treatment,
+            password: &patient.password,
+            consent: consent_path,
+            record_id: Some(&record_id),
+            resume: None,
+            wait: RELAY_WAIT,
+            out: None,
+        },
+        &quiet(),
+    )
+    .await?;
+    std::fs::remove_file(consent_path)
+        .map_err(BenchError::io("cannot remove a consent file", consent_path))?;
+    remove_stored(network, hospital, &record_id, &report.stored.hash_c).await?;
+    let t = &report.timings_ms;
+    Ok(RecoveryTimes {
+        end_to_end: t.request + t.relay_wait + t.ipfs_get + t.decrypt + t.verify,
+        request: t.request,
+        relay_wait: t.relay_wait,
+        ipfs_get: t.ipfs_get,
+        decrypt: t.decrypt,
+        verify: t.verify,
+        store_again: t.store,
+    })
+}
+
+/// Removes a stored record's CSP object and its hospital key.
+async fn remove_stored(
+    network: &Network,
+    hospital: &Hospital,
+    record_id: &str,
+    hash_c_hex: &str,
+) -> Result<(), BenchError> {
+    let hash_c: [u8; 32] = hex::decode(hash_c_hex)
+        .ok()
+        .and_then(|b| b.try_into().ok())
+        .ok_or_else(|| BenchError::Unexpected {
+            what: "a stored record",
+            detail: format!("Hash C {hash_c_hex:?} is not 32 bytes of hex"),
+        })?;
+    medcert_csp::Csp::s3(&network.s3)?.delete(&hash_c).await?;
+    keys_of(network, hospital)?.key_store.delete(record_id)?;
+    Ok(())
+}
+
+fn keys_of(network: &Network, hospital: &Hospital) -> Result<HospitalKeys, BenchError> {
+    HospitalKeys::open_existing(&HospitalKeys::dir(&network.run_dir, &hospital.id)).map_err(
+        |source| BenchError::Keys {
+            hospital: hospital.id.clone(),
+            source,
+        },
+    )
+}
+
+/// Timings of one baseline recovery, in ms.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct BaselineTimes {
+    pub end_to_end: f64,
+    pub grant: f64,
+    pub read_certificate: f64,
+    pub ipfs_get: f64,
+    pub decrypt: f64,
+    pub verify: f64,
+}
+
+/// The non-cross-chain baseline, from the same parts: the patient grants on chain (a
+/// transaction from the patient's account to the hospital's, carrying the signed consent),
+/// and once it is mined the hospital reads the certificate straight from the contract,
+/// fetches the envelope from IPFS, decrypts it with the consent's re-wrapped key and
+/// checks the watermark and the anchored fingerprints. No hospital chain, no relay.
+pub struct Baseline {
+    patient: SignerMiddleware<Provider<Http>, ethers::signers::LocalWallet>,
+    /// The patient's next nonce: grants of concurrent recoveries each take one.
+    nonce: tokio::sync::Mutex<U256>,
+    gas_price: U256,
+}
+
+fn rpc<E: std::error::Error + Send + Sync + 'static>(e: E) -> BenchError {
+    BenchError::Ethereum(medcert_ethereum::EthereumError::Rpc(Box::new(e)))
+}
+
+impl Baseline {
+    /// Funds the patient's account (anvil_setBalance) so it can send its grants.
+    pub async fn new(network: &Network, workspace: &Workspace, patient: &Patient) -> Result<Self, BenchError> {
+        let wallet = workspace.wallet(patient)?;
+        let signer = medcert_ethereum::patient_wallet(wallet.signer())
+            .with_chain_id(network.ethereum.chain_id);
+        let provider = Provider::<Http>::try_from(network.ethereum.rpc_url.as_str())
+            .map_err(|e| BenchError::Unavailable(format!("anvil RPC URL: {e}")))?
+            .interval(Duration::from_millis(5));
+        provider
+            .request::<_, ()>("anvil_setBalance", (signer.address(), U256::exp10(21)))
+            .await
+            .map_err(rpc)?;
+        let gas_price = provider.get_gas_price().await.map_err(rpc)? * 2;
+        let nonce = provider
+            .get_transaction_count(signer.address(), None)
+            .await
+            .map_err(rpc)?;
+        Ok(Self {
+            patient: SignerMiddleware::new(provider, signer),
+            nonce: tokio::sync::Mutex::new(nonce),
+            gas_price,
+        })
+    }
+
+    /// The patient's grant for one consent: mined before it returns.
+    async fn grant(&self, to: Address, consent: &ConsentFile) -> Result<(), BenchError> {
+        let data = hex::decode(&consent.signed_consent).map_err(|e| BenchError::Unexpected {
+            what: "a consent file",
+            detail: format!("signed consent is not hex: {e}"),
+        })?;
+        let nonce = {
+            let mut next = self.nonce.lock().await;
+            let nonce = *next;
+            *next += U256::one();
+            nonce
+        };
+        let request = TransactionRequest::new()
+            .to(to)
+            .value(0u64)
+            .data(Bytes::from(data))
+            .from(self.patient.address())
+            .nonce(nonce)
+            .gas(100_000u64)
+            .gas_price(self.gas_price)
+            .chain_id(self.patient.signer().chain_id());
+        let pending = self
+            .patient
+            .send_transaction(request, None)
+            .await
+            .map_err(rpc)?;
+        let receipt = pending
+            .await
+            .map_err(rpc)?
+            .ok_or_else(|| BenchError::Unavailable("the patient's grant was dropped".into()))?;
+        if receipt.status != Some(1u64.into()) {
+            return Err(BenchError::Unexpected {
+                what: "anvil",
+                detail: "the patient's grant failed".into(),
+            });
+        }
+        Ok(())
+    }
+
+    /// One baseline recovery at `hospital` with the consent at `consent_path`.
+    pub async fn recover_once(
+        &self,
+        network: &Network,
+        workspace: &Workspace,
+        hospital: &Hospital,
+        consent_path: &Path,
+    ) -> Result<BaselineTimes, BenchError> {
+        let consent = ConsentFile::read(consent_path)?;
+        let hospital_account: Address = network
+            .hospital_account(hospital)
+            .and_then(|a| a.address.parse().ok())
+            .ok_or_else(|| {
+                BenchError::Unavailable(format!("{} has no Ethereum account", hospital.id))
+            })?;
+        let keys = keys_of(network, hospital)?;
+        let reader = medcert_cli::services::certificate_reader(network)?;
+        let ipfs = medcert_ipfs::Ipfs::new(&network.ipfs.api_url, medcert_ipfs::DEFAULT_TIMEOUT)?;
+        let scratch = workspace.path().join(format!("baseline-{:016x}", rand::random::<u64>()));
+        std::fs::create_dir(&scratch).map_err(BenchError::io("cannot create", &scratch))?;
+        let mut t = BaselineTimes::default();
+        let total = Instant::now();
+
+        let started = Instant::now();
+        self.grant(hospital_account, &consent).await?;
+        t.grant = ms(started);
+
+        let started = Instant::now();
+        let certificate = reader.certificate(consent.certificate_id).await?;
+        t.read_certificate = ms(started);
+
+        let started = Instant::now();
+        let envelope_path = scratch.join("envelope");
+        {
+            let mut envelope = tokio::fs::File::create(&envelope_path)
+                .await
+                .map_err(BenchError::io("cannot create", &envelope_path))?;
+            ipfs.cat_to(&certificate.cid, &mut envelope).await?;
+        }
+        t.ipfs_get = ms(started);
+
+        let started = Instant::now();
+        let mut reader = BufReader::new(
+            File::open(&envelope_path).map_err(BenchError::io("cannot open", &envelope_path))?,
+        );
+        let header = EnvelopeHeader::read(&mut reader)?;
+        let dek = keys.key_store.unwrap(
+            &consent.wrapped_key()?,
+            &KeyBinding {
+                record_id: &header.record_id,
+                purpose: WrapPurpose::Recovery,
+            },
+        )?;
+        let plain = scratch.join("record.xml");
+        medcert_crypto::decrypt_to_file(&dek, &header.aad(), reader, &plain)?;
+        t.decrypt = ms(started);
+
+        let started = Instant::now();
+        let verification = medcert_cli::verify_file(network, &plain).map_err(|e| {
+            BenchError::NotAuthentic {
+                record_id: header.record_id.clone(),
+                detail: e.to_string(),
+            }
+        })?;
+        let marked_by_source = matches!(
+            &verification.verdict,
+            medcert_cli::verify::VerdictReport::Authentic { hospital_id, record_id, .. }
+                if *hospital_id == header.hospital_id && *record_id == header.record_id
+        );
+        let authentic = marked_by_source
+            && verification.content_fingerprint.as_deref()
+            == Some(hex::encode(certificate.content_fingerprint).as_str())
+            && verification.watermark_fingerprint.as_deref()
+                == Some(hex::encode(certificate.watermark_fingerprint).as_str());
+        if !authentic {
+            return Err(BenchError::NotAuthentic {
+                record_id: header.record_id.clone(),
+                detail: format!(
+                    "verdict {:?}, or fingerprints other than the certificate's",
+                    verification.verdict
+                ),
+            });
+        }
+        t.verify = ms(started);
+        t.end_to_end = ms(total);
+        std::fs::remove_dir_all(&scratch).map_err(BenchError::io("cannot remove", &scratch))?;
+        std::fs::remove_file(consent_path)
+            .map_err(BenchError::io("cannot remove a consent file", consent_path))?;
+        Ok(t)
+    }
+}
+
+fn ms(since: Instant) -> f64 {
+    since.elapsed().as_secs_f64() * 1e3
+}
