@@ -1,0 +1,519 @@
+//! The library's flows against the shared network: register → create + certify → query
+//! and retrieve → certificates → consent → delete (and its re-run), and the refusals of
+//! bad input, each leaving nothing behind.
+
+mod common;
+
+use common::{assert_kind, hidden, network, password, registered, unique};
+use medcert_cli::ledger::RecordState;
+use medcert_cli::records::{Cleanup, record_state};
+use medcert_cli::{
+    Actor, CertifyRequest, ConsentRequest, CreateRequest, DeleteRequest, FailureKind, FlowError,
+    HospitalKeys, QueryRequest, RegisterRequest, StoreFlowRequest, certify_record, create_record,
+    delete_record, list_certificates, query_record, register_patient, services, sign_consent,
+    store,
+};
+use std::time::Duration;
+
+#[tokio::test]
+async fn store_certify_query_consent_delete() {
+    let network = network();
+    let hospital = network.fabric.hospitals[0].clone();
+    let other = network.fabric.hospitals[1].clone();
+    let patients = tempfile::tempdir().unwrap();
+    let scratch = tempfile::tempdir().unwrap();
+    let patient = unique("alice");
+    let password = password();
+    let treatment = registered(&network, patients.path(), &patient, &hospital.id, &password).await;
+
+    // Create and certify.
+    let kept = scratch.path().join("original.xml");
+    let created = create_record(
+        &network,
+        patients.path(),
+        &CreateRequest {
+            hospital: &hospital.id,
+            doctor: 0,
+            treatment_number: &treatment,
+            record_id: None,
+            password: &password,
+            size: 30_000,
+            certify_for: Some(&patient),
+            keep: Some(&kept),
+        },
+        &hidden(),
+    )
+    .await
+    .unwrap();
+    let record_id = created.stored.record_id.clone();
+    let certificate = created.certificate.as_ref().unwrap();
+    assert!(!certificate.already_certified);
+    assert!(certificate.cid.starts_with("bafk") || certificate.cid.starts_with("baf"));
+    let ipfs = services::ipfs(&network).unwrap();
+    assert!(ipfs.is_pinned(&certificate.cid).await.unwrap());
+
+    // Certifying again finds the certificate instead of issuing a second.
+    let again = certify_record(
+        &network,
+        patients.path(),
+        &CertifyRequest {
+            hospital: &hospital.id,
+            doctor: 0,
+            record_id: &record_id,
+            patient: &patient,
+        },
+        &hidden(),
+    )
+    .await
+    .unwrap();
+    assert!(again.already_certified);
+    assert_eq!(again.certificate_id, certificate.certificate_id);
+
+    let listed = list_certificates(&network, patients.path(), &patient)
+        .await
+        .unwrap();
+    assert_eq!(listed.certificates.len(), 1);
+    assert_eq!(listed.certificates[0].record_id, record_id);
+    assert_eq!(listed.certificates[0].hospital, hospital.id);
+    assert_eq!(
+        listed.certificates[0].content_fingerprint,
+        created.stored.content_fingerprint
+    );
+
+    // Query (audited) and retrieve: the document comes back authentic.
+    let out = scratch.path().join("retrieved.xml");
+    let queried = query_record(
+        &network,
+        &QueryRequest {
+            hospital: &hospital.id,
+            doctor: 0,
+            treatment_number: &treatment,
+            record_id: &record_id,
+            password: &password,
+            out: Some(&out),
+        },
+        &hidden(),
+    )
+    .await
+    .unwrap();
+    assert_eq!(queried.record.hash_c, created.stored.hash_c);
+    let retrieved = queried.retrieved.unwrap();
+    assert!(retrieved.authentic(), "{:?}", retrieved.verification);
+    assert_eq!(
+        medcert_watermark::content_fingerprint(std::io::BufReader::new(
+            std::fs::File::open(&kept).unwrap()
+        ))
+        .unwrap(),
+        medcert_watermark::content_fingerprint(std::io::BufReader::new(
+            std::fs::File::open(&out).unwrap()
+        ))
+        .unwrap(),
+        "the retrieved document has the original's content"
+    );
+
+    // Wrong password: refused by the chain, exit kind 4.
+    let wrong = zeroize::Zeroizing::new("wrong-password".to_string());
+    let error = query_record(
+        &network,
+        &QueryRequest {
+            hospital: &hospital.id,
+            doctor: 0,
+            treatment_number: &treatment,
+            record_id: &record_id,
+            password: &wrong,
+            out: None,
+        },
+        &hidden(),
+    )
+    .await
+    .unwrap_err();
+    assert_kind(&error, FailureKind::Refused);
+
+    // Consent for another hospital: a file that H' can use.
+    let consent_path = scratch.path().join("consent.json");
+    let consent = sign_consent(
+        &network,
+        patients.path(),
+        &ConsentRequest {
+            patient: &patient,
+            hospital: &other.id,
+            certificate_id: certificate.certificate_id,
+            valid_for: Duration::from_secs(600),
+            out: &consent_path,
+        },
+    )
+    .await
+    .unwrap();
+    assert_eq!(consent.consent.record_id, record_id);
+    assert_eq!(consent.consent.source_hospital, hospital.id);
+    let other_keys =
+        HospitalKeys::open_existing(&HospitalKeys::dir(&network.run_dir, &other.id)).unwrap();
+    let dek = other_keys
+        .key_store
+        .unwrap(
+            &consent.consent.wrapped_key().unwrap(),
+            &medcert_crypto::KeyBinding {
+                record_id: &record_id,
+                purpose: medcert_crypto::WrapPurpose::Recovery,
+            },
+        )
+        .expect("H' opens the re-wrapped key");
+    drop(dek);
+    // A second consent to the same path is refused, the first file kept.
+    let error = sign_consent(
+        &network,
+        patients.path(),
+        &ConsentRequest {
+            patient: &patient,
+            hospital: &other.id,
+            certificate_id: certificate.certificate_id,
+            valid_for: Duration::from_secs(600),
+            out: &consent_path,
+        },
+    )
+    .await
+    .unwrap_err();
+    assert!(error.to_string().contains("already exists"), "{error}");
+
+    // Another patient cannot consent for this certificate.
+    let mallory = unique("mallory");
+    medcert_cli::PatientWallet::open_or_create(patients.path(), &mallory).unwrap();
+    let error = sign_consent(
+        &network,
+        patients.path(),
+        &ConsentRequest {
+            patient: &mallory,
+            hospital: &other.id,
+            certificate_id: certificate.certificate_id,
+            valid_for: Duration::from_secs(600),
+            out: &scratch.path().join("mallory.json"),
+        },
+    )
+    .await
+    .unwrap_err();
+    assert!(error.to_string().contains("is not patient"), "{error}");
+
+    // Another patient cannot delete it either.
+    let error = delete_record(
+        &network,
+        patients.path(),
+        &DeleteRequest {
+            patient: &mallory,
+            hospital: &hospital.id,
+            record_id: &record_id,
+            submitter: Actor::Doctor(0),
+        },
+    )
+    .await
+    .unwrap_err();
+    assert_kind(&error, FailureKind::Refused);
+
+    // Delete: HB says deleted, CSP object gone, key shredded.
+    let deleted = delete_record(
+        &network,
+        patients.path(),
+        &DeleteRequest {
+            patient: &patient,
+            hospital: &hospital.id,
+            record_id: &record_id,
+            submitter: Actor::Doctor(0),
+        },
+    )
+    .await
+    .unwrap();
+    assert!(deleted.tx_id.is_some());
+    assert_eq!(deleted.csp_object, Cleanup::Removed);
+    assert_eq!(deleted.hospital_key, Cleanup::Removed);
+    let contract = services::hospital_contract(&network, &hospital, Actor::Doctor(0))
+        .await
+        .unwrap();
+    assert!(matches!(
+        record_state(&contract, &hospital.channel, &record_id)
+            .await
+            .unwrap(),
+        RecordState::Deleted { .. }
+    ));
+    let hash_c: [u8; 32] = hex::decode(&created.stored.hash_c)
+        .unwrap()
+        .try_into()
+        .unwrap();
+    let csp = services::csp(&network).unwrap();
+    assert!(!csp.exists(&hash_c).await.unwrap());
+    let keys =
+        HospitalKeys::open_existing(&HospitalKeys::dir(&network.run_dir, &hospital.id)).unwrap();
+    assert!(keys.key_store.get(&record_id).is_err());
+    // The certificate and the envelope stay: they are the patient's.
+    assert!(ipfs.is_pinned(&certificate.cid).await.unwrap());
+
+    // Re-running finds everything done.
+    let rerun = delete_record(
+        &network,
+        patients.path(),
+        &DeleteRequest {
+            patient: &patient,
+            hospital: &hospital.id,
+            record_id: &record_id,
+            submitter: Actor::Doctor(0),
+        },
+    )
+    .await
+    .unwrap();
+    assert!(rerun.tx_id.is_none());
+    assert_eq!(rerun.deleted_tx, deleted.deleted_tx);
+    assert_eq!(rerun.hospital_key, Cleanup::AlreadyAbsent);
+
+    // A deleted record cannot be queried.
+    let error = query_record(
+        &network,
+        &QueryRequest {
+            hospital: &hospital.id,
+            doctor: 0,
+            treatment_number: &treatment,
+            record_id: &record_id,
+            password: &password,
+            out: None,
+        },
+        &hidden(),
+    )
+    .await
+    .unwrap_err();
+    assert!(error.to_string().contains("deleted"), "{error}");
+}
+
+#[tokio::test]
+async fn a_deletion_interrupted_after_the_chain_is_finished_by_a_rerun() {
+    let network = network();
+    let hospital = network.fabric.hospitals[0].clone();
+    let patients = tempfile::tempdir().unwrap();
+    let patient = unique("pat");
+    let password = password();
+    let treatment = registered(&network, patients.path(), &patient, &hospital.id, &password).await;
+    let created = create_record(
+        &network,
+        patients.path(),
+        &CreateRequest {
+            hospital: &hospital.id,
+            doctor: 0,
+            treatment_number: &treatment,
+            record_id: None,
+            password: &password,
+            size: 20_000,
+            certify_for: None,
+            keep: None,
+        },
+        &hidden(),
+    )
+    .await
+    .unwrap();
+    assert!(created.certificate.is_none());
+    let record_id = created.stored.record_id;
+
+    // The chain's half of a deletion, as if the process died right after DeleteRecord:
+    // the hospital's note of Hash C is written first, exactly as delete_record does.
+    let note_dir = HospitalKeys::dir(&network.run_dir, &hospital.id).join("pending-deletions");
+    std::fs::create_dir_all(&note_dir).unwrap();
+    use sha3::Digest;
+    let note = note_dir.join(format!(
+        "{}.json",
+        hex::encode(sha3::Sha3_256::digest(record_id.as_bytes()))
+    ));
+    std::fs::write(
+        &note,
+        serde_json::json!({"record_id": record_id, "hash_c": created.stored.hash_c}).to_string(),
+    )
+    .unwrap();
+    let wallet = medcert_cli::PatientWallet::open(patients.path(), &patient).unwrap();
+    let nonce: u64 = rand::random();
+    let signature = wallet
+        .signer()
+        .sign_deletion(&hospital.channel, &record_id, nonce);
+    let contract = services::hospital_contract(&network, &hospital, Actor::Doctor(0))
+        .await
+        .unwrap();
+    contract
+        .submit(
+            "DeleteRecord",
+            &[&record_id, &nonce.to_string(), &hex::encode(signature)],
+        )
+        .await
+        .unwrap();
+
+    let finished = delete_record(
+        &network,
+        patients.path(),
+        &DeleteRequest {
+            patient: &patient,
+            hospital: &hospital.id,
+            record_id: &record_id,
+            submitter: Actor::Doctor(0),
+        },
+    )
+    .await
+    .unwrap();
+    assert!(finished.tx_id.is_none(), "the chain's deletion is not redone");
+    assert_eq!(finished.csp_object, Cleanup::Removed);
+    assert_eq!(finished.hospital_key, Cleanup::Removed);
+    assert!(!note.exists());
+}
+
+#[tokio::test]
+async fn bad_input_is_refused_and_leaves_nothing() {
+    let network = network();
+    let hospital = network.fabric.hospitals[0].clone();
+    let patients = tempfile::tempdir().unwrap();
+    let scratch = tempfile::tempdir().unwrap();
+    let patient = unique("bob");
+    let password = password();
+    let treatment = registered(&network, patients.path(), &patient, &hospital.id, &password).await;
+    let keys =
+        HospitalKeys::open_existing(&HospitalKeys::dir(&network.run_dir, &hospital.id)).unwrap();
+    let contract = services::hospital_contract(&network, &hospital, Actor::Doctor(0))
+        .await
+        .unwrap();
+
+    let attempt = |source: std::path::PathBuf, certify: Option<String>| {
+        let record_id = unique("R");
+        let network = network.clone();
+        let hospital = hospital.id.clone();
+        let treatment = treatment.clone();
+        let password = password.clone();
+        let patients = patients.path().to_owned();
+        async move {
+            let result = store(
+                &network,
+                &patients,
+                &StoreFlowRequest {
+                    hospital: &hospital,
+                    doctor: 0,
+                    treatment_number: &treatment,
+                    record_id: Some(&record_id),
+                    source: &source,
+                    password: &password,
+                    certify_for: certify.as_deref(),
+                },
+                &hidden(),
+            )
+            .await;
+            (record_id, result)
+        }
+    };
+
+    // A missing file, a file that is not C-CDA, malformed XML.
+    let (id, result) = attempt(scratch.path().join("absent.xml"), None).await;
+    let error = result.unwrap_err();
+    assert!(error.to_string().contains("check the path"), "{error}");
+    assert!(keys.key_store.get(&id).is_err());
+    let plain = scratch.path().join("note.xml");
+    std::fs::write(&plain, "<note><to>x</to></note>").unwrap();
+    let (id, result) = attempt(plain, None).await;
+    let error = result.unwrap_err();
+    assert!(error.to_string().contains("not a C-CDA document"), "{error}");
+    assert!(contract.evaluate("GetRecord", &[&id]).await.is_err());
+    let broken = scratch.path().join("broken.xml");
+    std::fs::write(&broken, "<ClinicalDocument xmlns=\"urn:hl7-org:v3\"><id").unwrap();
+    let (_, result) = attempt(broken, None).await;
+    assert!(result.is_err());
+
+    // Certification for an unknown wallet: refused before anything is stored.
+    let document = scratch.path().join("record.xml");
+    medcert_ccda::generate(
+        &medcert_ccda::GeneratorConfig {
+            seed: 1,
+            target_size: 20_000,
+            patient_id: treatment.clone(),
+            hospital: hospital.id.clone(),
+        },
+        std::fs::File::create(&document).unwrap(),
+    )
+    .unwrap();
+    let (id, result) = attempt(document.clone(), Some(unique("nobody"))).await;
+    let error = result.unwrap_err();
+    assert!(matches!(error, FlowError::Wallet(_)), "{error}");
+    assert!(error.to_string().contains("medcert patient register"));
+    assert!(contract.evaluate("GetRecord", &[&id]).await.is_err());
+    assert!(keys.key_store.get(&id).is_err());
+
+    // Unknown patient and unknown record: refused by the chain.
+    let error = query_record(
+        &network,
+        &QueryRequest {
+            hospital: &hospital.id,
+            doctor: 0,
+            treatment_number: &unique("T"),
+            record_id: &unique("R"),
+            password: &password,
+            out: None,
+        },
+        &hidden(),
+    )
+    .await
+    .unwrap_err();
+    assert_kind(&error, FailureKind::Refused);
+    assert!(error.to_string().contains("unknown patient"), "{error}");
+    let error = query_record(
+        &network,
+        &QueryRequest {
+            hospital: &hospital.id,
+            doctor: 0,
+            treatment_number: &treatment,
+            record_id: &unique("R"),
+            password: &password,
+            out: None,
+        },
+        &hidden(),
+    )
+    .await
+    .unwrap_err();
+    assert!(error.to_string().contains("unknown record"), "{error}");
+
+    // Unknown hospital, bad ids, a taken treatment number.
+    let error = register_patient(
+        &network,
+        patients.path(),
+        &RegisterRequest {
+            patient: &unique("carol"),
+            hospital: "hospital99",
+            doctor: 0,
+            treatment_number: None,
+            id_number: "ID",
+            password: &password,
+        },
+    )
+    .await
+    .unwrap_err();
+    assert!(error.to_string().contains("no hospital hospital99"), "{error}");
+    let carol = unique("carol");
+    let error = register_patient(
+        &network,
+        patients.path(),
+        &RegisterRequest {
+            patient: &carol,
+            hospital: &hospital.id,
+            doctor: 0,
+            treatment_number: Some(&treatment),
+            id_number: "ID",
+            password: &password,
+        },
+    )
+    .await
+    .unwrap_err();
+    assert_kind(&error, FailureKind::Refused);
+    assert!(
+        !patients.path().join(&carol).exists(),
+        "a failed registration leaves no wallet"
+    );
+    let error = certify_record(
+        &network,
+        patients.path(),
+        &CertifyRequest {
+            hospital: &hospital.id,
+            doctor: 0,
+            record_id: &unique("R"),
+            patient: &patient,
+        },
+        &hidden(),
+    )
+    .await
+    .unwrap_err();
+    assert!(error.to_string().contains("unknown record"), "{error}");
+}
