@@ -350,7 +350,10 @@ async fn a_deletion_interrupted_after_the_chain_is_finished_by_a_rerun() {
     )
     .await
     .unwrap();
-    assert!(finished.tx_id.is_none(), "the chain's deletion is not redone");
+    assert!(
+        finished.tx_id.is_none(),
+        "the chain's deletion is not redone"
+    );
     assert_eq!(finished.csp_object, Cleanup::Removed);
     assert_eq!(finished.hospital_key, Cleanup::Removed);
     assert!(!note.exists());
@@ -407,7 +410,10 @@ async fn bad_input_is_refused_and_leaves_nothing() {
     std::fs::write(&plain, "<note><to>x</to></note>").unwrap();
     let (id, result) = attempt(plain, None).await;
     let error = result.unwrap_err();
-    assert!(error.to_string().contains("not a C-CDA document"), "{error}");
+    assert!(
+        error.to_string().contains("not a C-CDA document"),
+        "{error}"
+    );
     assert!(contract.evaluate("GetRecord", &[&id]).await.is_err());
     let broken = scratch.path().join("broken.xml");
     std::fs::write(&broken, "<ClinicalDocument xmlns=\"urn:hl7-org:v3\"><id").unwrap();
@@ -481,7 +487,10 @@ async fn bad_input_is_refused_and_leaves_nothing() {
     )
     .await
     .unwrap_err();
-    assert!(error.to_string().contains("no hospital hospital99"), "{error}");
+    assert!(
+        error.to_string().contains("no hospital hospital99"),
+        "{error}"
+    );
     let carol = unique("carol");
     let error = register_patient(
         &network,

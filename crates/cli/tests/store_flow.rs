@@ -135,6 +135,6 @@ async fn store_then_refused_store_leaves_nothing() {
     )
     .await
     .unwrap_err();
-    assert!(matches!(error, StoreError::NotARecord { .. }), "{error}");
+    assert!(matches!(error, StoreError::NotCcda { .. }), "{error}");
     assert!(keys.key_store.get(&junk_id).is_err());
 }

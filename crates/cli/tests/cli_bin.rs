@@ -1,0 +1,404 @@
+//! The `medcert` binary as a user runs it: JSON output, passwords from stdin or the
+//! environment, exit codes, one-line errors.
+
+mod common;
+
+use std::io::Write;
+use std::path::Path;
+use std::process::{Command, Output, Stdio};
+
+use common::unique;
+
+struct Run {
+    code: Option<i32>,
+    stdout: String,
+    stderr: String,
+}
+
+impl Run {
+    fn json(&self) -> serde_json::Value {
+        serde_json::from_str(self.stdout.trim())
+            .unwrap_or_else(|e| panic!("not JSON ({e}): {} / {}", self.stdout, self.stderr))
+    }
+
+    fn one_line_error(&self) -> &str {
+        let line = self.stderr.trim_end();
+        assert!(!line.is_empty(), "no error message");
+        assert_eq!(line.lines().count(), 1, "{line}");
+        assert!(line.starts_with("medcert: "), "{line}");
+        line
+    }
+}
+
+fn medcert(patients: &Path, args: &[&str], password: Option<&str>, stdin: Option<&str>) -> Run {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_medcert"));
+    command
+        .arg("--patients-dir")
+        .arg(patients)
+        .args(args)
+        .env_remove("MEDCERT_PASSWORD")
+        .stdin(if stdin.is_some() {
+            Stdio::piped()
+        } else {
+            Stdio::null()
+        })
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    if let Some(password) = password {
+        command.env("MEDCERT_PASSWORD", password);
+    }
+    let mut child = command.spawn().expect("run medcert");
+    if let Some(input) = stdin {
+        child
+            .stdin
+            .take()
+            .unwrap()
+            .write_all(input.as_bytes())
+            .unwrap();
+    }
+    let Output {
+        status,
+        stdout,
+        stderr,
+    } = child.wait_with_output().unwrap();
+    Run {
+        code: status.code(),
+        stdout: String::from_utf8(stdout).unwrap(),
+        stderr: String::from_utf8(stderr).unwrap(),
+    }
+}
+
+#[test]
+fn help_documents_the_exit_codes() {
+    let tmp = tempfile::tempdir().unwrap();
+    let run = medcert(tmp.path(), &["--help"], None, None);
+    assert_eq!(run.code, Some(0));
+    for code in [
+        "0  success",
+        "3  not authentic",
+        "4  refused by a chain",
+        "5  a service",
+    ] {
+        assert!(run.stdout.contains(code), "{code} missing: {}", run.stdout);
+    }
+    let run = medcert(tmp.path(), &["ehr", "store"], None, None);
+    assert_eq!(run.code, Some(2), "missing arguments are bad usage");
+}
+
+#[test]
+fn patient_and_doctor_commands_end_to_end() {
+    let network = common::network();
+    let hospital = &network.fabric.hospitals[0].id;
+    let patients = tempfile::tempdir().unwrap();
+    let scratch = tempfile::tempdir().unwrap();
+    let patient = unique("dana");
+    let password = unique("pw");
+
+    let run = medcert(
+        patients.path(),
+        &[
+            "--json",
+            "patient",
+            "register",
+            "--patient",
+            &patient,
+            "--hospital",
+            hospital,
+            "--id-number",
+            "ID-12345",
+        ],
+        Some(&password),
+        None,
+    );
+    assert_eq!(run.code, Some(0), "{}", run.stderr);
+    let registered = run.json();
+    let treatment = registered["treatment_number"].as_str().unwrap().to_owned();
+    assert_eq!(registered["wallet_created"], true);
+    assert!(registered["tx_id"].as_str().unwrap().len() >= 32);
+
+    // The password from stdin; the record certified for the patient.
+    let run = medcert(
+        patients.path(),
+        &[
+            "--json",
+            "doctor",
+            "create",
+            "--hospital",
+            hospital,
+            "--treatment",
+            &treatment,
+            "--certify",
+            &patient,
+            "--password-stdin",
+        ],
+        None,
+        Some(&format!("{password}\n")),
+    );
+    assert_eq!(run.code, Some(0), "{}", run.stderr);
+    let created = run.json();
+    let record = created["record_id"].as_str().unwrap().to_owned();
+    let certificate = created["certificate"]["certificate_id"].as_u64().unwrap();
+
+    let run = medcert(
+        patients.path(),
+        &["--json", "patient", "certificates", "--patient", &patient],
+        None,
+        None,
+    );
+    assert_eq!(run.code, Some(0), "{}", run.stderr);
+    assert_eq!(
+        run.json()["certificates"][0]["certificate_id"].as_u64(),
+        Some(certificate)
+    );
+
+    let out = scratch.path().join("record.xml");
+    let run = medcert(
+        patients.path(),
+        &[
+            "--json",
+            "doctor",
+            "query",
+            "--hospital",
+            hospital,
+            "--treatment",
+            &treatment,
+            "--record",
+            &record,
+            "--out",
+            out.to_str().unwrap(),
+        ],
+        Some(&password),
+        None,
+    );
+    assert_eq!(run.code, Some(0), "{}", run.stderr);
+    assert_eq!(
+        run.json()["retrieved"]["verification"]["verdict"],
+        "authentic"
+    );
+    let run = medcert(
+        patients.path(),
+        &["ehr", "verify", out.to_str().unwrap()],
+        None,
+        None,
+    );
+    assert_eq!(run.code, Some(0));
+    assert!(run.stdout.starts_with("authentic"), "{}", run.stdout);
+
+    // A wrong password is refused by the chain: exit 4, one line.
+    let run = medcert(
+        patients.path(),
+        &[
+            "doctor",
+            "query",
+            "--hospital",
+            hospital,
+            "--treatment",
+            &treatment,
+            "--record",
+            &record,
+        ],
+        Some("not-the-password"),
+        None,
+    );
+    assert_eq!(run.code, Some(4));
+    assert!(
+        run.one_line_error().contains("wrong password"),
+        "{}",
+        run.stderr
+    );
+    assert!(!run.stderr.contains(&password));
+
+    // No password at all, stdin not a terminal: told how to give one.
+    let run = medcert(
+        patients.path(),
+        &[
+            "doctor",
+            "query",
+            "--hospital",
+            hospital,
+            "--treatment",
+            &treatment,
+            "--record",
+            &record,
+        ],
+        None,
+        None,
+    );
+    assert_eq!(run.code, Some(1));
+    assert!(run.one_line_error().contains("--password-stdin"));
+
+    let run = medcert(
+        patients.path(),
+        &[
+            "--json",
+            "patient",
+            "delete",
+            "--patient",
+            &patient,
+            "--hospital",
+            hospital,
+            "--record",
+            &record,
+        ],
+        None,
+        None,
+    );
+    assert_eq!(run.code, Some(0), "{}", run.stderr);
+    let deleted = run.json();
+    assert_eq!(deleted["csp_object"], "removed");
+    assert_eq!(deleted["hospital_key"], "removed");
+
+    let run = medcert(
+        patients.path(),
+        &[
+            "--json",
+            "doctor",
+            "query",
+            "--hospital",
+            hospital,
+            "--treatment",
+            &treatment,
+            "--record",
+            &record,
+        ],
+        Some(&password),
+        None,
+    );
+    assert_eq!(run.code, Some(4), "a deleted record is refused");
+    assert!(run.json()["error"].as_str().unwrap().contains("deleted"));
+}
+
+#[test]
+fn bad_input_gets_one_line_and_a_stable_code() {
+    let network = common::network();
+    let hospital = &network.fabric.hospitals[0].id;
+    let patients = tempfile::tempdir().unwrap();
+    let scratch = tempfile::tempdir().unwrap();
+
+    let run = medcert(
+        patients.path(),
+        &[
+            "--network",
+            "/nonexistent/network.json",
+            "patient",
+            "certificates",
+            "--patient",
+            "x",
+        ],
+        None,
+        None,
+    );
+    assert_eq!(run.code, Some(1));
+    assert!(run.one_line_error().contains("medcert network up"));
+
+    let run = medcert(
+        patients.path(),
+        &["patient", "certificates", "--patient", &unique("ghost")],
+        None,
+        None,
+    );
+    assert_eq!(run.code, Some(1));
+    assert!(run.one_line_error().contains("medcert patient register"));
+
+    let missing = scratch.path().join("missing.xml");
+    let run = medcert(
+        patients.path(),
+        &[
+            "ehr",
+            "store",
+            "--hospital",
+            hospital,
+            "--treatment",
+            "T-1",
+            "--file",
+            missing.to_str().unwrap(),
+        ],
+        Some("pw"),
+        None,
+    );
+    assert_eq!(run.code, Some(1));
+    assert!(run.one_line_error().contains("check the path"));
+
+    let text = scratch.path().join("notes.txt");
+    std::fs::write(&text, "not xml at all").unwrap();
+    let run = medcert(
+        patients.path(),
+        &[
+            "ehr",
+            "store",
+            "--hospital",
+            hospital,
+            "--treatment",
+            "T-1",
+            "--file",
+            text.to_str().unwrap(),
+        ],
+        Some("pw"),
+        None,
+    );
+    assert_eq!(run.code, Some(1));
+    assert!(run.one_line_error().contains("not a C-CDA document"));
+
+    let run = medcert(
+        patients.path(),
+        &[
+            "ehr",
+            "recover",
+            "--hospital",
+            hospital,
+            "--treatment",
+            "T-1",
+            "--consent",
+            text.to_str().unwrap(),
+        ],
+        Some("pw"),
+        None,
+    );
+    assert_eq!(run.code, Some(1));
+    assert!(run.one_line_error().contains("not a medcert consent file"));
+
+    let run = medcert(
+        patients.path(),
+        &[
+            "--json",
+            "doctor",
+            "query",
+            "--hospital",
+            "hospital99",
+            "--treatment",
+            "T",
+            "--record",
+            "R",
+        ],
+        Some("pw"),
+        None,
+    );
+    assert_eq!(run.code, Some(1));
+    assert!(
+        run.json()["error"]
+            .as_str()
+            .unwrap()
+            .contains("no hospital hospital99")
+    );
+
+    let run = medcert(
+        patients.path(),
+        &[
+            "patient",
+            "consent",
+            "--patient",
+            "p",
+            "--hospital",
+            hospital,
+            "--certificate",
+            "1",
+            "--expires",
+            "soon",
+            "--out",
+            "x.json",
+        ],
+        None,
+        None,
+    );
+    assert_eq!(run.code, Some(2), "a bad duration is bad usage");
+}
