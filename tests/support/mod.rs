@@ -110,7 +110,15 @@ impl ContainerNetwork {
             .prefix("medcert-containers-")
             .tempdir()
             .unwrap();
-        let chaincode = repo_dir().join("target/debug/medcert-chaincode");
+        // The chaincode is built into the same target directory as this test binary
+        // (target/debug/deps/<test>), wherever CARGO_TARGET_DIR puts it.
+        let profile_dir = std::env::current_exe()
+            .unwrap()
+            .parent()
+            .and_then(Path::parent)
+            .unwrap()
+            .to_owned();
+        let chaincode = profile_dir.join("medcert-chaincode");
         let built = Command::new("cargo")
             .args(["build", "--quiet", "-p", "medcert-chaincode"])
             .current_dir(repo_dir())
