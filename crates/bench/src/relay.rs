@@ -32,12 +32,19 @@ impl InProcessRelay {
             .map_err(BenchError::io("cannot start the relay's runtime", state_dir))?;
         let mut config = RelayConfig::new(network.clone(), state_dir.to_owned());
         config.only_hospitals = Some(hospitals.to_vec());
-        let handle = runtime
+        let started = runtime
             .spawn(Relay::start(config))
             .await
-            .map_err(|e| BenchError::Relay(format!("the relay's start task failed: {e}")))?
-            .map_err(|e| BenchError::Relay(e.to_string()))?;
-        Ok(Self { runtime, handle })
+            .map_err(|e| BenchError::Relay(format!("the relay's start task failed: {e}")))
+            .and_then(|outcome| outcome.map_err(|e| BenchError::Relay(e.to_string())));
+        match started {
+            Ok(handle) => Ok(Self { runtime, handle }),
+            Err(e) => {
+                // Dropping a runtime may block; in async code it has to go in the background.
+                runtime.shutdown_background();
+                Err(e)
+            }
+        }
     }
 
     pub async fn stop(self) {

@@ -74,6 +74,9 @@ pub async fn run(network: &Network, args: &BenchArgs) -> Result<Summary, BenchEr
                     }
                 }
                 if plan.wants(Figure::Fig7) {
+                    summary.skipped.push(format!(
+                        "fig7 under recovery load: the relay did not start ({e}); sampled under a store + certify + retrieve load instead"
+                    ));
                     let fig = store_retrieve_load(network, &plan, &workspace).await?;
                     fig7_facts(&mut summary, &fig);
                     summary.files.extend(fig.write(&plan.out, "fig7")?);

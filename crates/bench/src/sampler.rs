@@ -212,7 +212,7 @@ fn machine_ticks() -> Option<(u64, u64)> {
 }
 
 /// Name of the group that sums the whole machine.
-pub const MACHINE: &str = "machine (all processes)";
+pub const MACHINE: &str = "whole machine (every process, any user)";
 
 /// A running sampler; [`Sampler::stop`] returns what it saw.
 pub struct Sampler {
