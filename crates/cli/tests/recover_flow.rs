@@ -1,0 +1,416 @@
+//! Recovery at another hospital through an in-process relay, on the shared network:
+//! store + certify at H → delete at H → consent for H' → recover at H' (verified, stored
+//! again); and the refusals: a replayed consent, an expired one, a wrong password, a
+//! consent for another hospital, a record whose content was changed after marking.
+
+mod common;
+
+use std::time::Duration;
+
+use common::{assert_kind, hidden, network, password, registered, unique};
+use medcert_cli::ledger::RecordState;
+use medcert_cli::records::record_state;
+use medcert_cli::{
+    Actor, ConsentRequest, CreateRequest, DeleteRequest, FailureKind, FlowError, PatientWallet,
+    RecoverRequest, create_record, delete_record, recover, services, sign_consent,
+};
+use medcert_network::Network;
+use medcert_relay::{Relay, RelayConfig, RelayHandle};
+use zeroize::Zeroizing;
+
+const WAIT: Duration = Duration::from_secs(120);
+
+async fn relay(network: &Network, hospital: &str, state: &std::path::Path) -> RelayHandle {
+    let mut config = RelayConfig::new(network.clone(), state.to_owned());
+    config.only_hospitals = Some(vec![hospital.to_owned()]);
+    Relay::start(config).await.expect("relay starts")
+}
+
+struct Patient {
+    name: String,
+    password: Zeroizing<String>,
+    treatment_at_h2: String,
+}
+
+/// A patient with a certified record at H (returned: record id, certificate id), also
+/// registered at H'.
+async fn patient_with_certificate(
+    network: &Network,
+    patients: &std::path::Path,
+    h1: &str,
+    h2: &str,
+) -> (Patient, String, u64) {
+    let name = unique("pat");
+    let password = password();
+    let treatment = registered(network, patients, &name, h1, &password).await;
+    let created = create_record(
+        network,
+        patients,
+        &CreateRequest {
+            hospital: h1,
+            doctor: 0,
+            treatment_number: &treatment,
+            record_id: None,
+            password: &password,
+            size: 40_000,
+            certify_for: Some(&name),
+            keep: None,
+        },
+        &hidden(),
+    )
+    .await
+    .unwrap();
+    let treatment_at_h2 = registered(network, patients, &name, h2, &password).await;
+    let certificate = created.certificate.unwrap().certificate_id;
+    (
+        Patient {
+            name,
+            password,
+            treatment_at_h2,
+        },
+        created.stored.record_id,
+        certificate,
+    )
+}
+
+async fn consent(
+    network: &Network,
+    patients: &std::path::Path,
+    patient: &str,
+    hospital: &str,
+    certificate: u64,
+    valid_for: Duration,
+    out: &std::path::Path,
+) {
+    sign_consent(
+        network,
+        patients,
+        &ConsentRequest {
+            patient,
+            hospital,
+            certificate_id: certificate,
+            valid_for,
+            out,
+        },
+    )
+    .await
+    .unwrap();
+}
+
+#[tokio::test]
+async fn deleted_record_is_recovered_at_another_hospital_once() {
+    let network = network();
+    let (h1, h2) = (
+        network.fabric.hospitals[0].clone(),
+        network.fabric.hospitals[2].clone(),
+    );
+    let patients = tempfile::tempdir().unwrap();
+    let scratch = tempfile::tempdir().unwrap();
+    let relay = relay(&network, &h2.id, &scratch.path().join("relay")).await;
+
+    let (patient, record_id, certificate) =
+        patient_with_certificate(&network, patients.path(), &h1.id, &h2.id).await;
+    delete_record(
+        &network,
+        patients.path(),
+        &DeleteRequest {
+            patient: &patient.name,
+            hospital: &h1.id,
+            record_id: &record_id,
+            submitter: Actor::Doctor(0),
+        },
+    )
+    .await
+    .unwrap();
+
+    let consent_path = scratch.path().join("consent.json");
+    consent(
+        &network,
+        patients.path(),
+        &patient.name,
+        &h2.id,
+        certificate,
+        Duration::from_secs(600),
+        &consent_path,
+    )
+    .await;
+    let out = scratch.path().join("recovered.xml");
+    let request = RecoverRequest {
+        hospital: &h2.id,
+        doctor: 0,
+        treatment_number: &patient.treatment_at_h2,
+        password: &patient.password,
+        consent: &consent_path,
+        record_id: None,
+        resume: None,
+        wait: WAIT,
+        out: Some(&out),
+    };
+    let report = recover(&network, &request, &hidden()).await.unwrap();
+    assert_eq!(report.source_hospital, h1.id);
+    assert_eq!(report.source_record_id, record_id);
+    assert_eq!(report.certificate_id, certificate);
+    assert!(report.eth_tx.starts_with("0x"));
+    assert_eq!(report.stored.record_id, record_id);
+    let contract = services::hospital_contract(&network, &h2, Actor::Doctor(0))
+        .await
+        .unwrap();
+    match record_state(&contract, &h2.channel, &record_id)
+        .await
+        .unwrap()
+    {
+        RecordState::Active { record } => {
+            assert_eq!(record.hash_c, report.stored.hash_c);
+            assert_eq!(record.treatment_number, patient.treatment_at_h2);
+        }
+        other => panic!("not stored at {}: {other:?}", h2.id),
+    }
+    let verified = medcert_cli::verify_file(&network, &out).unwrap();
+    assert!(matches!(
+        verified.verdict,
+        medcert_cli::verify::VerdictReport::Authentic { ref hospital_id, .. } if *hospital_id == h1.id
+    ));
+
+    // The same consent again: the relay refuses it (the nonce is spent).
+    let replay = RecoverRequest {
+        record_id: Some(&unique("R")),
+        out: None,
+        ..request
+    };
+    let error = recover(&network, &replay, &hidden()).await.unwrap_err();
+    assert_kind(&error, FailureKind::Refused);
+    assert!(matches!(error, FlowError::RecoveryFailed { .. }), "{error}");
+    relay.shutdown().await;
+}
+
+#[tokio::test]
+async fn recoveries_are_refused_without_a_valid_consent_or_password() {
+    let network = network();
+    let (h1, h2, h3) = (
+        network.fabric.hospitals[0].clone(),
+        network.fabric.hospitals[2].clone(),
+        network.fabric.hospitals[1].clone(),
+    );
+    let patients = tempfile::tempdir().unwrap();
+    let scratch = tempfile::tempdir().unwrap();
+    let relay = relay(&network, &h2.id, &scratch.path().join("relay")).await;
+    let (patient, _, certificate) =
+        patient_with_certificate(&network, patients.path(), &h1.id, &h2.id).await;
+
+    // Expired consent: recorded on the hospital chain, failed by the relay.
+    let expired = scratch.path().join("expired.json");
+    consent(
+        &network,
+        patients.path(),
+        &patient.name,
+        &h2.id,
+        certificate,
+        Duration::from_secs(1),
+        &expired,
+    )
+    .await;
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let request = RecoverRequest {
+        hospital: &h2.id,
+        doctor: 0,
+        treatment_number: &patient.treatment_at_h2,
+        password: &patient.password,
+        consent: &expired,
+        record_id: Some(&unique("R")),
+        resume: None,
+        wait: WAIT,
+        out: None,
+    };
+    let error = recover(&network, &request, &hidden()).await.unwrap_err();
+    match &error {
+        FlowError::RecoveryFailed { reason, .. } => {
+            assert!(reason.contains("expired"), "{reason}")
+        }
+        other => panic!("expected a failed recovery, got {other}"),
+    }
+
+    // A wrong password: refused by H''s chain before anything crosses chains.
+    let valid = scratch.path().join("valid.json");
+    consent(
+        &network,
+        patients.path(),
+        &patient.name,
+        &h2.id,
+        certificate,
+        Duration::from_secs(600),
+        &valid,
+    )
+    .await;
+    let wrong = Zeroizing::new("wrong-password".to_string());
+    let error = recover(
+        &network,
+        &RecoverRequest {
+            password: &wrong,
+            consent: &valid,
+            ..request
+        },
+        &hidden(),
+    )
+    .await
+    .unwrap_err();
+    assert_kind(&error, FailureKind::Refused);
+    assert!(error.to_string().contains("wrong password"), "{error}");
+
+    // No consent for this hospital: refused before anything is sent.
+    let error = recover(
+        &network,
+        &RecoverRequest {
+            hospital: &h3.id,
+            consent: &valid,
+            ..request
+        },
+        &hidden(),
+    )
+    .await
+    .unwrap_err();
+    assert!(error.to_string().contains("the consent is for"), "{error}");
+
+    // The valid consent still works after the refusals.
+    let report = recover(
+        &network,
+        &RecoverRequest {
+            consent: &valid,
+            ..request
+        },
+        &hidden(),
+    )
+    .await
+    .unwrap();
+    assert_eq!(report.certificate_id, certificate);
+    relay.shutdown().await;
+}
+
+/// A certificate whose envelope holds a document changed after H marked it: the
+/// recovery completes on the chains, but H' refuses to store it (not authentic).
+#[tokio::test]
+async fn a_record_tampered_after_marking_is_not_stored() {
+    use medcert_crypto::{Dek, EnvelopeHeader, RecordAad, encrypt_stream};
+    use medcert_eip712::{CertificateAuthorization, hospital_id};
+
+    let network = network();
+    let (h1, h2) = (
+        network.fabric.hospitals[0].clone(),
+        network.fabric.hospitals[2].clone(),
+    );
+    let patients = tempfile::tempdir().unwrap();
+    let scratch = tempfile::tempdir().unwrap();
+    let relay = relay(&network, &h2.id, &scratch.path().join("relay")).await;
+    let name = unique("pat");
+    let password = password();
+    let treatment = registered(&network, patients.path(), &name, &h2.id, &password).await;
+    let wallet = PatientWallet::open(patients.path(), &name).unwrap();
+
+    // H marks the document; then its content is changed.
+    let record_id = unique("R");
+    let mut document = Vec::new();
+    medcert_ccda::generate(
+        &medcert_ccda::GeneratorConfig {
+            seed: rand::random(),
+            target_size: 20_000,
+            patient_id: "T".into(),
+            hospital: h1.id.clone(),
+        },
+        &mut document,
+    )
+    .unwrap();
+    let keys = medcert_cli::HospitalKeys::open_existing(&medcert_cli::HospitalKeys::dir(
+        &network.run_dir,
+        &h1.id,
+    ))
+    .unwrap();
+    let mut marked = Vec::new();
+    let embedded = medcert_watermark::embed(
+        &mut std::io::Cursor::new(document),
+        &mut marked,
+        &medcert_watermark::Mark {
+            hospital_id: &h1.id,
+            record_id: &record_id,
+            issued_at: 1_700_000_000,
+        },
+        keys.watermark_key(),
+    )
+    .unwrap();
+    let mut text = String::from_utf8(marked).unwrap();
+    let at = text.rfind("</").unwrap();
+    text.insert_str(at, "Allergy: none.");
+
+    // Sealed and certified as H would, with the original fingerprints anchored.
+    let dek = Dek::generate();
+    let aad = RecordAad {
+        record_id: &record_id,
+        hospital_id: &h1.id,
+    };
+    let mut envelope = EnvelopeHeader::seal(&dek, &aad, &wallet.x25519().public_key())
+        .unwrap()
+        .encode()
+        .unwrap();
+    encrypt_stream(&dek, &aad, text.as_bytes(), &mut envelope).unwrap();
+    let cid = services::ipfs(&network)
+        .unwrap()
+        .add(std::io::Cursor::new(envelope))
+        .await
+        .unwrap();
+    let client = services::certificate_client_as_hospital(&network, &h1).unwrap();
+    let authorization = CertificateAuthorization {
+        hospital: hospital_id(&h1.id).unwrap(),
+        record_id: medcert_cli::ids::certificate_record_id(&record_id).unwrap(),
+        cid,
+        content_fingerprint: embedded.content_fingerprint,
+        watermark_fingerprint: embedded.watermark_fingerprint,
+        nonce: rand::random(),
+    };
+    let signature = wallet
+        .signer()
+        .sign_certificate_authorization(&authorization, &client.domain());
+    let issued = client
+        .issue_certificate(&authorization, wallet.signer().address().into(), &signature)
+        .await
+        .unwrap();
+
+    let consent_path = scratch.path().join("consent.json");
+    consent(
+        &network,
+        patients.path(),
+        &name,
+        &h2.id,
+        issued.certificate_id,
+        Duration::from_secs(600),
+        &consent_path,
+    )
+    .await;
+    let error = recover(
+        &network,
+        &RecoverRequest {
+            hospital: &h2.id,
+            doctor: 0,
+            treatment_number: &treatment,
+            password: &password,
+            consent: &consent_path,
+            record_id: None,
+            resume: None,
+            wait: WAIT,
+            out: None,
+        },
+        &hidden(),
+    )
+    .await
+    .unwrap_err();
+    assert_kind(&error, FailureKind::NotAuthentic);
+    assert!(error.to_string().contains("tampered"), "{error}");
+    let contract = services::hospital_contract(&network, &h2, Actor::Doctor(0))
+        .await
+        .unwrap();
+    assert!(
+        record_state(&contract, &h2.channel, &record_id)
+            .await
+            .is_err(),
+        "nothing was stored at {}",
+        h2.id
+    );
+    relay.shutdown().await;
+}
