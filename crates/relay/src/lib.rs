@@ -344,6 +344,18 @@ impl Relay {
             in_flight: Mutex::new(HashSet::new()),
             workers: Mutex::new(JoinSet::new()),
         });
+        // A new store starts at each channel's present (what came before is not this
+        // relay's), fixed before returning so that nothing committed after start is missed.
+        for side in core.hospitals.values() {
+            if core.store.checkpoint(side.channel())?.is_none() {
+                let checkpoint = Checkpoint {
+                    block_number: side.height().await?,
+                    after_tx_id: None,
+                };
+                core.store.set_checkpoint(side.channel(), &checkpoint)?;
+                tracing::info!(chain = %side.chain, block = checkpoint.block_number, "new store: starting at the channel's height");
+            }
+        }
         for record in core.store.unanswered()? {
             tracing::info!(message = %record.key(), status = record.status.name(), "resuming");
             core.spawn_worker(record.key(), Stopwatch::default());
@@ -407,19 +419,11 @@ async fn follow(core: Arc<Core>, side: Arc<HospitalSide>) {
 /// chain was unfrozen after refusals (then the refused events are read again).
 async fn follow_once(core: &Arc<Core>, side: &HospitalSide) -> Result<(), RelayError> {
     let channel = side.channel();
-    let checkpoint = match core.store.checkpoint(channel)? {
-        Some(checkpoint) => checkpoint,
-        None => {
-            // A new store starts at the channel's present: what came before is not its.
-            let checkpoint = Checkpoint {
-                block_number: side.height().await?,
-                after_tx_id: None,
-            };
-            core.store.set_checkpoint(channel, &checkpoint)?;
-            tracing::info!(chain = %side.chain, block = checkpoint.block_number, "new store: starting at the channel's height");
-            checkpoint
-        }
-    };
+    let checkpoint = core.store.checkpoint(channel)?.ok_or_else(|| {
+        RelayError::Config(format!(
+            "no checkpoint for channel {channel}; restart the relay"
+        ))
+    })?;
     let start = medcert_fabric::Checkpoint {
         block_number: checkpoint.block_number,
         after_tx_id: checkpoint.after_tx_id,
@@ -549,7 +553,8 @@ impl Core {
                                 .store
                                 .checkpoint(side.channel())?
                                 .unwrap_or(checkpoint.clone());
-                            self.admit(side, filler, &at, filler_own)?;
+                            let (key, filler_own) = self.admit(side, filler, &at, filler_own)?;
+                            self.spawn_worker(key, filler_own);
                         }
                         Err(refused) => {
                             let message = format!("{}/{missing}", side.chain);
@@ -562,18 +567,20 @@ impl Core {
             }
         }
         own.stop();
-        self.admit(side, proven, &checkpoint, own)?;
+        let (key, own) = self.admit(side, proven, &checkpoint, own)?;
         self.pause(PauseStep::ReadEvent, index).await;
+        self.spawn_worker(key, own);
         Ok(Handled::Admitted)
     }
 
+    /// Records a proven request as `Received`; returns its key for the worker to take.
     fn admit(
-        self: &Arc<Self>,
+        &self,
         side: &HospitalSide,
         proven: fabric::ProvenRequest,
         checkpoint: &Checkpoint,
         mut own: Stopwatch,
-    ) -> Result<(), RelayError> {
+    ) -> Result<(String, Stopwatch), RelayError> {
         own.start();
         let index = proven.request.index;
         let message = Interchain {
@@ -597,8 +604,7 @@ impl Core {
         own.stop();
         Metrics::count(&self.metrics.received);
         tracing::info!(pair = %side.pair, index, block = proven.proof.block_number, tx = %proven.proof.tx_id, "request admitted");
-        self.spawn_worker(record.key(), own);
-        Ok(())
+        Ok((record.key(), own))
     }
 
     fn spawn_worker(self: &Arc<Self>, key: String, own: Stopwatch) {

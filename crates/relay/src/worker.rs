@@ -182,6 +182,10 @@ impl Core {
         };
         own.stop();
         let id = request_id(&record.channel, record.index);
+        if Instant::now() >= deadline {
+            // Retries of failing steps (an unreachable node) ran out the time.
+            return self.timed_out(record, id).await;
+        }
         let outcome = tokio::time::timeout_at(
             deadline.into(),
             self.ethereum_leg(record, &key, id, &consent, own),

@@ -1,0 +1,280 @@
+//! Recovery requests on the shared network, made the way a hospital makes them: a fresh
+//! patient registered at the requesting hospital, a certificate issued on Ethereum with
+//! the patient's authorisation, the patient's consent, and `RequestRecovery`.
+#![allow(dead_code)] // each test binary uses its own part
+
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use medcert_eip712::{
+    CertificateAuthorization, Consent, PatientSigner, SignedConsent, hospital_id,
+};
+use medcert_ethereum::bindings::RecoveryServedFilter;
+use medcert_ethereum::ethers::contract::EthEvent;
+use medcert_ethereum::ethers::providers::Middleware;
+use medcert_ethereum::ethers::types::{Address, Filter, H256, Log};
+use medcert_ethereum::{ChainConfig, EthereumError, MedicalCertificateClient, wallet_from_hex};
+use medcert_fabric::{Contract, Gateway, Identity};
+use medcert_network::{Hospital, Network};
+use serde_json::Value;
+
+pub const PASSWORD: &str = "relay-test-password-5d1e";
+const HASH: &str = "3333333333333333333333333333333333333333333333333333333333333333";
+
+pub fn network() -> Network {
+    Network::load().unwrap_or_else(|e| panic!("{e}"))
+}
+
+pub fn unix_now() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap()
+        .as_secs()
+}
+
+pub fn unique(prefix: &str) -> String {
+    format!("{prefix}-{:016x}", rand::random::<u64>())
+}
+
+pub fn chain_config(network: &Network) -> ChainConfig {
+    ChainConfig::new(network.ethereum.rpc_url.clone(), network.ethereum.chain_id)
+}
+
+pub fn contract_address(network: &Network) -> Address {
+    network
+        .ethereum
+        .contract_address
+        .as_deref()
+        .expect("no contract address: run `medcert network init`")
+        .parse()
+        .unwrap()
+}
+
+/// The certificate chain as hospital `hospital`'s issuer account.
+pub fn issuer(network: &Network, hospital: &Hospital) -> MedicalCertificateClient {
+    let account = network.hospital_account(hospital).unwrap();
+    MedicalCertificateClient::attach(
+        &chain_config(network),
+        contract_address(network),
+        wallet_from_hex(&account.private_key).unwrap(),
+    )
+    .unwrap()
+}
+
+/// A doctor of `hospital` on its channel.
+pub async fn doctor(network: &Network, hospital: &Hospital) -> Contract {
+    let who = &hospital.doctors[0];
+    let identity = Identity::from_files(&who.msp_id, &who.cert, &who.key).unwrap();
+    let ca = std::fs::read(&hospital.peer.tls_ca).unwrap();
+    Gateway::connect(&hospital.peer.endpoint, &hospital.peer.host, &ca, identity)
+        .await
+        .unwrap()
+        .network(&hospital.channel)
+        .contract(&network.fabric.chaincode_name)
+}
+
+/// Other processes send as the same hospital account: retry when they took our nonce.
+async fn retry_nonce<T, F, Fut>(mut call: F) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Result<T, EthereumError>>,
+{
+    for attempt in 1.. {
+        match call().await {
+            Ok(value) => return value,
+            Err(EthereumError::Rpc(e)) if attempt < 20 && e.to_string().contains("nonce") => {
+                tokio::time::sleep(Duration::from_millis(50 * attempt)).await;
+            }
+            Err(e) => panic!("{e}"),
+        }
+    }
+    unreachable!()
+}
+
+/// A patient registered at one hospital, holding one certificate on Ethereum.
+pub struct Patient {
+    pub signer: PatientSigner,
+    pub treatment: String,
+    pub certificate_id: u64,
+    pub hospital: Hospital,
+    pub doctor: Contract,
+    pub cid: String,
+    pub domain: medcert_eip712::CertificateDomain,
+}
+
+impl Patient {
+    /// Registers a fresh patient at `hospital` and has that hospital certify a record of
+    /// theirs (authorisation nonce 1).
+    pub async fn new(network: &Network, hospital: &Hospital) -> Self {
+        let signer = PatientSigner::from_seed(&rand::random());
+        let treatment = unique("T");
+        let doctor = doctor(network, hospital).await;
+        let address = format!("0x{}", hex::encode(signer.address()));
+        doctor
+            .new_proposal("RegisterPatient")
+            .args([treatment.as_str(), HASH, address.as_str(), HASH])
+            .transient("password", PASSWORD.as_bytes().to_vec())
+            .build()
+            .unwrap()
+            .endorse()
+            .await
+            .unwrap()
+            .submit()
+            .await
+            .unwrap()
+            .status()
+            .await
+            .unwrap();
+
+        let issuer = issuer(network, hospital);
+        let domain = issuer.domain();
+        let cid = format!("bafkrelaytest{:016x}", rand::random::<u64>());
+        let authorization = CertificateAuthorization {
+            hospital: hospital_id(&hospital.id).unwrap(),
+            record_id: rand::random(),
+            cid: cid.clone(),
+            content_fingerprint: [0xc1; 32],
+            watermark_fingerprint: [0x3b; 32],
+            nonce: 1,
+        };
+        let signature = signer.sign_certificate_authorization(&authorization, &domain);
+        let patient = Address::from(signer.address());
+        let issued =
+            retry_nonce(|| issuer.issue_certificate(&authorization, patient, &signature)).await;
+        Self {
+            signer,
+            treatment,
+            certificate_id: issued.certificate_id,
+            hospital: hospital.clone(),
+            doctor,
+            cid,
+            domain,
+        }
+    }
+
+    /// The patient's consent for this hospital to recover the certificate.
+    pub fn consent(&self, nonce: u64, expiry: u64) -> SignedConsent {
+        let consent = Consent {
+            hospital: hospital_id(&self.hospital.id).unwrap(),
+            certificate_id: self.certificate_id,
+            expiry,
+            nonce,
+        };
+        SignedConsent {
+            signature: self.signer.sign_consent(&consent, &self.domain),
+            consent,
+        }
+    }
+
+    /// Submits `RequestRecovery` with `consent` (hex of the signed-consent bytes);
+    /// returns the request's index on the channel.
+    pub async fn request_recovery_raw(&self, consent_hex: &str) -> u64 {
+        let certificate = self.certificate_id.to_string();
+        // Requests on one channel share its counter: concurrent ones conflict (MVCC)
+        // and are submitted again, as a hospital application would.
+        for attempt in 1.. {
+            let submitted = self
+                .doctor
+                .new_proposal("RequestRecovery")
+                .args([
+                    self.treatment.as_str(),
+                    &unique("R"),
+                    &certificate,
+                    consent_hex,
+                ])
+                .transient("password", PASSWORD.as_bytes().to_vec())
+                .build()
+                .unwrap()
+                .endorse()
+                .await
+                .unwrap()
+                .submit()
+                .await
+                .unwrap()
+                .status()
+                .await;
+            match submitted {
+                Ok(committed) => {
+                    let recovery: Value = serde_json::from_slice(&committed.result).unwrap();
+                    return recovery["index"].as_u64().unwrap();
+                }
+                Err(medcert_fabric::Error::NotCommitted { code, .. })
+                    if attempt < 10
+                        && code == medcert_fabric_protos::protos::TxValidationCode::MvccReadConflict =>
+                {
+                    tokio::time::sleep(Duration::from_millis(100 * attempt)).await;
+                }
+                Err(e) => panic!("RequestRecovery: {e}"),
+            }
+        }
+        unreachable!()
+    }
+
+    pub async fn request_recovery(&self, consent: SignedConsent) -> u64 {
+        self.request_recovery_raw(&hex::encode(consent.to_bytes()))
+            .await
+    }
+
+    /// The recovery's `outcome` JSON as the channel holds it now.
+    pub async fn outcome_now(&self, index: u64) -> Value {
+        let bytes = self
+            .doctor
+            .evaluate("GetRecoveryStatus", &[&index.to_string()])
+            .await
+            .unwrap();
+        let recovery: Value = serde_json::from_slice(&bytes).unwrap();
+        recovery["outcome"].clone()
+    }
+
+    /// Waits (up to `limit`) until the channel holds an answer for `index`; returns the
+    /// recovery's `outcome` JSON.
+    pub async fn outcome(&self, index: u64, limit: Duration) -> Value {
+        let start = Instant::now();
+        loop {
+            let outcome = self.outcome_now(index).await;
+            if outcome["state"] != "pending" {
+                return outcome;
+            }
+            assert!(
+                start.elapsed() < limit,
+                "request {index} on {} still pending after {limit:?}",
+                self.hospital.channel
+            );
+            tokio::time::sleep(Duration::from_millis(250)).await;
+        }
+    }
+}
+
+/// Every `RecoveryServed` log of `request_id` on the chain.
+pub async fn served_logs(network: &Network, request_id: [u8; 32]) -> Vec<Log> {
+    let client = issuer(network, &network.fabric.hospitals[0]);
+    let filter = Filter::new()
+        .address(contract_address(network))
+        .topic0(RecoveryServedFilter::signature())
+        .topic1(H256::from(request_id))
+        .from_block(0u64);
+    client.contract().client().get_logs(&filter).await.unwrap()
+}
+
+/// Checks a completed outcome against the one `RecoveryServed` event of its request.
+pub async fn assert_completed_once(
+    network: &Network,
+    patient: &Patient,
+    index: u64,
+    outcome: &Value,
+) {
+    assert_eq!(outcome["state"], "completed", "{outcome}");
+    let id = medcert_relay::request_id(&patient.hospital.channel, index);
+    let logs = served_logs(network, id).await;
+    assert_eq!(logs.len(), 1, "RecoveryServed events of request {index}");
+    let result: Value = serde_json::from_str(outcome["result"].as_str().unwrap()).unwrap();
+    assert_eq!(result["certificate_id"], patient.certificate_id);
+    assert_eq!(result["cid"], patient.cid.as_str());
+    assert_eq!(result["content_fingerprint"], "c1".repeat(32));
+    assert_eq!(result["watermark_fingerprint"], "3b".repeat(32));
+    assert_eq!(result["request_id"], format!("0x{}", hex::encode(id)));
+    assert_eq!(
+        result["eth_tx"],
+        format!("{:#x}", logs[0].transaction_hash.unwrap())
+    );
+    assert_eq!(result["eth_block"], logs[0].block_number.unwrap().as_u64());
+}
