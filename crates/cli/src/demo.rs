@@ -8,7 +8,6 @@
 //! `ehr verify`. Every step prints its transaction ids, CIDs, verdicts and timings; the
 //! first failing step ends the demo.
 
-use std::collections::BTreeMap;
 use std::future::Future;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
@@ -52,7 +51,8 @@ pub struct DemoStep {
     pub title: String,
     pub ok: bool,
     pub ms: f64,
-    pub details: BTreeMap<String, String>,
+    /// What the step did, in order: transaction ids, CIDs, verdicts.
+    pub details: Vec<(String, String)>,
     pub error: Option<String>,
 }
 
@@ -67,16 +67,20 @@ pub struct DemoReport {
 #[derive(Debug, thiserror::Error)]
 pub enum DemoError {
     #[error(
-        "the demo needs at least 3 hospitals, the network has {available} (asked for {asked}); run `medcert network up --hospitals 3`"
+        "the demo takes 3 to {available} hospitals on this network, not {asked}; give --hospitals \
+         in that range (a network needs 3 or more: `medcert network up --hospitals 3`)"
     )]
-    TooFewHospitals { asked: usize, available: usize },
+    HospitalCount { asked: usize, available: usize },
     #[error("cannot start the relay: {0}")]
     Relay(String),
-    #[error("cannot make the demo's scratch directory: {0}")]
-    Scratch(std::io::Error),
+    #[error("cannot make the demo's directory {path}: {source}")]
+    Scratch {
+        path: PathBuf,
+        source: std::io::Error,
+    },
 }
 
-type Details = BTreeMap<String, String>;
+type Details = Vec<(String, String)>;
 
 struct Steps {
     steps: Vec<DemoStep>,
@@ -128,7 +132,7 @@ fn details<const N: usize>(pairs: [(&str, String); N]) -> Details {
 pub async fn run(network: &Network, options: &DemoOptions) -> Result<DemoReport, DemoError> {
     let available = network.fabric.hospitals.len();
     if options.hospitals < 3 || options.hospitals > available {
-        return Err(DemoError::TooFewHospitals {
+        return Err(DemoError::HospitalCount {
             asked: options.hospitals,
             available,
         });
@@ -137,12 +141,20 @@ pub async fn run(network: &Network, options: &DemoOptions) -> Result<DemoReport,
     let (h1, h2, h3) = (&chosen[0], &chosen[1], &chosen[options.hospitals - 1]);
     let started = Instant::now();
 
-    let scratch = tempfile::Builder::new()
-        .prefix("medcert-demo")
-        .tempdir()
-        .map_err(DemoError::Scratch)?;
-    let mut relay_config =
-        medcert_relay::RelayConfig::new(network.clone(), scratch.path().join("relay"));
+    // Kept after the run, so its files can be checked again with `medcert ehr verify`.
+    let scratch = network.run_dir.join("demo").join(format!(
+        "{}-{:04x}",
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap_or_default()
+            .as_secs(),
+        rand::random::<u16>()
+    ));
+    std::fs::create_dir_all(&scratch).map_err(|source| DemoError::Scratch {
+        path: scratch.clone(),
+        source,
+    })?;
+    let mut relay_config = medcert_relay::RelayConfig::new(network.clone(), scratch.join("relay"));
     relay_config.confirmations = options.relay_confirmations;
     relay_config.request_timeout = options.relay_timeout;
     relay_config.only_hospitals = Some(chosen.iter().map(|h| h.id.clone()).collect());
@@ -156,21 +168,21 @@ pub async fn run(network: &Network, options: &DemoOptions) -> Result<DemoReport,
     };
     if options.print_steps {
         println!(
-            "medcert demo: {} hospitals ({}), relay in-process, scratch {}",
+            "medcert demo: {} hospitals ({}), relay in-process, files in {}",
             chosen.len(),
             chosen
                 .iter()
                 .map(|h| h.id.as_str())
                 .collect::<Vec<_>>()
                 .join(", "),
-            scratch.path().display()
+            scratch.display()
         );
     }
     let story = Story {
         network,
         options,
         patients: network.run_dir.join("patients"),
-        scratch: scratch.path().to_owned(),
+        scratch,
         h1,
         h2,
         h3,

@@ -402,3 +402,33 @@ fn bad_input_gets_one_line_and_a_stable_code() {
     );
     assert_eq!(run.code, Some(2), "a bad duration is bad usage");
 }
+
+#[test]
+fn the_demo_tells_the_whole_story() {
+    let network = common::network();
+    let patients = tempfile::tempdir().unwrap();
+    let run = medcert(patients.path(), &["--json", "demo"], None, None);
+    assert_eq!(run.code, Some(0), "{}\n{}", run.stdout, run.stderr);
+    let report = run.json();
+    assert_eq!(report["passed"], true);
+    let steps = report["steps"].as_array().unwrap();
+    assert_eq!(steps.len(), 13);
+    assert!(steps.iter().all(|s| s["ok"] == true));
+    let titles: Vec<&str> = steps.iter().map(|s| s["title"].as_str().unwrap()).collect();
+    assert!(titles.iter().any(|t| t.contains("recovers")));
+    assert!(titles.iter().any(|t| t.contains("forged")));
+    assert!(titles.iter().any(|t| t.contains("edited afterwards")));
+
+    let run = medcert(
+        patients.path(),
+        &[
+            "demo",
+            "--hospitals",
+            &(network.fabric.hospitals.len() + 1).to_string(),
+        ],
+        None,
+        None,
+    );
+    assert_eq!(run.code, Some(1));
+    assert!(run.one_line_error().contains("give --hospitals"));
+}
