@@ -432,3 +432,33 @@ fn the_demo_tells_the_whole_story() {
     assert_eq!(run.code, Some(1));
     assert!(run.one_line_error().contains("give --hospitals"));
 }
+
+#[test]
+fn relay_run_serves_until_interrupted() {
+    use std::io::{BufRead, BufReader};
+    common::network();
+    let state = tempfile::tempdir().unwrap();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_medcert"))
+        .args(["relay", "run", "--state-dir"])
+        .arg(state.path())
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stderr = BufReader::new(child.stderr.take().unwrap());
+    let mut line = String::new();
+    stderr.read_line(&mut line).unwrap();
+    assert!(line.contains("relay running"), "{line}");
+    let interrupted = Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(interrupted.success());
+    let status = child.wait().unwrap();
+    assert_eq!(status.code(), Some(0));
+    assert!(
+        std::fs::read_dir(state.path()).unwrap().next().is_some(),
+        "the relay kept its state"
+    );
+}

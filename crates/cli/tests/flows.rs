@@ -526,3 +526,76 @@ async fn bad_input_is_refused_and_leaves_nothing() {
     .unwrap_err();
     assert!(error.to_string().contains("unknown record"), "{error}");
 }
+
+/// Certification failing after `CreateRecord` (IPFS down, or the certificate chain
+/// refusing the issuer) keeps the hospital record, says so, and `ehr certify` finishes.
+#[tokio::test]
+async fn a_failed_certification_leaves_the_record_and_is_retried() {
+    let network = network();
+    let hospital = network.fabric.hospitals[0].clone();
+    let patients = tempfile::tempdir().unwrap();
+    let patient = unique("erin");
+    let password = password();
+    let treatment = registered(&network, patients.path(), &patient, &hospital.id, &password).await;
+
+    let mut ipfs_down = network.clone();
+    ipfs_down.ipfs.api_url = "http://127.0.0.1:9".into();
+    let mut not_an_issuer = network.clone();
+    // The relay's account is not a registered hospital: the contract refuses to issue.
+    not_an_issuer.fabric.hospitals[0].eth_account = 1;
+
+    for (broken, kind) in [
+        (&ipfs_down, FailureKind::Unreachable),
+        (&not_an_issuer, FailureKind::Refused),
+    ] {
+        let error = create_record(
+            broken,
+            patients.path(),
+            &CreateRequest {
+                hospital: &hospital.id,
+                doctor: 0,
+                treatment_number: &treatment,
+                record_id: None,
+                password: &password,
+                size: 20_000,
+                certify_for: Some(&patient),
+                keep: None,
+            },
+            &hidden(),
+        )
+        .await
+        .unwrap_err();
+        assert_kind(&error, kind);
+        let FlowError::CertifyAfterStore { record_id, .. } = &error else {
+            panic!("expected a stored but uncertified record: {error}");
+        };
+        assert!(error.to_string().contains("medcert ehr certify"), "{error}");
+        let contract = services::hospital_contract(&network, &hospital, Actor::Doctor(0))
+            .await
+            .unwrap();
+        assert!(matches!(
+            record_state(&contract, &hospital.channel, record_id)
+                .await
+                .unwrap(),
+            RecordState::Active { .. }
+        ));
+        let certified = certify_record(
+            &network,
+            patients.path(),
+            &CertifyRequest {
+                hospital: &hospital.id,
+                doctor: 0,
+                record_id,
+                patient: &patient,
+            },
+            &hidden(),
+        )
+        .await
+        .unwrap();
+        assert!(!certified.already_certified);
+    }
+    let listed = list_certificates(&network, patients.path(), &patient)
+        .await
+        .unwrap();
+    assert_eq!(listed.certificates.len(), 2);
+}
