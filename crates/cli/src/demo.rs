@@ -38,6 +38,8 @@ pub struct DemoOptions {
     /// Hospitals taking part (at least 3); the story uses the first two and the last.
     pub hospitals: usize,
     pub record_size: u64,
+    /// Where the demo's patients keep their wallets.
+    pub patients_dir: PathBuf,
     pub relay_confirmations: usize,
     pub relay_timeout: Duration,
     pub recover_wait: Duration,
@@ -181,7 +183,7 @@ pub async fn run(network: &Network, options: &DemoOptions) -> Result<DemoReport,
     let story = Story {
         network,
         options,
-        patients: network.run_dir.join("patients"),
+        patients: options.patients_dir.clone(),
         scratch,
         h1,
         h2,

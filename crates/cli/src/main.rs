@@ -507,6 +507,7 @@ fn run(cli: &Cli) -> Result<ExitCode> {
             let options = demo::DemoOptions {
                 hospitals: args.hospitals,
                 record_size: args.size,
+                patients_dir: ctx.patients_dir(cli, &network),
                 relay_confirmations: ctx.settings.relay_confirmations,
                 relay_timeout: ctx.settings.relay_timeout,
                 recover_wait: ctx.settings.recover_wait,
