@@ -124,7 +124,7 @@ impl Plan {
                 rounds: 2,
                 warmup: 1,
                 store_sizes: vec![10 * KB, 100 * KB],
-                recovery_sizes: vec![100 * KB],
+                recovery_sizes: vec![MB],
                 throughput_size: MB,
                 hospital_counts,
                 load: Duration::from_secs(args.load_secs.min(5)),

@@ -1,5 +1,5 @@
-//! `--quick` against the shared network: every file of the figures asked for is written,
-//! with the right columns, and the PNGs are PNGs.
+//! `--quick` against the shared network (its relay started in-process): every figure's
+//! files are written, with the right columns, and the PNGs are PNGs.
 
 use medcert_bench::{BenchArgs, Figure};
 use medcert_network::Network;
@@ -27,7 +27,7 @@ async fn quick_run_writes_every_file() {
     let out = tempfile::tempdir().unwrap();
     let args = BenchArgs {
         quick: true,
-        figures: vec![Figure::Fig4, Figure::Fig7],
+        figures: Figure::ALL.to_vec(),
         load_secs: 3,
         out: out.path().to_owned(),
         ..BenchArgs::default()
@@ -45,7 +45,8 @@ async fn quick_run_writes_every_file() {
         header(&dir.join("floors.csv")),
         "floor,size_bytes,size,rounds,mean_ms,p50_ms,p99_ms"
     );
-    assert_eq!(rows(&dir.join("floors.csv")), 3 + 2 * 6);
+    // The fixed floors, then six per size: 10 KB, 100 KB (figure 4) and 1 MB (figure 5).
+    assert_eq!(rows(&dir.join("floors.csv")), 3 + 3 * 6);
     assert_eq!(
         header(&dir.join("fig7.csv")),
         "load,process,mean_cpu_percent,peak_cpu_percent,peak_rss_mib"
@@ -58,12 +59,45 @@ async fn quick_run_writes_every_file() {
     for process in ["peer", "orderer", "anvil", "medcert (bench + CLI flows)"] {
         assert!(fig7.contains(process), "no {process} in fig7.csv:\n{fig7}");
     }
-    for png in ["fig4.png", "fig7_cpu.png", "fig7_rss.png"] {
+    assert!(fig7.contains("medcert relay (in-process)"), "{fig7}");
+    assert_eq!(
+        header(&dir.join("fig5.csv")),
+        "operation,size_bytes,size,hospitals,rounds,mean_ms,p50_ms,p99_ms,floor_p50_ms,ratio_p50"
+    );
+    // 1 size x 2 hospital counts x 10 operations (recovery, baseline and their steps).
+    assert_eq!(rows(&dir.join("fig5.csv")), 20);
+    assert_eq!(
+        header(&dir.join("fig6.csv")),
+        "size_bytes,size,hospitals,medcert_p50_ms,baseline_p50_ms,medcert_mean_ms,baseline_mean_ms,ratio_p50"
+    );
+    assert_eq!(rows(&dir.join("fig6.csv")), 2);
+    assert_eq!(
+        header(&dir.join("fig8.csv")),
+        "size_bytes,hospitals,recoveries,seconds,recoveries_per_s,baseline_per_s"
+    );
+    assert_eq!(rows(&dir.join("fig8.csv")), 2);
+    assert_eq!(
+        header(&dir.join("fig7_baseline.csv")),
+        "load,process,mean_cpu_percent,peak_cpu_percent,peak_rss_mib"
+    );
+    for png in [
+        "fig4.png",
+        "fig5.png",
+        "fig6.png",
+        "fig7_cpu.png",
+        "fig7_rss.png",
+        "fig7_baseline_cpu.png",
+        "fig8.png",
+    ] {
         assert!(is_png(&dir.join(png)), "{png} is not a PNG");
     }
     let markdown = std::fs::read_to_string(dir.join("summary.md")).unwrap();
     assert!(markdown.contains("| fig4 | store 10 KB | 2 |"), "{markdown}");
     assert!(markdown.contains("store 15 MB"), "the target line is always shown");
+    assert!(markdown.contains("| fig5 | recovery 1 MB at 2 hospitals | 4 |"), "{markdown}");
+    assert!(summary.skipped.is_empty(), "{:?}", summary.skipped);
     assert_eq!(summary.lines.iter().filter(|l| l.figure == "fig4").count(), 4);
+    assert_eq!(summary.lines.iter().filter(|l| l.figure == "fig5").count(), 2);
+    assert_eq!(summary.targets.iter().filter(|t| t.met.is_some()).count(), 3);
     assert!(summary.files.iter().all(|f| f.exists()));
 }
