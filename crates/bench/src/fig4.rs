@@ -92,9 +92,11 @@ pub async fn run(
     workspace: &Workspace,
     floors: &mut Floors,
 ) -> Result<Fig4, BenchError> {
-    let hospital = network.fabric.hospitals.first().ok_or_else(|| {
-        BenchError::Unavailable("the network has no hospital".into())
-    })?;
+    let hospital = network
+        .fabric
+        .hospitals
+        .first()
+        .ok_or_else(|| BenchError::Unavailable("the network has no hospital".into()))?;
     let patient = workspace.patient(network, "fig4", &[hospital]).await?;
     let treatment = patient
         .treatment_number(&hospital.id)
@@ -144,17 +146,53 @@ pub async fn run(
         let retrieve_floor =
             fixed.fabric_commit.p50_ms + size_floors.s3_get.p50_ms + size_floors.aes_decrypt.p50_ms;
         let rows: [(&str, &Samples, Option<f64>); 12] = [
-            ("store", &samples.store, Some(hospital_half_floor + certify_floor)),
+            (
+                "store",
+                &samples.store,
+                Some(hospital_half_floor + certify_floor),
+            ),
             ("store.watermark", &samples.watermark, None),
-            ("store.encrypt", &samples.encrypt, Some(size_floors.aes_encrypt.p50_ms)),
-            ("store.csp_put", &samples.csp_put, Some(size_floors.s3_put.p50_ms)),
-            ("store.create_record", &samples.create_record, Some(fixed.fabric_commit.p50_ms)),
-            ("store.ipfs_add", &samples.ipfs_add, Some(size_floors.ipfs_add.p50_ms)),
-            ("store.issue_certificate", &samples.issue, Some(fixed.anvil_tx.p50_ms)),
+            (
+                "store.encrypt",
+                &samples.encrypt,
+                Some(size_floors.aes_encrypt.p50_ms),
+            ),
+            (
+                "store.csp_put",
+                &samples.csp_put,
+                Some(size_floors.s3_put.p50_ms),
+            ),
+            (
+                "store.create_record",
+                &samples.create_record,
+                Some(fixed.fabric_commit.p50_ms),
+            ),
+            (
+                "store.ipfs_add",
+                &samples.ipfs_add,
+                Some(size_floors.ipfs_add.p50_ms),
+            ),
+            (
+                "store.issue_certificate",
+                &samples.issue,
+                Some(fixed.anvil_tx.p50_ms),
+            ),
             ("retrieve", &samples.retrieve, Some(retrieve_floor)),
-            ("retrieve.query_record", &samples.query, Some(fixed.fabric_commit.p50_ms)),
-            ("retrieve.csp_get", &samples.csp_get, Some(size_floors.s3_get.p50_ms)),
-            ("retrieve.decrypt", &samples.decrypt, Some(size_floors.aes_decrypt.p50_ms)),
+            (
+                "retrieve.query_record",
+                &samples.query,
+                Some(fixed.fabric_commit.p50_ms),
+            ),
+            (
+                "retrieve.csp_get",
+                &samples.csp_get,
+                Some(size_floors.s3_get.p50_ms),
+            ),
+            (
+                "retrieve.decrypt",
+                &samples.decrypt,
+                Some(size_floors.aes_decrypt.p50_ms),
+            ),
             ("retrieve.verify", &samples.verify, None),
         ];
         for (operation, samples, floor) in rows {
@@ -220,10 +258,13 @@ pub(crate) async fn one_round(
     .await?;
     let store_elapsed = started.elapsed();
     let record_id = stored.stored.record_id.clone();
-    let certificate = stored.certificate.as_ref().ok_or_else(|| BenchError::Unexpected {
-        what: "the store flow",
-        detail: "stored without the certificate it was asked for".into(),
-    })?;
+    let certificate = stored
+        .certificate
+        .as_ref()
+        .ok_or_else(|| BenchError::Unexpected {
+            what: "the store flow",
+            detail: "stored without the certificate it was asked for".into(),
+        })?;
 
     let out = workspace.path().join(format!("{record_id}.xml"));
     let started = Instant::now();
@@ -241,10 +282,13 @@ pub(crate) async fn one_round(
     )
     .await?;
     let retrieve_elapsed = started.elapsed();
-    let retrieved = queried.retrieved.as_ref().ok_or_else(|| BenchError::Unexpected {
-        what: "the query flow",
-        detail: "no document retrieved although one was asked for".into(),
-    })?;
+    let retrieved = queried
+        .retrieved
+        .as_ref()
+        .ok_or_else(|| BenchError::Unexpected {
+            what: "the query flow",
+            detail: "no document retrieved although one was asked for".into(),
+        })?;
     if !retrieved.authentic() {
         return Err(BenchError::NotAuthentic {
             record_id,

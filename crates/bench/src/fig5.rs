@@ -96,26 +96,47 @@ pub async fn run(inputs: &Inputs<'_>, floors: &mut Floors) -> Result<Fig56, Benc
             let mut samples = PointSamples::default();
             for round in 0..plan.warmup + plan.rounds {
                 let measured = round >= plan.warmup;
-                one_round(inputs, certified, &hospitals, measured.then_some(&mut samples))
-                    .await?;
+                one_round(
+                    inputs,
+                    certified,
+                    &hospitals,
+                    measured.then_some(&mut samples),
+                )
+                .await?;
             }
             let Some(recovery) = samples.end_to_end.stats() else {
                 continue;
             };
             let rows: [(&str, &Samples, Option<f64>); 10] = [
                 ("recovery", &samples.end_to_end, Some(floor)),
-                ("recovery.request", &samples.request, Some(fixed.fabric_commit.p50_ms)),
+                (
+                    "recovery.request",
+                    &samples.request,
+                    Some(fixed.fabric_commit.p50_ms),
+                ),
                 (
                     "recovery.relay_wait",
                     &samples.relay_wait,
                     Some(fixed.anvil_tx.p50_ms + fixed.fabric_commit.p50_ms),
                 ),
-                ("recovery.ipfs_get", &samples.ipfs_get, Some(size_floors.ipfs_cat.p50_ms)),
-                ("recovery.decrypt", &samples.decrypt, Some(size_floors.aes_decrypt.p50_ms)),
+                (
+                    "recovery.ipfs_get",
+                    &samples.ipfs_get,
+                    Some(size_floors.ipfs_cat.p50_ms),
+                ),
+                (
+                    "recovery.decrypt",
+                    &samples.decrypt,
+                    Some(size_floors.aes_decrypt.p50_ms),
+                ),
                 ("recovery.verify", &samples.verify, None),
                 ("recovery.store_again", &samples.store_again, None),
                 ("baseline", &samples.baseline, None),
-                ("baseline.grant", &samples.baseline_grant, Some(fixed.anvil_tx.p50_ms)),
+                (
+                    "baseline.grant",
+                    &samples.baseline_grant,
+                    Some(fixed.anvil_tx.p50_ms),
+                ),
                 ("baseline.read_certificate", &samples.baseline_read, None),
             ];
             for (operation, s, floor) in rows {
@@ -247,7 +268,10 @@ impl Fig56 {
             let mut series: BTreeMap<u64, Vec<(f64, f64)>> = BTreeMap::new();
             for p in &self.points {
                 if let Some(v) = value(p) {
-                    series.entry(p.size).or_default().push((p.hospitals as f64, v));
+                    series
+                        .entry(p.size)
+                        .or_default()
+                        .push((p.hospitals as f64, v));
                 }
             }
             series
@@ -303,7 +327,10 @@ impl Fig56 {
             }
             csv.write(&csv_path)?;
             let mut series = by_size(&|p| Some(p.recovery.mean_ms), "medcert cross-chain ");
-            series.extend(by_size(&|p| p.baseline.map(|b| b.mean_ms), "baseline (no cross-chain) "));
+            series.extend(by_size(
+                &|p| p.baseline.map(|b| b.mean_ms),
+                "baseline (no cross-chain) ",
+            ));
             LineChart {
                 title: "Figure 6: recovery latency, cross-chain vs non-cross-chain".into(),
                 x_desc: "hospitals recovering at once".into(),

@@ -170,17 +170,25 @@ mod tests {
     #[tokio::test]
     async fn a_short_load_is_sampled_and_written() {
         let dir = tempfile::tempdir().unwrap();
-        let fig = run(dir.path(), "spin", 2, Duration::from_millis(1200), |_| async {
-            tokio::time::sleep(Duration::from_millis(50)).await;
-            Ok(())
-        })
+        let fig = run(
+            dir.path(),
+            "spin",
+            2,
+            Duration::from_millis(1200),
+            |_| async {
+                tokio::time::sleep(Duration::from_millis(50)).await;
+                Ok(())
+            },
+        )
         .await
         .unwrap();
         assert!(fig.completed >= 2 * 10, "{}", fig.completed);
         assert!(fig.by_group().contains_key(SELF_GROUP));
         let files = fig.write(dir.path(), "fig7").unwrap();
         let summary = std::fs::read_to_string(&files[1]).unwrap();
-        assert!(summary.starts_with("load,process,mean_cpu_percent,peak_cpu_percent,peak_rss_mib\n"));
+        assert!(
+            summary.starts_with("load,process,mean_cpu_percent,peak_cpu_percent,peak_rss_mib\n")
+        );
         assert!(files[2].exists() && files[3].exists());
     }
 

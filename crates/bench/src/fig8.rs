@@ -45,7 +45,15 @@ pub async fn run(
     for &count in &plan.hospital_counts {
         let hospitals: Vec<&Hospital> = network.fabric.hospitals.iter().take(count).collect();
         tracing::info!(hospitals = count, per_hospital, "figure 8");
-        let signed = consents(network, workspace, patient, certified, &hospitals, per_hospital).await?;
+        let signed = consents(
+            network,
+            workspace,
+            patient,
+            certified,
+            &hospitals,
+            per_hospital,
+        )
+        .await?;
         let started = Instant::now();
         let done = futures_util::future::join_all(hospitals.iter().zip(signed).map(
             |(hospital, paths)| async move {
@@ -64,13 +72,22 @@ pub async fn run(
         let baseline_per_s = match baseline {
             None => None,
             Some(baseline) => {
-                let signed =
-                    consents(network, workspace, patient, certified, &hospitals, per_hospital).await?;
+                let signed = consents(
+                    network,
+                    workspace,
+                    patient,
+                    certified,
+                    &hospitals,
+                    per_hospital,
+                )
+                .await?;
                 let started = Instant::now();
                 let done = futures_util::future::join_all(hospitals.iter().zip(signed).map(
                     |(hospital, paths)| async move {
                         for path in &paths {
-                            baseline.recover_once(network, workspace, hospital, path).await?;
+                            baseline
+                                .recover_once(network, workspace, hospital, path)
+                                .await?;
                         }
                         Ok::<_, BenchError>(paths.len())
                     },
@@ -135,13 +152,19 @@ impl Fig8 {
                 r.recoveries.to_string(),
                 format!("{:.3}", r.seconds),
                 format!("{:.3}", r.per_s()),
-                r.baseline_per_s.map(|b| format!("{b:.3}")).unwrap_or_default(),
+                r.baseline_per_s
+                    .map(|b| format!("{b:.3}"))
+                    .unwrap_or_default(),
             ]);
         }
         csv.write(&csv_path)?;
         let mut series = vec![Series {
             name: "medcert cross-chain".into(),
-            points: self.rates.iter().map(|r| (r.hospitals as f64, r.per_s())).collect(),
+            points: self
+                .rates
+                .iter()
+                .map(|r| (r.hospitals as f64, r.per_s()))
+                .collect(),
         }];
         let baseline: Vec<(f64, f64)> = self
             .rates

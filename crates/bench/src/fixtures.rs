@@ -41,7 +41,10 @@ impl Workspace {
         let dir = tempfile::Builder::new()
             .prefix("medcert-bench-")
             .tempdir()
-            .map_err(BenchError::io("cannot create a scratch directory", std::env::temp_dir()))?;
+            .map_err(BenchError::io(
+                "cannot create a scratch directory",
+                std::env::temp_dir(),
+            ))?;
         Ok(Self {
             dir,
             run_id: format!("{:08x}", rand::random::<u32>()),

@@ -74,14 +74,18 @@ impl PeerCli {
             BenchError::Unavailable(format!("hospital {} has no doctor identity", h.id))
         })?;
         // The identity's certificate lives in <msp>/signcerts/.
-        let msp_dir = doctor
-            .cert
-            .parent()
-            .and_then(Path::parent)
-            .ok_or_else(|| BenchError::Unexpected {
-                what: "the network description",
-                detail: format!("doctor certificate {} is not in an MSP", doctor.cert.display()),
-            })?;
+        let msp_dir =
+            doctor
+                .cert
+                .parent()
+                .and_then(Path::parent)
+                .ok_or_else(|| BenchError::Unexpected {
+                    what: "the network description",
+                    detail: format!(
+                        "doctor certificate {} is not in an MSP",
+                        doctor.cert.display()
+                    ),
+                })?;
         let mut command = Command::new(&self.bin);
         command
             .env("FABRIC_CFG_PATH", &self.config)
@@ -208,9 +212,7 @@ impl IpfsCli {
 
 /// `http://127.0.0.1:5001` → `/ip4/127.0.0.1/tcp/5001`, as `ipfs --api` wants it.
 fn multiaddr(api_url: &str) -> Result<String, BenchError> {
-    let authority = api_url
-        .trim_start_matches("http://")
-        .trim_end_matches('/');
+    let authority = api_url.trim_start_matches("http://").trim_end_matches('/');
     let (host, port) = authority
         .rsplit_once(':')
         .ok_or_else(|| BenchError::Unexpected {
@@ -310,8 +312,8 @@ impl AnvilTransfer {
         let provider = Provider::<Http>::try_from(network.ethereum.rpc_url.as_str())
             .map_err(|e| BenchError::Unavailable(format!("anvil RPC URL: {e}")))?
             .interval(Duration::from_millis(1));
-        let wallet = LocalWallet::new(&mut rand::thread_rng())
-            .with_chain_id(network.ethereum.chain_id);
+        let wallet =
+            LocalWallet::new(&mut rand::thread_rng()).with_chain_id(network.ethereum.chain_id);
         let funds = U256::exp10(21);
         provider
             .request::<_, ()>("anvil_setBalance", (wallet.address(), funds))
@@ -438,7 +440,11 @@ impl Floors {
         }
     }
 
-    pub async fn fixed(&mut self, network: &Network, plan: &Plan) -> Result<FixedFloors, BenchError> {
+    pub async fn fixed(
+        &mut self,
+        network: &Network,
+        plan: &Plan,
+    ) -> Result<FixedFloors, BenchError> {
         if let Some(fixed) = self.fixed {
             return Ok(fixed);
         }
@@ -450,7 +456,8 @@ impl Floors {
         tracing::info!("floors: peer CLI, anvil transfer");
         let peer = PeerCli::new(network, hospital);
         let mut anvil = AnvilTransfer::new(network).await?;
-        let (mut commit, mut query, mut tx) = (Samples::default(), Samples::default(), Samples::default());
+        let (mut commit, mut query, mut tx) =
+            (Samples::default(), Samples::default(), Samples::default());
         for round in 0..plan.warmup + plan.rounds {
             let c = peer.invoke().await?;
             let q = peer.query().await?;
@@ -506,7 +513,10 @@ impl Floors {
             let cat = ipfs.cat(&cid).await?;
             ipfs.unpin(&cid).await?;
             if round >= plan.warmup {
-                for (s, t) in samples.iter_mut().zip([encrypt, decrypt, put, get, add, cat]) {
+                for (s, t) in samples
+                    .iter_mut()
+                    .zip([encrypt, decrypt, put, get, add, cat])
+                {
                     s.push(t);
                 }
             }
@@ -528,7 +538,15 @@ impl Floors {
 
     /// Every floor measured, one row each.
     pub fn csv(&self) -> Csv {
-        let mut csv = Csv::new(&["floor", "size_bytes", "size", "rounds", "mean_ms", "p50_ms", "p99_ms"]);
+        let mut csv = Csv::new(&[
+            "floor",
+            "size_bytes",
+            "size",
+            "rounds",
+            "mean_ms",
+            "p50_ms",
+            "p99_ms",
+        ]);
         let mut push = |name: &str, size: Option<u64>, s: &Stats| {
             csv.push(vec![
                 name.to_string(),
@@ -541,7 +559,11 @@ impl Floors {
             ]);
         };
         if let Some(f) = &self.fixed {
-            push("fabric commit (peer chaincode invoke --waitForEvent)", None, &f.fabric_commit);
+            push(
+                "fabric commit (peer chaincode invoke --waitForEvent)",
+                None,
+                &f.fabric_commit,
+            );
             push("fabric read (peer chaincode query)", None, &f.fabric_query);
             push("anvil transaction round trip", None, &f.anvil_tx);
         }

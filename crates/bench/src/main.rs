@@ -7,7 +7,10 @@ use medcert_bench::BenchArgs;
 use medcert_network::Network;
 
 #[derive(Debug, Parser)]
-#[command(name = "medcert-bench", about = "Benchmarks of the paper's Figures 4-8, with the services' floors")]
+#[command(
+    name = "medcert-bench",
+    about = "Benchmarks of the paper's Figures 4-8, with the services' floors"
+)]
 struct Cli {
     #[command(flatten)]
     bench: BenchArgs,

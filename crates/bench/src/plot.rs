@@ -164,7 +164,10 @@ mod tests {
     fn draws_a_png_with_categories_and_numbers() {
         let dir = tempfile::tempdir().unwrap();
         for (name, x_axis) in [
-            ("cat.png", XAxis::Categories(vec!["10 KB".into(), "1 MB".into()])),
+            (
+                "cat.png",
+                XAxis::Categories(vec!["10 KB".into(), "1 MB".into()]),
+            ),
             ("num.png", XAxis::Numeric),
         ] {
             let path = dir.path().join(name);

@@ -221,7 +221,11 @@ fn rpc<E: std::error::Error + Send + Sync + 'static>(e: E) -> BenchError {
 
 impl Baseline {
     /// Funds the patient's account (anvil_setBalance) so it can send its grants.
-    pub async fn new(network: &Network, workspace: &Workspace, patient: &Patient) -> Result<Self, BenchError> {
+    pub async fn new(
+        network: &Network,
+        workspace: &Workspace,
+        patient: &Patient,
+    ) -> Result<Self, BenchError> {
         let wallet = workspace.wallet(patient)?;
         let signer = medcert_ethereum::patient_wallet(wallet.signer())
             .with_chain_id(network.ethereum.chain_id);
@@ -301,7 +305,9 @@ impl Baseline {
         let keys = keys_of(network, hospital)?;
         let reader = medcert_cli::services::certificate_reader(network)?;
         let ipfs = medcert_ipfs::Ipfs::new(&network.ipfs.api_url, medcert_ipfs::DEFAULT_TIMEOUT)?;
-        let scratch = workspace.path().join(format!("baseline-{:016x}", rand::random::<u64>()));
+        let scratch = workspace
+            .path()
+            .join(format!("baseline-{:016x}", rand::random::<u64>()));
         std::fs::create_dir(&scratch).map_err(BenchError::io("cannot create", &scratch))?;
         let mut t = BaselineTimes::default();
         let total = Instant::now();
@@ -341,12 +347,11 @@ impl Baseline {
         t.decrypt = ms(started);
 
         let started = Instant::now();
-        let verification = medcert_cli::verify_file(network, &plain).map_err(|e| {
-            BenchError::NotAuthentic {
+        let verification =
+            medcert_cli::verify_file(network, &plain).map_err(|e| BenchError::NotAuthentic {
                 record_id: header.record_id.clone(),
                 detail: e.to_string(),
-            }
-        })?;
+            })?;
         let marked_by_source = matches!(
             &verification.verdict,
             medcert_cli::verify::VerdictReport::Authentic { hospital_id, record_id, .. }
@@ -354,7 +359,7 @@ impl Baseline {
         );
         let authentic = marked_by_source
             && verification.content_fingerprint.as_deref()
-            == Some(hex::encode(certificate.content_fingerprint).as_str())
+                == Some(hex::encode(certificate.content_fingerprint).as_str())
             && verification.watermark_fingerprint.as_deref()
                 == Some(hex::encode(certificate.watermark_fingerprint).as_str());
         if !authentic {

@@ -29,7 +29,10 @@ impl InProcessRelay {
             .thread_name("relay")
             .enable_all()
             .build()
-            .map_err(BenchError::io("cannot start the relay's runtime", state_dir))?;
+            .map_err(BenchError::io(
+                "cannot start the relay's runtime",
+                state_dir,
+            ))?;
         let mut config = RelayConfig::new(network.clone(), state_dir.to_owned());
         config.only_hospitals = Some(hospitals.to_vec());
         let started = runtime

@@ -20,8 +20,10 @@ const LOAD_SIZE: u64 = 1_000_000;
 /// and summary.md into `args.out`, and returns the summary.
 pub async fn run(network: &Network, args: &BenchArgs) -> Result<Summary, BenchError> {
     let plan = Plan::new(args, network.fabric.hospitals.len());
-    std::fs::create_dir_all(&plan.out)
-        .map_err(BenchError::io("cannot create the results directory", &plan.out))?;
+    std::fs::create_dir_all(&plan.out).map_err(BenchError::io(
+        "cannot create the results directory",
+        &plan.out,
+    ))?;
     let workspace = Workspace::new()?;
     let mut floors = Floors::new(workspace.path());
     let mut summary = Summary {
@@ -67,10 +69,9 @@ pub async fn run(network: &Network, args: &BenchArgs) -> Result<Summary, BenchEr
             Err(e) => {
                 for figure in [Figure::Fig5, Figure::Fig6, Figure::Fig8] {
                     if plan.wants(figure) {
-                        summary.skipped.push(format!(
-                            "{}: the relay did not start ({e})",
-                            figure.name()
-                        ));
+                        summary
+                            .skipped
+                            .push(format!("{}: the relay did not start ({e})", figure.name()));
                     }
                 }
                 if plan.wants(Figure::Fig7) {
@@ -87,7 +88,10 @@ pub async fn run(network: &Network, args: &BenchArgs) -> Result<Summary, BenchEr
 
     if let Some(fixed) = floors.fixed_if_measured() {
         for (what, stats) in [
-            ("Fabric commit: peer chaincode invoke --waitForEvent", fixed.fabric_commit),
+            (
+                "Fabric commit: peer chaincode invoke --waitForEvent",
+                fixed.fabric_commit,
+            ),
             ("Fabric read: peer chaincode query", fixed.fabric_query),
             ("anvil transfer round trip", fixed.anvil_tx),
         ] {
@@ -154,7 +158,15 @@ async fn recovery_figures_run(
     }
     if plan.wants(Figure::Fig8) {
         let certified = certify(network, workspace, source, &patient, plan.throughput_size).await?;
-        let fig = fig8::run(network, plan, workspace, &patient, &certified, baseline.as_ref()).await?;
+        let fig = fig8::run(
+            network,
+            plan,
+            workspace,
+            &patient,
+            &certified,
+            baseline.as_ref(),
+        )
+        .await?;
         summary.files.extend(fig.write(&plan.out)?);
         for rate in &fig.rates {
             summary.facts.push(format!(
@@ -177,8 +189,10 @@ async fn recovery_figures_run(
         fig7_facts(summary, &fig);
         summary.files.extend(fig.write(&plan.out, "fig7")?);
         if let Some(baseline) = &baseline {
-            let fig = baseline_load(network, plan, workspace, &patient, &certified, hospitals, baseline)
-                .await?;
+            let fig = baseline_load(
+                network, plan, workspace, &patient, &certified, hospitals, baseline,
+            )
+            .await?;
             fig7_facts(summary, &fig);
             summary.files.extend(fig.write(&plan.out, "fig7_baseline")?);
         }
@@ -217,13 +231,21 @@ async fn recovery_load(
         hospitals.len()
     );
     tracing::info!(%load, seconds = plan.load.as_secs(), "figure 7");
-    fig7::run(&network.run_dir, &load, hospitals.len(), plan.load, |worker| {
-        let hospital = hospitals[worker];
-        async move {
-            let path = consent(network, workspace, patient, hospital, certified).await?;
-            recover_once(network, patient, hospital, &path).await.map(drop)
-        }
-    })
+    fig7::run(
+        &network.run_dir,
+        &load,
+        hospitals.len(),
+        plan.load,
+        |worker| {
+            let hospital = hospitals[worker];
+            async move {
+                let path = consent(network, workspace, patient, hospital, certified).await?;
+                recover_once(network, patient, hospital, &path)
+                    .await
+                    .map(drop)
+            }
+        },
+    )
     .await
 }
 
@@ -243,16 +265,22 @@ async fn baseline_load(
         hospitals.len()
     );
     tracing::info!(%load, seconds = plan.load.as_secs(), "figure 7");
-    fig7::run(&network.run_dir, &load, hospitals.len(), plan.load, |worker| {
-        let hospital = hospitals[worker];
-        async move {
-            let path = consent(network, workspace, patient, hospital, certified).await?;
-            baseline
-                .recover_once(network, workspace, hospital, &path)
-                .await
-                .map(drop)
-        }
-    })
+    fig7::run(
+        &network.run_dir,
+        &load,
+        hospitals.len(),
+        plan.load,
+        |worker| {
+            let hospital = hospitals[worker];
+            async move {
+                let path = consent(network, workspace, patient, hospital, certified).await?;
+                baseline
+                    .recover_once(network, workspace, hospital, &path)
+                    .await
+                    .map(drop)
+            }
+        },
+    )
     .await
 }
 
@@ -280,17 +308,25 @@ async fn store_retrieve_load(
     );
     tracing::info!(%load, seconds = plan.load.as_secs(), "figure 7");
     let (patient, documents, hospitals) = (&patient, &documents, &hospitals);
-    fig7::run(&network.run_dir, &load, hospitals.len(), plan.load, |worker| {
-        let hospital = hospitals[worker];
-        let document: &PathBuf = &documents[worker];
-        async move {
-            let treatment = patient
-                .treatment_number(&hospital.id)
-                .expect("registered above");
-            fig4::one_round(network, workspace, hospital, patient, treatment, document, None)
+    fig7::run(
+        &network.run_dir,
+        &load,
+        hospitals.len(),
+        plan.load,
+        |worker| {
+            let hospital = hospitals[worker];
+            let document: &PathBuf = &documents[worker];
+            async move {
+                let treatment = patient
+                    .treatment_number(&hospital.id)
+                    .expect("registered above");
+                fig4::one_round(
+                    network, workspace, hospital, patient, treatment, document, None,
+                )
                 .await
-        }
-    })
+            }
+        },
+    )
     .await
 }
 

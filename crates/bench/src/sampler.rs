@@ -73,7 +73,10 @@ fn rss_kib(pid: u32) -> u64 {
 /// The group of each service named by its pid file: numbered services of one kind
 /// (`peer1`…`peer10`) form one group `peer`; any other keeps its name (`s3`).
 pub fn groups(names: &[String]) -> Vec<String> {
-    let kind = |name: &str| name.trim_end_matches(|c: char| c.is_ascii_digit()).to_string();
+    let kind = |name: &str| {
+        name.trim_end_matches(|c: char| c.is_ascii_digit())
+            .to_string()
+    };
     names
         .iter()
         .map(|name| {
@@ -96,7 +99,9 @@ pub fn services(run_dir: &Path) -> Vec<(String, u32)> {
             let name = path.file_stem()?.to_str()?.to_string();
             (path.extension()? == "pid").then_some(())?;
             let pid = std::fs::read_to_string(&path).ok()?.trim().parse().ok()?;
-            Path::new(&format!("/proc/{pid}")).exists().then_some((name, pid))
+            Path::new(&format!("/proc/{pid}"))
+                .exists()
+                .then_some((name, pid))
         })
         .collect();
     let names: Vec<String> = found.iter().map(|(n, _)| n.clone()).collect();
@@ -297,7 +302,8 @@ mod tests {
 
     #[test]
     fn stat_fields_after_a_name_with_spaces() {
-        let text = "42 (tokio worker) x) S 7 42 42 0 -1 4194304 100 0 0 0 150 30 4 2 20 0 1 0 100 1000 50";
+        let text =
+            "42 (tokio worker) x) S 7 42 42 0 -1 4194304 100 0 0 0 150 30 4 2 20 0 1 0 100 1000 50";
         let stat = parse_stat(text, false).unwrap();
         assert_eq!(stat.ppid, 7);
         assert_eq!(stat.ticks, 180);
@@ -344,7 +350,11 @@ mod tests {
             .map(|s| s.cpu_percent)
             .fold(0.0, f64::max);
         assert!(relay_peak > 30.0, "a spinning thread shows: {relay_peak}");
-        assert!(samples.iter().any(|s| s.group == "bench" && s.rss_mib > 0.0));
+        assert!(
+            samples
+                .iter()
+                .any(|s| s.group == "bench" && s.rss_mib > 0.0)
+        );
         assert!(samples.iter().any(|s| s.group == MACHINE));
     }
 }

@@ -92,12 +92,30 @@ async fn quick_run_writes_every_file() {
         assert!(is_png(&dir.join(png)), "{png} is not a PNG");
     }
     let markdown = std::fs::read_to_string(dir.join("summary.md")).unwrap();
-    assert!(markdown.contains("| fig4 | store 10 KB | 2 |"), "{markdown}");
-    assert!(markdown.contains("store 15 MB"), "the target line is always shown");
-    assert!(markdown.contains("| fig5 | recovery 1 MB at 2 hospitals | 4 |"), "{markdown}");
+    assert!(
+        markdown.contains("| fig4 | store 10 KB | 2 |"),
+        "{markdown}"
+    );
+    assert!(
+        markdown.contains("store 15 MB"),
+        "the target line is always shown"
+    );
+    assert!(
+        markdown.contains("| fig5 | recovery 1 MB at 2 hospitals | 4 |"),
+        "{markdown}"
+    );
     assert!(summary.skipped.is_empty(), "{:?}", summary.skipped);
-    assert_eq!(summary.lines.iter().filter(|l| l.figure == "fig4").count(), 4);
-    assert_eq!(summary.lines.iter().filter(|l| l.figure == "fig5").count(), 2);
-    assert_eq!(summary.targets.iter().filter(|t| t.met.is_some()).count(), 3);
+    assert_eq!(
+        summary.lines.iter().filter(|l| l.figure == "fig4").count(),
+        4
+    );
+    assert_eq!(
+        summary.lines.iter().filter(|l| l.figure == "fig5").count(),
+        2
+    );
+    assert_eq!(
+        summary.targets.iter().filter(|t| t.met.is_some()).count(),
+        3
+    );
     assert!(summary.files.iter().all(|f| f.exists()));
 }
