@@ -71,6 +71,8 @@ pub struct RecoveryView {
     pub treatment_number: String,
     pub record_id: String,
     pub certificate_id: String,
+    /// The signed consent the request carries, hex.
+    pub consent: String,
     pub requesting_hospital: String,
     pub requested_at_ms: i64,
     pub requested_tx: String,

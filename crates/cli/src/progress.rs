@@ -54,3 +54,19 @@ impl Progress {
         bar
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn visible_bars_have_valid_templates_and_hidden_ones_draw_nothing() {
+        let visible = Progress { visible: true };
+        let bar = visible.bytes(10, "upload");
+        bar.inc(10);
+        bar.finish_and_clear();
+        visible.spinner("waiting").finish_and_clear();
+        assert!(Progress::hidden().bytes(10, "upload").is_hidden());
+        assert!(Progress::hidden().spinner("waiting").is_hidden());
+    }
+}

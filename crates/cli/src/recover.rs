@@ -163,12 +163,15 @@ pub async fn recover(
         };
         if recovery.outcome != RecoveryOutcome::Pending {
             if request.resume.is_some()
-                && recovery.certificate_id != consent.certificate_id.to_string()
+                && !recovery
+                    .consent
+                    .eq_ignore_ascii_case(&consent.signed_consent)
             {
                 bar.finish_and_clear();
                 return Err(FlowError::Input(format!(
-                    "recovery {index} of {} is for certificate {}, not the consent's {}",
-                    hospital.id, recovery.certificate_id, consent.certificate_id
+                    "recovery {index} of {} was requested with another consent than {}; resume it with the consent file it was made with",
+                    hospital.id,
+                    request.consent.display()
                 )));
             }
             break recovery.outcome;

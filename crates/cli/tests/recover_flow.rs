@@ -270,17 +270,47 @@ async fn recoveries_are_refused_without_a_valid_consent_or_password() {
     .unwrap_err();
     assert!(error.to_string().contains("the consent is for"), "{error}");
 
-    // The valid consent still works after the refusals.
-    let report = recover(
-        &network,
-        &RecoverRequest {
-            consent: &valid,
-            ..request
-        },
-        &hidden(),
-    )
-    .await
-    .unwrap();
+    // The valid consent still works after the refusals. Not waiting at all leaves the
+    // request pending; `--resume` picks it up without a second request.
+    let impatient = RecoverRequest {
+        consent: &valid,
+        wait: Duration::ZERO,
+        ..request
+    };
+    let report = match recover(&network, &impatient, &hidden()).await {
+        Err(FlowError::RecoveryTimeout { index, .. }) => {
+            let resumed = recover(
+                &network,
+                &RecoverRequest {
+                    resume: Some(index),
+                    ..request
+                },
+                &hidden(),
+            )
+            .await;
+            let error = resumed.as_ref().err().map(ToString::to_string);
+            assert!(
+                error.is_some(),
+                "resuming with the expired consent is refused"
+            );
+            let resumed = recover(
+                &network,
+                &RecoverRequest {
+                    consent: &valid,
+                    resume: Some(index),
+                    ..request
+                },
+                &hidden(),
+            )
+            .await
+            .unwrap();
+            assert_eq!(resumed.index, index);
+            assert!(resumed.request_tx.is_none());
+            resumed
+        }
+        // The relay answered before the first look: nothing to resume.
+        other => other.unwrap(),
+    };
     assert_eq!(report.certificate_id, certificate);
     relay.shutdown().await;
 }
