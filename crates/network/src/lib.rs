@@ -215,12 +215,19 @@ impl Network {
     }
 }
 
-/// Where the description lives unless `$MEDCERT_NETWORK` says otherwise.
+/// Where the description lives unless `$MEDCERT_NETWORK` says otherwise: the nearest
+/// `.run/network.json` from the working directory up (deploy/up writes it at the
+/// repository root), else the one of the checkout this was built from.
 pub fn default_path() -> PathBuf {
-    match std::env::var_os(NETWORK_ENV) {
-        Some(path) => PathBuf::from(path),
-        None => Path::new(env!("CARGO_MANIFEST_DIR")).join("../../.run/network.json"),
+    if let Some(path) = std::env::var_os(NETWORK_ENV) {
+        return PathBuf::from(path);
     }
+    let found = std::env::current_dir().ok().and_then(|cwd| {
+        cwd.ancestors()
+            .map(|dir| dir.join(".run/network.json"))
+            .find(|candidate| candidate.is_file())
+    });
+    found.unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../../.run/network.json"))
 }
 
 #[cfg(test)]
