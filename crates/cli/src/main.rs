@@ -297,6 +297,12 @@ struct DemoArgs {
 }
 
 fn main() -> ExitCode {
+    // Like any Unix filter: a closed stdout (`medcert … | head`) ends the process quietly
+    // instead of panicking on the failed write.
+    // SAFETY: called first in main, before any thread exists; SIG_DFL is always valid.
+    unsafe {
+        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+    }
     let cli = Cli::parse();
     init_logs(cli.verbose);
     match run(&cli) {
