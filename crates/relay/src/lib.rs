@@ -357,7 +357,7 @@ impl Relay {
             }
         }
         for record in core.store.unanswered()? {
-            tracing::info!(message = %record.key(), status = record.status.name(), "resuming");
+            tracing::info!(request = %record.key(), status = record.status.name(), "resuming");
             core.spawn_worker(record.key(), Stopwatch::default());
         }
         let mut sources = JoinSet::new();
@@ -496,7 +496,7 @@ impl Core {
         }
         if new_refusal {
             Metrics::count(&self.metrics.refused);
-            tracing::warn!(%chain, %message, %reason, "message refused");
+            tracing::warn!(%chain, refused = %message, %reason, "message refused");
         }
         Ok(())
     }

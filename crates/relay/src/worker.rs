@@ -45,13 +45,13 @@ impl Core {
                     return;
                 }
                 Err(RelayError::Frozen { chain, reason }) => {
-                    tracing::debug!(message = key, %chain, %reason, "waiting for the chain to be unfrozen");
+                    tracing::debug!(request = key, %chain, %reason, "waiting for the chain to be unfrozen");
                     // Time spent frozen is the operator's, not the request's.
                     deadline = Instant::now() + self.request_timeout;
                     tokio::time::sleep(Duration::from_secs(1)).await;
                 }
                 Err(e) => {
-                    tracing::warn!(message = key, error = %e, "step failed; retrying");
+                    tracing::warn!(request = key, error = %e, "step failed; retrying");
                     tokio::time::sleep(backoff).await;
                     backoff = (backoff * 2).min(Duration::from_secs(5));
                 }
@@ -168,7 +168,7 @@ impl Core {
         let consent = match check_consent(&request, &side.hospital.id) {
             Ok(consent) => consent,
             Err(reason) => {
-                tracing::warn!(message = %key, %reason, "request cannot be served");
+                tracing::warn!(request = %key, %reason, "request cannot be served");
                 self.store.transition(
                     &key,
                     Status::Failing {
@@ -218,7 +218,7 @@ impl Core {
         match &record.status {
             Status::Received => {
                 if let Some(tx) = self.eth.served_by(id, floor).await? {
-                    tracing::info!(message = key, tx = ?tx, "already served on Ethereum (earlier run or another relay)");
+                    tracing::info!(request = key, tx = ?tx, "already served on Ethereum (earlier run or another relay)");
                     self.store.transition(
                         key,
                         Status::EthSent {
@@ -235,7 +235,7 @@ impl Core {
                                 tx_hash: format!("{tx:#x}"),
                             },
                         )?;
-                        tracing::info!(message = key, tx = ?tx, "serveRecovery sent");
+                        tracing::info!(request = key, tx = ?tx, "serveRecovery sent");
                         self.pause(PauseStep::EthSent, record.index).await;
                     }
                     SendOutcome::AlreadyServed => {
@@ -250,7 +250,7 @@ impl Core {
                         )?;
                     }
                     SendOutcome::Refused(reason) => {
-                        tracing::info!(message = key, %reason, "certificate chain refused the request");
+                        tracing::info!(request = key, %reason, "certificate chain refused the request");
                         self.store.transition(
                             key,
                             Status::Failing {
@@ -275,7 +275,7 @@ impl Core {
                         },
                         None => Status::Received,
                     };
-                    tracing::warn!(message = key, tx = ?tx, next = next.name(), "serveRecovery transaction dropped");
+                    tracing::warn!(request = key, tx = ?tx, next = next.name(), "serveRecovery transaction dropped");
                     self.store.transition(key, next)?;
                     return Ok(());
                 };
@@ -288,7 +288,7 @@ impl Core {
                         },
                         None => Status::Received,
                     };
-                    tracing::warn!(message = key, tx = ?tx, "serveRecovery reverted on chain; checking again");
+                    tracing::warn!(request = key, tx = ?tx, "serveRecovery reverted on chain; checking again");
                     self.store.transition(key, next)?;
                     return Ok(());
                 }
@@ -309,7 +309,7 @@ impl Core {
                     },
                 )?;
                 own.stop();
-                tracing::info!(message = key, tx = ?tx, block = proven.event.block_number, "receipt proven against receiptsRoot");
+                tracing::info!(request = key, tx = ?tx, block = proven.event.block_number, "receipt proven against receiptsRoot");
                 self.pause(PauseStep::EthReceipt, record.index).await;
                 Ok(())
             }
@@ -364,7 +364,7 @@ impl Core {
             .chars()
             .take(400)
             .collect();
-        tracing::warn!(message = key, %reason, "rolling back");
+        tracing::warn!(request = key, %reason, "rolling back");
         self.store.transition(
             key,
             Status::Failing {
@@ -414,7 +414,7 @@ impl Core {
                     Outcome::Failed { reason } => (false, reason.as_str()),
                 };
                 let tx = side.answer(record.index, completed, detail).await?;
-                tracing::info!(message = %key, fabric_tx = %tx, completed, "answer committed on the channel");
+                tracing::info!(request = %key, fabric_tx = %tx, completed, "answer committed on the channel");
                 self.pause(PauseStep::FabricSubmitted, record.index).await;
                 (outcome, tx)
             }
@@ -422,7 +422,7 @@ impl Core {
             RecoveryOutcome::Failed { reason, tx } => (Outcome::Failed { reason }, tx),
         };
         if std::mem::discriminant(&recorded) != wanted {
-            tracing::warn!(message = %key, ?recorded, "the channel already holds another answer (another relay); keeping it");
+            tracing::warn!(request = %key, ?recorded, "the channel already holds another answer (another relay); keeping it");
         }
         self.store.transition(
             &key,
@@ -432,6 +432,7 @@ impl Core {
                 message,
             },
         )?;
+        tracing::info!(request = %key, outcome = ?recorded, "answered");
         Ok(Next::Done(recorded))
     }
 }
