@@ -155,6 +155,18 @@ async fn recovery_figures_run(
             plan.wants(Figure::Fig6),
         )?);
         summary.lines.extend(fig.lines());
+        for p in &fig.points {
+            if let Some(baseline) = p.baseline {
+                summary.facts.push(format!(
+                    "Figure 6, {} at {} hospitals: cross-chain p50 {:.1} ms vs baseline p50 {:.1} ms, ratio {:.2}",
+                    size_label(p.size),
+                    p.hospitals,
+                    p.recovery.p50_ms,
+                    baseline.p50_ms,
+                    p.recovery.p50_ms / baseline.p50_ms.max(1e-9)
+                ));
+            }
+        }
     }
     if plan.wants(Figure::Fig8) {
         let certified = certify(network, workspace, source, &patient, plan.throughput_size).await?;
