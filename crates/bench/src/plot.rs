@@ -81,7 +81,9 @@ impl LineChart {
             (x_min, x_max) = (0.0, 1.0);
         }
         let pad = ((x_max - x_min) * 0.05).max(0.3);
-        let y_top = if y_max > 0.0 { y_max * 1.1 } else { 1.0 };
+        // Headroom above the data for the legend, which sits in the upper left corner.
+        let headroom = 1.12 + 0.07 * self.series.len() as f64;
+        let y_top = if y_max > 0.0 { y_max * headroom } else { 1.0 };
 
         let root = BitMapBackend::new(path, SIZE).into_drawing_area();
         root.fill(&WHITE).map_err(|e| e.to_string())?;
