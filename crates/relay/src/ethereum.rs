@@ -106,54 +106,37 @@ impl EthereumSide {
             .map_err(rpc)?
             .and_then(|b| b.hash)
             .ok_or_else(|| RelayError::Config("the Ethereum node has no genesis block".into()))?;
-        let genesis_hash = format!("{genesis:#x}");
         let head = self
             .provider
             .get_block_number()
             .await
             .map_err(rpc)?
             .as_u64();
-        let now = now_ms();
-        let fresh = |floor: u64| EthereumMark {
+        let seen = ObservedChain {
             chain_id,
-            genesis_hash: genesis_hash.clone(),
+            genesis_hash: format!("{genesis:#x}"),
             head,
-            floor,
-            updated_at_ms: now,
         };
-        if chain_id != self.chain_id {
-            return Ok(Err(ChainFault::Reset(format!(
-                "the node reports chain id {chain_id}, the network description {}",
-                self.chain_id
-            ))));
+        let mark = store.ethereum_mark()?;
+        match judge_chain(
+            self.chain_id,
+            mark.as_ref(),
+            &seen,
+            acknowledged_after_ms,
+            now_ms(),
+        ) {
+            Ok(next) => {
+                if mark
+                    .as_ref()
+                    .is_some_and(|m| m.genesis_hash != next.genesis_hash)
+                {
+                    tracing::warn!(chain = %self.chain, genesis = %next.genesis_hash, head, "operator unfroze the chain: adopting it as it is now");
+                }
+                store.set_ethereum_mark(&next)?;
+                Ok(Ok(()))
+            }
+            Err(reason) => Ok(Err(ChainFault::Reset(reason))),
         }
-        let Some(mark) = store.ethereum_mark()? else {
-            store.set_ethereum_mark(&fresh(head))?;
-            return Ok(Ok(()));
-        };
-        if acknowledged_after_ms.is_some_and(|at| at > mark.updated_at_ms) {
-            tracing::warn!(chain = %self.chain, %genesis_hash, head, "operator unfroze the chain: adopting it as it is now");
-            store.set_ethereum_mark(&fresh(mark.floor.min(head)))?;
-            return Ok(Ok(()));
-        }
-        if mark.chain_id != chain_id || mark.genesis_hash != genesis_hash {
-            return Ok(Err(ChainFault::Reset(format!(
-                "genesis {} (chain {}) replaced by {genesis_hash} (chain {chain_id})",
-                mark.genesis_hash, mark.chain_id
-            ))));
-        }
-        if head < mark.head {
-            return Ok(Err(ChainFault::Reset(format!(
-                "head went back from block {} to {head}",
-                mark.head
-            ))));
-        }
-        store.set_ethereum_mark(&EthereumMark {
-            head,
-            updated_at_ms: now,
-            ..mark
-        })?;
-        Ok(Ok(()))
     }
 
     /// The transaction that served `request_id`, if any: the contract's `requestServed`
@@ -377,6 +360,68 @@ impl EthereumSide {
     }
 }
 
+/// The certificate chain as the node shows it now.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ObservedChain {
+    pub chain_id: u64,
+    pub genesis_hash: String,
+    pub head: u64,
+}
+
+/// Whether the chain seen now is the one the relay saw before (`mark`): the same chain
+/// id as configured, the same genesis, a head that never went back. Returns the mark to
+/// keep, or why the chain was reset. After an operator unfroze the chain
+/// (`acknowledged_after_ms` later than the mark), the chain as it is now is adopted and
+/// searched from its first block.
+pub fn judge_chain(
+    expected_chain_id: u64,
+    mark: Option<&EthereumMark>,
+    seen: &ObservedChain,
+    acknowledged_after_ms: Option<u64>,
+    now_ms: u64,
+) -> Result<EthereumMark, String> {
+    let fresh = |floor| EthereumMark {
+        chain_id: seen.chain_id,
+        genesis_hash: seen.genesis_hash.clone(),
+        head: seen.head,
+        floor,
+        updated_at_ms: now_ms,
+    };
+    if seen.chain_id != expected_chain_id {
+        return Err(format!(
+            "the node reports chain id {}, the network description {expected_chain_id}",
+            seen.chain_id
+        ));
+    }
+    let Some(mark) = mark else {
+        return Ok(fresh(seen.head));
+    };
+    if acknowledged_after_ms.is_some_and(|at| at > mark.updated_at_ms) {
+        return Ok(fresh(if mark.genesis_hash == seen.genesis_hash {
+            mark.floor
+        } else {
+            0
+        }));
+    }
+    if mark.chain_id != seen.chain_id || mark.genesis_hash != seen.genesis_hash {
+        return Err(format!(
+            "genesis {} (chain {}) replaced by {} (chain {})",
+            mark.genesis_hash, mark.chain_id, seen.genesis_hash, seen.chain_id
+        ));
+    }
+    if seen.head < mark.head {
+        return Err(format!(
+            "head went back from block {} to {}",
+            mark.head, seen.head
+        ));
+    }
+    Ok(EthereumMark {
+        head: seen.head,
+        updated_at_ms: now_ms,
+        ..mark.clone()
+    })
+}
+
 /// The CompleteRecovery result, as the CLI and the chaincode's readers expect it.
 pub fn result_json(event: &RecoveryServed, request_id: [u8; 32]) -> String {
     serde_json::json!({
@@ -473,6 +518,42 @@ mod tests {
             "{replayed}"
         );
         assert!(!replayed.contains('\n'));
+    }
+
+    #[test]
+    fn chain_resets_are_noticed_and_adopted_only_after_unfreeze() {
+        let seen = |genesis: &str, head| ObservedChain {
+            chain_id: 31337,
+            genesis_hash: genesis.into(),
+            head,
+        };
+        let first = judge_chain(31337, None, &seen("0xaa", 10), None, 100).unwrap();
+        assert_eq!((first.floor, first.head), (10, 10));
+        let later = judge_chain(31337, Some(&first), &seen("0xaa", 12), None, 200).unwrap();
+        assert_eq!(
+            (later.floor, later.head, later.updated_at_ms),
+            (10, 12, 200)
+        );
+
+        let restarted = judge_chain(31337, Some(&later), &seen("0xbb", 3), None, 300);
+        assert!(restarted.unwrap_err().starts_with("genesis 0xaa"));
+        let rewound = judge_chain(31337, Some(&later), &seen("0xaa", 11), None, 300);
+        assert_eq!(rewound.unwrap_err(), "head went back from block 12 to 11");
+        let other_id = ObservedChain {
+            chain_id: 1,
+            ..seen("0xaa", 12)
+        };
+        assert!(judge_chain(31337, Some(&later), &other_id, None, 300).is_err());
+
+        // An unfreeze older than the mark acknowledges nothing; a newer one adopts.
+        assert!(judge_chain(31337, Some(&later), &seen("0xbb", 3), Some(150), 300).is_err());
+        let adopted = judge_chain(31337, Some(&later), &seen("0xbb", 3), Some(250), 300).unwrap();
+        assert_eq!(
+            (adopted.genesis_hash.as_str(), adopted.floor, adopted.head),
+            ("0xbb", 0, 3)
+        );
+        // Still never another chain id.
+        assert!(judge_chain(31337, Some(&later), &other_id, Some(250), 300).is_err());
     }
 
     #[test]

@@ -539,6 +539,7 @@ impl Core {
             Admission::Duplicate { expected } => {
                 tracing::warn!(pair = %side.pair, index, expected, tx = %event.tx_id, "duplicate index ignored");
                 self.store.set_checkpoint(side.channel(), &checkpoint)?;
+                Metrics::count(&self.metrics.duplicates);
                 return Ok(Handled::Duplicate);
             }
             Admission::Gap { expected } => {

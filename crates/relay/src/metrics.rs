@@ -27,6 +27,7 @@ struct HistogramData {
     counts: [u64; BUCKETS.len()],
     count: u64,
     sum: f64,
+    max: f64,
 }
 
 impl Histogram {
@@ -40,17 +41,22 @@ impl Histogram {
         }
         data.count += 1;
         data.sum += seconds;
+        data.max = data.max.max(seconds);
     }
 
-    /// Observations so far and their mean.
-    pub fn summary(&self) -> (u64, Duration) {
+    /// Observations so far, their mean and their maximum.
+    pub fn summary(&self) -> (u64, Duration, Duration) {
         let data = self.inner.lock().expect("histogram lock");
         let mean = if data.count == 0 {
             0.0
         } else {
             data.sum / data.count as f64
         };
-        (data.count, Duration::from_secs_f64(mean))
+        (
+            data.count,
+            Duration::from_secs_f64(mean),
+            Duration::from_secs_f64(data.max),
+        )
     }
 
     fn render(&self, name: &str, help: &str, out: &mut String) {
@@ -80,6 +86,8 @@ pub struct Metrics {
     pub refused: AtomicU64,
     /// Chains frozen.
     pub frozen: AtomicU64,
+    /// Events whose index was already admitted (read again), ignored.
+    pub duplicates: AtomicU64,
     /// The relay's own time per request: verification and bookkeeping, no chain waits.
     pub overhead: Histogram,
     /// From admitting a request to its answer being committed on the channel.
@@ -115,6 +123,11 @@ impl Metrics {
                 &self.refused,
             ),
             ("medcert_relay_frozen_total", "Chains frozen.", &self.frozen),
+            (
+                "medcert_relay_duplicates_total",
+                "Events with an already admitted index, ignored.",
+                &self.duplicates,
+            ),
         ];
         for (name, help, counter) in counters {
             out.push_str(&format!(
@@ -188,9 +201,10 @@ mod tests {
         assert!(text.contains("medcert_relay_overhead_seconds_bucket{le=\"0.0005\"} 1\n"));
         assert!(text.contains("medcert_relay_overhead_seconds_bucket{le=\"0.005\"} 2\n"));
         assert!(text.contains("medcert_relay_overhead_seconds_count 2\n"));
-        let (count, mean) = metrics.overhead.summary();
+        let (count, mean, max) = metrics.overhead.summary();
         assert_eq!(count, 2);
         assert_eq!(mean, Duration::from_micros(1650));
+        assert_eq!(max, Duration::from_millis(3));
     }
 
     #[test]

@@ -86,8 +86,8 @@ async fn two_hospitals_recover_at_once() {
     assert!(counter(&metrics, "medcert_relay_received_total") >= 2);
     assert_eq!(counter(&metrics, "medcert_relay_frozen_total"), 0);
     assert!(metrics.contains("medcert_relay_overhead_seconds_count"));
-    let (count, mean) = relay.metrics().overhead.summary();
-    eprintln!("relay overhead: {count} requests, mean {mean:?}");
+    let (count, mean, max) = relay.metrics().overhead.summary();
+    eprintln!("relay overhead: {count} requests, mean {mean:?}, max {max:?}");
     relay.shutdown().await;
 }
 
@@ -212,15 +212,15 @@ async fn forged_proof_freezes_only_that_chain_until_unfrozen() {
     };
     assert!(freeze.reason.contains("issued by"), "{}", freeze.reason);
     assert!(!freeze.refusals.is_empty());
-    assert_eq!(pv.outcome_now(iv).await["state"], "pending");
-    assert!(
-        served_logs(&net, medcert_relay::request_id(&victim.channel, iv))
-            .await
-            .is_empty()
-    );
     let metrics = relay.metrics();
     assert_eq!(metrics.frozen.load(std::sync::atomic::Ordering::Relaxed), 1);
     relay.shutdown().await;
+    // Refused, not admitted: nothing was sent for it (whatever other relays on the
+    // shared network may do with the same request).
+    let key = medcert_relay::store::message_key(&victim.channel, iv);
+    let store = medcert_relay::store::Store::open(dir.path()).unwrap();
+    assert_eq!(store.message(&key).unwrap(), None);
+    drop(store);
 
     // The operator's view and unfreeze, through the binary.
     let bin = env!("CARGO_BIN_EXE_medcert-relay");

@@ -168,6 +168,11 @@ impl Patient {
     /// Submits `RequestRecovery` with `consent` (hex of the signed-consent bytes);
     /// returns the request's index on the channel.
     pub async fn request_recovery_raw(&self, consent_hex: &str) -> u64 {
+        self.request_recovery_at(consent_hex).await.0
+    }
+
+    /// Like [`Self::request_recovery_raw`], also returning the request's block number.
+    pub async fn request_recovery_at(&self, consent_hex: &str) -> (u64, u64) {
         let certificate = self.certificate_id.to_string();
         // Requests on one channel share its counter: concurrent ones conflict (MVCC)
         // and are submitted again, as a hospital application would.
@@ -195,7 +200,7 @@ impl Patient {
             match submitted {
                 Ok(committed) => {
                     let recovery: Value = serde_json::from_slice(&committed.result).unwrap();
-                    return recovery["index"].as_u64().unwrap();
+                    return (recovery["index"].as_u64().unwrap(), committed.block_number);
                 }
                 Err(medcert_fabric::Error::NotCommitted { code, .. })
                     if attempt < 10
