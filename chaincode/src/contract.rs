@@ -684,7 +684,7 @@ impl<'a, L: Ledger> Tx<'a, L> {
             Some(&record_id),
             Some(&treatment_number),
         )
-            .await?;
+        .await?;
         let request = InterchainRequest {
             channel: self.ctx.channel.clone(),
             index,

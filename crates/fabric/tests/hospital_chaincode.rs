@@ -159,7 +159,12 @@ async fn every_function_and_refusal_on_the_real_network() {
     // Recovery: request, relay-only completion, idempotence, and the event stream.
     let requested = with_password(
         "RequestRecovery",
-        vec![treatment.clone(), record.clone(), "7".into(), "0xabcdef".into()],
+        vec![
+            treatment.clone(),
+            record.clone(),
+            "7".into(),
+            "0xabcdef".into(),
+        ],
     )
     .build()
     .unwrap()
