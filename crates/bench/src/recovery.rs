@@ -9,15 +9,19 @@
 use std::fs::File;
 use std::io::BufReader;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
+use medcert_cli::FlowError;
 use medcert_cli::consent::ConsentFile;
+use medcert_cli::store::StoreError;
 use medcert_cli::{
     ConsentRequest, HospitalKeys, RecoverRequest, StoreFlowRequest, recover, sign_consent,
     store as store_flow,
 };
 use medcert_crypto::{EnvelopeHeader, KeyBinding, WrapPurpose};
 use medcert_ethereum::ethers;
+use medcert_fabric_protos::protos::TxValidationCode;
 use medcert_network::{Hospital, Network};
 
 use ethers::middleware::SignerMiddleware;
@@ -133,22 +137,30 @@ pub async fn recover_once(
         BenchError::Unavailable(format!("the patient is not registered at {}", hospital.id))
     })?;
     let record_id = format!("RB-{:016x}", rand::random::<u64>());
-    let report = recover(
-        network,
-        &RecoverRequest {
-            hospital: &hospital.id,
-            doctor: 0,
-            treatment_number: treatment,
-            password: &patient.password,
-            consent: consent_path,
-            record_id: Some(&record_id),
-            resume: None,
-            wait: RELAY_WAIT,
-            out: None,
-        },
-        &quiet(),
-    )
-    .await?;
+    let request = RecoverRequest {
+        hospital: &hospital.id,
+        doctor: 0,
+        treatment_number: treatment,
+        password: &patient.password,
+        consent: consent_path,
+        record_id: Some(&record_id),
+        resume: None,
+        wait: RELAY_WAIT,
+        out: None,
+    };
+    let mut attempt = 1;
+    let report = loop {
+        match recover(network, &request, &quiet()).await {
+            Err(e) if attempt < CONFLICT_ATTEMPTS && is_write_conflict(&e) => {
+                // Another client of the shared network raced this request for the
+                // channel's recovery counter; nothing was recorded, so ask again.
+                tracing::warn!(hospital = %hospital.id, error = %e, "recovery request retried");
+                CONFLICTS_RETRIED.fetch_add(1, Ordering::Relaxed);
+                attempt += 1;
+            }
+            outcome => break outcome?,
+        }
+    };
     std::fs::remove_file(consent_path)
         .map_err(BenchError::io("cannot remove a consent file", consent_path))?;
     remove_stored(network, hospital, &record_id, &report.stored.hash_c).await?;
@@ -162,6 +174,33 @@ pub async fn recover_once(
         verify: t.verify,
         store_again: t.store,
     })
+}
+
+/// Tries of one recovery request that loses a write conflict on the hospital chain.
+const CONFLICT_ATTEMPTS: usize = 3;
+
+static CONFLICTS_RETRIED: AtomicUsize = AtomicUsize::new(0);
+
+/// Recovery requests asked again after a write conflict, since the process started.
+pub fn conflicts_retried() -> usize {
+    CONFLICTS_RETRIED.load(Ordering::Relaxed)
+}
+
+/// Whether the hospital chain refused a transaction only because a concurrent one
+/// changed what it read (MVCC or phantom read conflict): a retry can succeed.
+fn is_write_conflict(error: &FlowError) -> bool {
+    let source = match error {
+        FlowError::Fabric { source, .. } => source,
+        FlowError::Store(StoreError::Fabric(source)) => source,
+        _ => return false,
+    };
+    matches!(
+        source,
+        medcert_fabric::Error::NotCommitted {
+            code: TxValidationCode::MvccReadConflict | TxValidationCode::PhantomReadConflict,
+            ..
+        }
+    )
 }
 
 /// Removes a stored record's CSP object and its hospital key.

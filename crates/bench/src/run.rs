@@ -106,6 +106,12 @@ pub async fn run(network: &Network, args: &BenchArgs) -> Result<Summary, BenchEr
     let floors_csv = plan.out.join("floors.csv");
     floors.csv().write(&floors_csv)?;
     summary.files.push(floors_csv);
+    let retried = crate::recovery::conflicts_retried();
+    if retried > 0 {
+        summary.facts.push(format!(
+            "{retried} recovery requests lost a write conflict to another client of the shared network and were asked again (the samples time the attempt that committed)"
+        ));
+    }
     summary.targets = targets(&summary.lines, &plan, fig8_rate);
 
     let markdown = plan.out.join("summary.md");
