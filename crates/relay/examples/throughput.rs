@@ -6,7 +6,8 @@
 //! per hospital are committed meanwhile; then the relay is started again and timed
 //! until it has answered all of them.
 //!
-//! `cargo run --release -p medcert-relay --example throughput [-- REQUESTS]`
+//! `cargo run --release -p medcert-relay --example throughput [-- REQUESTS [HOSPITALS]]`
+//! (defaults: 5 requests, every hospital).
 
 #[path = "../tests/support/mod.rs"]
 mod support;
@@ -20,12 +21,29 @@ use support::{Patient, network, unix_now};
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| "medcert_relay=warn".into()),
+        )
+        .with_writer(std::io::stderr)
+        .init();
     let per_hospital: u64 = match std::env::args().nth(1) {
         Some(n) => n.parse()?,
         None => 5,
     };
     let net = network();
-    let hospitals = net.fabric.hospitals.clone();
+    let hospital_count = match std::env::args().nth(2) {
+        Some(n) => n.parse()?,
+        None => net.fabric.hospitals.len(),
+    };
+    let hospitals: Vec<_> = net
+        .fabric
+        .hospitals
+        .iter()
+        .take(hospital_count)
+        .cloned()
+        .collect();
     println!(
         "setting up {} hospitals × {per_hospital} requests",
         hospitals.len()
@@ -33,7 +51,8 @@ async fn main() -> anyhow::Result<()> {
     let patients = join_all(hospitals.iter().map(|h| Patient::new(&net, h))).await;
 
     let state = tempfile::tempdir()?;
-    let config = RelayConfig::new(net.clone(), state.path().to_owned());
+    let mut config = RelayConfig::new(net.clone(), state.path().to_owned());
+    config.only_hospitals = Some(hospitals.iter().map(|h| h.id.clone()).collect());
     Relay::start(config.clone()).await?.shutdown().await;
 
     let expiry = unix_now() + 3600;
