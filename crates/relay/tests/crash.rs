@@ -89,8 +89,9 @@ async fn crash_at(step: &str, hospital_index: usize) {
     let state = patient.outcome_now(index).await["state"].clone();
     assert!(served <= 1, "{served} RecoveryServed events");
     match step {
-        "read_event" => {}
-        "eth_sent" | "eth_receipt" => assert_eq!(served, 1),
+        // A sent transaction may not be mined yet when the relay dies.
+        "read_event" | "eth_sent" => {}
+        "eth_receipt" => assert_eq!(served, 1),
         "fabric_submitted" => assert_eq!((served, state.as_str()), (1, Some("completed"))),
         _ => unreachable!(),
     }
