@@ -69,25 +69,17 @@ pub async fn register_patient(
     let address = wallet.info().address.clone();
     let x25519_public = wallet.info().x25519_public.clone();
     let started = Instant::now();
-    let committed = async {
-        contract
-            .new_proposal("RegisterPatient")
-            .args([
-                treatment_number.as_str(),
-                id_hash.as_str(),
-                address.as_str(),
-                x25519_public.as_str(),
-            ])
-            .transient("password", request.password.as_bytes().to_vec())
-            .build()?
-            .endorse()
-            .await?
-            .submit()
-            .await?
-            .status()
-            .await
-    }
-    .await;
+    let committed = contract
+        .new_proposal("RegisterPatient")
+        .args([
+            treatment_number.as_str(),
+            id_hash.as_str(),
+            address.as_str(),
+            x25519_public.as_str(),
+        ])
+        .transient("password", request.password.as_bytes().to_vec())
+        .submit()
+        .await;
     let committed = match committed {
         Ok(committed) => committed,
         Err(source) => {

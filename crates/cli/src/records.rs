@@ -527,21 +527,13 @@ pub async fn query_record(
     };
     let contract = hospital_contract(network, hospital, Actor::Doctor(request.doctor)).await?;
     let started = Instant::now();
-    let committed = async {
-        contract
-            .new_proposal("QueryRecord")
-            .args([request.treatment_number, request.record_id])
-            .transient("password", request.password.as_bytes().to_vec())
-            .build()?
-            .endorse()
-            .await?
-            .submit()
-            .await?
-            .status()
-            .await
-    }
-    .await
-    .map_err(|e| FlowError::fabric(&hospital.channel, e))?;
+    let committed = contract
+        .new_proposal("QueryRecord")
+        .args([request.treatment_number, request.record_id])
+        .transient("password", request.password.as_bytes().to_vec())
+        .submit()
+        .await
+        .map_err(|e| FlowError::fabric(&hospital.channel, e))?;
     let query_ms = ms(started);
     let record: RecordView = parse("QueryRecord answer", &hospital.channel, &committed.result)?;
     let retrieved = match (request.out, keys) {
@@ -704,19 +696,11 @@ pub async fn delete_record(
                         .sign_deletion(&hospital.channel, request.record_id, nonce);
                 let nonce_arg = nonce.to_string();
                 let signature_hex = hex::encode(signature);
-                let committed = async {
-                    contract
-                        .new_proposal("DeleteRecord")
-                        .args([request.record_id, &nonce_arg, &signature_hex])
-                        .build()?
-                        .endorse()
-                        .await?
-                        .submit()
-                        .await?
-                        .status()
-                        .await
-                }
-                .await;
+                let committed = contract
+                    .new_proposal("DeleteRecord")
+                    .args([request.record_id, &nonce_arg, &signature_hex])
+                    .submit()
+                    .await;
                 let committed = match committed {
                     Ok(committed) => committed,
                     Err(e) => {

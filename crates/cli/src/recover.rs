@@ -116,26 +116,18 @@ pub async fn recover(
         Some(index) => (index, None),
         None => {
             let certificate_id = consent.certificate_id.to_string();
-            let committed = async {
-                contract
-                    .new_proposal("RequestRecovery")
-                    .args([
-                        request.treatment_number,
-                        consent.record_id.as_str(),
-                        certificate_id.as_str(),
-                        consent.signed_consent.as_str(),
-                    ])
-                    .transient("password", request.password.as_bytes().to_vec())
-                    .build()?
-                    .endorse()
-                    .await?
-                    .submit()
-                    .await?
-                    .status()
-                    .await
-            }
-            .await
-            .map_err(fabric)?;
+            let committed = contract
+                .new_proposal("RequestRecovery")
+                .args([
+                    request.treatment_number,
+                    consent.record_id.as_str(),
+                    certificate_id.as_str(),
+                    consent.signed_consent.as_str(),
+                ])
+                .transient("password", request.password.as_bytes().to_vec())
+                .submit()
+                .await
+                .map_err(fabric)?;
             let recovery: RecoveryView = parse(
                 "RequestRecovery answer",
                 &hospital.channel,

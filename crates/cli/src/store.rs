@@ -211,27 +211,19 @@ pub(crate) async fn store_marked(
     let content_fingerprint = hex::encode(fingerprints.content);
     let watermark_fingerprint = hex::encode(fingerprints.watermark);
     let size_arg = size.to_string();
-    let committed = async {
-        contract
-            .new_proposal("CreateRecord")
-            .args([
-                request.treatment_number,
-                request.record_id,
-                hash_c_hex.as_str(),
-                size_arg.as_str(),
-                content_fingerprint.as_str(),
-                watermark_fingerprint.as_str(),
-            ])
-            .transient("password", request.password.as_bytes().to_vec())
-            .build()?
-            .endorse()
-            .await?
-            .submit()
-            .await?
-            .status()
-            .await
-    }
-    .await;
+    let committed = contract
+        .new_proposal("CreateRecord")
+        .args([
+            request.treatment_number,
+            request.record_id,
+            hash_c_hex.as_str(),
+            size_arg.as_str(),
+            content_fingerprint.as_str(),
+            watermark_fingerprint.as_str(),
+        ])
+        .transient("password", request.password.as_bytes().to_vec())
+        .submit()
+        .await;
     let committed = match committed {
         Ok(committed) => committed,
         Err(e) => {

@@ -55,15 +55,7 @@ async fn store_then_refused_store_leaves_nothing() {
             hash.clone(),
         ])
         .transient("password", PASSWORD.as_bytes().to_vec())
-        .build()
-        .unwrap()
-        .endorse()
-        .await
-        .unwrap()
         .submit()
-        .await
-        .unwrap()
-        .status()
         .await
         .unwrap();
 

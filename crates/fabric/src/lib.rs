@@ -400,12 +400,7 @@ impl Contract {
     pub async fn submit(&self, function: &str, args: &[&str]) -> Result<Committed, Error> {
         self.new_proposal(function)
             .args(args.iter().copied())
-            .build()?
-            .endorse()
-            .await?
             .submit()
-            .await?
-            .status()
             .await
     }
 }
@@ -432,6 +427,18 @@ impl ProposalBuilder {
     pub fn transient(mut self, key: &str, value: Vec<u8>) -> Self {
         self.transient.insert(key.to_owned(), value);
         self
+    }
+
+    /// Builds, endorses, submits and waits for the commit, for callers that need no step
+    /// in between.
+    pub async fn submit(self) -> Result<Committed, Error> {
+        self.build()?
+            .endorse()
+            .await?
+            .submit()
+            .await?
+            .status()
+            .await
     }
 
     pub fn build(self) -> Result<Proposal, Error> {

@@ -65,15 +65,7 @@ async fn every_function_and_refusal_on_the_real_network() {
         "RegisterPatient",
         vec![treatment.clone(), HASH.into(), address.clone(), HASH.into()],
     )
-    .build()
-    .unwrap()
-    .endorse()
-    .await
-    .unwrap()
     .submit()
-    .await
-    .unwrap()
-    .status()
     .await
     .unwrap();
     let args = vec![
@@ -84,18 +76,7 @@ async fn every_function_and_refusal_on_the_real_network() {
         HASH.into(),
         HASH.into(),
     ];
-    let created = with_password("CreateRecord", args)
-        .build()
-        .unwrap()
-        .endorse()
-        .await
-        .unwrap()
-        .submit()
-        .await
-        .unwrap()
-        .status()
-        .await
-        .unwrap();
+    let created = with_password("CreateRecord", args).submit().await.unwrap();
     assert!(created.block_number > 0);
 
     // A wrong password commits its refusal.
@@ -103,15 +84,7 @@ async fn every_function_and_refusal_on_the_real_network() {
         .new_proposal("QueryRecord")
         .args([treatment.as_str(), record.as_str()])
         .transient("password", b"wrong".to_vec())
-        .build()
-        .unwrap()
-        .endorse()
-        .await
-        .unwrap()
         .submit()
-        .await
-        .unwrap()
-        .status()
         .await;
     assert!(
         matches!(wrong, Err(Error::Refused { status: 300, .. })),
@@ -166,13 +139,10 @@ async fn every_function_and_refusal_on_the_real_network() {
             "0xabcdef".into(),
         ],
     )
-    .build()
-    .unwrap()
-    .endorse()
+    .submit()
     .await
     .unwrap();
-    let recovery: serde_json::Value = serde_json::from_slice(requested.result()).unwrap();
-    requested.submit().await.unwrap().status().await.unwrap();
+    let recovery: serde_json::Value = serde_json::from_slice(&requested.result).unwrap();
     let index = recovery["index"].as_u64().unwrap().to_string();
     let not_relay = doctor.submit("CompleteRecovery", &[&index, "ok"]).await;
     assert!(
