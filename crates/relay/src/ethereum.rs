@@ -140,7 +140,8 @@ impl EthereumSide {
     }
 
     /// The transaction that served `request_id`, if any: the contract's `requestServed`
-    /// first, then its `RecoveryServed` log from `floor` on.
+    /// first, then its `RecoveryServed` log from `floor` on (from the first block if it
+    /// is not there).
     pub async fn served_by(
         &self,
         request_id: [u8; 32],
@@ -149,10 +150,14 @@ impl EthereumSide {
         if !self.client.request_served(request_id).await? {
             return Ok(None);
         }
-        let event = self.client.served_recovery(request_id, floor).await?;
+        let mut event = self.client.served_recovery(request_id, floor).await?;
+        if event.is_none() && floor > 0 {
+            // Another relay may have served it before this store first saw the chain.
+            event = self.client.served_recovery(request_id, 0).await?;
+        }
         event.map(|e| Some(e.transaction_hash)).ok_or_else(|| {
             RelayError::Config(format!(
-                "request 0x{} is served on the contract but its RecoveryServed log is not after block {floor}; was the relay store created after it was served?",
+                "request 0x{} is served on the contract but no RecoveryServed log of it exists; is the contract address right?",
                 hex::encode(request_id)
             ))
         })
@@ -486,6 +491,7 @@ fn is_nonce_race(error: &EthereumError) -> bool {
     [
         "nonce too low",
         "already known",
+        "already imported",
         "replacement transaction underpriced",
         "nonce",
     ]

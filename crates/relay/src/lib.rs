@@ -123,11 +123,11 @@ pub enum RelayError {
 pub enum PauseStep {
     /// A request was read, proven and admitted.
     ReadEvent,
-    /// `serveRecovery` was sent and its hash recorded.
+    /// `serveRecovery` was sent (or found sent) and its hash recorded.
     EthSent,
     /// The receipt was confirmed, proven and recorded.
     EthReceipt,
-    /// The answer was committed on the channel (not yet recorded as answered).
+    /// The channel holds the answer (not yet recorded as answered).
     FabricSubmitted,
 }
 

@@ -225,6 +225,7 @@ impl Core {
                             tx_hash: format!("{tx:#x}"),
                         },
                     )?;
+                    self.pause(PauseStep::EthSent, record.index).await;
                     return Ok(());
                 }
                 match self.eth.send(id, consent).await? {
@@ -239,15 +240,17 @@ impl Core {
                         self.pause(PauseStep::EthSent, record.index).await;
                     }
                     SendOutcome::AlreadyServed => {
-                        let tx = self.eth.served_by(id, floor).await?.ok_or_else(|| {
-                            RelayError::Config(format!("{key}: the contract says served, but no RecoveryServed log was found"))
-                        })?;
-                        self.store.transition(
-                            key,
-                            Status::EthSent {
-                                tx_hash: format!("{tx:#x}"),
-                            },
-                        )?;
+                        // Served by a transaction not mined yet (the contract refused
+                        // against the pending state): the next step finds it mined.
+                        if let Some(tx) = self.eth.served_by(id, floor).await? {
+                            self.store.transition(
+                                key,
+                                Status::EthSent {
+                                    tx_hash: format!("{tx:#x}"),
+                                },
+                            )?;
+                            self.pause(PauseStep::EthSent, record.index).await;
+                        }
                     }
                     SendOutcome::Refused(reason) => {
                         tracing::info!(request = key, %reason, "certificate chain refused the request");
@@ -415,7 +418,6 @@ impl Core {
                 };
                 let tx = side.answer(record.index, completed, detail).await?;
                 tracing::info!(request = %key, fabric_tx = %tx, completed, "answer committed on the channel");
-                self.pause(PauseStep::FabricSubmitted, record.index).await;
                 (outcome, tx)
             }
             RecoveryOutcome::Completed { result, tx } => (Outcome::Completed { result }, tx),
@@ -424,6 +426,8 @@ impl Core {
         if std::mem::discriminant(&recorded) != wanted {
             tracing::warn!(request = %key, ?recorded, "the channel already holds another answer (another relay); keeping it");
         }
+        // The channel holds the answer (ours or another relay's); not yet recorded here.
+        self.pause(PauseStep::FabricSubmitted, record.index).await;
         self.store.transition(
             &key,
             Status::Answered {
