@@ -217,7 +217,7 @@ fn machine_ticks() -> Option<(u64, u64)> {
 }
 
 /// Name of the group that sums the whole machine.
-pub const MACHINE: &str = "whole machine (every process, any user)";
+pub const MACHINE: &str = "whole machine (all processes of all users)";
 
 /// A running sampler; [`Sampler::stop`] returns what it saw.
 pub struct Sampler {
