@@ -1,5 +1,7 @@
 fn main() -> Result<(), Box<dyn std::error::Error>> {
-    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../proto/fabric");
+    // Read at run time: a build script binary may be reused for another checkout.
+    let manifest_dir = std::env::var("CARGO_MANIFEST_DIR")?;
+    let root = std::path::Path::new(&manifest_dir).join("../../proto/fabric");
     let files: Vec<_> = [
         "common/common.proto",
         "msp/identities.proto",

@@ -84,6 +84,13 @@ enum Top {
     Ehr(EhrCmd),
     /// The paper's whole story on the running network, step by step.
     Demo(DemoArgs),
+    /// The paper's Figures 4-8 on the running network: runs `medcert-bench` (built beside
+    /// `medcert` by `cargo build --release -p medcert-bench`) with these arguments.
+    Bench {
+        /// Arguments for medcert-bench, e.g. `--figure fig5 --rounds 10` or `-- --help`.
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+        args: Vec<String>,
+    },
 }
 
 #[derive(Subcommand)]
@@ -508,6 +515,27 @@ fn run(cli: &Cli) -> Result<ExitCode> {
         Top::Patient(command) => patient(cli, &ctx, command),
         Top::Doctor(command) => doctor(cli, &ctx, command),
         Top::Ehr(command) => ehr(cli, &ctx, command),
+        // The benchmark crate depends on this one's flows, so it runs as its own binary.
+        Top::Bench { args } => {
+            let bench = std::env::current_exe()?.with_file_name("medcert-bench");
+            let mut command = Command::new(&bench);
+            command.args(args);
+            if let Some(network) = &cli.network {
+                command.env("MEDCERT_NETWORK", network);
+            }
+            let status = command.status().with_context(|| {
+                format!(
+                    "cannot run {}; build it with `cargo build --release -p medcert-bench`",
+                    bench.display()
+                )
+            })?;
+            Ok(ExitCode::from(
+                status
+                    .code()
+                    .and_then(|c| u8::try_from(c).ok())
+                    .unwrap_or(1),
+            ))
+        }
         Top::Demo(args) => {
             let network = ctx.network()?;
             let options = demo::DemoOptions {
