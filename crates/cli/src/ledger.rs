@@ -5,79 +5,9 @@ use serde::{Deserialize, Serialize};
 
 use crate::error::FlowError;
 
-/// Who did something on a hospital chain.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct ActorView {
-    pub msp_id: String,
-    pub name: String,
-    pub role: String,
-}
-
-/// A record's entry on the hospital chain.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct RecordView {
-    pub record_id: String,
-    pub treatment_number: String,
-    pub hash_c: String,
-    pub size: u64,
-    pub content_fingerprint: String,
-    pub watermark_fingerprint: String,
-    pub created_by: ActorView,
-    pub created_at_ms: i64,
-    pub created_tx: String,
-}
-
-/// What is left of a deleted record.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct TombstoneView {
-    pub record_id: String,
-    pub treatment_number: String,
-    pub deleted_by: String,
-    pub submitted_by: ActorView,
-    pub nonce: u64,
-    pub deleted_at_ms: i64,
-    pub deleted_tx: String,
-}
-
-/// `GetRecord`'s answer.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(tag = "state", rename_all = "lowercase")]
-pub enum RecordState {
-    Active { record: RecordView },
-    Deleted { tombstone: TombstoneView },
-}
-
-/// A recovery's outcome as the chaincode records it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(tag = "state", rename_all = "lowercase")]
-pub enum RecoveryOutcome {
-    Pending,
-    Completed {
-        result: String,
-        at_ms: i64,
-        tx: String,
-    },
-    Failed {
-        reason: String,
-        at_ms: i64,
-        tx: String,
-    },
-}
-
-/// A recovery request on a hospital chain (`RequestRecovery`, `GetRecoveryStatus`).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct RecoveryView {
-    pub index: u64,
-    pub treatment_number: String,
-    pub record_id: String,
-    pub certificate_id: String,
-    /// The signed consent the request carries, hex.
-    pub consent: String,
-    pub requesting_hospital: String,
-    pub requested_at_ms: i64,
-    pub requested_tx: String,
-    pub outcome: RecoveryOutcome,
-}
+// The chaincode's own answer types: one definition of the ledger's JSON for both sides.
+pub use medcert_chaincode::contract::{Record, RecordState, Recovery, RecoveryState, Tombstone};
+pub use medcert_chaincode::identity::Actor;
 
 /// The relay's `CompleteRecovery` result.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -145,12 +75,9 @@ mod tests {
             "consent":"00","requesting_hospital":"hospital2","doctor":{"msp_id":"M","name":"N",
             "role":"client","cert_id":"c"},"requested_at_ms":1,"requested_tx":"t",
             "outcome":{"state":"completed","result":"{}","at_ms":2,"tx":"u"}}"#;
-        let recovery: RecoveryView = parse("recovery", "test", completed).unwrap();
+        let recovery: Recovery = parse("recovery", "test", completed).unwrap();
         assert_eq!(recovery.index, 4);
-        assert!(matches!(
-            recovery.outcome,
-            RecoveryOutcome::Completed { .. }
-        ));
+        assert!(matches!(recovery.outcome, RecoveryState::Completed { .. }));
         let result = br#"{"certificate_id":9,"cid":"bafy","content_fingerprint":"aa",
             "watermark_fingerprint":"bb","eth_tx":"0x1","eth_block":12,"request_id":"0x2"}"#;
         let result: RelayResult = parse("result", "test", result).unwrap();

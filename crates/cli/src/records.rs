@@ -22,7 +22,7 @@ use crate::hospital_keys::HospitalKeys;
 use crate::ids::{
     certificate_record_id, check_identifier, check_password, check_record_id, new_id,
 };
-use crate::ledger::{RecordState, RecordView, hex32, parse};
+use crate::ledger::{Record, RecordState, hex32, parse};
 use crate::progress::Progress;
 use crate::services::{
     Actor, certificate_client_as_hospital, contract_address, csp, hospital_contract, ipfs,
@@ -457,7 +457,7 @@ async fn active_record(
     contract: &medcert_fabric::Contract,
     channel: &str,
     record_id: &str,
-) -> Result<RecordView, FlowError> {
+) -> Result<Record, FlowError> {
     match record_state(contract, channel, record_id).await? {
         RecordState::Active { record } => Ok(record),
         RecordState::Deleted { tombstone } => Err(FlowError::Input(format!(
@@ -482,7 +482,7 @@ pub struct QueryRequest<'a> {
 #[derive(Debug, Serialize)]
 pub struct QueryReport {
     pub hospital: String,
-    pub record: RecordView,
+    pub record: Record,
     /// The audited query's transaction.
     pub tx_id: String,
     pub block_number: u64,
@@ -535,7 +535,7 @@ pub async fn query_record(
         .await
         .map_err(|e| FlowError::fabric(&hospital.channel, e))?;
     let query_ms = ms(started);
-    let record: RecordView = parse("QueryRecord answer", &hospital.channel, &committed.result)?;
+    let record: Record = parse("QueryRecord answer", &hospital.channel, &committed.result)?;
     let retrieved = match (request.out, keys) {
         (Some(out), Some(keys)) => {
             Some(retrieve(network, hospital, &keys, &record, out, progress).await?)
@@ -556,7 +556,7 @@ async fn retrieve(
     network: &Network,
     hospital: &Hospital,
     keys: &HospitalKeys,
-    record: &RecordView,
+    record: &Record,
     out: &Path,
     progress: &Progress,
 ) -> Result<Retrieved, FlowError> {

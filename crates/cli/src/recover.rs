@@ -21,7 +21,7 @@ use crate::consent::ConsentFile;
 use crate::error::FlowError;
 use crate::hospital_keys::HospitalKeys;
 use crate::ids::{check_identifier, check_password, check_record_id};
-use crate::ledger::{RecoveryOutcome, RecoveryView, RelayResult, hex32, parse};
+use crate::ledger::{Recovery, RecoveryState, RelayResult, hex32, parse};
 use crate::progress::Progress;
 use crate::services::{Actor, csp, hospital_contract, ipfs};
 use crate::store::{Fingerprints, StoreRequest, Stored, store_marked};
@@ -130,7 +130,7 @@ pub async fn recover(
                 .submit()
                 .await
                 .map_err(fabric)?;
-            let recovery: RecoveryView = parse(
+            let recovery: Recovery = parse(
                 "RequestRecovery answer",
                 &hospital.channel,
                 &committed.result,
@@ -148,14 +148,14 @@ pub async fn recover(
             .evaluate("GetRecoveryStatus", &[&index.to_string()])
             .await
             .map_err(fabric);
-        let recovery: RecoveryView = match bytes {
+        let recovery: Recovery = match bytes {
             Ok(bytes) => parse("GetRecoveryStatus answer", &hospital.channel, &bytes)?,
             Err(e) => {
                 bar.finish_and_clear();
                 return Err(e);
             }
         };
-        if recovery.outcome != RecoveryOutcome::Pending {
+        if recovery.outcome != RecoveryState::Pending {
             if request.resume.is_some()
                 && !recovery
                     .consent
@@ -183,15 +183,15 @@ pub async fn recover(
     bar.finish_and_clear();
     timings.relay_wait = ms(started);
     let (result, complete_tx) = match outcome {
-        RecoveryOutcome::Completed { result, tx, .. } => (result, tx),
-        RecoveryOutcome::Failed { reason, .. } => {
+        RecoveryState::Completed { result, tx, .. } => (result, tx),
+        RecoveryState::Failed { reason, .. } => {
             return Err(FlowError::RecoveryFailed {
                 channel: hospital.channel.clone(),
                 index,
                 reason,
             });
         }
-        RecoveryOutcome::Pending => unreachable!("the loop ends on an outcome"),
+        RecoveryState::Pending => unreachable!("the loop ends on an outcome"),
     };
     let source = format!("the relay's answer to recovery {index}");
     let result: RelayResult = parse("CompleteRecovery result", &source, result.as_bytes())?;
