@@ -8,12 +8,26 @@ REPO_DIR=$(cd "$DEPLOY_DIR/.." && pwd)
 source "$DEPLOY_DIR/versions.env"
 
 MEDCERT_CACHE=${MEDCERT_CACHE:-$HOME/.cache/medcert}
-MEDCERT_RUN=${MEDCERT_RUN:-$REPO_DIR/.run}
+DEFAULT_RUN=$REPO_DIR/.run
+MEDCERT_RUN=${MEDCERT_RUN:-$DEFAULT_RUN}
+# deploy/up leaves this file in every run directory it makes, so that it empties only
+# directories it made.
+RUN_MARKER=.medcert-run
 BIN_DIR=$MEDCERT_CACHE/bin
-FABRIC_HOME=$MEDCERT_CACHE/fabric-$FABRIC_VERSION
-KUBO_HOME=$MEDCERT_CACHE/kubo-$KUBO_VERSION
-ANVIL_HOME=$MEDCERT_CACHE/anvil-$ANVIL_VERSION
-S3S_HOME=$MEDCERT_CACHE/s3s-fs-$S3S_FS_VERSION
+# shellcheck disable=SC2034 # read by the scripts that source this file
+{
+  FABRIC_HOME=$MEDCERT_CACHE/fabric-$FABRIC_VERSION
+  KUBO_HOME=$MEDCERT_CACHE/kubo-$KUBO_VERSION
+  ANVIL_HOME=$MEDCERT_CACHE/anvil-$ANVIL_VERSION
+  S3S_HOME=$MEDCERT_CACHE/s3s-fs-$S3S_FS_VERSION
+  DOMAIN=medcert.local
+  CHAINCODE_NAME=hospital
+  # Hospital counts, each defined here only: deploy/up without --hospitals, the demo's
+  # network (deploy/demo) and the test command's (deploy/test).
+  DEFAULT_HOSPITALS=2
+  DEMO_HOSPITALS=${DEMO_HOSPITALS:-3}
+  TEST_HOSPITALS=${TEST_HOSPITALS:-10}
+}
 export PATH="$BIN_DIR:$PATH"
 
 # Every port can be overridden from the environment.
@@ -34,9 +48,6 @@ CHAINCODE_BASE_PORT=${CHAINCODE_BASE_PORT:-9999}
 S3_BUCKET=${S3_BUCKET:-medcert}
 S3_ACCESS_KEY=${S3_ACCESS_KEY:-medcert}
 S3_REGION=${S3_REGION:-us-east-1}
-
-DOMAIN=medcert.local
-CHAINCODE_NAME=hospital
 
 log() { printf '[deploy] %s\n' "$*" >&2; }
 die() { printf '[deploy] error: %s\n' "$*" >&2; exit 1; }
@@ -134,3 +145,61 @@ wait_until() {
 }
 
 http_ok() { curl -fsS --max-time 2 "$@" >/dev/null; }
+
+# logged_to NAME CMD...: CMD with its output appended to $MEDCERT_RUN/logs/NAME.log.
+logged_to() {
+  local name=$1
+  shift
+  "$@" >>"$MEDCERT_RUN/logs/$name.log" 2>&1
+}
+
+# is_precious PATH (canonical): /, a top-level directory, or $HOME or the repository or
+# a directory above either.
+is_precious() {
+  local p=$1 home
+  home=$(realpath -m -- "$HOME")
+  [[ $p != /*/* || $home == "$p" || $home == "$p"/* || $REPO_DIR == "$p" || $REPO_DIR == "$p"/* ]]
+}
+
+# is_inside PATH ROOT: PATH (canonical) is strictly below ROOT, and ROOT is not precious.
+is_inside() {
+  local root
+  root=$(realpath -m -- "$2")
+  ! is_precious "$root" && [[ $1 == "$root"/?* ]]
+}
+
+# run_dir_is_ours: deploy/up may empty the run directory: it is the default one, or it
+# holds the marker deploy/up leaves, or it does not exist yet.
+run_dir_is_ours() {
+  local run
+  run=$(realpath -m -- "$MEDCERT_RUN")
+  ! is_precious "$run" &&
+    [[ $run == "$(realpath -m -- "$DEFAULT_RUN")" || -f $run/$RUN_MARKER || ! -e $run ]]
+}
+
+# is_ours PATH (canonical): inside the cache, the run directory or what is in it when
+# deploy/up made it, or a directory made by mktemp.
+is_ours() {
+  local p=$1 run tmp
+  run=$(realpath -m -- "$MEDCERT_RUN")
+  tmp=$(realpath -m -- "${TMPDIR:-/tmp}")
+  is_inside "$p" "$MEDCERT_CACHE" && return 0
+  [[ $p == "$run" || $p == "$run"/?* ]] && run_dir_is_ours && return 0
+  [[ $p == "$tmp"/tmp.* && $p != "$tmp"/*/* ]]
+}
+
+# safe_rm_rf PATH...: rm -rf of medcert's own paths only. MEDCERT_CACHE and MEDCERT_RUN
+# come from the environment: an empty or mistaken value must not remove anything else.
+safe_rm_rf() {
+  local p real
+  for p in "$@"; do
+    [[ -n $p ]] || die "refusing to remove an empty path"
+    real=$(realpath -m -- "$p")
+    if is_precious "$real"; then
+      die "refusing to remove $p: it is /, a top-level directory, HOME, the repository or above them"
+    fi
+    is_ours "$real" || die "refusing to remove $p: it is not inside $MEDCERT_CACHE, a run" \
+      "directory made by deploy/up (holding $RUN_MARKER), or a directory made by mktemp"
+    rm -rf -- "$p"
+  done
+}

@@ -1,28 +1,37 @@
 #!/usr/bin/env bash
 # Prints the network description (JSON) of a network started by deploy/up.
 #   describe.sh HOSPITALS S3_SECRET_KEY
+# shellcheck source=common.sh
 source "$(dirname "$0")/common.sh"
+# shellcheck source=fabric.sh
 source "$DEPLOY_DIR/lib/fabric.sh"
 hospitals=$1
 s3_secret=$2
 
+# the_one FILE...: the single file a glob matched (an unmatched glob stays as written).
+the_one() {
+  if (($# != 1)) || [[ ! -f $1 ]]; then die "expected exactly one file, found: $*"; fi
+  echo "$1"
+}
+
 identity() { # MSPID USERDIR
   local signcert
-  signcert=$(ls "$2"/msp/signcerts/*.pem)
+  signcert=$(the_one "$2"/msp/signcerts/*.pem)
   jq -n --arg msp "$1" --arg cert "$signcert" --arg key "$2/msp/keystore/priv_sk" \
     '{msp_id: $msp, cert: $cert, key: $key}'
 }
 
 hospital() {
-  local i=$1 dir domain peer_dir
+  local i=$1 dir domain peer_dir msp_ca
   dir=$(org_dir "$i")
   domain=$(org_domain "$i")
   peer_dir=$dir/peers/peer0.$domain
+  msp_ca=$(the_one "$dir"/msp/cacerts/*.pem)
   jq -n \
     --arg id "hospital$i" --arg msp "$(org_msp "$i")" \
     --arg endpoint "127.0.0.1:$(peer_port "$i")" --arg host "peer0.$domain" \
     --arg tls_ca "$peer_dir/tls/ca.crt" \
-    --arg msp_ca "$(ls "$dir"/msp/cacerts/*.pem)" \
+    --arg msp_ca "$msp_ca" \
     --arg ops "http://127.0.0.1:$(peer_ops_port "$i")" \
     --arg cc "127.0.0.1:$(chaincode_port "$i")" \
     --argjson eth $((1 + i)) \

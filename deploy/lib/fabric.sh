@@ -177,19 +177,24 @@ write_peer_config() {
     >"$FABRIC_RUN/config/core.yaml"
 }
 
-# peer_env HOSPITAL IDENTITY: environment for the peer CLI acting as IDENTITY
-# (Admin, User1, ...) of hospital i, against its peer.
-peer_env() {
-  local i=$1 who=$2 dir port
+# peer_as HOSPITAL IDENTITY ARGS...: the peer CLI acting as IDENTITY (Admin, User1, ...)
+# of hospital i, against its peer. The environment is an array, so a path with spaces
+# stays one value.
+peer_as() {
+  local i=$1 who=$2 dir org_host
+  shift 2
   dir=$(org_dir "$i")
-  port=$(peer_port "$i")
-  echo FABRIC_CFG_PATH="$FABRIC_RUN/config" \
-    CORE_PEER_LOCALMSPID="$(org_msp "$i")" \
-    CORE_PEER_MSPCONFIGPATH="$dir/users/$who@$(org_domain "$i")/msp" \
-    CORE_PEER_ADDRESS="127.0.0.1:$port" \
-    CORE_PEER_TLS_ENABLED=true \
-    CORE_PEER_TLS_ROOTCERT_FILE="$dir/peers/peer0.$(org_domain "$i")/tls/ca.crt" \
-    CORE_PEER_TLS_SERVERHOSTOVERRIDE="peer0.$(org_domain "$i")"
+  org_host=$(org_domain "$i")
+  local vars=(
+    FABRIC_CFG_PATH="$FABRIC_RUN/config"
+    CORE_PEER_LOCALMSPID="$(org_msp "$i")"
+    CORE_PEER_MSPCONFIGPATH="$dir/users/$who@$org_host/msp"
+    CORE_PEER_ADDRESS="127.0.0.1:$(peer_port "$i")"
+    CORE_PEER_TLS_ENABLED=true
+    CORE_PEER_TLS_ROOTCERT_FILE="$dir/peers/peer0.$org_host/tls/ca.crt"
+    CORE_PEER_TLS_SERVERHOSTOVERRIDE="peer0.$org_host"
+  )
+  env "${vars[@]}" peer "$@"
 }
 
 start_peer() {
@@ -235,7 +240,7 @@ peer_join() {
   local i=$1
   # The orderer needs a moment to elect itself leader of a new channel; retry until
   # the peer can fetch the genesis block's successor stream.
-  env $(peer_env "$i" Admin) peer channel join \
+  peer_as "$i" Admin channel join \
     -b "$FABRIC_RUN/configtx/hospital$i/genesis.block" >/dev/null 2>&1
 }
 
@@ -258,8 +263,8 @@ JSON
 deploy_chaincode() {
   local i=$1 pkg package_id policy
   pkg=$(package_chaincode "$i")
-  package_id=$(env $(peer_env "$i" Admin) peer lifecycle chaincode calculatepackageid "$pkg")
-  env $(peer_env "$i" Admin) peer lifecycle chaincode install "$pkg" \
+  package_id=$(peer_as "$i" Admin lifecycle chaincode calculatepackageid "$pkg")
+  peer_as "$i" Admin lifecycle chaincode install "$pkg" \
     >>"$MEDCERT_RUN/logs/lifecycle.log" 2>&1
   echo "$package_id" >"$FABRIC_RUN/chaincode/hospital$i/package_id"
   start_chaincode "$i"
@@ -269,12 +274,10 @@ deploy_chaincode() {
     --version 1.0 --sequence 1 --signature-policy "$policy")
   # A new channel's Raft leader is elected about a second after the join; until then
   # the orderer answers SERVICE_UNAVAILABLE, so the first transaction is retried.
-  approve() {
-    env $(peer_env "$i" Admin) peer lifecycle chaincode approveformyorg "${common[@]}" \
-      --package-id "$package_id" --waitForEvent >>"$MEDCERT_RUN/logs/lifecycle.log" 2>&1
-  }
-  wait_until 60 "hospital$i's chaincode approval" approve
-  env $(peer_env "$i" Admin) peer lifecycle chaincode commit "${common[@]}" \
+  wait_until 60 "hospital$i's chaincode approval" \
+    logged_to lifecycle peer_as "$i" Admin lifecycle chaincode approveformyorg "${common[@]}" \
+    --package-id "$package_id" --waitForEvent
+  peer_as "$i" Admin lifecycle chaincode commit "${common[@]}" \
     --peerAddresses "127.0.0.1:$(peer_port "$i")" \
     --tlsRootCertFiles "$(org_dir "$i")/peers/peer0.$(org_domain "$i")/tls/ca.crt" \
     --waitForEvent >>"$MEDCERT_RUN/logs/lifecycle.log" 2>&1
