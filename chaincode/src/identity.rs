@@ -6,80 +6,61 @@
 
 use medcert_fabric_protos::msp::SerializedIdentity;
 use prost::Message;
-use serde::{Deserialize, Serialize};
 use sha3::{Digest, Sha3_256};
 use x509_cert::Certificate;
 use x509_cert::der::asn1::{PrintableStringRef, Utf8StringRef};
 use x509_cert::der::{DecodePem, Encode};
 
+// At their old paths, for the callers that still name them here.
+pub use medcert_hospital_api::{Actor, Role};
+
 const OID_COMMON_NAME: &str = "2.5.4.3";
 const OID_ORGANIZATIONAL_UNIT: &str = "2.5.4.11";
 
-/// The NodeOU role in the creator certificate's OU.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Role {
-    Client,
-    Admin,
-    Peer,
-    Orderer,
-    /// No NodeOU in the certificate.
-    Member,
-}
-
-/// The creator of a transaction, as recorded in audit entries and events.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Actor {
-    pub msp_id: String,
-    /// The certificate's subject common name, e.g. `User1@hospital1.medcert.local`.
-    pub name: String,
-    pub role: Role,
-    /// SHA3-256 of the DER certificate, hex: names one certificate exactly.
-    pub cert_id: String,
-}
-
+/// Why the creator's identity cannot be read.
 #[derive(Debug, thiserror::Error)]
 pub enum IdentityError {
+    /// The creator bytes are not an `msp.SerializedIdentity`.
     #[error("the creator is not a serialized identity: {0}")]
     NotSerializedIdentity(prost::DecodeError),
+    /// Its certificate does not parse.
     #[error("the creator's certificate is not a PEM X.509 certificate: {0}")]
     Certificate(x509_cert::der::Error),
 }
 
-impl Actor {
-    pub fn from_creator(creator: &[u8]) -> Result<Self, IdentityError> {
-        let identity =
-            SerializedIdentity::decode(creator).map_err(IdentityError::NotSerializedIdentity)?;
-        let cert = Certificate::from_pem(&identity.id_bytes).map_err(IdentityError::Certificate)?;
-        let der = cert.to_der().map_err(IdentityError::Certificate)?;
-        let mut name = String::new();
-        let mut role = Role::Member;
-        for rdn in cert.tbs_certificate.subject.0.iter() {
-            for attribute in rdn.0.iter() {
-                let oid = attribute.oid.to_string();
-                let Some(value) = attribute_text(&attribute.value) else {
-                    continue;
+/// The creator of a transaction, from its serialized identity.
+pub fn actor_from_creator(creator: &[u8]) -> Result<Actor, IdentityError> {
+    let identity =
+        SerializedIdentity::decode(creator).map_err(IdentityError::NotSerializedIdentity)?;
+    let cert = Certificate::from_pem(&identity.id_bytes).map_err(IdentityError::Certificate)?;
+    let der = cert.to_der().map_err(IdentityError::Certificate)?;
+    let mut name = String::new();
+    let mut role = Role::Member;
+    for rdn in cert.tbs_certificate.subject.0.iter() {
+        for attribute in rdn.0.iter() {
+            let oid = attribute.oid.to_string();
+            let Some(value) = attribute_text(&attribute.value) else {
+                continue;
+            };
+            if oid == OID_COMMON_NAME {
+                name = value;
+            } else if oid == OID_ORGANIZATIONAL_UNIT {
+                role = match value.as_str() {
+                    "client" => Role::Client,
+                    "admin" => Role::Admin,
+                    "peer" => Role::Peer,
+                    "orderer" => Role::Orderer,
+                    _ => role,
                 };
-                if oid == OID_COMMON_NAME {
-                    name = value;
-                } else if oid == OID_ORGANIZATIONAL_UNIT {
-                    role = match value.as_str() {
-                        "client" => Role::Client,
-                        "admin" => Role::Admin,
-                        "peer" => Role::Peer,
-                        "orderer" => Role::Orderer,
-                        _ => role,
-                    };
-                }
             }
         }
-        Ok(Self {
-            msp_id: identity.mspid,
-            name,
-            role,
-            cert_id: hex::encode(Sha3_256::digest(&der)),
-        })
     }
+    Ok(Actor {
+        msp_id: identity.mspid,
+        name,
+        role,
+        cert_id: hex::encode(Sha3_256::digest(&der)),
+    })
 }
 
 fn attribute_text(value: &x509_cert::der::Any) -> Option<String> {
@@ -115,7 +96,7 @@ mod tests {
     #[test]
     fn garbage_creator_is_refused() {
         assert!(matches!(
-            Actor::from_creator(b"\xff\xff"),
+            actor_from_creator(b"\xff\xff"),
             Err(IdentityError::NotSerializedIdentity(_))
         ));
         let identity = SerializedIdentity {
@@ -123,7 +104,7 @@ mod tests {
             id_bytes: b"not a certificate".to_vec(),
         };
         assert!(matches!(
-            Actor::from_creator(&identity.encode_to_vec()),
+            actor_from_creator(&identity.encode_to_vec()),
             Err(IdentityError::Certificate(_))
         ));
     }

@@ -1,0 +1,324 @@
+//! The hospital contract: its functions, access control and world state.
+//!
+//! Access control (the peer has already authenticated the creator):
+//! - *doctor*: a `client` identity of the MSP that owns the channel (channel
+//!   `hospital<i>` is owned by `Hospital<i>MSP`, see [`hospital_msp`]);
+//! - *hospital member*: any identity of that MSP (doctor or admin);
+//! - *hospital admin*: an `admin` identity of that MSP;
+//! - *relay*: any identity of [`Config::relay_msp_id`];
+//! - *patient*: a secp256k1 EIP-712 signature by the patient's registered address
+//!   (deletion only).
+//!
+//! Passwords arrive only in the transient map (key `password`), so they never reach a
+//! block; state holds an Argon2id verifier ([`crate::password`]). A wrong password is
+//! answered with status [`STATUS_REFUSED_RECORDED`] (300): Fabric only commits the writes
+//! of a response below 400, and the failed attempt must be committed to be counted.
+//!
+//! Each function returns at most one chaincode event (Fabric's limit per transaction);
+//! every doctor action also leaves an audit entry in state, read back by `GetAudit`.
+//!
+//! The functions' names, arguments and answers are [`medcert_hospital_api`]'s; this module
+//! holds what only the chaincode knows: who may call what, and the state's layout.
+
+mod args;
+mod audit;
+mod dispatch;
+mod patients;
+mod records;
+mod recovery;
+#[cfg(test)]
+mod tests;
+
+use crate::identity::hospital_msp;
+use crate::ledger::{Ledger, LedgerError};
+use medcert_hospital_api::Function;
+use medcert_hospital_api::args::ArgumentError;
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+use std::collections::HashMap;
+
+// The interface's types at their old paths, for the callers that still name them here.
+pub use medcert_hospital_api::{
+    AuditEntry, InterchainRequest, MAX_ARG_LEN, MAX_PASSWORD_LEN, PASSWORD_KEY, Record,
+    RecordChange, RecordState, Recovery, RecoveryState, STATUS_REFUSED_RECORDED, Tombstone, events,
+};
+
+/// Settings of one chaincode process.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// The MSP whose identities may complete or fail recoveries.
+    pub relay_msp_id: String,
+    /// Consecutive wrong passwords after which a patient is locked out.
+    pub max_password_failures: u32,
+}
+
+/// What the contract sees of one transaction.
+pub struct TxContext {
+    /// The channel the transaction is on.
+    pub channel: String,
+    /// The transaction id.
+    pub tx_id: String,
+    /// The proposal's timestamp, in milliseconds since the Unix epoch.
+    pub timestamp_ms: i64,
+    /// The creator's serialized identity (`msp.SerializedIdentity`).
+    pub creator: Vec<u8>,
+    /// The function called.
+    pub function: String,
+    /// Its arguments.
+    pub args: Vec<Vec<u8>>,
+    /// The proposal's transient map (never written to a block).
+    pub transient: HashMap<String, Vec<u8>>,
+}
+
+/// A chaincode event: Fabric carries at most one per transaction.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Event {
+    /// One of [`events`].
+    pub name: String,
+    /// JSON.
+    pub payload: Vec<u8>,
+}
+
+/// The result of a transaction as returned to the peer.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Outcome {
+    /// 200, [`STATUS_REFUSED_RECORDED`], or the refusal's [`ContractError::status`].
+    pub status: i32,
+    /// Why it was refused; empty on success.
+    pub message: String,
+    /// The answer, JSON for most functions.
+    pub payload: Vec<u8>,
+    /// The event, if the function emits one.
+    pub event: Option<Event>,
+}
+
+/// Why a transaction was refused. Refusals write nothing.
+#[derive(Debug, thiserror::Error)]
+pub enum ContractError {
+    /// No such function.
+    #[error(
+        "unknown function {0:?}; the contract has {functions}",
+        functions = Function::ALL.map(Function::name).join(", ")
+    )]
+    UnknownFunction(String),
+    /// The arguments are refused.
+    #[error(transparent)]
+    Argument(#[from] ArgumentError),
+    /// The password is over [`MAX_PASSWORD_LEN`].
+    #[error("argument {name} is {len} bytes, over the limit of {max}")]
+    Oversized {
+        /// What was too long.
+        name: &'static str,
+        /// Its length.
+        len: usize,
+        /// The limit.
+        max: usize,
+    },
+    /// An argument is well-formed but unusable (a signature that recovers no signer).
+    #[error("argument {name} is malformed: {reason}")]
+    Malformed {
+        /// The argument.
+        name: &'static str,
+        /// What is wrong with it.
+        reason: String,
+    },
+    /// The function needs the patient's password.
+    #[error("the transient map must carry the patient's password under {PASSWORD_KEY:?}")]
+    MissingPassword,
+    /// The creator is not a readable identity.
+    #[error("the creator's identity is unusable: {0}")]
+    Identity(#[from] crate::identity::IdentityError),
+    /// The creator may not call the function.
+    #[error("access denied: {0}")]
+    Forbidden(String),
+    /// No patient has this treatment number.
+    #[error("unknown patient {0:?}")]
+    UnknownPatient(String),
+    /// No record has this id.
+    #[error("unknown record {0:?}")]
+    UnknownRecord(String),
+    /// The record was deleted.
+    #[error("record {0:?} was deleted")]
+    RecordDeleted(String),
+    /// No recovery has this index.
+    #[error("unknown recovery index {0}")]
+    UnknownRecovery(u64),
+    /// The patient or record exists already.
+    #[error("{0} already exists")]
+    AlreadyExists(String),
+    /// The patient's deletion nonce was used before.
+    #[error("deletion nonce {nonce} of patient {patient} was already used")]
+    ReplayedNonce {
+        /// The patient's address.
+        patient: String,
+        /// The nonce.
+        nonce: u64,
+    },
+    /// Too many wrong passwords.
+    #[error(
+        "patient {0:?} is locked after too many wrong passwords; a hospital admin must call UnlockPatient"
+    )]
+    Locked(String),
+    /// The ledger failed.
+    #[error("ledger failure: {0}")]
+    Ledger(#[from] LedgerError),
+    /// State does not parse.
+    #[error("stored state under {key} is corrupt: {reason}")]
+    Corrupt {
+        /// The key.
+        key: String,
+        /// Why it does not parse.
+        reason: String,
+    },
+}
+
+impl ContractError {
+    /// The Fabric response status: 4xx for the caller's mistakes, 500 for ours.
+    pub fn status(&self) -> i32 {
+        match self {
+            Self::Argument(ArgumentError::Oversized { .. }) | Self::Oversized { .. } => 413,
+            Self::UnknownFunction(_)
+            | Self::Argument(_)
+            | Self::Malformed { .. }
+            | Self::MissingPassword
+            | Self::Identity(_) => 400,
+            Self::Forbidden(_) | Self::Locked(_) => 403,
+            Self::UnknownPatient(_)
+            | Self::UnknownRecord(_)
+            | Self::RecordDeleted(_)
+            | Self::UnknownRecovery(_) => 404,
+            Self::AlreadyExists(_) | Self::ReplayedNonce { .. } => 409,
+            Self::Ledger(_) | Self::Corrupt { .. } => 500,
+        }
+    }
+}
+
+/// The state's layout.
+mod keys {
+    pub fn patient(treatment_number: &str) -> String {
+        format!("patient/{treatment_number}")
+    }
+    pub fn record(record_id: &str) -> String {
+        format!("record/{record_id}")
+    }
+    pub fn tombstone(record_id: &str) -> String {
+        format!("tombstone/{record_id}")
+    }
+    pub fn deletion_nonce(address: &str, nonce: u64) -> String {
+        format!("deletion-nonce/{address}/{nonce:020}")
+    }
+    pub const RECOVERY_COUNTER: &str = "recovery-counter";
+    pub fn recovery(index: u64) -> String {
+        format!("recovery/{index:020}")
+    }
+    /// Audit entries of one subject (`record` or `patient` and its id), in time order.
+    pub fn audit_prefix(kind: &str, id: &str) -> String {
+        format!("audit/{kind}/{id}/")
+    }
+    pub fn audit(kind: &str, id: &str, timestamp_ms: i64, tx_id: &str) -> String {
+        format!("{}{timestamp_ms:020}/{tx_id}", audit_prefix(kind, id))
+    }
+    /// Above every character an identifier, a number or a tx id may hold.
+    pub const RANGE_END: &str = "~";
+}
+
+/// A successful reply before it becomes an [`Outcome`].
+struct Reply {
+    status: i32,
+    message: String,
+    payload: Vec<u8>,
+    event: Option<Event>,
+}
+
+impl Reply {
+    fn ok(payload: Vec<u8>) -> Self {
+        Self {
+            status: 200,
+            message: String::new(),
+            payload,
+            event: None,
+        }
+    }
+
+    fn json(value: &impl Serialize) -> Self {
+        Self::ok(to_json(value))
+    }
+
+    fn with_event(mut self, name: &str, payload: &impl Serialize) -> Self {
+        self.event = Some(Event {
+            name: name.to_owned(),
+            payload: to_json(payload),
+        });
+        self
+    }
+}
+
+fn to_json(value: &impl Serialize) -> Vec<u8> {
+    serde_json::to_vec(value).expect("contract types serialise to JSON")
+}
+
+fn parse_json<T: DeserializeOwned>(key: &str, bytes: &[u8]) -> Result<T, ContractError> {
+    serde_json::from_slice(bytes).map_err(|e| ContractError::Corrupt {
+        key: key.to_owned(),
+        reason: e.to_string(),
+    })
+}
+
+/// The hospital contract, one per chaincode process.
+pub struct Contract {
+    config: Config,
+}
+
+impl Contract {
+    /// A contract with `config`.
+    pub fn new(config: Config) -> Self {
+        Self { config }
+    }
+
+    /// Runs one transaction. A refusal comes back as a status of 400 or more, which makes
+    /// Fabric discard the transaction's writes.
+    pub async fn invoke<L: Ledger>(&self, ctx: &TxContext, ledger: &mut L) -> Outcome {
+        let mut tx = Tx {
+            ctx,
+            ledger,
+            config: &self.config,
+        };
+        match tx.dispatch().await {
+            Ok(reply) => Outcome {
+                status: reply.status,
+                message: reply.message,
+                payload: reply.payload,
+                event: reply.event,
+            },
+            Err(error) => Outcome {
+                status: error.status(),
+                message: error.to_string(),
+                payload: Vec::new(),
+                event: None,
+            },
+        }
+    }
+}
+
+/// One transaction in progress.
+struct Tx<'a, L> {
+    ctx: &'a TxContext,
+    ledger: &'a mut L,
+    config: &'a Config,
+}
+
+impl<L: Ledger> Tx<'_, L> {
+    async fn get_json<T: DeserializeOwned>(
+        &mut self,
+        key: &str,
+    ) -> Result<Option<T>, ContractError> {
+        match self.ledger.get(key).await? {
+            Some(bytes) => parse_json(key, &bytes).map(Some),
+            None => Ok(None),
+        }
+    }
+
+    async fn put_json(&mut self, key: &str, value: &impl Serialize) -> Result<(), ContractError> {
+        Ok(self.ledger.put(key, to_json(value)).await?)
+    }
+}

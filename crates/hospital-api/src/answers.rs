@@ -1,0 +1,232 @@
+//! What the chaincode answers and keeps in state, as JSON.
+
+use serde::{Deserialize, Serialize};
+
+/// The NodeOU role in the creator certificate's OU.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Role {
+    /// A client: at a hospital, a doctor.
+    Client,
+    /// An MSP admin.
+    Admin,
+    /// A peer.
+    Peer,
+    /// An orderer.
+    Orderer,
+    /// No NodeOU in the certificate.
+    Member,
+}
+
+/// The creator of a transaction, as recorded in audit entries and events.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Actor {
+    /// The creator's MSP.
+    pub msp_id: String,
+    /// The certificate's subject common name, e.g. `User1@hospital1.medcert.local`.
+    pub name: String,
+    /// The creator's NodeOU role.
+    pub role: Role,
+    /// SHA3-256 of the DER certificate, hex: names one certificate exactly.
+    pub cert_id: String,
+}
+
+/// An EHR's entry on the hospital chain: hashes and fingerprints, never content.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Record {
+    /// The record's id.
+    pub record_id: String,
+    /// The patient's treatment number at this hospital.
+    pub treatment_number: String,
+    /// SHA3-256 of the encrypted record, hex: its key in the CSP.
+    pub hash_c: String,
+    /// Size of the encrypted record in bytes.
+    pub size: u64,
+    /// SHA3-256 of the record's canonical content, hex.
+    pub content_fingerprint: String,
+    /// Fingerprint of the record's watermark, hex.
+    pub watermark_fingerprint: String,
+    /// The doctor who created it.
+    pub created_by: Actor,
+    /// Transaction time of the creation, in milliseconds since the Unix epoch.
+    pub created_at_ms: i64,
+    /// The creating transaction.
+    pub created_tx: String,
+}
+
+/// What is left of a deleted record: what, when, by whom, and nothing of its content.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Tombstone {
+    /// The deleted record's id.
+    pub record_id: String,
+    /// The patient's treatment number.
+    pub treatment_number: String,
+    /// The patient address (`0x` + 40 lowercase hex) whose signature authorised the
+    /// deletion.
+    pub deleted_by: String,
+    /// The hospital member who submitted the deletion.
+    pub submitted_by: Actor,
+    /// The nonce of the patient's deletion request.
+    pub nonce: u64,
+    /// Transaction time of the deletion, in milliseconds since the Unix epoch.
+    pub deleted_at_ms: i64,
+    /// The deleting transaction.
+    pub deleted_tx: String,
+}
+
+/// `GetRecord`'s answer.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "state", rename_all = "lowercase")]
+pub enum RecordState {
+    /// The record is in world state.
+    Active {
+        /// The record.
+        record: Record,
+    },
+    /// The record was deleted.
+    Deleted {
+        /// What is left of it.
+        tombstone: Tombstone,
+    },
+}
+
+/// Where a recovery stands.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "state", rename_all = "lowercase")]
+pub enum RecoveryState {
+    /// Requested, not yet answered by the relay.
+    Pending,
+    /// Served on the certificate chain.
+    Completed {
+        /// The relay's result, JSON of a [`RecoveryResult`] (opaque to the chaincode).
+        result: String,
+        /// Transaction time of the answer, in milliseconds since the Unix epoch.
+        at_ms: i64,
+        /// The answering transaction.
+        tx: String,
+    },
+    /// Not served: refused, or rolled back after a timeout.
+    Failed {
+        /// Why, in the relay's words.
+        reason: String,
+        /// Transaction time of the answer, in milliseconds since the Unix epoch.
+        at_ms: i64,
+        /// The answering transaction.
+        tx: String,
+    },
+}
+
+/// A cross-chain recovery request and its outcome.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Recovery {
+    /// Gapless per channel, from 1.
+    pub index: u64,
+    /// The patient, registered at the requesting hospital, the record is recovered for.
+    pub treatment_number: String,
+    /// The record to recover.
+    pub record_id: String,
+    /// The certificate on the certificate chain, decimal.
+    pub certificate_id: String,
+    /// The patient's consent (EIP-712 message and signature), hex, opaque to the chaincode.
+    pub consent: String,
+    /// The channel of the hospital that asked.
+    pub requesting_hospital: String,
+    /// The doctor who asked.
+    pub doctor: Actor,
+    /// Transaction time of the request, in milliseconds since the Unix epoch.
+    pub requested_at_ms: i64,
+    /// The requesting transaction.
+    pub requested_tx: String,
+    /// Where it stands.
+    pub outcome: RecoveryState,
+}
+
+/// What the relay records with `CompleteRecovery`: the certificate chain's proven
+/// `RecoveryServed`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RecoveryResult {
+    /// The served certificate.
+    pub certificate_id: u64,
+    /// Hash I: the IPFS CID of the patient's envelope.
+    pub cid: String,
+    /// The certificate's content fingerprint, hex.
+    pub content_fingerprint: String,
+    /// The certificate's watermark fingerprint, hex.
+    pub watermark_fingerprint: String,
+    /// The `serveRecovery` transaction, `0x` hex.
+    pub eth_tx: String,
+    /// The block that holds it.
+    pub eth_block: u64,
+    /// The request id `serveRecovery` was called with, `0x` hex.
+    pub request_id: String,
+}
+
+/// Payload of the `InterchainRequest` event, consumed by the relay.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct InterchainRequest {
+    /// The requesting hospital's channel.
+    pub channel: String,
+    /// Gapless per channel, from 1.
+    pub index: u64,
+    /// The record to recover.
+    pub record_id: String,
+    /// The certificate on the certificate chain, decimal.
+    pub certificate_id: String,
+    /// The patient's consent, hex.
+    pub consent: String,
+    /// The channel of the hospital that asked.
+    pub requesting_hospital: String,
+    /// The doctor who asked.
+    pub doctor: Actor,
+}
+
+/// One audited action.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AuditEntry {
+    /// The function, or `PasswordRejected`.
+    pub action: String,
+    /// Who acted.
+    pub actor: Actor,
+    /// The record acted on, if any.
+    pub record_id: Option<String>,
+    /// The patient acted for, if any.
+    pub treatment_number: Option<String>,
+    /// The transaction.
+    pub tx_id: String,
+    /// Transaction time, in milliseconds since the Unix epoch.
+    pub timestamp_ms: i64,
+}
+
+/// One past write of a record's key (`GetRecordHistory`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RecordChange {
+    /// The writing transaction.
+    pub tx_id: String,
+    /// Its time, in milliseconds since the Unix epoch.
+    pub timestamp_ms: i64,
+    /// Whether it deleted the record.
+    pub deleted: bool,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reads_the_ledgers_json() {
+        let active = br#"{"state":"active","record":{"record_id":"R-1","treatment_number":"T-1",
+            "hash_c":"aa","size":3,"content_fingerprint":"bb","watermark_fingerprint":"cc",
+            "created_by":{"msp_id":"Hospital1MSP","name":"User1","role":"client","cert_id":"dd"},
+            "created_at_ms":5,"created_tx":"tx1"}}"#;
+        let state: RecordState = serde_json::from_slice(active).unwrap();
+        assert!(matches!(state, RecordState::Active { record } if record.size == 3));
+        let completed = br#"{"index":4,"treatment_number":"T","record_id":"R","certificate_id":"9",
+            "consent":"00","requesting_hospital":"hospital2","doctor":{"msp_id":"M","name":"N",
+            "role":"client","cert_id":"c"},"requested_at_ms":1,"requested_tx":"t",
+            "outcome":{"state":"completed","result":"{}","at_ms":2,"tx":"u"}}"#;
+        let recovery: Recovery = serde_json::from_slice(completed).unwrap();
+        assert!(matches!(recovery.outcome, RecoveryState::Completed { .. }));
+        let pending = serde_json::to_string(&RecoveryState::Pending).unwrap();
+        assert_eq!(pending, r#"{"state":"pending"}"#);
+    }
+}
