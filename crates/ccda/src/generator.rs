@@ -1,11 +1,15 @@
-//! A generator of realistic C-CDA documents ("Continuity of Care Document") at a chosen
+//! A generator of realistic C-CDA R2.1 documents of every document type at a chosen
 //! size, deterministic from a seed.
 //!
-//! Small documents are all structured content (header, allergies, medications, problems,
-//! results, notes); from 64 KiB on, about a fifth (at most 3 MiB) is structured and the
-//! rest is base64 attachments (`observationMedia`), as in real records where scans make up
-//! the bulk. The document is written as it is made, so a 50 MB document needs no more
-//! memory than one attachment's line and one section's entries.
+//! A structured document (every type but the Unstructured Document) is all structured
+//! content when small (header, allergies, medications, problems, results, notes); from
+//! 64 KiB on, about a fifth (at most 3 MiB) is structured and the rest is base64
+//! attachments (`observationMedia`), as in real records where scans make up the bulk.
+//! The sections are the same for every type: they exercise the reader and the watermark,
+//! not a type's own required sections. An Unstructured Document carries one embedded
+//! base64 PDF-sized payload in `nonXMLBody/text`, a single text node of any size. The
+//! document is written as it is made, so a document of any size needs no more memory
+//! than one attachment's line and one section's entries.
 
 use std::fmt::Write as _;
 use std::io::{self, BufWriter, Write};
@@ -13,6 +17,8 @@ use std::io::{self, BufWriter, Write};
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as BASE64;
 use quick_xml::escape::escape;
+
+use crate::DocumentType;
 use rand::{Rng, RngCore, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
@@ -29,15 +35,36 @@ pub struct GeneratorConfig {
     pub hospital: String,
 }
 
-/// Writes the document to `out` and returns the number of bytes written.
+/// Writes a Continuity of Care Document to `out` and returns the number of bytes
+/// written.
 pub fn generate<W: Write>(config: &GeneratorConfig, out: W) -> io::Result<u64> {
+    generate_document(config, DocumentType::ContinuityOfCareDocument, out)
+}
+
+/// Writes a document of the given type to `out` and returns the number of bytes
+/// written.
+pub fn generate_document<W: Write>(
+    config: &GeneratorConfig,
+    document_type: DocumentType,
+    out: W,
+) -> io::Result<u64> {
     let mut out = CountingWriter {
         inner: BufWriter::with_capacity(64 * 1024, out),
         written: 0,
     };
     let mut generator = Generator::new(config);
-    let header = generator.header();
+    let header = generator.header(document_type);
     out.write_all(header.as_bytes())?;
+    if document_type == DocumentType::UnstructuredDocument {
+        out.write_all(UNSTRUCTURED_OPEN.as_bytes())?;
+        let close = (UNSTRUCTURED_CLOSE.len() + ROOT_CLOSE.len()) as u64;
+        let room = config.target_size.saturating_sub(out.written + close);
+        generator.base64(&mut out, largest_fitting(room))?;
+        out.write_all(UNSTRUCTURED_CLOSE.as_bytes())?;
+        out.write_all(ROOT_CLOSE.as_bytes())?;
+        out.inner.flush()?;
+        return Ok(out.written);
+    }
     out.write_all(b"  <component>\n    <structuredBody>\n")?;
 
     let target = config.target_size;
@@ -67,6 +94,9 @@ pub fn generate<W: Write>(config: &GeneratorConfig, out: W) -> io::Result<u64> {
 }
 
 const CLOSING: &str = "    </structuredBody>\n  </component>\n</ClinicalDocument>\n";
+const UNSTRUCTURED_OPEN: &str = "  <component>\n    <nonXMLBody>\n      <text mediaType=\"application/pdf\" representation=\"B64\">\n";
+const UNSTRUCTURED_CLOSE: &str = "      </text>\n    </nonXMLBody>\n  </component>\n";
+const ROOT_CLOSE: &str = "</ClinicalDocument>\n";
 
 struct CountingWriter<W: Write> {
     inner: BufWriter<W>,
@@ -297,7 +327,10 @@ impl<'c> Generator<'c> {
         )
     }
 
-    fn header(&mut self) -> String {
+    fn header(&mut self, document_type: DocumentType) -> String {
+        let type_template = document_type.template_id();
+        let type_code = document_type.loinc_code();
+        let title = document_type.title();
         let hospital = escape(self.config.hospital.as_str()).into_owned();
         let patient_id = escape(self.config.patient_id.as_str()).into_owned();
         let oid = self.hospital_oid.clone();
@@ -331,10 +364,10 @@ impl<'c> Generator<'c> {
   <realmCode code="US"/>
   <typeId root="2.16.840.1.113883.1.3" extension="POCD_HD000040"/>
   <templateId root="2.16.840.1.113883.10.20.22.1.1" extension="2015-08-01"/>
-  <templateId root="2.16.840.1.113883.10.20.22.1.2" extension="2015-08-01"/>
+  <templateId root="{type_template}" extension="2015-08-01"/>
   <id root="{oid}" extension="{document_id}"/>
-  <code code="34133-9" codeSystem="{LOINC}" codeSystemName="LOINC" displayName="Summarization of Episode Note"/>
-  <title>Continuity of Care Document</title>
+  <code code="{type_code}" codeSystem="{LOINC}" codeSystemName="LOINC" displayName="{title}"/>
+  <title>{title}</title>
   <effectiveTime value="{now}"/>
   <confidentialityCode code="N" codeSystem="2.16.840.1.113883.5.25"/>
   <languageCode code="en-US"/>
@@ -718,8 +751,6 @@ impl<'c> Generator<'c> {
             _ => return Ok(()),
         };
         out.write_all(OPEN.as_bytes())?;
-        let mut chunk = vec![0_u8; 57 * 1024];
-        let mut line = [0_u8; 77];
         loop {
             self.entry_number += 1;
             let open = self.attachment_open(self.entry_number);
@@ -733,23 +764,31 @@ impl<'c> Generator<'c> {
                 raw = largest_fitting(room - overhead);
             }
             out.write_all(open.as_bytes())?;
-            let mut left = raw;
-            while left > 0 {
-                let take = (left as usize).min(chunk.len());
-                self.rng.fill_bytes(&mut chunk[..take]);
-                for piece in chunk[..take].chunks(57) {
-                    let n = BASE64
-                        .encode_slice(piece, &mut line)
-                        .expect("a 77-byte line holds 57 encoded bytes");
-                    line[n] = b'\n';
-                    out.write_all(&line[..=n])?;
-                }
-                left -= take as u64;
-            }
+            self.base64(out, raw)?;
             out.write_all(ATTACHMENT_CLOSE.as_bytes())?;
             room -= overhead + encoded_len(raw);
         }
         out.write_all(CLOSE.as_bytes())
+    }
+
+    /// Writes `raw` random bytes in base64, 76 characters and a newline per line.
+    fn base64<W: Write>(&mut self, out: &mut CountingWriter<W>, raw: u64) -> io::Result<()> {
+        let mut chunk = vec![0_u8; 57 * 1024];
+        let mut line = [0_u8; 77];
+        let mut left = raw;
+        while left > 0 {
+            let take = (left as usize).min(chunk.len());
+            self.rng.fill_bytes(&mut chunk[..take]);
+            for piece in chunk[..take].chunks(57) {
+                let n = BASE64
+                    .encode_slice(piece, &mut line)
+                    .expect("a 77-byte line holds 57 encoded bytes");
+                line[n] = b'\n';
+                out.write_all(&line[..=n])?;
+            }
+            left -= take as u64;
+        }
+        Ok(())
     }
 
     fn attachment_open(&mut self, number: usize) -> String {

@@ -18,13 +18,12 @@
 use std::io;
 
 use keccak_asm::Sha3_256;
-use quick_xml::escape::resolve_predefined_entity;
-use quick_xml::events::Event;
+use medcert_ccda::xml::{Tag, Token, resolve_reference};
 use sha3::Digest;
 use std::sync::mpsc::{Receiver, SyncSender, channel, sync_channel};
 use std::thread::JoinHandle;
 
-use crate::scan::{Tag, Visitor};
+use crate::scan::Visitor;
 
 fn spawn_worker(mut hasher: Sha3_256) -> HashSink {
     let (full, blocks) = sync_channel::<Vec<u8>>(2);
@@ -55,6 +54,9 @@ pub(crate) struct ContentHasher {
     block: Vec<u8>,
     hashed: u64,
     sink: HashSink,
+    /// The last piece of text ended in a carriage return: a line feed starting the
+    /// next piece of the same text belongs to that line end.
+    after_cr: bool,
 }
 
 enum HashSink {
@@ -74,6 +76,7 @@ impl Default for ContentHasher {
             block: Vec::with_capacity(BLOCK),
             hashed: 0,
             sink: HashSink::Inline(Box::default()),
+            after_cr: false,
         }
     }
 }
@@ -126,8 +129,13 @@ impl ContentHasher {
         }
     }
 
+    /// A piece of text; a text node may come in several pieces.
     fn text(&mut self, raw: &[u8]) {
         let mut rest = raw;
+        if std::mem::take(&mut self.after_cr) && rest.first() == Some(&b'\n') {
+            rest = &rest[1..];
+        }
+        self.after_cr = rest.last() == Some(&b'\r');
         while let Some(at) = memchr::memchr3(b'>', b'\r', b'&', rest) {
             self.put(&rest[..at]);
             match rest[at] {
@@ -236,22 +244,9 @@ impl ContentHasher {
     }
 }
 
-/// The character a reference (`amp`, `#60`, `#x3C`) stands for, if it is predefined or a
-/// character reference.
-pub(crate) fn resolve_reference(name: &[u8]) -> Option<char> {
-    let name = std::str::from_utf8(name).ok()?;
-    if let Some(number) = name.strip_prefix('#') {
-        let code = match number.strip_prefix('x') {
-            Some(hex) => u32::from_str_radix(hex, 16).ok()?,
-            None => number.parse().ok()?,
-        };
-        return char::from_u32(code);
-    }
-    resolve_predefined_entity(name).and_then(|s| s.chars().next())
-}
-
 impl Visitor for ContentHasher {
     fn tag(&mut self, tag: &Tag<'_>, empty: bool) -> io::Result<()> {
+        self.after_cr = false;
         self.start_tag(tag);
         if empty {
             self.end_tag(tag.name());
@@ -260,40 +255,47 @@ impl Visitor for ContentHasher {
     }
 
     fn end(&mut self, name: &[u8], _raw: &[u8], _right_after_start: bool) -> io::Result<()> {
+        self.after_cr = false;
         self.end_tag(name);
         Ok(())
     }
 
-    fn other(&mut self, event: &Event<'_>, depth: usize) -> io::Result<()> {
-        match event {
-            Event::Text(text) if depth > 0 => self.text(text),
-            Event::GeneralRef(reference) => self.reference(reference),
-            Event::CData(data) => {
-                let mut rest: &[u8] = data;
+    fn other(&mut self, token: &Token<'_>, depth: usize) -> io::Result<()> {
+        match *token {
+            Token::Text(text) if depth > 0 => {
+                self.text(text);
+                return Ok(());
+            }
+            Token::CData(data) => {
+                let mut rest = data;
                 while let Some(at) = memchr::memchr(b'<', rest) {
                     self.text(&rest[..at]);
                     self.put(b"&lt;");
+                    self.after_cr = false;
                     rest = &rest[at + 1..];
                 }
                 self.text(rest);
+                return Ok(());
             }
-            Event::Comment(comment) => {
+            Token::Reference(reference) => self.reference(reference),
+            Token::Comment(comment) => {
                 self.put(b"<!--");
                 self.put(comment);
                 self.put(b"-->");
             }
-            Event::PI(instruction) => {
+            Token::Pi(instruction) => {
                 self.put(b"<?");
                 self.put(instruction);
                 self.put(b"?>");
             }
-            Event::DocType(doctype) => {
+            Token::Doctype(doctype) => {
                 self.put(b"<!DOCTYPE ");
-                self.put(doctype);
+                self.put(doctype.trim_ascii_start());
                 self.put(b">");
             }
             _ => {}
         }
+        self.after_cr = false;
         Ok(())
     }
 }
@@ -303,11 +305,15 @@ mod tests {
     use super::*;
 
     #[test]
-    fn references_resolve() {
-        assert_eq!(resolve_reference(b"lt"), Some('<'));
-        assert_eq!(resolve_reference(b"#60"), Some('<'));
-        assert_eq!(resolve_reference(b"#x3C"), Some('<'));
-        assert_eq!(resolve_reference(b"nbsp"), None);
+    fn a_line_end_split_between_pieces_of_text_counts_once() {
+        assert_eq!(
+            digest(|h| {
+                h.text(b"a\r");
+                h.text(b"\nb\r");
+                h.text(b"c");
+            }),
+            digest(|h| h.text(b"a\r\nb\rc"))
+        );
     }
 
     fn digest(f: impl FnOnce(&mut ContentHasher)) -> [u8; 32] {

@@ -39,7 +39,8 @@
 //! hashes its content and counts its capacity; the second writes the marked copy. Since
 //! the first pass reads everything before a byte is written, a malformed or too small
 //! document writes nothing. [`verify`] makes one pass. Memory is bounded by the reader's
-//! buffer plus the largest single tag or text node, whatever the document's size.
+//! buffer plus the largest single tag, whatever the size of the document or of any of
+//! its text nodes: text comes in pieces of at most the reader's buffer.
 //! A UTF-8 byte order mark is not carried over to the output.
 
 mod canonical;
@@ -48,13 +49,13 @@ mod scan;
 
 use std::io::{self, BufRead, BufWriter, Seek, SeekFrom, Write};
 
-use quick_xml::events::Event;
+use medcert_ccda::xml::{AttributeSpan, Tag, Token};
 
 use canonical::ContentHasher;
 pub use ed25519_dalek::{SigningKey, VerifyingKey};
 use mark::FrameReader;
 pub use mark::Payload;
-use scan::{AttributeSpan, Tag, Visitor, scan};
+use scan::{Visitor, scan};
 
 #[derive(Debug, thiserror::Error)]
 pub enum WatermarkError {
@@ -84,7 +85,7 @@ pub enum WatermarkError {
          register the hospital's key before verifying"
     )]
     UnknownHospital { hospital_id: String },
-    #[error("reading or writing the document failed: {0}")]
+    #[error("reading or writing the document failed")]
     Io(#[from] io::Error),
 }
 
@@ -196,11 +197,11 @@ pub fn embed<R: BufRead + Seek, W: Write>(
         next: 0,
         pending_start: false,
     };
-    scan(&mut *source, &mut rewriter)?;
+    let rest = scan(&mut *source, &mut rewriter)?;
     debug_assert!(rewriter.finished(), "the frame fits the capacity");
     // Past the mark the document is copied as it is; the first pass checked it.
     rewriter.settle_pending()?;
-    io::copy(source, &mut rewriter.out)?;
+    io::copy(rest, &mut rewriter.out)?;
     rewriter.out.flush()?;
     Ok(Embedded {
         content_fingerprint,
@@ -356,8 +357,8 @@ impl Visitor for Analysis {
         Ok(())
     }
 
-    fn other(&mut self, event: &Event<'_>, depth: usize) -> io::Result<()> {
-        self.hasher.other(event, depth)
+    fn other(&mut self, token: &Token<'_>, depth: usize) -> io::Result<()> {
+        self.hasher.other(token, depth)
     }
 }
 
@@ -467,18 +468,20 @@ impl<W: Write> Visitor for Rewriter<W> {
         self.next >= self.bits.len()
     }
 
-    fn other(&mut self, event: &Event<'_>, _depth: usize) -> io::Result<()> {
+    fn other(&mut self, token: &Token<'_>, _depth: usize) -> io::Result<()> {
         self.settle_pending()?;
         let out = &mut self.out;
-        let (open, content, close): (&[u8], &[u8], &[u8]) = match event {
-            Event::Text(text) => (b"", text, b""),
-            Event::GeneralRef(reference) => (b"&", reference, b";"),
-            Event::CData(data) => (b"<![CDATA[", data, b"]]>"),
-            Event::Comment(comment) => (b"<!--", comment, b"-->"),
-            Event::Decl(declaration) => (b"<?", declaration, b"?>"),
-            Event::PI(instruction) => (b"<?", instruction, b"?>"),
-            Event::DocType(doctype) => (b"<!DOCTYPE ", doctype, b">"),
-            Event::Start(_) | Event::Empty(_) | Event::End(_) | Event::Eof => return Ok(()),
+        let (open, content, close): (&[u8], &[u8], &[u8]) = match *token {
+            Token::Text(text) => (b"", text, b""),
+            Token::Reference(reference) => (b"&", reference, b";"),
+            Token::CDataStart => (b"<![CDATA[", b"", b""),
+            Token::CData(data) => (b"", data, b""),
+            Token::CDataEnd => (b"", b"", b"]]>"),
+            Token::Comment(comment) => (b"<!--", comment, b"-->"),
+            Token::Decl(declaration) => (b"<?", declaration, b"?>"),
+            Token::Pi(instruction) => (b"<?", instruction, b"?>"),
+            Token::Doctype(doctype) => (b"<!DOCTYPE", doctype, b">"),
+            Token::Start(_) | Token::Empty(_) | Token::End { .. } | Token::Eof => return Ok(()),
         };
         out.write_all(open)?;
         out.write_all(content)?;
