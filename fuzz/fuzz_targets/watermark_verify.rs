@@ -1,14 +1,22 @@
 //! Arbitrary bytes through watermark extraction and verification: an answer or a typed
-//! error, never a panic.
+//! error, never a panic; and the same answer whatever the size of the reader's buffer.
 #![no_main]
+
+use std::io::BufReader;
 
 use libfuzzer_sys::fuzz_target;
 use medcert_watermark::{SigningKey, capacity, extract, verify};
 
 fuzz_target!(|data: &[u8]| {
+    let Some((&size, document)) = data.split_first() else {
+        return;
+    };
     let key = SigningKey::from_bytes(&[1; 32]).verifying_key();
-    let _ = verify(data, |id| (id == "hospital1").then_some(key));
-    let _ = verify(data, |_| None);
-    let _ = extract(data);
-    let _ = capacity(data);
+    let keys = |id: &str| (id == "hospital1").then_some(key);
+    let whole = format!("{:?}", verify(document, keys));
+    let small = BufReader::with_capacity(1 + usize::from(size % 32), document);
+    assert_eq!(whole, format!("{:?}", verify(small, keys)));
+    let _ = verify(document, |_| None);
+    let _ = extract(document);
+    let _ = capacity(document);
 });

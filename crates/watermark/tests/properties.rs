@@ -442,3 +442,74 @@ fn malformed_xml_names_line_and_column() {
         other => panic!("expected Malformed, got {other:?}"),
     }
 }
+
+/// The published documents of `tests/ccda-corpus` (other tools and vendors).
+fn corpus() -> Vec<(String, Vec<u8>)> {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/ccda-corpus");
+    let mut files: Vec<_> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|entry| entry.unwrap().path())
+        .filter(|path| path.extension().is_some_and(|e| e == "xml"))
+        .map(|path| {
+            let name = path.file_name().unwrap().to_string_lossy().into_owned();
+            (name, std::fs::read(&path).unwrap())
+        })
+        .collect();
+    files.sort();
+    assert!(files.len() >= 20);
+    files
+}
+
+#[test]
+fn every_corpus_document_keeps_its_verdicts() {
+    let mut marked_documents = 0;
+    for (name, original) in corpus() {
+        let mut marked = Vec::new();
+        let report = match embed(&mut Cursor::new(&original), &mut marked, &MARK, &hospital_key()) {
+            Ok(report) => report,
+            // Too small to carry the mark: it relies on the anchored fingerprint.
+            Err(WatermarkError::InsufficientCapacity { .. }) => {
+                assert!(original.len() < 20_000, "{name}");
+                continue;
+            }
+            Err(e) => panic!("{name}: {e}"),
+        };
+        marked_documents += 1;
+        assert_eq!(parsed(&marked), parsed(&original), "{name}: meaning changed");
+        let verdict = |doc: &[u8]| verify(doc, hospital_keys).unwrap();
+        assert!(
+            matches!(verdict(&marked).verdict, Verdict::Authentic { .. }),
+            "{name}"
+        );
+
+        let rewritten = reserialised(&marked);
+        let verification = verdict(&rewritten);
+        assert_eq!(verification.verdict, Verdict::Absent, "{name}");
+        assert_eq!(verification.content_fingerprint, report.content_fingerprint, "{name}");
+
+        // The first character of the title (whose tag may carry mark bits).
+        let title_tag = marked.windows(6).position(|w| w == b"<title").unwrap();
+        let title = title_tag + marked[title_tag..].iter().position(|&b| b == b'>').unwrap() + 1;
+        let mut tampered = marked.clone();
+        tampered[title] = if tampered[title] == b'X' { b'Y' } else { b'X' };
+        assert!(
+            matches!(verdict(&tampered).verdict, Verdict::Tampered { .. }),
+            "{name}"
+        );
+
+        let other = SigningKey::from_bytes(&[2; 32]).verifying_key();
+        assert!(matches!(
+            verify(&marked[..], |_| Some(other)).unwrap().verdict,
+            Verdict::Forged { .. }
+        ));
+
+        assert!(
+            matches!(
+                verify(&marked[..marked.len() / 2], hospital_keys),
+                Err(WatermarkError::Truncated { .. })
+            ),
+            "{name}"
+        );
+    }
+    assert!(marked_documents >= 20, "{marked_documents} documents carried the mark");
+}
