@@ -9,16 +9,17 @@
 //!   `&gt;`, line ends normalised to `\n` and a referenced carriage return as `&#xD;`;
 //! - attribute values decoded and normalised as a parser does (a literal tab, line end or
 //!   carriage return becomes a space), with `&`, `<`, `"` escaped and referenced tab,
-//!   newline and carriage return as `&#x9;`, `&#xA;`, `&#xD;`;
+//!   newline and carriage return as `&#x9;`, `&#xA;`, `&#xD;` (as in W3C canonical XML);
 //! - comments, processing instructions and the document type kept as written; the XML
 //!   declaration and whitespace outside the root element left out.
 //!
-//! References to entities other than the five predefined ones are kept as written.
+//! References to entities other than the five predefined ones are kept as written in text;
+//! in an attribute value they are escaped like any other `&`.
 
 use std::io;
 
 use keccak_asm::Sha3_256;
-use medcert_ccda::xml::{Tag, Token, resolve_reference};
+use medcert_ccda::xml::{Tag, Token, decode_attribute_value, resolve_reference};
 use sha3::Digest;
 use std::sync::mpsc::{Receiver, SyncSender, channel, sync_channel};
 use std::thread::JoinHandle;
@@ -182,44 +183,17 @@ impl ContentHasher {
             self.put(raw);
             return;
         }
-        let mut at = 0;
-        while at < raw.len() {
-            match raw[at] {
-                b'&' => {
-                    // Terminated references are checked by the scan; an unterminated one
-                    // is kept as written.
-                    let end = memchr::memchr(b';', &raw[at..]).map_or(raw.len(), |e| at + e);
-                    let name = &raw[(at + 1).min(end)..end];
-                    match resolve_reference(name) {
-                        Some('\t') => self.put(b"&#x9;"),
-                        Some('\n') => self.put(b"&#xA;"),
-                        Some('\r') => self.put(b"&#xD;"),
-                        Some('"') => self.put(b"&quot;"),
-                        Some(c) => self.character(c),
-                        None => self.put(&raw[at..(end + 1).min(raw.len())]),
-                    }
-                    at = end + 1;
-                }
-                b'"' => {
-                    self.put(b"&quot;");
-                    at += 1;
-                }
-                b'\r' if raw.get(at + 1) == Some(&b'\n') => {
-                    self.put(b" ");
-                    at += 2;
-                }
-                b'\t' | b'\n' | b'\r' => {
-                    self.put(b" ");
-                    at += 1;
-                }
-                _ => {
-                    let run = raw[at..]
-                        .iter()
-                        .position(|b| matches!(b, b'&' | b'"' | b'\t' | b'\n' | b'\r'))
-                        .unwrap_or(raw.len() - at);
-                    self.put(&raw[at..at + run]);
-                    at += run;
-                }
+        // Decoded as a parser reads it, then escaped one fixed way. A tab or line end left
+        // in the decoded value came from a reference (literal ones read as spaces).
+        for c in decode_attribute_value(raw).chars() {
+            match c {
+                '&' => self.put(b"&amp;"),
+                '<' => self.put(b"&lt;"),
+                '"' => self.put(b"&quot;"),
+                '\t' => self.put(b"&#x9;"),
+                '\n' => self.put(b"&#xA;"),
+                '\r' => self.put(b"&#xD;"),
+                c => self.put(c.encode_utf8(&mut [0; 4]).as_bytes()),
             }
         }
     }
@@ -351,5 +325,9 @@ mod tests {
         assert_eq!(plain, digest(|h| h.attribute_value(b"a&#32;b&quot;c")));
         assert_eq!(plain, digest(|h| h.attribute_value(b"a\nb&#34;c")));
         assert_ne!(plain, digest(|h| h.attribute_value(b"a&#10;b\"c")));
+        assert_eq!(
+            digest(|h| h.attribute_value(b"&gt;5")),
+            digest(|h| h.attribute_value(b">5"))
+        );
     }
 }

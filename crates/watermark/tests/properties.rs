@@ -465,7 +465,12 @@ fn every_corpus_document_keeps_its_verdicts() {
     let mut marked_documents = 0;
     for (name, original) in corpus() {
         let mut marked = Vec::new();
-        let report = match embed(&mut Cursor::new(&original), &mut marked, &MARK, &hospital_key()) {
+        let report = match embed(
+            &mut Cursor::new(&original),
+            &mut marked,
+            &MARK,
+            &hospital_key(),
+        ) {
             Ok(report) => report,
             // Too small to carry the mark: it relies on the anchored fingerprint.
             Err(WatermarkError::InsufficientCapacity { .. }) => {
@@ -475,7 +480,11 @@ fn every_corpus_document_keeps_its_verdicts() {
             Err(e) => panic!("{name}: {e}"),
         };
         marked_documents += 1;
-        assert_eq!(parsed(&marked), parsed(&original), "{name}: meaning changed");
+        assert_eq!(
+            parsed(&marked),
+            parsed(&original),
+            "{name}: meaning changed"
+        );
         let verdict = |doc: &[u8]| verify(doc, hospital_keys).unwrap();
         assert!(
             matches!(verdict(&marked).verdict, Verdict::Authentic { .. }),
@@ -485,7 +494,10 @@ fn every_corpus_document_keeps_its_verdicts() {
         let rewritten = reserialised(&marked);
         let verification = verdict(&rewritten);
         assert_eq!(verification.verdict, Verdict::Absent, "{name}");
-        assert_eq!(verification.content_fingerprint, report.content_fingerprint, "{name}");
+        assert_eq!(
+            verification.content_fingerprint, report.content_fingerprint,
+            "{name}"
+        );
 
         // The first character of the title (whose tag may carry mark bits).
         let title_tag = marked.windows(6).position(|w| w == b"<title").unwrap();
@@ -511,5 +523,8 @@ fn every_corpus_document_keeps_its_verdicts() {
             "{name}"
         );
     }
-    assert!(marked_documents >= 20, "{marked_documents} documents carried the mark");
+    assert!(
+        marked_documents >= 20,
+        "{marked_documents} documents carried the mark"
+    );
 }
