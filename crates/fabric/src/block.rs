@@ -12,8 +12,8 @@ use medcert_fabric_protos::protos::{
 pub use medcert_fabric_protos::protos::{ChaincodeEvent as PbChaincodeEvent, Endorsement};
 use prost::Message;
 
-fn decode<M: Message + Default>(what: &str, bytes: &[u8]) -> Result<M, Error> {
-    M::decode(bytes).map_err(|e| Error::Malformed(format!("{what}: {e}")))
+fn decode<M: Message + Default>(what: &'static str, bytes: &[u8]) -> Result<M, Error> {
+    M::decode(bytes).map_err(|source| Error::Decode { what, source })
 }
 
 /// One endorser transaction of a block.
@@ -100,7 +100,7 @@ fn open(envelope: &Envelope) -> Result<(ChannelHeader, Payload), Error> {
     let header = payload
         .header
         .as_ref()
-        .ok_or_else(|| Error::Malformed("payload without header".into()))?;
+        .ok_or(Error::Incomplete("payload without header"))?;
     let channel_header: ChannelHeader = decode("channel header", &header.channel_header)?;
     Ok((channel_header, payload))
 }
@@ -118,12 +118,12 @@ fn endorsed_action(transaction_bytes: &[u8]) -> Result<EndorsedAction, Error> {
         .actions
         .into_iter()
         .next()
-        .ok_or_else(|| Error::Malformed("transaction without actions".into()))?;
+        .ok_or(Error::Incomplete("transaction without actions"))?;
     let action_payload: ChaincodeActionPayload =
         decode("chaincode action payload", &action.payload)?;
     let endorsed = action_payload
         .action
-        .ok_or_else(|| Error::Malformed("transaction without endorsed action".into()))?;
+        .ok_or(Error::Incomplete("transaction without endorsed action"))?;
     let response_payload: ProposalResponsePayload = decode(
         "proposal response payload",
         &endorsed.proposal_response_payload,

@@ -6,7 +6,30 @@ use p256::ecdsa::signature::Signer;
 use p256::ecdsa::{Signature, SigningKey};
 use p256::pkcs8::DecodePrivateKey;
 use prost::Message;
-use std::path::Path;
+use std::path::{Path, PathBuf};
+
+/// Why an identity cannot be loaded.
+#[derive(Debug, thiserror::Error)]
+pub enum IdentityError {
+    /// A file of the MSP directory cannot be read.
+    #[error("cannot read {path}")]
+    Read {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        #[source]
+        source: std::io::Error,
+    },
+    /// The key file is not PEM text.
+    #[error("{path} is not PEM")]
+    NotPem {
+        /// The key file.
+        path: PathBuf,
+    },
+    /// The private key is not a PKCS#8 P-256 key.
+    #[error("the private key is not PKCS#8 P-256")]
+    Key(#[source] p256::pkcs8::Error),
+}
 
 /// Signs proposals, transactions and requests as one MSP member. The private key is
 /// zeroized when dropped (by `p256`'s `SigningKey`).
@@ -28,8 +51,7 @@ impl std::fmt::Debug for Identity {
 impl Identity {
     /// `cert_pem` is the PEM certificate, `key_pem` the PKCS#8 PEM private key.
     pub fn new(msp_id: &str, cert_pem: Vec<u8>, key_pem: &str) -> Result<Self, Error> {
-        let key = SigningKey::from_pkcs8_pem(key_pem)
-            .map_err(|e| Error::Identity(format!("private key is not PKCS#8 P-256: {e}")))?;
+        let key = SigningKey::from_pkcs8_pem(key_pem).map_err(IdentityError::Key)?;
         Ok(Self {
             msp_id: msp_id.to_owned(),
             cert_pem,
@@ -41,12 +63,15 @@ impl Identity {
     /// `keystore/priv_sk`).
     pub fn from_files(msp_id: &str, cert: &Path, key: &Path) -> Result<Self, Error> {
         let read = |path: &Path| {
-            std::fs::read(path)
-                .map_err(|e| Error::Identity(format!("cannot read {}: {e}", path.display())))
+            std::fs::read(path).map_err(|source| IdentityError::Read {
+                path: path.to_owned(),
+                source,
+            })
         };
         let key_pem = zeroize::Zeroizing::new(read(key)?);
-        let key_pem = std::str::from_utf8(&key_pem)
-            .map_err(|_| Error::Identity(format!("{} is not PEM", key.display())))?;
+        let key_pem = std::str::from_utf8(&key_pem).map_err(|_| IdentityError::NotPem {
+            path: key.to_owned(),
+        })?;
         Self::new(msp_id, read(cert)?, key_pem)
     }
 
@@ -106,6 +131,9 @@ mod tests {
             "-----BEGIN PRIVATE KEY-----\n-----END PRIVATE KEY-----\n",
         )
         .unwrap_err();
-        assert!(error.to_string().contains("PKCS#8"), "{error}");
+        assert!(
+            matches!(error, Error::Identity(IdentityError::Key(_))),
+            "{error}"
+        );
     }
 }

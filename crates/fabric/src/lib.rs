@@ -28,7 +28,7 @@
 pub mod block;
 mod identity;
 
-pub use identity::Identity;
+pub use identity::{Identity, IdentityError};
 
 use futures_util::{Stream, StreamExt};
 use medcert_fabric_protos::common::{
@@ -60,46 +60,87 @@ pub use medcert_fabric_protos::common::Block;
 /// Errors of the gateway client.
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
-    #[error("identity: {0}")]
-    Identity(String),
-    #[error("cannot connect to the gateway at {endpoint}: {reason}")]
-    Connect { endpoint: String, reason: String },
-    /// The gateway refused a request; `details` carries each peer's or orderer's reason
-    /// (for a chaincode refusal, the chaincode's message).
-    #[error("{operation} failed: {message}{}", details_text(.details))]
+    /// The client's identity cannot be loaded.
+    #[error("cannot load the Fabric identity")]
+    Identity(#[from] IdentityError),
+    /// The gateway cannot be reached.
+    #[error("cannot connect to the gateway at {endpoint}")]
+    Connect {
+        /// `host:port` of the gateway.
+        endpoint: String,
+        /// Why.
+        #[source]
+        source: tonic::transport::Error,
+    },
+    /// The gateway refused or failed a request; `details` carries each peer's or
+    /// orderer's reason (for a chaincode refusal, the chaincode's message).
+    #[error("{operation}: {}", gateway_reason(.message, .details))]
     Gateway {
+        /// What was asked: endorsement, evaluation, submission, commit status, chaincode
+        /// events or block delivery.
         operation: &'static str,
+        /// The gRPC status code.
         code: tonic::Code,
+        /// The gateway's message.
         message: String,
+        /// Each peer's or orderer's reason, as `<MSP> <address>: <message>`.
         details: Vec<String>,
     },
     /// The chaincode refused the call (status 400 or more) during evaluation.
     #[error("chaincode refused with status {status}: {message}")]
-    Chaincode { status: i32, message: String },
+    Chaincode {
+        /// The chaincode's response status.
+        status: i32,
+        /// The chaincode's message.
+        message: String,
+    },
     /// The transaction committed a refusal that had to be recorded (status 300–399).
     #[error("chaincode refused with status {status} (recorded in transaction {tx_id}): {message}")]
     Refused {
+        /// The committed transaction.
         tx_id: String,
+        /// The chaincode's response status.
         status: i32,
+        /// The chaincode's message.
         message: String,
     },
+    /// The transaction was ordered but the peer marked it invalid.
     #[error("transaction {tx_id} was not committed: validation code {code:?}")]
     NotCommitted {
+        /// The transaction.
         tx_id: String,
+        /// Why the peer invalidated it (an MVCC conflict, a failed endorsement policy…).
         code: TxValidationCode,
+        /// The block that holds it.
         block_number: u64,
     },
-    #[error("malformed message from the gateway: {0}")]
-    Malformed(String),
-    #[error("block delivery: {0}")]
-    Deliver(String),
+    /// A message from the peer does not decode.
+    #[error("malformed {what} from the peer")]
+    Decode {
+        /// Which message.
+        what: &'static str,
+        /// Why it does not decode.
+        #[source]
+        source: prost::DecodeError,
+    },
+    /// A message from the peer lacks a part it must have.
+    #[error("incomplete message from the peer: {0}")]
+    Incomplete(&'static str),
+    /// Block delivery ended without success.
+    #[error("block delivery ended with status {0}")]
+    DeliverStatus(i32),
 }
 
-fn details_text(details: &[String]) -> String {
+/// What a gateway refusal says: the peers' and orderers' own reasons when it carries them
+/// (its message then only points at them), else its message.
+fn gateway_reason(message: &str, details: &[String]) -> String {
+    let details = details.join("; ");
     if details.is_empty() {
-        String::new()
+        message.to_owned()
+    } else if message.contains("see attached details") {
+        details
     } else {
-        format!(" ({})", details.join("; "))
+        format!("{message} ({details})")
     }
 }
 
@@ -141,21 +182,21 @@ impl Gateway {
         tls_ca_pem: &[u8],
         identity: Identity,
     ) -> Result<Self, Error> {
-        let connect_error = |reason: String| Error::Connect {
+        let connect_error = |source| Error::Connect {
             endpoint: endpoint.to_owned(),
-            reason,
+            source,
         };
         let tls = ClientTlsConfig::new()
             .ca_certificate(Certificate::from_pem(tls_ca_pem))
             .domain_name(server_name);
         let channel = Endpoint::from_shared(format!("https://{endpoint}"))
-            .map_err(|e| connect_error(e.to_string()))?
+            .map_err(connect_error)?
             .tls_config(tls)
-            .map_err(|e| connect_error(e.to_string()))?
+            .map_err(connect_error)?
             .connect_timeout(std::time::Duration::from_secs(10))
             .connect()
             .await
-            .map_err(|e| connect_error(format!("{e:?}")))?;
+            .map_err(connect_error)?;
         Ok(Self {
             inner: Arc::new(Inner { channel, identity }),
         })
@@ -171,6 +212,23 @@ impl Gateway {
             channel: channel.to_owned(),
         }
     }
+}
+
+/// The peer's system chaincode that answers ledger queries.
+const QSCC: &str = "qscc";
+
+/// `common.BlockchainInfo`, as qscc's GetChainInfo returns it (only the height is read).
+#[derive(Clone, PartialEq, Message)]
+struct BlockchainInfo {
+    #[prost(uint64, tag = "1")]
+    height: u64,
+}
+
+fn decode_block(bytes: &[u8]) -> Result<Block, Error> {
+    Block::decode(bytes).map_err(|source| Error::Decode {
+        what: "block",
+        source,
+    })
 }
 
 /// One channel seen through a gateway.
@@ -218,6 +276,38 @@ impl Network {
             network: self.clone(),
             chaincode: chaincode.to_owned(),
         }
+    }
+
+    /// The channel's height (the number of its next block), from the peer's `qscc`.
+    pub async fn height(&self) -> Result<u64, Error> {
+        let bytes = self
+            .contract(QSCC)
+            .evaluate("GetChainInfo", &[&self.channel])
+            .await?;
+        BlockchainInfo::decode(bytes.as_slice())
+            .map(|info| info.height)
+            .map_err(|source| Error::Decode {
+                what: "chain info",
+                source,
+            })
+    }
+
+    /// Block `number` of the channel, from the peer's `qscc`.
+    pub async fn block(&self, number: u64) -> Result<Block, Error> {
+        let bytes = self
+            .contract(QSCC)
+            .evaluate("GetBlockByNumber", &[&self.channel, &number.to_string()])
+            .await?;
+        decode_block(&bytes)
+    }
+
+    /// The block holding transaction `tx_id`, from the peer's `qscc`.
+    pub async fn block_by_tx_id(&self, tx_id: &str) -> Result<Block, Error> {
+        let bytes = self
+            .contract(QSCC)
+            .evaluate("GetBlockByTxID", &[&self.channel, tx_id])
+            .await?;
+        decode_block(&bytes)
     }
 
     fn identity(&self) -> &Identity {
@@ -314,13 +404,13 @@ impl Network {
         let mut stream = DeliverClient::new(self.gateway.inner.channel.clone())
             .deliver(tokio_stream::once(envelope))
             .await
-            .map_err(|s| gateway_error("deliver", s))?
+            .map_err(|s| gateway_error("block delivery", s))?
             .into_inner();
         let mut blocks = Vec::new();
         while let Some(response) = stream
             .message()
             .await
-            .map_err(|s| gateway_error("deliver", s))?
+            .map_err(|s| gateway_error("block delivery", s))?
         {
             match response.r#type {
                 Some(deliver_response::Type::Block(block)) => blocks.push(block),
@@ -328,12 +418,16 @@ impl Network {
                     if status == medcert_fabric_protos::common::Status::Success as i32 {
                         return Ok(blocks);
                     }
-                    return Err(Error::Deliver(format!("peer answered status {status}")));
+                    return Err(Error::DeliverStatus(status));
                 }
-                _ => return Err(Error::Deliver("unexpected response type".into())),
+                _ => {
+                    return Err(Error::Incomplete(
+                        "deliver response without a block or status",
+                    ));
+                }
             }
         }
-        Err(Error::Deliver("stream ended without a status".into()))
+        Err(Error::Incomplete("block delivery ended without a status"))
     }
 
     /// A fresh channel header and signature header, with the transaction id Fabric
@@ -515,10 +609,10 @@ impl Proposal {
             .client()
             .evaluate(request)
             .await
-            .map_err(|s| gateway_error("evaluate", s))?
+            .map_err(|s| gateway_error("evaluation", s))?
             .into_inner()
             .result
-            .ok_or_else(|| Error::Malformed("evaluate response without a result".into()))?;
+            .ok_or(Error::Incomplete("evaluate response without a result"))?;
         if response.status >= 400 {
             return Err(Error::Chaincode {
                 status: response.status,
@@ -540,10 +634,10 @@ impl Proposal {
             .client()
             .endorse(request)
             .await
-            .map_err(|s| gateway_error("endorse", s))?
+            .map_err(|s| gateway_error("endorsement", s))?
             .into_inner()
             .prepared_transaction
-            .ok_or_else(|| Error::Malformed("endorse response without a transaction".into()))?;
+            .ok_or(Error::Incomplete("endorse response without a transaction"))?;
         let response = block::chaincode_response(&envelope)?;
         Ok(Transaction {
             network: self.network,
@@ -583,7 +677,7 @@ impl Transaction {
             .client()
             .submit(request)
             .await
-            .map_err(|s| gateway_error("submit", s))?;
+            .map_err(|s| gateway_error("submission", s))?;
         Ok(Submitted {
             network: self.network,
             tx_id: self.tx_id,

@@ -10,6 +10,7 @@ use medcert_ethereum::bindings::MedicalCertificateErrors;
 use medcert_ethereum::ethers::providers::{Http, Middleware, Provider};
 use medcert_ethereum::ethers::types::{BlockNumber, H256, Log, TransactionReceipt, U64};
 use medcert_ethereum::{EthereumError, MedicalCertificateClient, RecoveryServed};
+use medcert_hospital_api::RecoveryResult;
 use prost::Message;
 use tokio::sync::Mutex;
 
@@ -344,7 +345,8 @@ impl EthereumSide {
                 "the served certificate or hospital differs from the consent".into(),
             );
         }
-        let result = result_json(&event, request_id);
+        let result = serde_json::to_string(&recovery_result(&event, request_id))
+            .expect("a recovery result serialises to JSON");
         let receipt_message = Interchain {
             source_chain: self.chain.clone(),
             destination_chain: crate::fabric_chain(channel),
@@ -427,18 +429,17 @@ pub fn judge_chain(
     })
 }
 
-/// The CompleteRecovery result, as the CLI and the chaincode's readers expect it.
-pub fn result_json(event: &RecoveryServed, request_id: [u8; 32]) -> String {
-    serde_json::json!({
-        "certificate_id": event.certificate_id,
-        "cid": event.cid,
-        "content_fingerprint": hex::encode(event.content_fingerprint),
-        "watermark_fingerprint": hex::encode(event.watermark_fingerprint),
-        "eth_tx": format!("{:#x}", event.transaction_hash),
-        "eth_block": event.block_number,
-        "request_id": format!("0x{}", hex::encode(request_id)),
-    })
-    .to_string()
+/// The CompleteRecovery result: what the certificate chain proved it served.
+pub fn recovery_result(event: &RecoveryServed, request_id: [u8; 32]) -> RecoveryResult {
+    RecoveryResult {
+        certificate_id: event.certificate_id,
+        cid: event.cid.clone(),
+        content_fingerprint: hex::encode(event.content_fingerprint),
+        watermark_fingerprint: hex::encode(event.watermark_fingerprint),
+        eth_tx: format!("{:#x}", event.transaction_hash),
+        eth_block: event.block_number,
+        request_id: format!("0x{}", hex::encode(request_id)),
+    }
 }
 
 /// The consensus fields of a node's receipt.
@@ -563,7 +564,7 @@ mod tests {
     }
 
     #[test]
-    fn result_json_follows_the_contract() {
+    fn recovery_result_follows_the_contract() {
         let event = RecoveryServed {
             request_id: [1; 32],
             certificate_id: 42,
@@ -575,7 +576,8 @@ mod tests {
             transaction_hash: H256::repeat_byte(0xab),
             log_index: 0,
         };
-        let json: serde_json::Value = serde_json::from_str(&result_json(&event, [1; 32])).unwrap();
+        let result = serde_json::to_string(&recovery_result(&event, [1; 32])).unwrap();
+        let json: serde_json::Value = serde_json::from_str(&result).unwrap();
         assert_eq!(json["certificate_id"], 42);
         assert_eq!(json["cid"], "bafy");
         assert_eq!(json["content_fingerprint"], "c0".repeat(32));

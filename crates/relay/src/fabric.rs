@@ -4,51 +4,16 @@
 use std::time::SystemTime;
 
 use medcert_fabric::block::{self, BlockTransaction};
-use medcert_fabric::{Block, Contract, Gateway, Identity};
+use medcert_fabric::{Block, Gateway, Identity};
 use medcert_fabric_protos::protos::TxValidationCode;
+use medcert_hospital_api::events::INTERCHAIN_REQUEST;
+use medcert_hospital_api::{ClientError, HospitalClient, InterchainRequest, Recovery, args};
 use medcert_network::Hospital;
-use prost::Message;
-use serde::Deserialize;
 
 use crate::RelayError;
 use crate::fabric_proof::{self, MspTrust};
 use crate::proto::FabricProof;
-
-/// Name of the chaincode event the relay follows.
-pub const INTERCHAIN_EVENT: &str = "InterchainRequest";
-
-/// The chaincode's `InterchainRequest` event payload.
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
-pub struct InterchainRequest {
-    pub channel: String,
-    pub index: u64,
-    pub record_id: String,
-    pub certificate_id: String,
-    pub consent: String,
-    pub requesting_hospital: String,
-}
-
-/// What `GetRecoveryStatus` reports of a request (the fields the relay reads).
-#[derive(Debug, Clone, Deserialize)]
-pub struct RecoveryStatus {
-    pub requested_tx: String,
-    pub outcome: RecoveryOutcome,
-}
-
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
-#[serde(tag = "state", rename_all = "lowercase")]
-pub enum RecoveryOutcome {
-    Pending,
-    Completed { result: String, tx: String },
-    Failed { reason: String, tx: String },
-}
-
-/// `common.BlockchainInfo`, as qscc's GetChainInfo returns it (only the height is read).
-#[derive(Clone, PartialEq, Message)]
-struct BlockchainInfo {
-    #[prost(uint64, tag = "1")]
-    height: u64,
-}
+use crate::store::Outcome;
 
 /// One verified request: its payload, proof and position.
 #[derive(Debug, Clone)]
@@ -69,6 +34,7 @@ pub struct HospitalSide {
     pub pair: String,
     pub chaincode: String,
     pub gateway: Gateway,
+    client: HospitalClient,
     trust: MspTrust,
 }
 
@@ -105,12 +71,14 @@ impl HospitalSide {
         .await
         .map_err(fabric)?;
         let chain = crate::fabric_chain(&hospital.channel);
+        let client = HospitalClient::new(gateway.network(&hospital.channel).contract(chaincode));
         Ok(Self {
             pair: crate::pair(&chain, ethereum_chain),
             chain,
             chaincode: chaincode.to_owned(),
             hospital: hospital.clone(),
             gateway,
+            client,
             trust,
         })
     }
@@ -122,54 +90,24 @@ impl HospitalSide {
         }
     }
 
+    fn hospital_error(&self, source: ClientError) -> RelayError {
+        RelayError::Chaincode {
+            hospital: self.hospital.id.clone(),
+            source,
+        }
+    }
+
     pub fn channel(&self) -> &str {
         &self.hospital.channel
     }
 
-    pub fn contract(&self) -> Contract {
-        self.gateway
-            .network(self.channel())
-            .contract(&self.chaincode)
-    }
-
-    fn qscc(&self) -> Contract {
-        self.gateway.network(self.channel()).contract("qscc")
-    }
-
     /// The channel's block height (the number of the next block).
     pub async fn height(&self) -> Result<u64, RelayError> {
-        let bytes = self
-            .qscc()
-            .evaluate("GetChainInfo", &[self.channel()])
+        self.gateway
+            .network(self.channel())
+            .height()
             .await
-            .map_err(|e| self.fabric_error(e))?;
-        let info = BlockchainInfo::decode(bytes.as_slice()).map_err(|e| {
-            self.fabric_error(medcert_fabric::Error::Malformed(format!("chain info: {e}")))
-        })?;
-        Ok(info.height)
-    }
-
-    async fn block_by_number(&self, number: u64) -> Result<Block, RelayError> {
-        let bytes = self
-            .qscc()
-            .evaluate("GetBlockByNumber", &[self.channel(), &number.to_string()])
-            .await
-            .map_err(|e| self.fabric_error(e))?;
-        self.decode_block(&bytes)
-    }
-
-    async fn block_by_tx(&self, tx_id: &str) -> Result<Block, RelayError> {
-        let bytes = self
-            .qscc()
-            .evaluate("GetBlockByTxID", &[self.channel(), tx_id])
-            .await
-            .map_err(|e| self.fabric_error(e))?;
-        self.decode_block(&bytes)
-    }
-
-    fn decode_block(&self, bytes: &[u8]) -> Result<Block, RelayError> {
-        Block::decode(bytes)
-            .map_err(|e| self.fabric_error(medcert_fabric::Error::Malformed(format!("block: {e}"))))
+            .map_err(|e| self.fabric_error(e))
     }
 
     /// Fetches block `block_number` and proves that transaction `tx_id` in it is VALID,
@@ -182,7 +120,12 @@ impl HospitalSide {
         payload: &[u8],
         own: &mut crate::Stopwatch,
     ) -> Result<Result<ProvenRequest, ProofRefused>, RelayError> {
-        let block = self.block_by_number(block_number).await?;
+        let block = self
+            .gateway
+            .network(self.channel())
+            .block(block_number)
+            .await
+            .map_err(|e| self.fabric_error(e))?;
         own.start();
         let proven = self.prove_in_block(&block, tx_id, payload);
         own.stop();
@@ -229,7 +172,7 @@ impl HospitalSide {
             .verify(
                 &proof,
                 &self.chaincode,
-                INTERCHAIN_EVENT,
+                INTERCHAIN_REQUEST,
                 payload,
                 SystemTime::now(),
             )
@@ -265,7 +208,12 @@ impl HospitalSide {
         own: &mut crate::Stopwatch,
     ) -> Result<Result<ProvenRequest, ProofRefused>, RelayError> {
         let status = self.recovery_status(index).await?;
-        let block = self.block_by_tx(&status.requested_tx).await?;
+        let block = self
+            .gateway
+            .network(self.channel())
+            .block_by_tx_id(&status.requested_tx)
+            .await
+            .map_err(|e| self.fabric_error(e))?;
         own.start();
         let number = block.header.as_ref().map(|h| h.number).unwrap_or_default();
         let transactions = block::transactions(&block).map_err(|e| self.fabric_error(e))?;
@@ -279,7 +227,7 @@ impl HospitalSide {
         let payload = transaction
             .event
             .as_ref()
-            .filter(|e| e.event_name == INTERCHAIN_EVENT)
+            .filter(|e| e.event_name == INTERCHAIN_REQUEST)
             .map(|e| e.payload.clone())
             .unwrap_or_default();
         let proven = self
@@ -298,37 +246,32 @@ impl HospitalSide {
         Ok(proven)
     }
 
-    pub async fn recovery_status(&self, index: u64) -> Result<RecoveryStatus, RelayError> {
-        let bytes = self
-            .contract()
-            .evaluate("GetRecoveryStatus", &[&index.to_string()])
+    pub async fn recovery_status(&self, index: u64) -> Result<Recovery, RelayError> {
+        self.client
+            .get_recovery_status(&args::GetRecoveryStatus { index })
             .await
-            .map_err(|e| self.fabric_error(e))?;
-        serde_json::from_slice(&bytes).map_err(|e| {
-            self.fabric_error(medcert_fabric::Error::Malformed(format!(
-                "GetRecoveryStatus {index}: {e}"
-            )))
-        })
+            .map_err(|source| self.hospital_error(source))
     }
 
-    /// Submits CompleteRecovery (`completed`) or FailRecovery and waits for its commit;
-    /// returns the transaction id.
-    pub async fn answer(
-        &self,
-        index: u64,
-        completed: bool,
-        detail: &str,
-    ) -> Result<String, RelayError> {
-        let function = if completed {
-            "CompleteRecovery"
-        } else {
-            "FailRecovery"
+    /// Records `outcome` as the recovery's answer on the channel and waits for the
+    /// commit; returns the transaction id.
+    pub async fn answer(&self, index: u64, outcome: &Outcome) -> Result<String, RelayError> {
+        let committed = match outcome {
+            Outcome::Completed { result } => {
+                let result = result.clone();
+                self.client
+                    .complete_recovery(&args::CompleteRecovery { index, result })
+                    .await
+            }
+            Outcome::Failed { reason } => {
+                let reason = reason.clone();
+                self.client
+                    .fail_recovery(&args::FailRecovery { index, reason })
+                    .await
+            }
         };
-        let committed = self
-            .contract()
-            .submit(function, &[&index.to_string(), detail])
-            .await
-            .map_err(|e| self.fabric_error(e))?;
-        Ok(committed.tx_id)
+        Ok(committed
+            .map_err(|source| self.hospital_error(source))?
+            .tx_id)
     }
 }

@@ -43,11 +43,12 @@ use sha3::{Digest, Keccak256};
 use tokio::task::JoinSet;
 
 use crate::ethereum::EthereumSide;
-use crate::fabric::{HospitalSide, INTERCHAIN_EVENT};
+use crate::fabric::HospitalSide;
 use crate::freeze::{FreezeBook, FreezeError, Refusal};
 use crate::metrics::Metrics;
 use crate::proto::{Interchain, interchain};
 use crate::store::{Admission, Checkpoint, MessageRecord, Status, Store, StoreError};
+use medcert_hospital_api::events::INTERCHAIN_REQUEST;
 
 /// The project's interchain messages (`proto/interchain.proto`).
 pub mod proto {
@@ -102,10 +103,17 @@ pub enum RelayError {
     Store(#[from] StoreError),
     #[error(transparent)]
     Freeze(#[from] FreezeError),
-    #[error("hospital {hospital}: {source}")]
+    #[error("hospital {hospital}")]
     Fabric {
         hospital: String,
+        #[source]
         source: medcert_fabric::Error,
+    },
+    #[error("hospital {hospital}")]
+    Chaincode {
+        hospital: String,
+        #[source]
+        source: medcert_hospital_api::ClientError,
     },
     #[error("certificate chain: {0}")]
     Ethereum(#[from] EthereumError),
@@ -448,7 +456,7 @@ async fn follow_once(core: &Arc<Core>, side: &HospitalSide) -> Result<(), RelayE
                     hospital: side.hospital.id.clone(),
                     source,
                 })?;
-                if event.name != INTERCHAIN_EVENT {
+                if event.name != INTERCHAIN_REQUEST {
                     continue;
                 }
                 if let Handled::Refused = core.handle_event(side, &event).await? {

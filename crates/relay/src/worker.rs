@@ -6,12 +6,13 @@ use medcert_ethereum::ethers::types::H256;
 use prost::Message;
 
 use crate::ethereum::{ChainFault, SendOutcome};
-use crate::fabric::{HospitalSide, InterchainRequest, RecoveryOutcome};
+use crate::fabric::HospitalSide;
 use crate::metrics::Metrics;
 use crate::proto::{Interchain, interchain};
 use crate::store::{MessageRecord, Outcome, Status};
 use crate::{Core, MESSAGE_VERSION, PauseStep, RelayError, Stopwatch, now_ms, request_id};
 use medcert_eip712::{SignedConsent, hospital_id};
+use medcert_hospital_api::{InterchainRequest, RecoveryState};
 
 /// What a step asks the driver to do next.
 enum Next {
@@ -411,17 +412,13 @@ impl Core {
         let status = side.recovery_status(record.index).await?;
         let wanted = std::mem::discriminant(&outcome);
         let (recorded, fabric_tx) = match status.outcome {
-            RecoveryOutcome::Pending => {
-                let (completed, detail) = match &outcome {
-                    Outcome::Completed { result } => (true, result.as_str()),
-                    Outcome::Failed { reason } => (false, reason.as_str()),
-                };
-                let tx = side.answer(record.index, completed, detail).await?;
-                tracing::info!(request = %key, fabric_tx = %tx, completed, "answer committed on the channel");
+            RecoveryState::Pending => {
+                let tx = side.answer(record.index, &outcome).await?;
+                tracing::info!(request = %key, fabric_tx = %tx, ?outcome, "answer committed on the channel");
                 (outcome, tx)
             }
-            RecoveryOutcome::Completed { result, tx } => (Outcome::Completed { result }, tx),
-            RecoveryOutcome::Failed { reason, tx } => (Outcome::Failed { reason }, tx),
+            RecoveryState::Completed { result, tx, .. } => (Outcome::Completed { result }, tx),
+            RecoveryState::Failed { reason, tx, .. } => (Outcome::Failed { reason }, tx),
         };
         if std::mem::discriminant(&recorded) != wanted {
             tracing::warn!(request = %key, ?recorded, "the channel already holds another answer (another relay); keeping it");
@@ -479,6 +476,7 @@ fn check_consent(request: &InterchainRequest, hospital: &str) -> Result<SignedCo
 mod tests {
     use super::*;
     use medcert_eip712::Consent;
+    use medcert_hospital_api::{Actor, Role};
 
     fn request(consent: &SignedConsent, certificate: &str) -> InterchainRequest {
         InterchainRequest {
@@ -488,6 +486,12 @@ mod tests {
             certificate_id: certificate.into(),
             consent: hex::encode(consent.to_bytes()),
             requesting_hospital: "hospital1".into(),
+            doctor: Actor {
+                msp_id: "Hospital1MSP".into(),
+                name: "User1@hospital1.medcert.local".into(),
+                role: Role::Client,
+                cert_id: "00".into(),
+            },
         }
     }
 

@@ -126,7 +126,7 @@ async fn refused_consents_end_in_fail_recovery() {
         patient.request_recovery(expired),
         patient.request_recovery(good),
         patient.request_recovery(foreign),
-        patient.request_recovery_raw("00112233"),
+        patient.request_recovery_raw(&[0x00, 0x11, 0x22, 0x33]),
     );
 
     let outcome = patient.outcome(i_expired, WAIT).await;

@@ -47,7 +47,7 @@ async fn gaps_are_filled_from_the_ledger_and_duplicates_ignored() {
     let hospital = &net.fabric.hospitals[9];
     let patient = Patient::new(&net, hospital).await;
     let dir = tempfile::tempdir().unwrap();
-    let consent = |nonce| hex::encode(patient.consent(nonce, unix_now() + 3600).to_bytes());
+    let consent = |nonce| patient.consent(nonce, unix_now() + 3600).to_bytes();
 
     let relay = start(&net, &hospital.id, dir.path()).await;
     let (a, a_block) = patient.request_recovery_at(&consent(2)).await;

@@ -13,12 +13,13 @@ use medcert_ethereum::ethers::contract::EthEvent;
 use medcert_ethereum::ethers::providers::Middleware;
 use medcert_ethereum::ethers::types::{Address, Filter, H256, Log};
 use medcert_ethereum::{ChainConfig, EthereumError, MedicalCertificateClient, wallet_from_hex};
-use medcert_fabric::{Contract, Gateway, Identity};
+use medcert_fabric::{Gateway, Identity};
+use medcert_hospital_api::{ClientError, HospitalClient, args};
 use medcert_network::{Hospital, Network};
 use serde_json::Value;
 
 pub const PASSWORD: &str = "relay-test-password-5d1e";
-const HASH: &str = "3333333333333333333333333333333333333333333333333333333333333333";
+const HASH: [u8; 32] = [0x33; 32];
 
 pub fn network() -> Network {
     Network::load().unwrap_or_else(|e| panic!("{e}"))
@@ -61,15 +62,18 @@ pub fn issuer(network: &Network, hospital: &Hospital) -> MedicalCertificateClien
 }
 
 /// A doctor of `hospital` on its channel.
-pub async fn doctor(network: &Network, hospital: &Hospital) -> Contract {
+pub async fn doctor(network: &Network, hospital: &Hospital) -> HospitalClient {
     let who = &hospital.doctors[0];
     let identity = Identity::from_files(&who.msp_id, &who.cert, &who.key).unwrap();
     let ca = std::fs::read(&hospital.peer.tls_ca).unwrap();
-    Gateway::connect(&hospital.peer.endpoint, &hospital.peer.host, &ca, identity)
+    let gateway = Gateway::connect(&hospital.peer.endpoint, &hospital.peer.host, &ca, identity)
         .await
-        .unwrap()
-        .network(&hospital.channel)
-        .contract(&network.fabric.chaincode_name)
+        .unwrap();
+    HospitalClient::new(
+        gateway
+            .network(&hospital.channel)
+            .contract(&network.fabric.chaincode_name),
+    )
 }
 
 /// Other processes send as the same hospital account: retry when they took our nonce.
@@ -96,7 +100,7 @@ pub struct Patient {
     pub treatment: String,
     pub certificate_id: u64,
     pub hospital: Hospital,
-    pub doctor: Contract,
+    pub doctor: HospitalClient,
     pub cid: String,
     pub domain: medcert_eip712::CertificateDomain,
 }
@@ -108,20 +112,14 @@ impl Patient {
         let signer = PatientSigner::from_seed(&rand::random());
         let treatment = unique("T");
         let doctor = doctor(network, hospital).await;
-        let address = format!("0x{}", hex::encode(signer.address()));
+        let registration = args::RegisterPatient {
+            treatment_number: treatment.clone(),
+            id_hash: HASH,
+            eth_address: signer.address(),
+            x25519_public: HASH,
+        };
         doctor
-            .new_proposal("RegisterPatient")
-            .args([treatment.as_str(), HASH, address.as_str(), HASH])
-            .transient("password", PASSWORD.as_bytes().to_vec())
-            .build()
-            .unwrap()
-            .endorse()
-            .await
-            .unwrap()
-            .submit()
-            .await
-            .unwrap()
-            .status()
+            .register_patient(&registration, PASSWORD.as_bytes())
             .await
             .unwrap();
 
@@ -165,46 +163,35 @@ impl Patient {
         }
     }
 
-    /// Submits `RequestRecovery` with `consent` (hex of the signed-consent bytes);
+    /// Submits `RequestRecovery` with `consent` (the signed-consent bytes);
     /// returns the request's index on the channel.
-    pub async fn request_recovery_raw(&self, consent_hex: &str) -> u64 {
-        self.request_recovery_at(consent_hex).await.0
+    pub async fn request_recovery_raw(&self, consent: &[u8]) -> u64 {
+        self.request_recovery_at(consent).await.0
     }
 
     /// Like [`Self::request_recovery_raw`], also returning the request's block number.
-    pub async fn request_recovery_at(&self, consent_hex: &str) -> (u64, u64) {
-        let certificate = self.certificate_id.to_string();
+    pub async fn request_recovery_at(&self, consent: &[u8]) -> (u64, u64) {
+        let request = args::RequestRecovery {
+            treatment_number: self.treatment.clone(),
+            record_id: unique("R"),
+            certificate_id: self.certificate_id.to_string(),
+            consent: consent.to_vec(),
+        };
         // Requests on one channel share its counter: concurrent ones conflict (MVCC)
         // and are submitted again, as a hospital application would.
         for attempt in 1.. {
-            let submitted = self
+            match self
                 .doctor
-                .new_proposal("RequestRecovery")
-                .args([
-                    self.treatment.as_str(),
-                    &unique("R"),
-                    &certificate,
-                    consent_hex,
-                ])
-                .transient("password", PASSWORD.as_bytes().to_vec())
-                .build()
-                .unwrap()
-                .endorse()
+                .request_recovery(&request, PASSWORD.as_bytes())
                 .await
-                .unwrap()
-                .submit()
-                .await
-                .unwrap()
-                .status()
-                .await;
-            match submitted {
-                Ok(committed) => {
-                    let recovery: Value = serde_json::from_slice(&committed.result).unwrap();
-                    return (recovery["index"].as_u64().unwrap(), committed.block_number);
-                }
-                Err(medcert_fabric::Error::NotCommitted { code, .. })
-                    if attempt < 10
-                        && code == medcert_fabric_protos::protos::TxValidationCode::MvccReadConflict =>
+            {
+                Ok(committed) => return (committed.answer.index, committed.block_number),
+                Err(ClientError::Fabric {
+                    source: medcert_fabric::Error::NotCommitted { code, .. },
+                    ..
+                }) if attempt < 10
+                    && code
+                        == medcert_fabric_protos::protos::TxValidationCode::MvccReadConflict =>
                 {
                     tokio::time::sleep(Duration::from_millis(100 * attempt)).await;
                 }
@@ -215,19 +202,17 @@ impl Patient {
     }
 
     pub async fn request_recovery(&self, consent: SignedConsent) -> u64 {
-        self.request_recovery_raw(&hex::encode(consent.to_bytes()))
-            .await
+        self.request_recovery_raw(&consent.to_bytes()).await
     }
 
     /// The recovery's `outcome` JSON as the channel holds it now.
     pub async fn outcome_now(&self, index: u64) -> Value {
-        let bytes = self
+        let recovery = self
             .doctor
-            .evaluate("GetRecoveryStatus", &[&index.to_string()])
+            .get_recovery_status(&args::GetRecoveryStatus { index })
             .await
             .unwrap();
-        let recovery: Value = serde_json::from_slice(&bytes).unwrap();
-        recovery["outcome"].clone()
+        serde_json::to_value(recovery.outcome).unwrap()
     }
 
     /// Waits (up to `limit`) until the channel holds an answer for `index`; returns the
