@@ -8,18 +8,18 @@ use std::io::Cursor;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use medcert_cli::ledger::RecordState;
-use medcert_cli::records::record_state;
-use medcert_cli::recover::RecoverReport;
-use medcert_cli::services::{certificate_client_as_hospital, csp, hospital_contract, ipfs};
-use medcert_cli::verify::VerdictReport;
-use medcert_cli::{
-    Actor, ConsentFile, ConsentRequest, CreateRequest, DeleteRequest, FlowError, HospitalKeys,
-    PatientWallet, Progress, QueryRequest, RecoverRequest, RegisterRequest, create_record,
-    delete_record, init_network, query_record, recover, register_patient, sign_consent,
-};
 use medcert_crypto::{Dek, EnvelopeHeader, RecordAad, encrypt_stream};
 use medcert_eip712::{CertificateAuthorization, SignedConsent, hospital_id};
+use medcert_flows::connect::{certificate_client_as_hospital, csp, hospital_contract, ipfs};
+use medcert_flows::ledger::RecordState;
+use medcert_flows::query::record_state;
+use medcert_flows::recover::RecoverReport;
+use medcert_flows::verify::VerdictReport;
+use medcert_flows::{
+    Actor, ConsentFile, ConsentRequest, CreateRequest, DeleteRequest, FlowError, HospitalKeys,
+    PatientWallet, QueryRequest, Quiet, RecoverRequest, RegisterRequest, create_record,
+    delete_record, init_network, query_record, recover, register_patient, sign_consent,
+};
 use medcert_network::{Hospital, Network};
 use medcert_relay::{Relay, RelayConfig};
 use support::ContainerNetwork;
@@ -110,7 +110,7 @@ impl World {
                 wait: RELAY_WAIT,
                 out: None,
             },
-            &Progress::hidden(),
+            &Quiet,
         )
         .await
     }
@@ -142,7 +142,6 @@ async fn records_are_deleted_and_recovered_elsewhere_only_with_consent() {
         scratch,
     };
     let network = &world.network;
-    let progress = Progress::hidden();
 
     // Store at hospital 1, certified for the patient.
     let alice = "alice";
@@ -161,7 +160,7 @@ async fn records_are_deleted_and_recovered_elsewhere_only_with_consent() {
             certify_for: Some(alice),
             keep: None,
         },
-        &progress,
+        &Quiet,
     )
     .await
     .unwrap();
@@ -178,7 +177,7 @@ async fn records_are_deleted_and_recovered_elsewhere_only_with_consent() {
         password: &password,
         out: Some(&retrieved_path),
     };
-    let queried = query_record(network, &query, &progress).await.unwrap();
+    let queried = query_record(network, &query, &Quiet).await.unwrap();
     assert!(queried.retrieved.unwrap().authentic());
     let wrong = Zeroizing::new("not the password".to_owned());
     let refused = query_record(
@@ -188,7 +187,7 @@ async fn records_are_deleted_and_recovered_elsewhere_only_with_consent() {
             out: None,
             ..query
         },
-        &progress,
+        &Quiet,
     )
     .await;
     assert!(format!("{:?}", refused.unwrap_err()).contains("wrong password"));
@@ -206,7 +205,7 @@ async fn records_are_deleted_and_recovered_elsewhere_only_with_consent() {
     )
     .await
     .unwrap();
-    let hash_c = deleted.hash_c.clone().unwrap();
+    let hash_c = deleted.hash_c.unwrap();
     let contract = hospital_contract(network, world.h(0), Actor::Doctor(0))
         .await
         .unwrap();
@@ -214,12 +213,17 @@ async fn records_are_deleted_and_recovered_elsewhere_only_with_consent() {
         .await
         .unwrap();
     assert!(matches!(state, RecordState::Deleted { .. }), "{state:?}");
-    let hash_c: [u8; 32] = hex::decode(hash_c).unwrap().try_into().unwrap();
-    assert!(!csp(network).unwrap().exists(&hash_c).await.unwrap());
+    assert!(
+        !csp(network)
+            .unwrap()
+            .exists(hash_c.as_bytes())
+            .await
+            .unwrap()
+    );
     let keys =
         HospitalKeys::open_existing(&HospitalKeys::dir(&network.run_dir, &world.h(0).id)).unwrap();
     assert!(keys.key_store.get(&record).is_err());
-    let after = query_record(network, &QueryRequest { out: None, ..query }, &progress).await;
+    let after = query_record(network, &QueryRequest { out: None, ..query }, &Quiet).await;
     assert!(format!("{:?}", after.unwrap_err()).contains("deleted"));
 
     // Recover at hospital 2 with consent: served once, verified, stored again there.
@@ -379,7 +383,7 @@ async fn certify_tampered_record(world: &World, patient: &str, treatment_number:
     let client = certificate_client_as_hospital(&world.network, hospital).unwrap();
     let authorization = CertificateAuthorization {
         hospital: hospital_id(&hospital.id).unwrap(),
-        record_id: medcert_cli::ids::certificate_record_id(&record_id).unwrap(),
+        record_id: medcert_flows::ids::certificate_record_id(&record_id).unwrap(),
         cid,
         content_fingerprint,
         watermark_fingerprint,

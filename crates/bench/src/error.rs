@@ -2,32 +2,34 @@
 
 use std::path::PathBuf;
 
+/// Why a benchmark run stopped. Wrapped errors are sources, not part of the message.
 #[derive(Debug, thiserror::Error)]
 pub enum BenchError {
     #[error(transparent)]
     Network(#[from] medcert_network::NetworkError),
-    #[error("hospital chain: {0}")]
+    #[error("hospital chain")]
     Fabric(#[from] medcert_fabric::Error),
-    #[error("CSP: {0}")]
+    #[error("CSP")]
     Csp(#[from] medcert_csp::CspError),
-    #[error("IPFS: {0}")]
+    #[error("IPFS")]
     Ipfs(#[from] medcert_ipfs::IpfsError),
-    #[error("certificate chain: {0}")]
+    #[error("certificate chain")]
     Ethereum(#[from] medcert_ethereum::EthereumError),
     #[error(transparent)]
     Crypto(#[from] medcert_crypto::CryptoError),
     #[error(transparent)]
-    Flow(#[from] medcert_cli::FlowError),
-    #[error(
-        "hospital keys of {hospital}: {source}; run `medcert network init` on this network first"
-    )]
+    Flow(#[from] medcert_flows::FlowError),
+    #[error(transparent)]
+    Verify(#[from] medcert_flows::VerifyError),
+    /// The network has not been initialised (`medcert network init`).
+    #[error("hospital keys of {hospital}")]
     Keys {
         hospital: String,
-        source: medcert_cli::KeysError,
+        source: medcert_flows::KeysError,
     },
-    #[error("watermark: {0}")]
+    #[error("watermark")]
     Watermark(#[from] medcert_watermark::WatermarkError),
-    #[error("{what} at {path}: {source}")]
+    #[error("{what} at {path}")]
     Io {
         what: &'static str,
         path: PathBuf,

@@ -9,14 +9,14 @@
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
-use medcert_cli::{
-    HospitalKeys, QueryRequest, StoreFlowRequest, query_record, store as store_flow,
+use medcert_flows::{
+    HospitalKeys, QueryRequest, Quiet, StoreFlowRequest, query_record, store as store_flow,
 };
 use medcert_network::{Hospital, Network};
 
 use crate::config::{Plan, size_label};
 use crate::error::BenchError;
-use crate::fixtures::{Patient, Workspace, quiet};
+use crate::fixtures::{Patient, Workspace};
 use crate::floors::Floors;
 use crate::plot::{LineChart, Series, XAxis};
 use crate::report::{Csv, Line};
@@ -239,7 +239,6 @@ pub(crate) async fn one_round(
     document: &Path,
     samples: Option<&mut SizeSamples>,
 ) -> Result<(), BenchError> {
-    let quiet = quiet();
     let started = Instant::now();
     let stored = store_flow(
         network,
@@ -253,7 +252,7 @@ pub(crate) async fn one_round(
             password: &patient.password,
             certify_for: Some(&patient.name),
         },
-        &quiet,
+        &Quiet,
     )
     .await?;
     let store_elapsed = started.elapsed();
@@ -278,7 +277,7 @@ pub(crate) async fn one_round(
             password: &patient.password,
             out: Some(&out),
         },
-        &quiet,
+        &Quiet,
     )
     .await?;
     let retrieve_elapsed = started.elapsed();
@@ -317,19 +316,13 @@ pub(crate) async fn one_round(
 
     // Leave no bulk behind: the object, the hospital's key and the envelope's pin.
     std::fs::remove_file(&out).map_err(BenchError::io("cannot remove a retrieved record", &out))?;
-    let hash_c: [u8; 32] = hex::decode(&stored.stored.hash_c)
-        .ok()
-        .and_then(|b| b.try_into().ok())
-        .ok_or_else(|| BenchError::Unexpected {
-            what: "the store flow",
-            detail: format!("Hash C {:?} is not 32 bytes of hex", stored.stored.hash_c),
-        })?;
-    medcert_csp::Csp::s3(&network.s3)?.delete(&hash_c).await?;
-    let keys = HospitalKeys::open_existing(&HospitalKeys::dir(&network.run_dir, &hospital.id))
-        .map_err(|source| BenchError::Keys {
-            hospital: hospital.id.clone(),
-            source,
-        })?;
+    medcert_csp::Csp::s3(&network.s3)?
+        .delete(stored.stored.hash_c.as_bytes())
+        .await?;
+    let keys = HospitalKeys::of(network, hospital).map_err(|source| BenchError::Keys {
+        hospital: hospital.id.clone(),
+        source,
+    })?;
     keys.key_store.delete(&record_id)?;
     medcert_ipfs::Ipfs::new(&network.ipfs.api_url, medcert_ipfs::DEFAULT_TIMEOUT)?
         .unpin(&certificate.cid)

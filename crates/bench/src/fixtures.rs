@@ -5,7 +5,7 @@
 use std::path::{Path, PathBuf};
 
 use medcert_ccda::{GeneratorConfig, generate};
-use medcert_cli::{PatientWallet, Progress, RegisterRequest, register_patient};
+use medcert_flows::{PatientWallet, RegisterRequest, register_patient};
 use medcert_network::{Hospital, Network};
 use tempfile::TempDir;
 use zeroize::Zeroizing;
@@ -120,9 +120,4 @@ impl Workspace {
             .map_err(BenchError::io("cannot write a document", &path))?;
         Ok(path)
     }
-}
-
-/// Progress bars stay off: the benchmark's own output is the summary.
-pub fn quiet() -> Progress {
-    Progress::hidden()
 }

@@ -12,16 +12,16 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
-use medcert_cli::FlowError;
-use medcert_cli::consent::ConsentFile;
-use medcert_cli::store::StoreError;
-use medcert_cli::{
-    ConsentRequest, HospitalKeys, RecoverRequest, StoreFlowRequest, recover, sign_consent,
-    store as store_flow,
-};
 use medcert_crypto::{EnvelopeHeader, KeyBinding, WrapPurpose};
 use medcert_ethereum::ethers;
 use medcert_fabric_protos::protos::TxValidationCode;
+use medcert_flows::consent::ConsentFile;
+use medcert_flows::digest::{ContentFingerprint, Fingerprints, HashC, WatermarkFingerprint};
+use medcert_flows::store::StoreError;
+use medcert_flows::{
+    ConsentRequest, FlowError, HospitalKeys, Quiet, RecoverRequest, StoreFlowRequest, recover,
+    sign_consent, store as store_flow,
+};
 use medcert_network::{Hospital, Network};
 
 use ethers::middleware::SignerMiddleware;
@@ -30,7 +30,7 @@ use ethers::signers::Signer;
 use ethers::types::{Address, Bytes, TransactionRequest, U256};
 
 use crate::error::BenchError;
-use crate::fixtures::{Patient, Workspace, quiet};
+use crate::fixtures::{Patient, Workspace};
 
 /// Longest wait for the relay's answer to one request.
 const RELAY_WAIT: Duration = Duration::from_secs(120);
@@ -67,7 +67,7 @@ pub async fn certify(
             password: &patient.password,
             certify_for: Some(&patient.name),
         },
-        &quiet(),
+        &Quiet,
     )
     .await?;
     std::fs::remove_file(&document)
@@ -150,7 +150,7 @@ pub async fn recover_once(
     };
     let mut attempt = 1;
     let report = loop {
-        match recover(network, &request, &quiet()).await {
+        match recover(network, &request, &Quiet).await {
             Err(e) if attempt < CONFLICT_ATTEMPTS && is_write_conflict(&e) => {
                 // Another client of the shared network raced this request for the
                 // channel's recovery counter; nothing was recorded, so ask again.
@@ -208,27 +208,20 @@ async fn remove_stored(
     network: &Network,
     hospital: &Hospital,
     record_id: &str,
-    hash_c_hex: &str,
+    hash_c: &HashC,
 ) -> Result<(), BenchError> {
-    let hash_c: [u8; 32] = hex::decode(hash_c_hex)
-        .ok()
-        .and_then(|b| b.try_into().ok())
-        .ok_or_else(|| BenchError::Unexpected {
-            what: "a stored record",
-            detail: format!("Hash C {hash_c_hex:?} is not 32 bytes of hex"),
-        })?;
-    medcert_csp::Csp::s3(&network.s3)?.delete(&hash_c).await?;
+    medcert_csp::Csp::s3(&network.s3)?
+        .delete(hash_c.as_bytes())
+        .await?;
     keys_of(network, hospital)?.key_store.delete(record_id)?;
     Ok(())
 }
 
 fn keys_of(network: &Network, hospital: &Hospital) -> Result<HospitalKeys, BenchError> {
-    HospitalKeys::open_existing(&HospitalKeys::dir(&network.run_dir, &hospital.id)).map_err(
-        |source| BenchError::Keys {
-            hospital: hospital.id.clone(),
-            source,
-        },
-    )
+    HospitalKeys::of(network, hospital).map_err(|source| BenchError::Keys {
+        hospital: hospital.id.clone(),
+        source,
+    })
 }
 
 /// Timings of one baseline recovery, in ms.
@@ -342,7 +335,7 @@ impl Baseline {
                 BenchError::Unavailable(format!("{} has no Ethereum account", hospital.id))
             })?;
         let keys = keys_of(network, hospital)?;
-        let reader = medcert_cli::services::certificate_reader(network)?;
+        let reader = medcert_flows::connect::certificate_reader(network)?;
         let ipfs = medcert_ipfs::Ipfs::new(&network.ipfs.api_url, medcert_ipfs::DEFAULT_TIMEOUT)?;
         let scratch = workspace
             .path()
@@ -386,22 +379,12 @@ impl Baseline {
         t.decrypt = ms(started);
 
         let started = Instant::now();
-        let verification =
-            medcert_cli::verify_file(network, &plain).map_err(|e| BenchError::NotAuthentic {
-                record_id: header.record_id.clone(),
-                detail: e.to_string(),
-            })?;
-        let marked_by_source = matches!(
-            &verification.verdict,
-            medcert_cli::verify::VerdictReport::Authentic { hospital_id, record_id, .. }
-                if *hospital_id == header.hospital_id && *record_id == header.record_id
-        );
-        let authentic = marked_by_source
-            && verification.content_fingerprint.as_deref()
-                == Some(hex::encode(certificate.content_fingerprint).as_str())
-            && verification.watermark_fingerprint.as_deref()
-                == Some(hex::encode(certificate.watermark_fingerprint).as_str());
-        if !authentic {
+        let verification = medcert_flows::verify_file(network, &plain)?;
+        let anchored = Fingerprints {
+            content: ContentFingerprint(certificate.content_fingerprint),
+            watermark: WatermarkFingerprint(certificate.watermark_fingerprint),
+        };
+        if !verification.is_authentic(&header.hospital_id, &header.record_id, &anchored) {
             return Err(BenchError::NotAuthentic {
                 record_id: header.record_id.clone(),
                 detail: format!(

@@ -23,7 +23,22 @@ use std::time::Duration;
 
 use serde::Deserialize;
 
-use crate::error::FlowError;
+/// Why the settings cannot be read.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("cannot read config file {path}")]
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("config file {path} is not valid; see `medcert --help` for its keys")]
+    Invalid {
+        path: PathBuf,
+        source: toml::de::Error,
+    },
+    #[error("environment variable {name}={value:?} is not a whole number")]
+    NotANumber { name: String, value: String },
+}
 
 #[derive(Debug, Default, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields)]
@@ -79,7 +94,7 @@ impl Settings {
     pub fn load(
         explicit_file: Option<&Path>,
         env: &dyn Fn(&str) -> Option<String>,
-    ) -> Result<Self, FlowError> {
+    ) -> Result<Self, ConfigError> {
         let explicit = explicit_file
             .map(Path::to_owned)
             .or_else(|| env("MEDCERT_CONFIG").map(PathBuf::from));
@@ -90,14 +105,15 @@ impl Settings {
                 _ => FileSettings::default(),
             },
         };
-        let number = |name: &str| -> Result<Option<u64>, FlowError> {
+        let number = |name: &str| -> Result<Option<u64>, ConfigError> {
             env(name)
                 .map(|text| {
-                    text.trim().parse::<u64>().map_err(|_| {
-                        FlowError::Input(format!(
-                            "environment variable {name}={text:?} is not a whole number"
-                        ))
-                    })
+                    text.trim()
+                        .parse::<u64>()
+                        .map_err(|_| ConfigError::NotANumber {
+                            name: name.to_owned(),
+                            value: text.clone(),
+                        })
                 })
                 .transpose()
         };
@@ -127,17 +143,14 @@ impl Settings {
     }
 }
 
-fn read_file(path: &Path) -> Result<FileSettings, FlowError> {
-    let text = std::fs::read_to_string(path).map_err(|source| FlowError::Read {
+fn read_file(path: &Path) -> Result<FileSettings, ConfigError> {
+    let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
         path: path.to_owned(),
         source,
     })?;
-    toml::from_str(&text).map_err(|e| {
-        FlowError::Input(format!(
-            "config file {} is not valid: {}; see `medcert --help` for its keys",
-            path.display(),
-            e.message()
-        ))
+    toml::from_str(&text).map_err(|source| ConfigError::Invalid {
+        path: path.to_owned(),
+        source,
     })
 }
 
@@ -222,7 +235,7 @@ mod tests {
         let missing = tmp.path().join("absent.toml");
         assert!(matches!(
             Settings::load(Some(&missing), &env_of(&[])),
-            Err(FlowError::Read { .. })
+            Err(ConfigError::Read { .. })
         ));
         let typo = tmp.path().join("typo.toml");
         std::fs::write(&typo, "netwrok = \"x\"\n").unwrap();

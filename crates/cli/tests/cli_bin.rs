@@ -1,13 +1,11 @@
 //! The `medcert` binary as a user runs it: JSON output, passwords from stdin or the
 //! environment, exit codes, one-line errors.
 
-mod common;
-
 use std::io::Write;
 use std::path::Path;
 use std::process::{Command, Output, Stdio};
 
-use common::unique;
+use medcert_test_support::{initialised_network, unique};
 
 struct Run {
     code: Option<i32>,
@@ -87,7 +85,7 @@ fn help_documents_the_exit_codes() {
 
 #[test]
 fn patient_and_doctor_commands_end_to_end() {
-    let network = common::network();
+    let network = initialised_network();
     let hospital = &network.fabric.hospitals[0].id;
     let patients = tempfile::tempdir().unwrap();
     let scratch = tempfile::tempdir().unwrap();
@@ -270,7 +268,7 @@ fn patient_and_doctor_commands_end_to_end() {
 
 #[test]
 fn bad_input_gets_one_line_and_a_stable_code() {
-    let network = common::network();
+    let network = initialised_network();
     let hospital = &network.fabric.hospitals[0].id;
     let patients = tempfile::tempdir().unwrap();
     let scratch = tempfile::tempdir().unwrap();
@@ -405,7 +403,7 @@ fn bad_input_gets_one_line_and_a_stable_code() {
 
 #[test]
 fn the_demo_tells_the_whole_story() {
-    let network = common::network();
+    let network = initialised_network();
     let patients = tempfile::tempdir().unwrap();
     let run = medcert(patients.path(), &["--json", "demo"], None, None);
     assert_eq!(run.code, Some(0), "{}\n{}", run.stdout, run.stderr);
@@ -436,7 +434,7 @@ fn the_demo_tells_the_whole_story() {
 #[test]
 fn relay_run_serves_until_interrupted() {
     use std::io::{BufRead, BufReader};
-    common::network();
+    initialised_network();
     let state = tempfile::tempdir().unwrap();
     let mut child = Command::new(env!("CARGO_BIN_EXE_medcert"))
         .args(["relay", "run", "--state-dir"])

@@ -7,14 +7,9 @@ use std::process::{Command, Output};
 
 use ed25519_dalek::SigningKey;
 use medcert_ccda::{GeneratorConfig, generate};
-use medcert_cli::HospitalKeys;
-use medcert_network::Network;
+use medcert_flows::HospitalKeys;
+use medcert_test_support::network;
 use medcert_watermark::{Mark, embed};
-
-fn network() -> Network {
-    Network::load()
-        .expect("network description not found: run deploy/up, then medcert network init")
-}
 
 fn medcert(args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_medcert"))

@@ -41,7 +41,7 @@ fn refusal<T: std::fmt::Debug>(result: Result<T, EthereumError>) -> E {
 
 #[test]
 fn network_accounts_are_usable_wallets() {
-    let network = medcert_network::Network::load().unwrap_or_else(|e| panic!("{e}"));
+    let network = medcert_test_support::network();
     assert!(!network.ethereum.accounts.is_empty());
     for account in &network.ethereum.accounts {
         let wallet = medcert_ethereum::wallet_from_hex(&account.private_key).unwrap();

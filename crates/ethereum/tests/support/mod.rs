@@ -6,8 +6,6 @@
 //! same node, never race over one account's nonces.
 #![allow(dead_code)] // each test binary or example uses its own part of the fixture
 
-use std::time::{SystemTime, UNIX_EPOCH};
-
 use medcert_ethereum::ethers::providers::{Http, Middleware, Provider};
 use medcert_ethereum::ethers::signers::LocalWallet;
 use medcert_ethereum::ethers::types::{Address, TransactionReceipt, U256};
@@ -15,7 +13,7 @@ use medcert_ethereum::{
     CertificateAuthorization, ChainConfig, Consent, MedicalCertificateClient, PatientSigner,
     hospital_id, patient_wallet,
 };
-use medcert_network::Network;
+pub use medcert_test_support::unix_now;
 
 pub struct Fixture {
     pub config: ChainConfig,
@@ -103,7 +101,7 @@ impl Fixture {
 
 /// The certificate chain of the network started by deploy/up, with default waiting.
 pub fn chain_config() -> ChainConfig {
-    let network = Network::load().unwrap_or_else(|e| panic!("{e}"));
+    let network = medcert_test_support::network();
     ChainConfig::new(network.ethereum.rpc_url, network.ethereum.chain_id)
 }
 
@@ -157,11 +155,4 @@ pub async fn fund(config: &ChainConfig, account: Address) {
 pub async fn sent_transactions(config: &ChainConfig, account: Address) -> U256 {
     let provider = Provider::<Http>::try_from(config.rpc_url.as_str()).unwrap();
     provider.get_transaction_count(account, None).await.unwrap()
-}
-
-pub fn unix_now() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .unwrap()
-        .as_secs()
 }

@@ -1,17 +1,18 @@
-//! `medcert patient register` and `medcert patient certificates`.
+//! A patient's registration at a hospital: the wallet (created on the first one), the
+//! treatment number bound to a hash of the patient's ID number, and the password.
 
 use std::path::Path;
 use std::time::Instant;
 
-use medcert_ethereum::ethers::types::Address;
 use medcert_network::Network;
 use serde::Serialize;
 use sha3::{Digest, Sha3_256};
 use zeroize::Zeroizing;
 
+use crate::connect::{Actor, hospital_contract};
 use crate::error::FlowError;
-use crate::ids::{check_identifier, check_password, new_id, word_text};
-use crate::services::{Actor, certificate_reader, hospital_contract};
+use crate::ids::{check_identifier, check_password, new_id};
+use crate::ms;
 use crate::wallet::{PatientWallet, Registration};
 
 /// A patient registering at a hospital, through one of its doctors.
@@ -29,6 +30,7 @@ pub struct RegisterRequest<'a> {
     pub password: &'a Zeroizing<String>,
 }
 
+/// The patient's keys and the registration's transaction.
 #[derive(Debug, Serialize)]
 pub struct RegisterReport {
     pub patient: String,
@@ -59,9 +61,7 @@ pub async fn register_patient(
     };
     check_password(request.password)?;
     if request.id_number.trim().is_empty() {
-        return Err(FlowError::Input(
-            "the patient's ID number is empty; give --id-number".into(),
-        ));
+        return Err(FlowError::EmptyIdNumber);
     }
     let contract = hospital_contract(network, hospital, Actor::Doctor(request.doctor)).await?;
     let (mut wallet, created) = PatientWallet::open_or_create(patients_dir, request.patient)?;
@@ -92,7 +92,7 @@ pub async fn register_patient(
             return Err(FlowError::fabric(&hospital.channel, source));
         }
     };
-    let register_ms = started.elapsed().as_secs_f64() * 1e3;
+    let register_ms = ms(started);
     wallet.add_registration(Registration {
         hospital: hospital.id.clone(),
         treatment_number: treatment_number.clone(),
@@ -108,55 +108,5 @@ pub async fn register_patient(
         tx_id: committed.tx_id,
         block_number: committed.block_number,
         register_ms,
-    })
-}
-
-/// One certificate of the patient on the certificate chain.
-#[derive(Debug, Serialize)]
-pub struct CertificateView {
-    pub certificate_id: u64,
-    pub hospital: String,
-    pub record_id: String,
-    pub cid: String,
-    pub issued_at: u64,
-    pub recoverable: bool,
-    pub content_fingerprint: String,
-    pub watermark_fingerprint: String,
-}
-
-#[derive(Debug, Serialize)]
-pub struct CertificatesReport {
-    pub patient: String,
-    pub address: String,
-    pub certificates: Vec<CertificateView>,
-}
-
-/// The patient's certificates, from the contract.
-pub async fn list_certificates(
-    network: &Network,
-    patients_dir: &Path,
-    patient: &str,
-) -> Result<CertificatesReport, FlowError> {
-    let wallet = PatientWallet::open(patients_dir, patient)?;
-    let client = certificate_reader(network)?;
-    let address = Address::from(wallet.signer().address());
-    let mut certificates = Vec::new();
-    for id in client.certificates_of(address).await? {
-        let certificate = client.certificate(id).await?;
-        certificates.push(CertificateView {
-            certificate_id: id,
-            hospital: word_text(&certificate.hospital),
-            record_id: word_text(&certificate.record_id),
-            cid: certificate.cid,
-            issued_at: certificate.issued_at,
-            recoverable: certificate.recoverable,
-            content_fingerprint: hex::encode(certificate.content_fingerprint),
-            watermark_fingerprint: hex::encode(certificate.watermark_fingerprint),
-        });
-    }
-    Ok(CertificatesReport {
-        patient: patient.to_owned(),
-        address: wallet.info().address.clone(),
-        certificates,
     })
 }

@@ -1,4 +1,4 @@
-//! `medcert network init`: idempotent bootstrap of the certificate chain on a running
+//! Network init: idempotent bootstrap of the certificate chain on a running
 //! network: contract, relay, each hospital's local keys and on-chain registration.
 
 use std::path::Path;
@@ -11,8 +11,9 @@ use medcert_ethereum::{ChainConfig, EthereumError, MedicalCertificateClient, wal
 use medcert_network::{Network, NetworkError};
 use serde::Serialize;
 
-use crate::hospital_keys::{HospitalKeys, KeysError};
+use crate::keys::{HospitalKeys, KeysError};
 
+/// Why the certificate chain could not be bootstrapped.
 #[derive(Debug, thiserror::Error)]
 pub enum InitError {
     #[error("the network description lists no account {index}; run deploy/up again")]

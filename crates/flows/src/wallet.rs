@@ -22,21 +22,34 @@ use zeroize::Zeroizing;
 const SEED: &str = "seed";
 const PUBLIC: &str = "wallet.json";
 
+/// Why a patient's wallet cannot be opened or saved.
 #[derive(Debug, thiserror::Error)]
 pub enum WalletError {
     #[error(
         "patient name {0:?} is not 1 to 64 of A-Z a-z 0-9 . _ -; choose a name of those characters"
     )]
     BadName(String),
-    #[error("no wallet for patient {name} in {dir}; run `medcert patient register` first")]
+    /// The patient has no wallet yet: they have never registered.
+    #[error("no wallet for patient {name} in {dir}")]
     Unknown { name: String, dir: PathBuf },
-    #[error("patient wallet {path}: {source}")]
+    #[error("patient wallet {path}")]
     Io {
         path: PathBuf,
         source: std::io::Error,
     },
-    #[error("patient wallet file {path} is damaged ({reason}); restore it from backup")]
-    Damaged { path: PathBuf, reason: String },
+    #[error(
+        "patient wallet file {path} is damaged ({len} bytes instead of 32); restore it from backup"
+    )]
+    DamagedSeed { path: PathBuf, len: usize },
+    #[error("patient wallet file {path} is damaged; restore it from backup")]
+    DamagedInfo {
+        path: PathBuf,
+        source: serde_json::Error,
+    },
+    #[error(
+        "patient wallet file {path} is damaged (its keys are not the seed's); restore it from backup"
+    )]
+    ForeignInfo { path: PathBuf },
 }
 
 /// One registration of the patient at a hospital.
@@ -140,9 +153,9 @@ impl PatientWallet {
             }
         })?);
         let seed: Zeroizing<[u8; 32]> = Zeroizing::new(bytes.as_slice().try_into().map_err(
-            |_| WalletError::Damaged {
+            |_| WalletError::DamagedSeed {
                 path: seed_path.clone(),
-                reason: format!("{} bytes instead of 32", bytes.len()),
+                len: bytes.len(),
             },
         )?);
         let mut wallet = Self::from_seed(&dir, name, &seed);
@@ -150,17 +163,14 @@ impl PatientWallet {
         match fs::read(&public_path) {
             Ok(text) => {
                 let saved: WalletInfo =
-                    serde_json::from_slice(&text).map_err(|e| WalletError::Damaged {
+                    serde_json::from_slice(&text).map_err(|source| WalletError::DamagedInfo {
                         path: public_path.clone(),
-                        reason: e.to_string(),
+                        source,
                     })?;
                 if saved.address != wallet.info.address
                     || saved.x25519_public != wallet.info.x25519_public
                 {
-                    return Err(WalletError::Damaged {
-                        path: public_path,
-                        reason: "its keys are not the seed's".into(),
-                    });
+                    return Err(WalletError::ForeignInfo { path: public_path });
                 }
                 wallet.info.registrations = saved.registrations;
             }
@@ -192,14 +202,17 @@ impl PatientWallet {
         }
     }
 
+    /// The wallet's public facts.
     pub fn info(&self) -> &WalletInfo {
         &self.info
     }
 
+    /// The patient's EIP-712 signer (their Ethereum account).
     pub fn signer(&self) -> &PatientSigner {
         &self.signer
     }
 
+    /// The patient's X25519 pair, which opens record keys wrapped to them.
     pub fn x25519(&self) -> &HpkeKeyPair {
         &self.x25519
     }
@@ -296,13 +309,12 @@ mod tests {
         }
         let error = PatientWallet::open(tmp.path(), "carol").unwrap_err();
         assert!(matches!(error, WalletError::Unknown { .. }));
-        assert!(error.to_string().contains("medcert patient register"));
 
         PatientWallet::open_or_create(tmp.path(), "dave").unwrap();
         fs::write(tmp.path().join("dave").join(SEED), [1u8; 31]).unwrap();
         assert!(matches!(
             PatientWallet::open(tmp.path(), "dave"),
-            Err(WalletError::Damaged { .. })
+            Err(WalletError::DamagedSeed { .. })
         ));
     }
 

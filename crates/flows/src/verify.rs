@@ -1,5 +1,5 @@
-//! `medcert ehr verify`: the watermark verdict for any file, with the hospitals'
-//! watermark keys from their key directories.
+//! The watermark verdict for any file, with the hospitals' watermark keys from their key
+//! directories.
 
 use std::collections::HashMap;
 use std::fs::File;
@@ -11,25 +11,28 @@ use medcert_network::Network;
 use medcert_watermark::{Verdict, WatermarkError};
 use serde::Serialize;
 
-use crate::hospital_keys::{HospitalKeys, KeysError};
+use crate::digest::{ContentFingerprint, Fingerprints, WatermarkFingerprint};
+use crate::keys::{HospitalKeys, KeysError};
 
+/// Why a file could not be given a verdict.
 #[derive(Debug, thiserror::Error)]
 pub enum VerifyError {
-    #[error("cannot read {path}: {reason}; check the path")]
+    #[error("cannot read {path}")]
     Read {
         path: PathBuf,
-        reason: std::io::Error,
+        source: std::io::Error,
     },
-    #[error("{path} is not a well-formed XML record: {reason}")]
+    #[error("{path} is not a well-formed XML record")]
     NotARecord {
         path: PathBuf,
-        reason: WatermarkError,
+        source: WatermarkError,
     },
-    #[error("hospital {id} has no watermark key; run `medcert network init`")]
+    /// The network has not been initialised: a hospital has no keys yet.
+    #[error("hospital {id} has no watermark key")]
     Keys { id: String, source: KeysError },
 }
 
-/// The verdict in a form for people and for `--json`.
+/// A watermark verdict, serialisable for reports.
 #[derive(Debug, Serialize, PartialEq, Eq)]
 #[serde(tag = "verdict", rename_all = "snake_case")]
 pub enum VerdictReport {
@@ -49,13 +52,25 @@ pub enum VerdictReport {
     Absent,
 }
 
+/// A file's verdict and the fingerprints computed on the way.
 #[derive(Debug, Serialize)]
 pub struct VerifyReport {
     #[serde(flatten)]
     pub verdict: VerdictReport,
     /// `None` when the mark names a hospital outside this network.
-    pub content_fingerprint: Option<String>,
-    pub watermark_fingerprint: Option<String>,
+    pub content_fingerprint: Option<ContentFingerprint>,
+    pub watermark_fingerprint: Option<WatermarkFingerprint>,
+}
+
+impl VerifyReport {
+    /// Whether the file carries `hospital`'s authentic mark for `record` and both
+    /// fingerprints are the `anchored` ones.
+    pub fn is_authentic(&self, hospital: &str, record: &str, anchored: &Fingerprints) -> bool {
+        matches!(&self.verdict, VerdictReport::Authentic { hospital_id, record_id, .. }
+            if hospital_id == hospital && record_id == record)
+            && self.content_fingerprint == Some(anchored.content)
+            && self.watermark_fingerprint == Some(anchored.watermark)
+    }
 }
 
 /// Verifies `path` against the watermark keys of every hospital in `network`.
@@ -71,7 +86,7 @@ pub fn verify_file(network: &Network, path: &Path) -> Result<VerifyReport, Verif
     }
     let file = File::open(path).map_err(|source| VerifyError::Read {
         path: path.to_path_buf(),
-        reason: source,
+        source,
     })?;
     let verification =
         match medcert_watermark::verify(BufReader::new(file), |id| keys.get(id).copied()) {
@@ -89,13 +104,13 @@ pub fn verify_file(network: &Network, path: &Path) -> Result<VerifyReport, Verif
             Err(WatermarkError::Io(source)) => {
                 return Err(VerifyError::Read {
                     path: path.to_path_buf(),
-                    reason: source,
+                    source,
                 });
             }
             Err(source) => {
                 return Err(VerifyError::NotARecord {
                     path: path.to_path_buf(),
-                    reason: source,
+                    source,
                 });
             }
         };
@@ -128,7 +143,7 @@ pub fn verify_file(network: &Network, path: &Path) -> Result<VerifyReport, Verif
     };
     Ok(VerifyReport {
         verdict,
-        content_fingerprint: Some(hex::encode(verification.content_fingerprint)),
-        watermark_fingerprint: verification.watermark_fingerprint.map(hex::encode),
+        content_fingerprint: Some(ContentFingerprint(verification.content_fingerprint)),
+        watermark_fingerprint: verification.watermark_fingerprint.map(WatermarkFingerprint),
     })
 }

@@ -1,32 +1,23 @@
-//! Shared by the tests that run against the shared network: each test makes its own
-//! patients, records and wallets with random names, so tests run side by side.
+//! What the flows' tests on the shared network share beyond medcert-test-support: a
+//! registered patient, and checks of a failure's kind. Each test makes its own patients,
+//! records and wallets with random names, so tests run side by side.
 
-#![allow(dead_code)]
+#![allow(dead_code)] // each test binary uses the part it needs
 
-use medcert_cli::{FailureKind, FlowError, Progress, RegisterRequest, register_patient};
+use medcert_flows::{FailureKind, FlowError, RegisterRequest, register_patient};
 use medcert_network::Network;
 use zeroize::Zeroizing;
 
+pub use medcert_test_support::unique;
+
+/// The running network, initialised (`medcert network init`).
 pub fn network() -> Network {
-    let network = Network::load()
-        .expect("network description not found: run deploy/up, then medcert network init");
-    assert!(
-        network.ethereum.contract_address.is_some(),
-        "no certificate contract: run medcert network init"
-    );
-    network
+    medcert_test_support::initialised_network()
 }
 
-pub fn unique(prefix: &str) -> String {
-    medcert_cli::ids::new_id(prefix)
-}
-
+/// A fresh password.
 pub fn password() -> Zeroizing<String> {
     Zeroizing::new(unique("pw"))
-}
-
-pub fn hidden() -> Progress {
-    Progress::hidden()
 }
 
 /// A patient registered at `hospital`, with a wallet in `patients_dir`; returns the

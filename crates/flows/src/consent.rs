@@ -1,4 +1,4 @@
-//! `medcert patient consent`: the patient lets hospital H' recover one certificate once.
+//! The patient's consent: hospital H' may recover one certificate once.
 //!
 //! The patient reads the envelope header of the certificate's record from IPFS, opens the
 //! DEK with their X25519 key, re-wraps it to H''s key (as registered on the contract, and
@@ -10,17 +10,18 @@ use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use medcert_crypto::{KeyBinding, PublicKey, WrapPurpose, WrappedKey, wrap_key};
+use medcert_crypto::{
+    CryptoError, Dek, EnvelopeHeader, KeyBinding, PublicKey, WrapPurpose, WrappedKey, wrap_key,
+};
 use medcert_eip712::{Consent, SignedConsent, hospital_id};
 use medcert_ethereum::ethers::types::Address;
 use medcert_network::Network;
 use serde::{Deserialize, Serialize};
 
+use crate::connect::{certificate_reader, ipfs};
 use crate::error::FlowError;
-use crate::hospital_keys::HospitalKeys;
 use crate::ids::word_text;
-use crate::records::{envelope_header, unwrap_envelope_key};
-use crate::services::{certificate_reader, ipfs};
+use crate::keys::HospitalKeys;
 use crate::wallet::PatientWallet;
 
 /// The version of the consent file format.
@@ -54,43 +55,44 @@ impl ConsentFile {
             path: path.to_owned(),
             source,
         })?;
-        let file: ConsentFile = serde_json::from_slice(&bytes).map_err(|e| {
-            FlowError::Input(format!(
-                "{} is not a medcert consent file ({e}); ask the patient for the file `medcert patient consent` wrote",
-                path.display()
-            ))
-        })?;
+        let file: ConsentFile =
+            serde_json::from_slice(&bytes).map_err(|source| FlowError::NotAConsentFile {
+                path: path.to_owned(),
+                source,
+            })?;
         if file.version != CONSENT_FILE_VERSION {
-            return Err(FlowError::Input(format!(
-                "consent file {} has version {}, this medcert reads version {CONSENT_FILE_VERSION}",
-                path.display(),
-                file.version
-            )));
+            return Err(FlowError::ConsentVersion {
+                path: path.to_owned(),
+                version: file.version,
+                supported: CONSENT_FILE_VERSION,
+            });
         }
         let consent = file.signed_consent()?;
         if consent.consent.certificate_id != file.certificate_id
             || Some(consent.consent.hospital) != hospital_id(&file.hospital)
         {
-            return Err(FlowError::Input(format!(
-                "consent file {} contradicts itself (its signed consent is for another hospital or certificate); ask the patient for a new one",
-                path.display()
-            )));
+            return Err(FlowError::ConsentContradicts {
+                path: path.to_owned(),
+            });
         }
         file.wrapped_key()?;
         Ok(file)
     }
 
+    /// The patient's signed consent.
     pub fn signed_consent(&self) -> Result<SignedConsent, FlowError> {
-        let bytes = hex::decode(&self.signed_consent).map_err(|e| {
-            FlowError::Input(format!("the consent file's signed consent is not hex: {e}"))
+        let bytes = hex::decode(&self.signed_consent).map_err(|source| FlowError::ConsentHex {
+            field: "signed consent",
+            source,
         })?;
-        SignedConsent::from_bytes(&bytes)
-            .map_err(|e| FlowError::Input(format!("the consent file's signed consent: {e}")))
+        SignedConsent::from_bytes(&bytes).map_err(FlowError::ConsentEncoding)
     }
 
+    /// The record's key, wrapped to H'.
     pub fn wrapped_key(&self) -> Result<WrappedKey, FlowError> {
-        let bytes = hex::decode(&self.wrapped_key).map_err(|e| {
-            FlowError::Input(format!("the consent file's wrapped key is not hex: {e}"))
+        let bytes = hex::decode(&self.wrapped_key).map_err(|source| FlowError::ConsentHex {
+            field: "wrapped key",
+            source,
         })?;
         Ok(WrappedKey::from_bytes(&bytes)?)
     }
@@ -109,6 +111,7 @@ pub struct ConsentRequest<'a> {
     pub out: &'a Path,
 }
 
+/// The consent file written, and where.
 #[derive(Debug, Serialize)]
 pub struct ConsentReport {
     pub path: PathBuf,
@@ -123,37 +126,30 @@ pub async fn sign_consent(
     request: &ConsentRequest<'_>,
 ) -> Result<ConsentReport, FlowError> {
     let hospital = network.hospital(request.hospital)?;
-    let hospital_word = hospital_id(&hospital.id).ok_or_else(|| {
-        FlowError::Input(format!(
-            "hospital id {:?} does not fit a consent",
-            hospital.id
-        ))
+    let hospital_word = hospital_id(&hospital.id).ok_or_else(|| FlowError::HospitalIdTooLong {
+        hospital: hospital.id.clone(),
     })?;
     if request.out.exists() {
-        return Err(FlowError::Input(format!(
-            "{} already exists; choose another --out or remove it",
-            request.out.display()
-        )));
+        return Err(FlowError::OutputExists {
+            path: request.out.to_owned(),
+        });
     }
     if request.valid_for.is_zero() {
-        return Err(FlowError::Input(
-            "a consent must be valid for some time; give --expires such as 1h".into(),
-        ));
+        return Err(FlowError::ZeroValidity);
     }
     let wallet = PatientWallet::open(patients_dir, request.patient)?;
     let client = certificate_reader(network)?;
     let certificate = client.certificate(request.certificate_id).await?;
     if certificate.patient != Address::from(wallet.signer().address()) {
-        return Err(FlowError::Input(format!(
-            "certificate {} is not patient {}'s; `medcert patient certificates` lists theirs",
-            request.certificate_id, request.patient
-        )));
+        return Err(FlowError::NotPatientsCertificate {
+            certificate_id: request.certificate_id,
+            patient: request.patient.to_owned(),
+        });
     }
     if !certificate.recoverable {
-        return Err(FlowError::Input(format!(
-            "certificate {} was withdrawn from recovery by its patient",
-            request.certificate_id
-        )));
+        return Err(FlowError::NotRecoverable {
+            certificate_id: request.certificate_id,
+        });
     }
 
     // H''s key as the contract knows it; the relay serves the consent to that hospital.
@@ -163,10 +159,9 @@ pub async fn sign_consent(
             .public_key
             .as_ref()
             .try_into()
-            .map_err(|_| FlowError::Malformed {
-                what: "hospital public key",
-                source_name: "the certificate contract".into(),
-                reason: format!("{} bytes instead of 32", registered.public_key.len()),
+            .map_err(|_| FlowError::MalformedHospitalKey {
+                hospital: hospital.id.clone(),
+                len: registered.public_key.len(),
             })?;
     let key_dir = HospitalKeys::dir(&network.run_dir, &hospital.id);
     if key_dir.exists() {
@@ -175,10 +170,9 @@ pub async fn sign_consent(
             .public_key()
             .to_bytes();
         if local != registered {
-            return Err(FlowError::Input(format!(
-                "{}'s key on the certificate contract is not the one in its key store; run `medcert network init` to register the current key",
-                hospital.id
-            )));
+            return Err(FlowError::KeyNotRegistered {
+                hospital: hospital.id.clone(),
+            });
         }
     }
 
@@ -234,6 +228,31 @@ pub async fn sign_consent(
         path: request.out.to_owned(),
         consent: file,
     })
+}
+
+/// The patient's copy of a record's key, from the envelope header.
+fn unwrap_envelope_key(wallet: &PatientWallet, header: &EnvelopeHeader) -> Result<Dek, FlowError> {
+    header.unwrap_dek(wallet.x25519()).map_err(|e| match e {
+        CryptoError::WrongKey(_) => FlowError::EnvelopeNotForPatient {
+            record_id: header.record_id.clone(),
+            patient: wallet.info().name.clone(),
+            source: e,
+        },
+        other => other.into(),
+    })
+}
+
+/// Reads just the envelope header of `cid` from IPFS.
+async fn envelope_header(
+    ipfs: &medcert_ipfs::Ipfs,
+    cid: &str,
+) -> Result<EnvelopeHeader, FlowError> {
+    let chunks = Box::pin(ipfs.cat(cid).await?);
+    let mut reader =
+        tokio_util::io::StreamReader::new(futures_util::StreamExt::map(chunks, |chunk| {
+            chunk.map_err(std::io::Error::other)
+        }));
+    Ok(EnvelopeHeader::read_async(&mut reader).await?)
 }
 
 /// Writes a new file beside its final name and renames it into place.
@@ -324,13 +343,19 @@ mod tests {
         let path = tmp.path().join("c.json");
         std::fs::write(&path, "not json").unwrap();
         let error = ConsentFile::read(&path).unwrap_err();
-        assert!(error.to_string().contains("not a medcert consent file"));
+        assert!(
+            matches!(error, FlowError::NotAConsentFile { .. }),
+            "{error}"
+        );
 
         let mut other_hospital = sample();
         other_hospital.hospital = "hospital2".into();
         std::fs::write(&path, serde_json::to_vec(&other_hospital).unwrap()).unwrap();
         let error = ConsentFile::read(&path).unwrap_err();
-        assert!(error.to_string().contains("contradicts itself"), "{error}");
+        assert!(
+            matches!(error, FlowError::ConsentContradicts { .. }),
+            "{error}"
+        );
 
         let mut short_key = sample();
         short_key.wrapped_key = "abcd".into();

@@ -1,8 +1,9 @@
-//! The hospital chaincode's JSON answers, as the CLI reads them, and the relay's
+//! The hospital chaincode's JSON answers, as the flows read them, and the relay's
 //! `CompleteRecovery` result (the cross-helper contract).
 
 use serde::{Deserialize, Serialize};
 
+use crate::digest::{ContentFingerprint, WatermarkFingerprint, parse_hex32};
 use crate::error::FlowError;
 
 // The chaincode's own answer types: one definition of the ledger's JSON for both sides.
@@ -14,8 +15,8 @@ pub use medcert_chaincode::identity::Actor;
 pub struct RelayResult {
     pub certificate_id: u64,
     pub cid: String,
-    pub content_fingerprint: String,
-    pub watermark_fingerprint: String,
+    pub content_fingerprint: ContentFingerprint,
+    pub watermark_fingerprint: WatermarkFingerprint,
     pub eth_tx: String,
     pub eth_block: u64,
     pub request_id: String,
@@ -27,27 +28,24 @@ pub(crate) fn parse<T: for<'de> Deserialize<'de>>(
     source_name: &str,
     bytes: &[u8],
 ) -> Result<T, FlowError> {
-    serde_json::from_slice(bytes).map_err(|e| FlowError::Malformed {
+    serde_json::from_slice(bytes).map_err(|source| FlowError::MalformedJson {
         what,
-        source_name: source_name.to_owned(),
-        reason: e.to_string(),
+        from: source_name.to_owned(),
+        source,
     })
 }
 
-/// 32 bytes from 64 hex digits.
+/// 32 bytes from 64 hex digits (an optional `0x` prefix).
 pub(crate) fn hex32(
     what: &'static str,
     source_name: &str,
     text: &str,
 ) -> Result<[u8; 32], FlowError> {
-    let text = text.strip_prefix("0x").unwrap_or(text);
-    let mut out = [0u8; 32];
-    hex::decode_to_slice(text, &mut out).map_err(|e| FlowError::Malformed {
+    parse_hex32(text).map_err(|source| FlowError::MalformedHex {
         what,
-        source_name: source_name.to_owned(),
-        reason: format!("not 32 bytes of hex: {e}"),
-    })?;
-    Ok(out)
+        from: source_name.to_owned(),
+        source,
+    })
 }
 
 #[cfg(test)]
@@ -78,12 +76,20 @@ mod tests {
         let recovery: Recovery = parse("recovery", "test", completed).unwrap();
         assert_eq!(recovery.index, 4);
         assert!(matches!(recovery.outcome, RecoveryState::Completed { .. }));
-        let result = br#"{"certificate_id":9,"cid":"bafy","content_fingerprint":"aa",
-            "watermark_fingerprint":"bb","eth_tx":"0x1","eth_block":12,"request_id":"0x2"}"#;
-        let result: RelayResult = parse("result", "test", result).unwrap();
+        let result = format!(
+            r#"{{"certificate_id":9,"cid":"bafy","content_fingerprint":"{}",
+            "watermark_fingerprint":"{}","eth_tx":"0x1","eth_block":12,"request_id":"0x2"}}"#,
+            "aa".repeat(32),
+            "bb".repeat(32)
+        );
+        let result: RelayResult = parse("result", "test", result.as_bytes()).unwrap();
+        assert_eq!(result.content_fingerprint, ContentFingerprint([0xaa; 32]));
         assert_eq!(result.eth_block, 12);
         let error = parse::<RelayResult>("relay result", "recovery 4", b"{}").unwrap_err();
-        assert!(error.to_string().contains("relay result from recovery 4"));
+        assert!(
+            error.to_string().contains("relay result from recovery 4"),
+            "{error}"
+        );
     }
 
     #[test]

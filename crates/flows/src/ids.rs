@@ -16,7 +16,7 @@ pub fn new_id(prefix: &str) -> String {
 }
 
 /// The chaincode's identifier rule: 1 to 128 of `A-Z a-z 0-9 . _ : -`.
-pub fn check_identifier(what: &str, id: &str) -> Result<(), FlowError> {
+pub fn check_identifier(what: &'static str, id: &str) -> Result<(), FlowError> {
     let ok = (1..=128).contains(&id.len())
         && id
             .bytes()
@@ -24,9 +24,10 @@ pub fn check_identifier(what: &str, id: &str) -> Result<(), FlowError> {
     if ok {
         Ok(())
     } else {
-        Err(FlowError::Input(format!(
-            "{what} {id:?} is not 1 to 128 of A-Z a-z 0-9 . _ : -; pick one of those characters"
-        )))
+        Err(FlowError::BadIdentifier {
+            what,
+            id: id.to_owned(),
+        })
     }
 }
 
@@ -34,24 +35,24 @@ pub fn check_identifier(what: &str, id: &str) -> Result<(), FlowError> {
 pub fn check_record_id(id: &str) -> Result<(), FlowError> {
     check_identifier("record id", id)?;
     if id.len() > MAX_CERTIFIED_ID_LEN {
-        return Err(FlowError::Input(format!(
-            "record id {id:?} is {} bytes; at most {MAX_CERTIFIED_ID_LEN} fit a certificate, pick a shorter one",
-            id.len()
-        )));
+        return Err(FlowError::RecordIdTooLong {
+            id: id.to_owned(),
+            len: id.len(),
+            max: MAX_CERTIFIED_ID_LEN,
+        });
     }
     Ok(())
 }
 
+/// A password the chaincode accepts: not empty, at most 1024 bytes.
 pub fn check_password(password: &Zeroizing<String>) -> Result<(), FlowError> {
     if password.is_empty() {
-        return Err(FlowError::Input(
-            "the password is empty; type it at the prompt or pipe it with --password-stdin".into(),
-        ));
+        return Err(FlowError::EmptyPassword);
     }
     if password.len() > MAX_PASSWORD_LEN {
-        return Err(FlowError::Input(format!(
-            "the password is over {MAX_PASSWORD_LEN} bytes; choose a shorter one"
-        )));
+        return Err(FlowError::PasswordTooLong {
+            max: MAX_PASSWORD_LEN,
+        });
     }
     Ok(())
 }
@@ -101,12 +102,14 @@ mod tests {
     }
 
     #[test]
-    fn bad_ids_and_passwords_say_what_to_do() {
+    fn bad_ids_and_passwords_are_refused() {
         assert!(check_record_id(&"r".repeat(33)).is_err());
         assert!(check_record_id("a b").is_err());
         assert!(check_identifier("treatment number", "").is_err());
-        let error = check_password(&Zeroizing::new(String::new())).unwrap_err();
-        assert!(error.to_string().contains("--password-stdin"));
+        assert!(matches!(
+            check_password(&Zeroizing::new(String::new())),
+            Err(FlowError::EmptyPassword)
+        ));
         assert!(check_password(&Zeroizing::new("x".repeat(1025))).is_err());
         assert!(check_password(&Zeroizing::new("fine".into())).is_ok());
     }

@@ -1,4 +1,4 @@
-//! `medcert ehr recover`: a doctor at H' recovers a patient's record with the patient's
+//! Recovery: a doctor at H' recovers a patient's record with the patient's
 //! consent (DESIGN.md, "Flows", Recover).
 //!
 //! HB `RequestRecovery` → the relay serves it on the certificate chain and answers with
@@ -17,15 +17,17 @@ use medcert_network::Network;
 use serde::Serialize;
 use zeroize::Zeroizing;
 
+use crate::connect::{Actor, csp, hospital_contract, ipfs};
 use crate::consent::ConsentFile;
+use crate::digest::Fingerprints;
 use crate::error::FlowError;
-use crate::hospital_keys::HospitalKeys;
 use crate::ids::{check_identifier, check_password, check_record_id};
-use crate::ledger::{Recovery, RecoveryState, RelayResult, hex32, parse};
-use crate::progress::Progress;
-use crate::services::{Actor, csp, hospital_contract, ipfs};
-use crate::store::{Fingerprints, StoreRequest, Stored, store_marked};
+use crate::keys::HospitalKeys;
+use crate::ledger::{Recovery, RecoveryState, RelayResult, parse};
+use crate::observer::Observer;
+use crate::store::{StoreRequest, Stored, store_marked};
 use crate::verify::{VerdictReport, VerifyReport, verify_file};
+use crate::{ms, scratch_dir};
 
 /// How often the recovery's status is read while waiting for the relay. A status read is
 /// one peer query (a few ms); at 200 ms the wait was quantised to whole polls and added
@@ -53,6 +55,7 @@ pub struct RecoverRequest<'a> {
     pub out: Option<&'a Path>,
 }
 
+/// How long each step of a recovery took, in ms.
 #[derive(Debug, Serialize, Default)]
 pub struct RecoverTimings {
     pub request: f64,
@@ -64,6 +67,7 @@ pub struct RecoverTimings {
     pub total: f64,
 }
 
+/// The recovery's transactions on both chains, the verdict and the record stored again.
 #[derive(Debug, Serialize)]
 pub struct RecoverReport {
     pub hospital: String,
@@ -85,15 +89,11 @@ pub struct RecoverReport {
     pub timings_ms: RecoverTimings,
 }
 
-fn ms(since: Instant) -> f64 {
-    since.elapsed().as_secs_f64() * 1e3
-}
-
 /// Requests the recovery, waits for the relay, checks the record and stores it at H'.
 pub async fn recover(
     network: &Network,
     request: &RecoverRequest<'_>,
-    progress: &Progress,
+    observer: &dyn Observer,
 ) -> Result<RecoverReport, FlowError> {
     let total = Instant::now();
     let hospital = network.hospital(request.hospital)?;
@@ -101,14 +101,14 @@ pub async fn recover(
     check_password(request.password)?;
     let consent = ConsentFile::read(request.consent)?;
     if consent.hospital != hospital.id {
-        return Err(FlowError::Input(format!(
-            "the consent is for {}, not {}; recover at {} or ask the patient for a consent for {}",
-            consent.hospital, hospital.id, consent.hospital, hospital.id
-        )));
+        return Err(FlowError::ConsentForOtherHospital {
+            consent_hospital: consent.hospital,
+            hospital: hospital.id.clone(),
+        });
     }
     let record_id = request.record_id.unwrap_or(&consent.record_id).to_owned();
     check_record_id(&record_id)?;
-    let keys = HospitalKeys::open_existing(&HospitalKeys::dir(&network.run_dir, &hospital.id))?;
+    let keys = HospitalKeys::of(network, hospital)?;
     let contract = hospital_contract(network, hospital, Actor::Doctor(request.doctor)).await?;
     let fabric = |e| FlowError::fabric(&hospital.channel, e);
     let mut timings = RecoverTimings::default();
@@ -142,45 +142,18 @@ pub async fn recover(
     tracing::info!(channel = %hospital.channel, index, "recovery requested");
 
     let started = Instant::now();
-    let bar = progress.spinner(&format!("waiting for the relay (recovery {index})"));
-    let outcome = loop {
-        let bytes = contract
-            .evaluate("GetRecoveryStatus", &[&index.to_string()])
-            .await
-            .map_err(fabric);
-        let recovery: Recovery = match bytes {
-            Ok(bytes) => parse("GetRecoveryStatus answer", &hospital.channel, &bytes)?,
-            Err(e) => {
-                bar.finish_and_clear();
-                return Err(e);
-            }
-        };
-        if recovery.outcome != RecoveryState::Pending {
-            if request.resume.is_some()
-                && !recovery
-                    .consent
-                    .eq_ignore_ascii_case(&consent.signed_consent)
-            {
-                bar.finish_and_clear();
-                return Err(FlowError::Input(format!(
-                    "recovery {index} of {} was requested with another consent than {}; resume it with the consent file it was made with",
-                    hospital.id,
-                    request.consent.display()
-                )));
-            }
-            break recovery.outcome;
-        }
-        if started.elapsed() >= request.wait {
-            bar.finish_and_clear();
-            return Err(FlowError::RecoveryTimeout {
-                channel: hospital.channel.clone(),
-                index,
-                waited_s: started.elapsed().as_secs(),
-            });
-        }
-        tokio::time::sleep(POLL_INTERVAL).await;
+    let outcome = {
+        let _step = observer.step(&format!("waiting for the relay (recovery {index})"), None);
+        wait_for_outcome(
+            &contract,
+            &hospital.channel,
+            index,
+            request,
+            &consent,
+            started,
+        )
+        .await?
     };
-    bar.finish_and_clear();
     timings.relay_wait = ms(started);
     let (result, complete_tx) = match outcome {
         RecoveryState::Completed { result, tx, .. } => (result, tx),
@@ -191,7 +164,7 @@ pub async fn recover(
                 reason,
             });
         }
-        RecoveryState::Pending => unreachable!("the loop ends on an outcome"),
+        RecoveryState::Pending => unreachable!("the wait ends on an outcome"),
     };
     let source = format!("the relay's answer to recovery {index}");
     let result: RelayResult = parse("CompleteRecovery result", &source, result.as_bytes())?;
@@ -202,18 +175,11 @@ pub async fn recover(
         )));
     }
     let anchored = Fingerprints {
-        content: hex32("content fingerprint", &source, &result.content_fingerprint)?,
-        watermark: hex32(
-            "watermark fingerprint",
-            &source,
-            &result.watermark_fingerprint,
-        )?,
+        content: result.content_fingerprint,
+        watermark: result.watermark_fingerprint,
     };
 
-    let scratch = tempfile::tempdir().map_err(|source| FlowError::Write {
-        path: std::env::temp_dir(),
-        source,
-    })?;
+    let scratch = scratch_dir()?;
     let started = Instant::now();
     let envelope_path = scratch.path().join("envelope");
     {
@@ -223,10 +189,8 @@ pub async fn recover(
                 path: envelope_path.clone(),
                 source,
             })?;
-        let bar = progress.spinner("IPFS get");
-        let fetched = ipfs(network)?.cat_to(&result.cid, &mut envelope).await;
-        bar.finish_and_clear();
-        fetched?;
+        let _step = observer.step("IPFS get", None);
+        ipfs(network)?.cat_to(&result.cid, &mut envelope).await?;
     }
     timings.ipfs_get = ms(started);
 
@@ -258,8 +222,7 @@ pub async fn recover(
     timings.decrypt = ms(started);
 
     let started = Instant::now();
-    let verification =
-        verify_file(network, &plain_path).map_err(|e| FlowError::NotAuthentic(e.to_string()))?;
+    let verification = verify_file(network, &plain_path).map_err(FlowError::Unverifiable)?;
     check_authentic(&verification, &header, &anchored)?;
     timings.verify = ms(started);
 
@@ -282,7 +245,7 @@ pub async fn recover(
         &keys,
         &csp(network)?,
         &contract,
-        progress,
+        observer,
     )
     .await?;
     timings.store = ms(started);
@@ -313,10 +276,51 @@ pub async fn recover(
     })
 }
 
+/// Reads the recovery's status until the relay has answered it, or `request.wait` has
+/// passed since `started`.
+async fn wait_for_outcome(
+    contract: &medcert_fabric::Contract,
+    channel: &str,
+    index: u64,
+    request: &RecoverRequest<'_>,
+    consent: &ConsentFile,
+    started: Instant,
+) -> Result<RecoveryState, FlowError> {
+    loop {
+        let bytes = contract
+            .evaluate("GetRecoveryStatus", &[&index.to_string()])
+            .await
+            .map_err(|e| FlowError::fabric(channel, e))?;
+        let recovery: Recovery = parse("GetRecoveryStatus answer", channel, &bytes)?;
+        if recovery.outcome != RecoveryState::Pending {
+            if request.resume.is_some()
+                && !recovery
+                    .consent
+                    .eq_ignore_ascii_case(&consent.signed_consent)
+            {
+                return Err(FlowError::ResumedWithOtherConsent {
+                    index,
+                    hospital: consent.hospital.clone(),
+                    consent: request.consent.to_owned(),
+                });
+            }
+            return Ok(recovery.outcome);
+        }
+        if started.elapsed() >= request.wait {
+            return Err(FlowError::RecoveryTimeout {
+                channel: channel.to_owned(),
+                index,
+                waited_s: started.elapsed().as_secs(),
+            });
+        }
+        tokio::time::sleep(POLL_INTERVAL).await;
+    }
+}
+
 fn not_authentic_if_tampered(error: CryptoError) -> FlowError {
     match error {
         CryptoError::Tampered | CryptoError::Truncated | CryptoError::Malformed { .. } => {
-            FlowError::NotAuthentic(format!("the envelope on IPFS: {error}"))
+            FlowError::TamperedEnvelope(error)
         }
         other => other.into(),
     }
@@ -363,14 +367,12 @@ fn check_authentic(
             ));
         }
     }
-    if verification.content_fingerprint.as_deref() != Some(hex::encode(anchored.content).as_str()) {
+    if verification.content_fingerprint != Some(anchored.content) {
         return Err(FlowError::NotAuthentic(
             "the content fingerprint is not the one anchored on the certificate".into(),
         ));
     }
-    if verification.watermark_fingerprint.as_deref()
-        != Some(hex::encode(anchored.watermark).as_str())
-    {
+    if verification.watermark_fingerprint != Some(anchored.watermark) {
         return Err(FlowError::NotAuthentic(
             "the watermark fingerprint is not the one anchored on the certificate".into(),
         ));
@@ -381,6 +383,7 @@ fn check_authentic(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::digest::{ContentFingerprint, WatermarkFingerprint};
     use medcert_crypto::{Dek, HpkeKeyPair, RecordAad};
 
     fn header() -> EnvelopeHeader {
@@ -398,16 +401,16 @@ mod tests {
     fn report(verdict: VerdictReport, content: [u8; 32], watermark: [u8; 32]) -> VerifyReport {
         VerifyReport {
             verdict,
-            content_fingerprint: Some(hex::encode(content)),
-            watermark_fingerprint: Some(hex::encode(watermark)),
+            content_fingerprint: Some(ContentFingerprint(content)),
+            watermark_fingerprint: Some(WatermarkFingerprint(watermark)),
         }
     }
 
     #[test]
     fn only_the_source_hospitals_authentic_mark_with_anchored_fingerprints_passes() {
         let anchored = Fingerprints {
-            content: [1; 32],
-            watermark: [2; 32],
+            content: ContentFingerprint([1; 32]),
+            watermark: WatermarkFingerprint([2; 32]),
         };
         let authentic = |hospital: &str, record: &str| VerdictReport::Authentic {
             hospital_id: hospital.into(),

@@ -8,18 +8,20 @@ use std::path::{Path, PathBuf};
 
 use ed25519_dalek::{SigningKey, VerifyingKey};
 use medcert_crypto::{CryptoError, KeyStore};
+use medcert_network::{Hospital, Network};
 use rand::RngCore;
 use zeroize::Zeroizing;
 
 const WATERMARK_SEED: &str = "watermark.seed";
 const KEY_STORE: &str = "keystore";
 
+/// Why a hospital's secrets cannot be opened or created.
 #[derive(Debug, thiserror::Error)]
 pub enum KeysError {
-    #[error("cannot use hospital key directory {path}: {reason}")]
+    #[error("cannot use hospital key directory {path}")]
     Io {
         path: PathBuf,
-        reason: std::io::Error,
+        source: std::io::Error,
     },
     #[error("watermark key {path} is not a 32-byte seed; restore it from backup or remove it")]
     BadSeed { path: PathBuf },
@@ -29,6 +31,7 @@ pub enum KeysError {
 
 /// The opened secrets of one hospital.
 pub struct HospitalKeys {
+    /// The X25519 pair and the wrapped record keys.
     pub key_store: KeyStore,
     watermark: SigningKey,
 }
@@ -43,7 +46,7 @@ impl HospitalKeys {
     pub fn open_or_create(dir: &Path) -> Result<Self, KeysError> {
         let io = |source| KeysError::Io {
             path: dir.to_path_buf(),
-            reason: source,
+            source,
         };
         fs::DirBuilder::new()
             .recursive(true)
@@ -59,6 +62,11 @@ impl HospitalKeys {
         })
     }
 
+    /// Opens `hospital`'s existing secrets in `network`'s run directory.
+    pub fn of(network: &Network, hospital: &Hospital) -> Result<Self, KeysError> {
+        Self::open_existing(&Self::dir(&network.run_dir, &hospital.id))
+    }
+
     /// Opens existing secrets only, for commands that must not create keys.
     pub fn open_existing(dir: &Path) -> Result<Self, KeysError> {
         let seed_path = dir.join(WATERMARK_SEED);
@@ -69,10 +77,12 @@ impl HospitalKeys {
         })
     }
 
+    /// The key that signs the hospital's watermarks.
     pub fn watermark_key(&self) -> &SigningKey {
         &self.watermark
     }
 
+    /// The key that verifies the hospital's watermarks.
     pub fn watermark_verifying_key(&self) -> VerifyingKey {
         self.watermark.verifying_key()
     }
@@ -81,7 +91,7 @@ impl HospitalKeys {
 fn read_seed(path: &Path) -> Result<SigningKey, KeysError> {
     let bytes = Zeroizing::new(fs::read(path).map_err(|source| KeysError::Io {
         path: path.to_path_buf(),
-        reason: source,
+        source,
     })?);
     let seed: Zeroizing<[u8; 32]> =
         Zeroizing::new(
@@ -103,7 +113,7 @@ fn load_or_create_seed(path: &Path) -> Result<SigningKey, KeysError> {
     rand::rngs::OsRng.fill_bytes(seed.as_mut());
     let io = |source| KeysError::Io {
         path: path.to_path_buf(),
-        reason: source,
+        source,
     };
     let mut file = fs::OpenOptions::new()
         .write(true)

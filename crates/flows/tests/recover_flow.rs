@@ -3,19 +3,19 @@
 //! again); and the refusals: a replayed consent, an expired one, a wrong password, a
 //! consent for another hospital, a record whose content was changed after marking.
 
-mod common;
+mod support;
 
 use std::time::Duration;
 
-use common::{assert_kind, hidden, network, password, registered, unique};
-use medcert_cli::ledger::RecordState;
-use medcert_cli::records::record_state;
-use medcert_cli::{
+use medcert_flows::ledger::RecordState;
+use medcert_flows::query::record_state;
+use medcert_flows::{
     Actor, ConsentRequest, CreateRequest, DeleteRequest, FailureKind, FlowError, PatientWallet,
-    RecoverRequest, create_record, delete_record, recover, services, sign_consent,
+    Quiet, RecoverRequest, connect, create_record, delete_record, recover, sign_consent,
 };
 use medcert_network::Network;
 use medcert_relay::{Relay, RelayConfig, RelayHandle};
+use support::{assert_kind, network, password, registered, unique};
 use zeroize::Zeroizing;
 
 const WAIT: Duration = Duration::from_secs(120);
@@ -56,7 +56,7 @@ async fn patient_with_certificate(
             certify_for: Some(&name),
             keep: None,
         },
-        &hidden(),
+        &Quiet,
     )
     .await
     .unwrap();
@@ -146,13 +146,13 @@ async fn deleted_record_is_recovered_at_another_hospital_once() {
         wait: WAIT,
         out: Some(&out),
     };
-    let report = recover(&network, &request, &hidden()).await.unwrap();
+    let report = recover(&network, &request, &Quiet).await.unwrap();
     assert_eq!(report.source_hospital, h1.id);
     assert_eq!(report.source_record_id, record_id);
     assert_eq!(report.certificate_id, certificate);
     assert!(report.eth_tx.starts_with("0x"));
     assert_eq!(report.stored.record_id, record_id);
-    let contract = services::hospital_contract(&network, &h2, Actor::Doctor(0))
+    let contract = connect::hospital_contract(&network, &h2, Actor::Doctor(0))
         .await
         .unwrap();
     match record_state(&contract, &h2.channel, &record_id)
@@ -160,15 +160,15 @@ async fn deleted_record_is_recovered_at_another_hospital_once() {
         .unwrap()
     {
         RecordState::Active { record } => {
-            assert_eq!(record.hash_c, report.stored.hash_c);
+            assert_eq!(record.hash_c, report.stored.hash_c.to_string());
             assert_eq!(record.treatment_number, patient.treatment_at_h2);
         }
         other => panic!("not stored at {}: {other:?}", h2.id),
     }
-    let verified = medcert_cli::verify_file(&network, &out).unwrap();
+    let verified = medcert_flows::verify_file(&network, &out).unwrap();
     assert!(matches!(
         verified.verdict,
-        medcert_cli::verify::VerdictReport::Authentic { ref hospital_id, .. } if *hospital_id == h1.id
+        medcert_flows::verify::VerdictReport::Authentic { ref hospital_id, .. } if *hospital_id == h1.id
     ));
 
     // The same consent again: the relay refuses it (the nonce is spent).
@@ -177,7 +177,7 @@ async fn deleted_record_is_recovered_at_another_hospital_once() {
         out: None,
         ..request
     };
-    let error = recover(&network, &replay, &hidden()).await.unwrap_err();
+    let error = recover(&network, &replay, &Quiet).await.unwrap_err();
     assert_kind(&error, FailureKind::Refused);
     assert!(matches!(error, FlowError::RecoveryFailed { .. }), "{error}");
     relay.shutdown().await;
@@ -221,7 +221,7 @@ async fn recoveries_are_refused_without_a_valid_consent_or_password() {
         wait: WAIT,
         out: None,
     };
-    let error = recover(&network, &request, &hidden()).await.unwrap_err();
+    let error = recover(&network, &request, &Quiet).await.unwrap_err();
     match &error {
         FlowError::RecoveryFailed { reason, .. } => {
             assert!(reason.contains("expired"), "{reason}")
@@ -249,7 +249,7 @@ async fn recoveries_are_refused_without_a_valid_consent_or_password() {
             consent: &valid,
             ..request
         },
-        &hidden(),
+        &Quiet,
     )
     .await
     .unwrap_err();
@@ -264,7 +264,7 @@ async fn recoveries_are_refused_without_a_valid_consent_or_password() {
             consent: &valid,
             ..request
         },
-        &hidden(),
+        &Quiet,
     )
     .await
     .unwrap_err();
@@ -277,7 +277,7 @@ async fn recoveries_are_refused_without_a_valid_consent_or_password() {
         wait: Duration::ZERO,
         ..request
     };
-    let report = match recover(&network, &impatient, &hidden()).await {
+    let report = match recover(&network, &impatient, &Quiet).await {
         Err(FlowError::RecoveryTimeout { index, .. }) => {
             let resumed = recover(
                 &network,
@@ -285,7 +285,7 @@ async fn recoveries_are_refused_without_a_valid_consent_or_password() {
                     resume: Some(index),
                     ..request
                 },
-                &hidden(),
+                &Quiet,
             )
             .await;
             let error = resumed.as_ref().err().map(ToString::to_string);
@@ -300,7 +300,7 @@ async fn recoveries_are_refused_without_a_valid_consent_or_password() {
                     resume: Some(index),
                     ..request
                 },
-                &hidden(),
+                &Quiet,
             )
             .await
             .unwrap();
@@ -348,7 +348,7 @@ async fn a_record_tampered_after_marking_is_not_stored() {
         &mut document,
     )
     .unwrap();
-    let keys = medcert_cli::HospitalKeys::open_existing(&medcert_cli::HospitalKeys::dir(
+    let keys = medcert_flows::HospitalKeys::open_existing(&medcert_flows::HospitalKeys::dir(
         &network.run_dir,
         &h1.id,
     ))
@@ -380,15 +380,15 @@ async fn a_record_tampered_after_marking_is_not_stored() {
         .encode()
         .unwrap();
     encrypt_stream(&dek, &aad, text.as_bytes(), &mut envelope).unwrap();
-    let cid = services::ipfs(&network)
+    let cid = connect::ipfs(&network)
         .unwrap()
         .add(std::io::Cursor::new(envelope))
         .await
         .unwrap();
-    let client = services::certificate_client_as_hospital(&network, &h1).unwrap();
+    let client = connect::certificate_client_as_hospital(&network, &h1).unwrap();
     let authorization = CertificateAuthorization {
         hospital: hospital_id(&h1.id).unwrap(),
-        record_id: medcert_cli::ids::certificate_record_id(&record_id).unwrap(),
+        record_id: medcert_flows::ids::certificate_record_id(&record_id).unwrap(),
         cid,
         content_fingerprint: embedded.content_fingerprint,
         watermark_fingerprint: embedded.watermark_fingerprint,
@@ -426,13 +426,13 @@ async fn a_record_tampered_after_marking_is_not_stored() {
             wait: WAIT,
             out: None,
         },
-        &hidden(),
+        &Quiet,
     )
     .await
     .unwrap_err();
     assert_kind(&error, FailureKind::NotAuthentic);
     assert!(error.to_string().contains("tampered"), "{error}");
-    let contract = services::hospital_contract(&network, &h2, Actor::Doctor(0))
+    let contract = connect::hospital_contract(&network, &h2, Actor::Doctor(0))
         .await
         .unwrap();
     assert!(

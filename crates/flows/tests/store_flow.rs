@@ -1,42 +1,29 @@
 //! The hospital half of Store against the shared network: a stored record is on the
 //! hospital chain, in the CSP and in the key store; a refused store leaves none of them.
 
-use std::time::{SystemTime, UNIX_EPOCH};
-
 use medcert_ccda::{GeneratorConfig, generate};
-use medcert_cli::HospitalKeys;
-use medcert_cli::store::{StoreError, StoreRequest, store_record};
 use medcert_csp::Csp;
 use medcert_eip712::PatientSigner;
-use medcert_fabric::{Contract, Gateway, Identity};
+use medcert_fabric::Contract;
+use medcert_flows::connect::hospital_contract;
+use medcert_flows::store::{StoreError, StoreRequest, store_record};
+use medcert_flows::{Actor, HospitalKeys};
 use medcert_network::Network;
+use medcert_test_support::{network, unique};
 use zeroize::Zeroizing;
 
 const PASSWORD: &str = "store-flow-secret-9c1e";
 
-fn unique(prefix: &str) -> String {
-    let nanos = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .unwrap()
-        .as_nanos();
-    format!("{prefix}-{nanos}")
-}
-
 async fn doctor(network: &Network, index: usize) -> Contract {
-    let h = &network.fabric.hospitals[index];
-    let who = &h.doctors[0];
-    let identity = Identity::from_files(&who.msp_id, &who.cert, &who.key).unwrap();
-    let ca = std::fs::read(&h.peer.tls_ca).unwrap();
-    Gateway::connect(&h.peer.endpoint, &h.peer.host, &ca, identity)
+    let hospital = &network.fabric.hospitals[index];
+    hospital_contract(network, hospital, Actor::Doctor(0))
         .await
         .unwrap()
-        .network(&h.channel)
-        .contract(&network.fabric.chaincode_name)
 }
 
 #[tokio::test]
 async fn store_then_refused_store_leaves_nothing() {
-    let network = Network::load().expect("network description not found: run deploy/up");
+    let network = network();
     let hospital = &network.fabric.hospitals[0];
     let keys = HospitalKeys::open_existing(&HospitalKeys::dir(&network.run_dir, &hospital.id))
         .expect("hospital keys missing: run medcert network init");
@@ -82,8 +69,7 @@ async fn store_then_refused_store_leaves_nothing() {
         .await
         .unwrap();
     assert!(stored.block_number > 0);
-    let hash_c: [u8; 32] = hex::decode(&stored.hash_c).unwrap().try_into().unwrap();
-    assert!(csp.exists(&hash_c).await.unwrap());
+    assert!(csp.exists(stored.hash_c.as_bytes()).await.unwrap());
     assert!(keys.key_store.get(&record_id).is_ok());
     let on_chain = contract.evaluate("GetRecord", &[&record_id]).await.unwrap();
     assert!(String::from_utf8_lossy(&on_chain).contains(&treatment));
@@ -109,7 +95,7 @@ async fn store_then_refused_store_leaves_nothing() {
     );
     // Each store has a fresh DEK and watermark time, so its Hash C is not the first one's;
     // the only object under this patient's records is the first store's.
-    assert!(csp.exists(&hash_c).await.unwrap());
+    assert!(csp.exists(stored.hash_c.as_bytes()).await.unwrap());
 
     // Not a C-CDA document: refused before anything is written.
     let junk = tmp.path().join("junk.txt");

@@ -1,0 +1,29 @@
+//! One module per command, each with its arguments and its `run`.
+
+pub mod bench;
+pub mod demo;
+pub mod doctor;
+pub mod ehr;
+pub mod network;
+pub mod patient;
+pub mod relay;
+
+use std::process::ExitCode;
+
+use anyhow::Result;
+
+use crate::args::{Cli, Command, Context};
+
+/// Runs the command `cli` names.
+pub async fn run(cli: &Cli) -> Result<ExitCode> {
+    let ctx = Context::new(cli)?;
+    match &cli.command {
+        Command::Network(command) => command.run(&ctx).await,
+        Command::Relay(command) => command.run(&ctx).await,
+        Command::Patient(command) => command.run(&ctx).await,
+        Command::Doctor(command) => command.run(&ctx).await,
+        Command::Ehr(command) => command.run(&ctx).await,
+        Command::Demo(args) => args.run(&ctx).await,
+        Command::Bench(args) => args.run(&ctx).await,
+    }
+}

@@ -1,0 +1,155 @@
+//! `medcert patient`: register, certificates, consent, delete.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use anyhow::Result;
+use clap::Subcommand;
+use medcert_flows::{
+    Actor, CertificatesRequest, ConsentRequest, DeleteRequest, RegisterRequest, delete_record,
+    list_certificates, register_patient, sign_consent,
+};
+
+use crate::args::{Context, DoctorArg, PasswordArgs};
+use crate::config::parse_duration;
+use crate::output::print;
+
+#[derive(Subcommand)]
+pub enum PatientCmd {
+    /// Create the patient's wallet (if new) and register them at a hospital.
+    Register {
+        #[arg(long)]
+        patient: String,
+        #[arg(long)]
+        hospital: String,
+        /// The treatment number (default: a fresh one).
+        #[arg(long)]
+        treatment: Option<String>,
+        /// The patient's ID number (only its SHA3-256 reaches the chain).
+        #[arg(long)]
+        id_number: String,
+        #[command(flatten)]
+        doctor: DoctorArg,
+        #[command(flatten)]
+        password: PasswordArgs,
+    },
+    /// The patient's certificates on the certificate chain.
+    Certificates {
+        #[arg(long)]
+        patient: String,
+    },
+    /// Consent to one hospital recovering one certificate: writes a consent file.
+    Consent {
+        #[arg(long)]
+        patient: String,
+        /// The hospital that may recover.
+        #[arg(long)]
+        hospital: String,
+        #[arg(long)]
+        certificate: u64,
+        /// How long the consent is valid: 90s, 15m, 1h, 7d.
+        #[arg(long, default_value = "1h", value_parser = parse_duration)]
+        expires: Duration,
+        /// The consent file to write.
+        #[arg(long)]
+        out: PathBuf,
+    },
+    /// Sign and submit the deletion of a record; re-run to finish a half-done cleanup.
+    Delete {
+        #[arg(long)]
+        patient: String,
+        #[arg(long)]
+        hospital: String,
+        #[arg(long)]
+        record: String,
+        #[command(flatten)]
+        doctor: DoctorArg,
+    },
+}
+
+impl PatientCmd {
+    pub async fn run(&self, ctx: &Context) -> Result<ExitCode> {
+        let network = ctx.network()?;
+        let patients = ctx.patients_dir(&network);
+        match self {
+            PatientCmd::Register {
+                patient,
+                hospital,
+                treatment,
+                id_number,
+                doctor,
+                password,
+            } => {
+                let password = password.read()?;
+                let request = RegisterRequest {
+                    patient,
+                    hospital,
+                    doctor: doctor.doctor,
+                    treatment_number: treatment.as_deref(),
+                    id_number,
+                    password: &password,
+                };
+                let report = register_patient(&network, &patients, &request).await?;
+                let headline = format!(
+                    "registered {} at {} as {}",
+                    report.patient, report.hospital, report.treatment_number
+                );
+                print(ctx.json, &headline, &report)?;
+            }
+            PatientCmd::Certificates { patient } => {
+                let request = CertificatesRequest { patient };
+                let report = list_certificates(&network, &patients, &request).await?;
+                let headline = format!(
+                    "{} has {} certificate(s)",
+                    report.patient,
+                    report.certificates.len()
+                );
+                print(ctx.json, &headline, &report)?;
+            }
+            PatientCmd::Consent {
+                patient,
+                hospital,
+                certificate,
+                expires,
+                out,
+            } => {
+                let request = ConsentRequest {
+                    patient,
+                    hospital,
+                    certificate_id: *certificate,
+                    valid_for: *expires,
+                    out,
+                };
+                let report = sign_consent(&network, &patients, &request).await?;
+                let headline = format!(
+                    "consent for {} to recover certificate {} written to {}",
+                    report.consent.hospital,
+                    report.consent.certificate_id,
+                    report.path.display()
+                );
+                print(ctx.json, &headline, &report)?;
+            }
+            PatientCmd::Delete {
+                patient,
+                hospital,
+                record,
+                doctor,
+            } => {
+                let request = DeleteRequest {
+                    patient,
+                    hospital,
+                    record_id: record,
+                    submitter: Actor::Doctor(doctor.doctor),
+                };
+                let report = delete_record(&network, &patients, &request).await?;
+                let headline = format!(
+                    "record {} deleted from {}",
+                    report.record_id, report.hospital
+                );
+                print(ctx.json, &headline, &report)?;
+            }
+        }
+        Ok(ExitCode::SUCCESS)
+    }
+}

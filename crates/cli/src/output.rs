@@ -1,0 +1,218 @@
+//! What the command prints: a report as JSON or as indented text, and a failure as one
+//! line with what to do next and its exit code.
+
+use std::process::ExitCode;
+
+use anyhow::Result;
+use medcert_flows::store::StoreError;
+use medcert_flows::wallet::WalletError;
+use medcert_flows::{FailureKind, FlowError, VerifyError};
+use serde::Serialize;
+
+/// Prints a report: JSON, or a headline and the report's fields as indented lines.
+pub fn print(json: bool, headline: &str, report: &impl Serialize) -> Result<()> {
+    let value = serde_json::to_value(report)?;
+    if json {
+        println!("{value}");
+    } else {
+        println!("{headline}");
+        print_value(&value, 1);
+    }
+    Ok(())
+}
+
+fn print_value(value: &serde_json::Value, depth: usize) {
+    let indent = "  ".repeat(depth);
+    match value {
+        serde_json::Value::Object(map) => {
+            for (key, value) in map {
+                match value {
+                    serde_json::Value::Object(inner) if !inner.is_empty() => {
+                        println!("{indent}{key}:");
+                        print_value(value, depth + 1);
+                    }
+                    serde_json::Value::Array(items)
+                        if items.iter().any(serde_json::Value::is_object) =>
+                    {
+                        println!("{indent}{key}:");
+                        for item in items {
+                            println!("{indent}  -");
+                            print_value(item, depth + 2);
+                        }
+                    }
+                    serde_json::Value::Null => {}
+                    other => println!("{indent}{key}: {}", scalar(other)),
+                }
+            }
+        }
+        other => println!("{indent}{}", scalar(other)),
+    }
+}
+
+fn scalar(value: &serde_json::Value) -> String {
+    match value {
+        serde_json::Value::String(s) => s.clone(),
+        serde_json::Value::Number(n) => match n.as_f64() {
+            Some(f) if n.is_f64() => format!("{f:.1}"),
+            _ => n.to_string(),
+        },
+        other => other.to_string(),
+    }
+}
+
+/// The exit code of a kind of failure (`medcert --help` lists them).
+pub fn exit_code(kind: FailureKind) -> u8 {
+    match kind {
+        FailureKind::Failed => 1,
+        FailureKind::NotAuthentic => 3,
+        FailureKind::Refused => 4,
+        FailureKind::Unreachable => 5,
+    }
+}
+
+/// The exit code 3: not authentic.
+pub fn not_authentic() -> ExitCode {
+    ExitCode::from(exit_code(FailureKind::NotAuthentic))
+}
+
+/// An error and its sources on one line.
+pub fn one_line(error: &(dyn std::error::Error + 'static)) -> String {
+    let mut text = error.to_string();
+    let mut next = error.source();
+    while let Some(source) = next {
+        text.push_str(": ");
+        text.push_str(&source.to_string());
+        next = source.source();
+    }
+    text.replace('\n', " ")
+}
+
+/// Reports a failed command on stderr (or as JSON) and returns its exit code.
+pub fn fail(json: bool, error: &anyhow::Error) -> ExitCode {
+    let code = error
+        .chain()
+        .find_map(|e| e.downcast_ref::<FlowError>())
+        .map_or(1, |e| exit_code(e.kind()));
+    let mut message = format!("{error:#}").replace('\n', " ");
+    if let Some(hint) = error.chain().find_map(hint) {
+        message = format!("{message}; {hint}");
+    }
+    if json {
+        println!(
+            "{}",
+            serde_json::json!({ "error": message, "exit_code": code })
+        );
+    } else {
+        eprintln!("medcert: {message}");
+    }
+    ExitCode::from(code)
+}
+
+/// What to type next, for the failures the command line can fix.
+fn hint(error: &(dyn std::error::Error + 'static)) -> Option<String> {
+    if let Some(error) = error.downcast_ref::<FlowError>() {
+        return flow_hint(error);
+    }
+    if let Some(error) = error.downcast_ref::<WalletError>() {
+        return wallet_hint(error);
+    }
+    if let Some(error) = error.downcast_ref::<VerifyError>() {
+        return verify_hint(error);
+    }
+    None
+}
+
+fn wallet_hint(error: &WalletError) -> Option<String> {
+    matches!(error, WalletError::Unknown { .. })
+        .then(|| "run `medcert patient register` first".into())
+}
+
+fn verify_hint(error: &VerifyError) -> Option<String> {
+    match error {
+        VerifyError::Read { .. } => Some("check the path".into()),
+        VerifyError::Keys { .. } => Some("run `medcert network init`".into()),
+        VerifyError::NotARecord { .. } => None,
+    }
+}
+
+fn flow_hint(error: &FlowError) -> Option<String> {
+    Some(match error {
+        // Transparent wrappers hide the inner error from the chain: look inside.
+        FlowError::Wallet(inner) => return wallet_hint(inner),
+        FlowError::Verify(inner) => return verify_hint(inner),
+        FlowError::Store(StoreError::Read { .. }) => "check the path".into(),
+        FlowError::Store(StoreError::NotARecord { .. }) => "give a C-CDA XML document".into(),
+        FlowError::Store(StoreError::NotCcda { .. }) => "give an HL7 C-CDA XML file".into(),
+        FlowError::EmptyPassword => "type it at the prompt or pipe it with --password-stdin".into(),
+        FlowError::EmptyIdNumber => "give --id-number".into(),
+        FlowError::RecordTooSmall { minimum, .. } => format!("give --size {minimum} or more"),
+        FlowError::OutputExists { .. } => "choose another --out or remove it".into(),
+        FlowError::ZeroValidity => "give --expires such as 1h".into(),
+        FlowError::NoContract => "run `medcert network init`".into(),
+        FlowError::KeyNotRegistered { .. } => {
+            "run `medcert network init` to register the current key".into()
+        }
+        FlowError::NotPatientsCertificate { .. } => {
+            "`medcert patient certificates` lists theirs".into()
+        }
+        FlowError::NotAConsentFile { .. } => {
+            "ask the patient for the file `medcert patient consent` wrote".into()
+        }
+        FlowError::Read { .. } => "check the path".into(),
+        FlowError::CertifyAfterStore {
+            hospital,
+            record_id,
+            patient,
+            ..
+        } => format!(
+            "retry with `medcert ehr certify --hospital {hospital} --record {record_id} --patient {patient}`"
+        ),
+        FlowError::RecoveryTimeout { index, .. } => format!(
+            "is a relay running (`medcert relay run`)? `medcert ehr recover --resume {index}` picks it up again"
+        ),
+        _ => return None,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn exit_codes_are_stable() {
+        let codes: Vec<u8> = [
+            FailureKind::Failed,
+            FailureKind::NotAuthentic,
+            FailureKind::Refused,
+            FailureKind::Unreachable,
+        ]
+        .into_iter()
+        .map(exit_code)
+        .collect();
+        assert_eq!(codes, [1, 3, 4, 5]);
+    }
+
+    #[test]
+    fn hints_name_the_flags_to_give() {
+        let error = anyhow::Error::from(FlowError::EmptyPassword);
+        assert_eq!(
+            error.chain().find_map(hint).as_deref(),
+            Some("type it at the prompt or pipe it with --password-stdin")
+        );
+        let timeout = FlowError::RecoveryTimeout {
+            channel: "hospital2".into(),
+            index: 7,
+            waited_s: 180,
+        };
+        assert!(flow_hint(&timeout).unwrap().contains("--resume 7"));
+    }
+
+    #[test]
+    fn one_line_joins_an_error_and_its_sources() {
+        let error = FlowError::Read {
+            path: "/x".into(),
+            source: std::io::Error::other("gone"),
+        };
+        assert_eq!(one_line(&error), "cannot read /x: gone");
+    }
+}

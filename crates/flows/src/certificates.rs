@@ -1,0 +1,71 @@
+//! The patient's certificates on the certificate chain.
+
+use std::path::Path;
+
+use medcert_ethereum::ethers::types::Address;
+use medcert_network::Network;
+use serde::Serialize;
+
+use crate::connect::certificate_reader;
+use crate::digest::{ContentFingerprint, WatermarkFingerprint};
+use crate::error::FlowError;
+use crate::ids::word_text;
+use crate::wallet::PatientWallet;
+
+/// Whose certificates to list.
+#[derive(Debug, Clone, Copy)]
+pub struct CertificatesRequest<'a> {
+    /// The patient's wallet.
+    pub patient: &'a str,
+}
+
+/// One certificate of the patient on the certificate chain.
+#[derive(Debug, Serialize)]
+pub struct CertificateView {
+    pub certificate_id: u64,
+    pub hospital: String,
+    pub record_id: String,
+    pub cid: String,
+    pub issued_at: u64,
+    pub recoverable: bool,
+    pub content_fingerprint: ContentFingerprint,
+    pub watermark_fingerprint: WatermarkFingerprint,
+}
+
+/// The patient's certificates.
+#[derive(Debug, Serialize)]
+pub struct CertificatesReport {
+    pub patient: String,
+    pub address: String,
+    pub certificates: Vec<CertificateView>,
+}
+
+/// The patient's certificates, from the contract.
+pub async fn list_certificates(
+    network: &Network,
+    patients_dir: &Path,
+    request: &CertificatesRequest<'_>,
+) -> Result<CertificatesReport, FlowError> {
+    let wallet = PatientWallet::open(patients_dir, request.patient)?;
+    let client = certificate_reader(network)?;
+    let address = Address::from(wallet.signer().address());
+    let mut certificates = Vec::new();
+    for id in client.certificates_of(address).await? {
+        let certificate = client.certificate(id).await?;
+        certificates.push(CertificateView {
+            certificate_id: id,
+            hospital: word_text(&certificate.hospital),
+            record_id: word_text(&certificate.record_id),
+            cid: certificate.cid,
+            issued_at: certificate.issued_at,
+            recoverable: certificate.recoverable,
+            content_fingerprint: ContentFingerprint(certificate.content_fingerprint),
+            watermark_fingerprint: WatermarkFingerprint(certificate.watermark_fingerprint),
+        });
+    }
+    Ok(CertificatesReport {
+        patient: request.patient.to_owned(),
+        address: wallet.info().address.clone(),
+        certificates,
+    })
+}

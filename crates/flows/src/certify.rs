@@ -1,0 +1,256 @@
+//! Certification (DESIGN.md, "Flows", Store): at the patient's request the envelope
+//! {DEK sealed to the patient, E'} goes to IPFS and `issueCertificate` records its CID
+//! (Hash I) with both fingerprints, authorised by the patient's EIP-712 signature.
+
+use std::fs::File;
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use medcert_crypto::{Dek, EnvelopeHeader, RecordAad};
+use medcert_eip712::{CertificateAuthorization, hospital_id};
+use medcert_ethereum::EthereumError;
+use medcert_ethereum::ethers::types::{Address, U256};
+use medcert_network::{Hospital, Network};
+use serde::Serialize;
+use tokio::io::AsyncReadExt;
+
+use crate::connect::{Actor, certificate_client_as_hospital, csp, hospital_contract, ipfs};
+use crate::digest::{ContentFingerprint, Fingerprints, WatermarkFingerprint};
+use crate::error::FlowError;
+use crate::ids::{certificate_record_id, check_record_id};
+use crate::keys::HospitalKeys;
+use crate::ledger::hex32;
+use crate::observer::{Observed, Observer};
+use crate::query::active_record;
+use crate::wallet::PatientWallet;
+use crate::{ms, scratch_dir};
+
+/// A certificate issued for a record.
+#[derive(Debug, Serialize)]
+pub struct Certified {
+    pub certificate_id: u64,
+    /// Hash I: the CID of the envelope on IPFS.
+    pub cid: String,
+    pub patient_address: String,
+    /// `None` when the record was certified before (nothing was sent).
+    pub eth_tx: Option<String>,
+    pub eth_block: Option<u64>,
+    pub already_certified: bool,
+    pub ipfs_add_ms: f64,
+    pub issue_ms: f64,
+}
+
+/// A stored record ready to be certified: its key and E' (rewound).
+pub(crate) struct Sealed<'a> {
+    pub record_id: &'a str,
+    pub fingerprints: &'a Fingerprints,
+    pub dek: &'a Dek,
+    pub ciphertext: File,
+}
+
+/// Builds the envelope (header sealed to the patient ‖ E'), adds it to IPFS and issues
+/// the certificate with the patient's authorisation. A refused issuance unpins the
+/// envelope, so no certificate-less copy stays pinned.
+pub(crate) async fn certify_ciphertext(
+    network: &Network,
+    hospital: &Hospital,
+    wallet: &PatientWallet,
+    sealed: Sealed<'_>,
+    observer: &dyn Observer,
+) -> Result<Certified, FlowError> {
+    let client = certificate_client_as_hospital(network, hospital)?;
+    let hospital_word = hospital_id(&hospital.id).ok_or_else(|| FlowError::HospitalIdTooLong {
+        hospital: hospital.id.clone(),
+    })?;
+    let record_word = certificate_record_id(sealed.record_id)?;
+
+    let started = Instant::now();
+    let aad = RecordAad {
+        record_id: sealed.record_id,
+        hospital_id: &hospital.id,
+    };
+    let header = EnvelopeHeader::seal(sealed.dek, &aad, &wallet.x25519().public_key())?.encode()?;
+    let length = sealed
+        .ciphertext
+        .metadata()
+        .map_err(|source| FlowError::Read {
+            path: PathBuf::from("the encrypted record"),
+            source,
+        })?
+        .len()
+        + header.len() as u64;
+    let ipfs = ipfs(network)?;
+    let envelope = AsyncReadExt::chain(
+        std::io::Cursor::new(header),
+        tokio::fs::File::from_std(sealed.ciphertext),
+    );
+    let envelope = Observed::new(envelope, observer.step("IPFS add", Some(length)));
+    let cid = ipfs.add(envelope).await?;
+    let ipfs_add_ms = ms(started);
+
+    let started = Instant::now();
+    let authorization = CertificateAuthorization {
+        hospital: hospital_word,
+        record_id: record_word,
+        cid: cid.clone(),
+        content_fingerprint: sealed.fingerprints.content.0,
+        watermark_fingerprint: sealed.fingerprints.watermark.0,
+        nonce: rand::random(),
+    };
+    let signature = wallet
+        .signer()
+        .sign_certificate_authorization(&authorization, &client.domain());
+    let patient = Address::from(wallet.signer().address());
+    let issued = match issue_with_retry(&client, &authorization, patient, &signature).await {
+        Ok(issued) => issued,
+        Err(e) => {
+            if let Err(undo) = ipfs.unpin(&cid).await {
+                tracing::warn!(error = %undo, %cid, "could not unpin the envelope of a refused certificate");
+            }
+            return Err(e.into());
+        }
+    };
+    Ok(Certified {
+        certificate_id: issued.certificate_id,
+        cid,
+        patient_address: wallet.info().address.clone(),
+        eth_tx: Some(format!("{:#x}", issued.receipt.transaction_hash)),
+        eth_block: issued.receipt.block_number.map(|b| b.as_u64()),
+        already_certified: false,
+        ipfs_add_ms,
+        issue_ms: ms(started),
+    })
+}
+
+/// Hospitals' accounts are shared by every process acting for the hospital; two sends at
+/// once may pick the same account nonce, and the node rejects the second. Nothing was
+/// sent then, so sending again is safe.
+async fn issue_with_retry(
+    client: &medcert_ethereum::MedicalCertificateClient,
+    authorization: &CertificateAuthorization,
+    patient: Address,
+    signature: &[u8; 65],
+) -> Result<medcert_ethereum::Issued, EthereumError> {
+    let mut attempt = 0;
+    loop {
+        match client
+            .issue_certificate(authorization, patient, signature)
+            .await
+        {
+            Err(EthereumError::Rpc(e)) if attempt < 5 && account_nonce_race(&e.to_string()) => {
+                attempt += 1;
+                tracing::debug!(attempt, error = %e, "account nonce taken; sending again");
+                tokio::time::sleep(std::time::Duration::from_millis(100 * attempt)).await;
+            }
+            other => return other,
+        }
+    }
+}
+
+fn account_nonce_race(message: &str) -> bool {
+    let message = message.to_lowercase();
+    message.contains("nonce too low") || message.contains("underpriced")
+}
+
+/// Certifying a record already on the hospital chain (a retry of a store whose
+/// certification failed).
+#[derive(Debug, Clone, Copy)]
+pub struct CertifyRequest<'a> {
+    pub hospital: &'a str,
+    /// The hospital's doctor (0-based) who reads the record.
+    pub doctor: usize,
+    pub record_id: &'a str,
+    /// The wallet of the record's patient.
+    pub patient: &'a str,
+}
+
+/// Certifies a stored record for the patient; a record certified before is reported,
+/// not certified twice.
+pub async fn certify_record(
+    network: &Network,
+    patients_dir: &Path,
+    request: &CertifyRequest<'_>,
+    observer: &dyn Observer,
+) -> Result<Certified, FlowError> {
+    let hospital = network.hospital(request.hospital)?;
+    check_record_id(request.record_id)?;
+    let wallet = PatientWallet::open(patients_dir, request.patient)?;
+    let contract = hospital_contract(network, hospital, Actor::Doctor(request.doctor)).await?;
+    let record = active_record(&contract, &hospital.channel, request.record_id).await?;
+
+    let client = certificate_client_as_hospital(network, hospital)?;
+    let hospital_word = hospital_id(&hospital.id).ok_or_else(|| FlowError::HospitalIdTooLong {
+        hospital: hospital.id.clone(),
+    })?;
+    let existing = client
+        .contract()
+        .certificate_of_record(hospital_word, certificate_record_id(request.record_id)?)
+        .call()
+        .await
+        .map_err(|e| EthereumError::Rpc(Box::new(e)))?;
+    if existing != U256::zero() {
+        let certificate_id = existing.as_u64();
+        let certificate = client.certificate(certificate_id).await?;
+        if certificate.patient != Address::from(wallet.signer().address()) {
+            return Err(FlowError::CertifiedForAnother {
+                record_id: request.record_id.to_owned(),
+                certificate_id,
+            });
+        }
+        return Ok(Certified {
+            certificate_id,
+            cid: certificate.cid,
+            patient_address: wallet.info().address.clone(),
+            eth_tx: None,
+            eth_block: None,
+            already_certified: true,
+            ipfs_add_ms: 0.0,
+            issue_ms: 0.0,
+        });
+    }
+
+    let keys = HospitalKeys::of(network, hospital)?;
+    let dek = keys.key_store.get(request.record_id)?;
+    let from = "the hospital chain";
+    let hash_c = hex32("Hash C", from, &record.hash_c)?;
+    let scratch = scratch_dir()?;
+    let path = scratch.path().join("record.enc");
+    csp(network)?.get_to_file(&hash_c, &path).await?;
+    let ciphertext = File::open(&path).map_err(|source| FlowError::Read {
+        path: path.clone(),
+        source,
+    })?;
+    let fingerprints = Fingerprints {
+        content: ContentFingerprint(hex32(
+            "content fingerprint",
+            from,
+            &record.content_fingerprint,
+        )?),
+        watermark: WatermarkFingerprint(hex32(
+            "watermark fingerprint",
+            from,
+            &record.watermark_fingerprint,
+        )?),
+    };
+    let sealed = Sealed {
+        record_id: request.record_id,
+        fingerprints: &fingerprints,
+        dek: &dek,
+        ciphertext,
+    };
+    certify_ciphertext(network, hospital, &wallet, sealed, observer).await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn nonce_races_are_told_from_refusals() {
+        assert!(account_nonce_race(
+            "(code: -32003, message: nonce too low, data: None)"
+        ));
+        assert!(account_nonce_race("replacement transaction underpriced"));
+        assert!(!account_nonce_race("execution reverted"));
+    }
+}

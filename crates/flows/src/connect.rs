@@ -1,0 +1,124 @@
+//! Connections to the network's services, from its description: a hospital's gateway as
+//! one of its identities, the certificate contract as a hospital's issuer account, IPFS,
+//! the CSP.
+
+use std::time::Duration;
+
+use medcert_csp::Csp;
+use medcert_ethereum::ethers::types::Address;
+use medcert_ethereum::{ChainConfig, MedicalCertificateClient, wallet_from_hex};
+use medcert_fabric::{Contract, Gateway};
+use medcert_ipfs::Ipfs;
+use medcert_network::{Hospital, Identity, Network};
+
+use crate::error::FlowError;
+
+/// Who acts on a hospital's channel.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Actor {
+    /// The hospital's `n`-th doctor (0-based).
+    Doctor(usize),
+    Admin,
+}
+
+impl Actor {
+    /// The actor's Fabric identity in `hospital`'s description.
+    pub fn identity(self, hospital: &Hospital) -> Result<&Identity, FlowError> {
+        match self {
+            Actor::Doctor(n) => hospital.doctors.get(n).ok_or(FlowError::NoSuchDoctor {
+                hospital: hospital.id.clone(),
+                count: hospital.doctors.len(),
+                doctor: n,
+            }),
+            Actor::Admin => Ok(&hospital.admin),
+        }
+    }
+}
+
+/// Opens `hospital`'s peer gateway as `identity` (any identity the peer accepts: a
+/// doctor, the admin, the relay's org) over TLS with the peer's CA.
+pub async fn gateway(hospital: &Hospital, identity: &Identity) -> Result<Gateway, FlowError> {
+    let fabric = |source| FlowError::fabric(&hospital.channel, source);
+    let signer =
+        medcert_fabric::Identity::from_files(&identity.msp_id, &identity.cert, &identity.key)
+            .map_err(fabric)?;
+    let ca = std::fs::read(&hospital.peer.tls_ca).map_err(|source| FlowError::Read {
+        path: hospital.peer.tls_ca.clone(),
+        source,
+    })?;
+    Gateway::connect(&hospital.peer.endpoint, &hospital.peer.host, &ca, signer)
+        .await
+        .map_err(fabric)
+}
+
+/// The hospital chaincode on `hospital`'s channel, called as `actor`.
+pub async fn hospital_contract(
+    network: &Network,
+    hospital: &Hospital,
+    actor: Actor,
+) -> Result<Contract, FlowError> {
+    let gateway = gateway(hospital, actor.identity(hospital)?).await?;
+    Ok(gateway
+        .network(&hospital.channel)
+        .contract(&network.fabric.chaincode_name))
+}
+
+/// The deployed certificate contract's address.
+pub fn contract_address(network: &Network) -> Result<Address, FlowError> {
+    let address = network
+        .ethereum
+        .contract_address
+        .as_deref()
+        .ok_or(FlowError::NoContract)?;
+    address.parse().map_err(|_| FlowError::MalformedAddress {
+        address: address.to_owned(),
+    })
+}
+
+fn chain_config(network: &Network) -> ChainConfig {
+    ChainConfig::new(network.ethereum.rpc_url.clone(), network.ethereum.chain_id)
+}
+
+/// The certificate contract, sending as `hospital`'s issuer account.
+pub fn certificate_client_as_hospital(
+    network: &Network,
+    hospital: &Hospital,
+) -> Result<MedicalCertificateClient, FlowError> {
+    let account = network
+        .hospital_account(hospital)
+        .ok_or_else(|| FlowError::NoAccount {
+            hospital: hospital.id.clone(),
+            index: hospital.eth_account,
+        })?;
+    let wallet = wallet_from_hex(&account.private_key)?;
+    Ok(MedicalCertificateClient::attach(
+        &chain_config(network),
+        contract_address(network)?,
+        wallet,
+    )?)
+}
+
+/// The certificate contract for reading only (sends nothing; the admin account is a
+/// placeholder sender).
+pub fn certificate_reader(network: &Network) -> Result<MedicalCertificateClient, FlowError> {
+    let account = network
+        .ethereum
+        .accounts
+        .first()
+        .ok_or(FlowError::NoAccounts)?;
+    Ok(MedicalCertificateClient::attach(
+        &chain_config(network),
+        contract_address(network)?,
+        wallet_from_hex(&account.private_key)?,
+    )?)
+}
+
+/// The network's IPFS node.
+pub fn ipfs(network: &Network) -> Result<Ipfs, FlowError> {
+    Ok(Ipfs::new(&network.ipfs.api_url, Duration::from_secs(60))?)
+}
+
+/// The network's CSP (its S3 bucket).
+pub fn csp(network: &Network) -> Result<Csp, FlowError> {
+    Ok(Csp::s3(&network.s3)?)
+}

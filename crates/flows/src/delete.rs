@@ -1,0 +1,260 @@
+//! The patient's deletion (DESIGN.md, "Flows", Delete): the patient signs → HB
+//! `DeleteRecord` leaves a tombstone → the hospital deletes the CSP object by Hash C and
+//! shreds its copy of the record's key.
+
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use medcert_crypto::CryptoError;
+use medcert_csp::CspError;
+use medcert_network::{Hospital, Network};
+use serde::{Deserialize, Serialize};
+
+use crate::connect::{Actor, csp, hospital_contract};
+use crate::digest::HashC;
+use crate::error::FlowError;
+use crate::ids::check_identifier;
+use crate::keys::HospitalKeys;
+use crate::ledger::{RecordState, hex32, parse};
+use crate::ms;
+use crate::query::record_state;
+use crate::wallet::PatientWallet;
+
+/// A patient's deletion of a record at a hospital.
+#[derive(Debug, Clone, Copy)]
+pub struct DeleteRequest<'a> {
+    pub patient: &'a str,
+    pub hospital: &'a str,
+    pub record_id: &'a str,
+    /// Who submits the patient's signed request on the hospital chain.
+    pub submitter: Actor,
+}
+
+/// What happened to one copy of the record.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Cleanup {
+    Removed,
+    /// Already gone (a re-run finishing an earlier deletion).
+    AlreadyAbsent,
+    /// The record was deleted on the chain by an earlier run whose note of Hash C is
+    /// lost, so the CSP object cannot be named.
+    Unknown,
+}
+
+/// The deletion on the chain and the cleanup of every copy the hospital held.
+#[derive(Debug, Serialize)]
+pub struct DeleteReport {
+    pub hospital: String,
+    pub record_id: String,
+    /// `None` when an earlier run had already deleted the record on the chain.
+    pub tx_id: Option<String>,
+    pub block_number: Option<u64>,
+    pub deleted_tx: String,
+    pub deleted_by: String,
+    #[serde(serialize_with = "crate::digest::option_hash_c_hex::serialize")]
+    pub hash_c: Option<HashC>,
+    pub csp_object: Cleanup,
+    pub hospital_key: Cleanup,
+    pub delete_record_ms: f64,
+    pub cleanup_ms: f64,
+}
+
+/// The hospital's note of a deletion in progress, so a re-run can finish the cleanup
+/// after `DeleteRecord` has removed Hash C from world state.
+#[derive(Debug, Serialize, Deserialize)]
+struct PendingDeletion {
+    record_id: String,
+    #[serde(with = "crate::digest::hash_c_hex")]
+    hash_c: HashC,
+}
+
+fn pending_path(network: &Network, hospital: &Hospital, record_id: &str) -> PathBuf {
+    use sha3::{Digest, Sha3_256};
+    HospitalKeys::dir(&network.run_dir, &hospital.id)
+        .join("pending-deletions")
+        .join(format!(
+            "{}.json",
+            hex::encode(Sha3_256::digest(record_id.as_bytes()))
+        ))
+}
+
+/// What the chain says of the deletion.
+struct OnChain {
+    tx_id: Option<String>,
+    block_number: Option<u64>,
+    deleted_tx: String,
+    deleted_by: String,
+    hash_c: Option<HashC>,
+}
+
+/// The patient signs the deletion request, the hospital chain deletes the record (leaving
+/// a tombstone), then the hospital deletes the CSP object by Hash C and shreds its key.
+/// Running it again after a failure part-way finishes the cleanup.
+pub async fn delete_record(
+    network: &Network,
+    patients_dir: &Path,
+    request: &DeleteRequest<'_>,
+) -> Result<DeleteReport, FlowError> {
+    let hospital = network.hospital(request.hospital)?;
+    check_identifier("record id", request.record_id)?;
+    let wallet = PatientWallet::open(patients_dir, request.patient)?;
+    let keys = HospitalKeys::of(network, hospital)?;
+    let csp = csp(network)?;
+    let contract = hospital_contract(network, hospital, request.submitter).await?;
+    let pending = pending_path(network, hospital, request.record_id);
+
+    let started = Instant::now();
+    let on_chain = match record_state(&contract, &hospital.channel, request.record_id).await? {
+        RecordState::Active { record } => {
+            let hash_c = HashC::from_bytes(hex32("Hash C", "the hospital chain", &record.hash_c)?);
+            write_pending(
+                &pending,
+                &PendingDeletion {
+                    record_id: record.record_id.clone(),
+                    hash_c,
+                },
+            )?;
+            let nonce: u64 = rand::random();
+            let signature =
+                wallet
+                    .signer()
+                    .sign_deletion(&hospital.channel, request.record_id, nonce);
+            let nonce_arg = nonce.to_string();
+            let signature_hex = hex::encode(signature);
+            let committed = contract
+                .new_proposal("DeleteRecord")
+                .args([request.record_id, &nonce_arg, &signature_hex])
+                .submit()
+                .await;
+            let committed = match committed {
+                Ok(committed) => committed,
+                Err(e) => {
+                    let _ = std::fs::remove_file(&pending);
+                    return Err(FlowError::fabric(&hospital.channel, e));
+                }
+            };
+            OnChain {
+                tx_id: Some(committed.tx_id.clone()),
+                block_number: Some(committed.block_number),
+                deleted_tx: committed.tx_id,
+                deleted_by: wallet.info().address.clone(),
+                hash_c: Some(hash_c),
+            }
+        }
+        RecordState::Deleted { tombstone } => OnChain {
+            tx_id: None,
+            block_number: None,
+            deleted_tx: tombstone.deleted_tx,
+            deleted_by: tombstone.deleted_by,
+            hash_c: read_pending(&pending)?.map(|p| p.hash_c),
+        },
+    };
+    let delete_record_ms = ms(started);
+
+    let started = Instant::now();
+    let csp_object = match &on_chain.hash_c {
+        None => Cleanup::Unknown,
+        Some(hash_c) => match csp.delete(hash_c.as_bytes()).await {
+            Ok(()) => Cleanup::Removed,
+            Err(CspError::NotFound { .. }) => Cleanup::AlreadyAbsent,
+            Err(e) => return Err(e.into()),
+        },
+    };
+    let hospital_key = match keys.key_store.delete(request.record_id) {
+        Ok(()) => Cleanup::Removed,
+        Err(CryptoError::UnknownRecord { .. }) => Cleanup::AlreadyAbsent,
+        Err(e) => return Err(e.into()),
+    };
+    match std::fs::remove_file(&pending) {
+        Ok(()) => {}
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+        Err(source) => {
+            return Err(FlowError::Write {
+                path: pending,
+                source,
+            });
+        }
+    }
+    Ok(DeleteReport {
+        hospital: hospital.id.clone(),
+        record_id: request.record_id.to_owned(),
+        tx_id: on_chain.tx_id,
+        block_number: on_chain.block_number,
+        deleted_tx: on_chain.deleted_tx,
+        deleted_by: on_chain.deleted_by,
+        hash_c: on_chain.hash_c,
+        csp_object,
+        hospital_key,
+        delete_record_ms,
+        cleanup_ms: ms(started),
+    })
+}
+
+fn write_pending(path: &Path, pending: &PendingDeletion) -> Result<(), FlowError> {
+    use std::io::Write;
+    use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
+    let write = |source| FlowError::Write {
+        path: path.to_owned(),
+        source,
+    };
+    if let Some(dir) = path.parent() {
+        std::fs::DirBuilder::new()
+            .recursive(true)
+            .mode(0o700)
+            .create(dir)
+            .map_err(write)?;
+    }
+    let mut file = std::fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(0o600)
+        .open(path)
+        .map_err(write)?;
+    file.write_all(&serde_json::to_vec(pending).expect("serialises"))
+        .map_err(write)?;
+    file.sync_all().map_err(write)
+}
+
+fn read_pending(path: &Path) -> Result<Option<PendingDeletion>, FlowError> {
+    match std::fs::read(path) {
+        Ok(bytes) => Ok(Some(parse(
+            "pending deletion note",
+            &path.display().to_string(),
+            &bytes,
+        )?)),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(source) => Err(FlowError::Read {
+            path: path.to_owned(),
+            source,
+        }),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn pending_deletion_notes_round_trip_privately() {
+        use std::os::unix::fs::PermissionsExt;
+        let tmp = tempfile::tempdir().unwrap();
+        let path = tmp.path().join("notes").join("n.json");
+        assert!(read_pending(&path).unwrap().is_none());
+        write_pending(
+            &path,
+            &PendingDeletion {
+                record_id: "R-1".into(),
+                hash_c: HashC::from_bytes([0xab; 32]),
+            },
+        )
+        .unwrap();
+        let read = read_pending(&path).unwrap().unwrap();
+        assert_eq!(read.hash_c, HashC::from_bytes([0xab; 32]));
+        let written = std::fs::read_to_string(&path).unwrap();
+        assert!(written.contains(&"ab".repeat(32)), "{written}");
+        let mode = std::fs::metadata(&path).unwrap().permissions().mode();
+        assert_eq!(mode & 0o777, 0o600);
+    }
+}

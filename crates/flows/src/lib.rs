@@ -1,0 +1,55 @@
+//! The medcert flows as a library (DESIGN.md, "Flows"): register, store, certify,
+//! query and retrieve, delete, consent, recover, verify, and network init. Each flow takes
+//! the [`medcert_network::Network`] description and a request, and returns a serialisable
+//! report (transaction ids, CIDs, timings) or a [`FlowError`]. Nothing here draws on a
+//! terminal: long steps are told to an [`Observer`].
+
+pub mod certificates;
+pub mod certify;
+pub mod connect;
+pub mod consent;
+pub mod delete;
+pub mod digest;
+pub mod error;
+pub mod ids;
+pub mod init;
+pub mod keys;
+pub mod ledger;
+pub mod observer;
+pub mod query;
+pub mod recover;
+pub mod register;
+pub mod store;
+pub mod verify;
+pub mod wallet;
+
+use std::time::Instant;
+
+pub use certificates::{CertificatesRequest, list_certificates};
+pub use certify::{CertifyRequest, certify_record};
+pub use connect::Actor;
+pub use consent::{ConsentFile, ConsentRequest, sign_consent};
+pub use delete::{DeleteRequest, delete_record};
+pub use error::{FailureKind, FlowError};
+pub use init::{InitError, InitReport, init_network};
+pub use keys::{HospitalKeys, KeysError};
+pub use observer::{Observer, Quiet, Step};
+pub use query::{QueryRequest, query_record};
+pub use recover::{RecoverRequest, recover};
+pub use register::{RegisterRequest, register_patient};
+pub use store::{CreateRequest, StoreFlowRequest, create_record, store};
+pub use verify::{VerifyError, verify_file};
+pub use wallet::PatientWallet;
+
+/// Milliseconds since `since`, for reports.
+fn ms(since: Instant) -> f64 {
+    since.elapsed().as_secs_f64() * 1e3
+}
+
+/// A scratch directory, removed when dropped.
+fn scratch_dir() -> Result<tempfile::TempDir, FlowError> {
+    tempfile::tempdir().map_err(|source| FlowError::Write {
+        path: std::env::temp_dir(),
+        source,
+    })
+}

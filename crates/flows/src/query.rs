@@ -1,0 +1,190 @@
+//! A doctor's audited query of a record (`QueryRecord`, recorded on the hospital chain)
+//! and, optionally, its retrieval: CSP get → decrypt → watermark and fingerprint check.
+
+use std::fs::File;
+use std::io::BufReader;
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use medcert_crypto::RecordAad;
+use medcert_fabric::Contract;
+use medcert_network::{Hospital, Network};
+use serde::Serialize;
+use zeroize::Zeroizing;
+
+use crate::connect::{Actor, csp, hospital_contract};
+use crate::digest::ContentFingerprint;
+use crate::error::FlowError;
+use crate::ids::{check_identifier, check_password};
+use crate::keys::HospitalKeys;
+use crate::ledger::{Record, RecordState, hex32, parse};
+use crate::observer::Observer;
+use crate::verify::{VerdictReport, VerifyReport, verify_file};
+use crate::{ms, scratch_dir};
+
+/// `GetRecord`: the record's state on the hospital chain.
+pub async fn record_state(
+    contract: &Contract,
+    channel: &str,
+    record_id: &str,
+) -> Result<RecordState, FlowError> {
+    let bytes = contract
+        .evaluate("GetRecord", &[record_id])
+        .await
+        .map_err(|e| FlowError::fabric(channel, e))?;
+    parse("GetRecord answer", channel, &bytes)
+}
+
+/// The record, which must not be deleted.
+pub(crate) async fn active_record(
+    contract: &Contract,
+    channel: &str,
+    record_id: &str,
+) -> Result<Record, FlowError> {
+    match record_state(contract, channel, record_id).await? {
+        RecordState::Active { record } => Ok(record),
+        RecordState::Deleted { tombstone } => Err(FlowError::RecordDeleted {
+            record_id: record_id.to_owned(),
+            channel: channel.to_owned(),
+            deleted_tx: tombstone.deleted_tx,
+        }),
+    }
+}
+
+/// A doctor's audited query of a record, optionally retrieving the document.
+#[derive(Debug, Clone, Copy)]
+pub struct QueryRequest<'a> {
+    pub hospital: &'a str,
+    /// The hospital's doctor (0-based) who queries.
+    pub doctor: usize,
+    pub treatment_number: &'a str,
+    pub record_id: &'a str,
+    pub password: &'a Zeroizing<String>,
+    /// Where to write the decrypted document; `None` queries the chain only.
+    pub out: Option<&'a Path>,
+}
+
+/// The record as the chain holds it, the audit's transaction, and what was retrieved.
+#[derive(Debug, Serialize)]
+pub struct QueryReport {
+    pub hospital: String,
+    pub record: Record,
+    /// The audited query's transaction.
+    pub tx_id: String,
+    pub block_number: u64,
+    pub query_ms: f64,
+    pub retrieved: Option<Retrieved>,
+}
+
+/// A record fetched from the CSP, decrypted and checked.
+#[derive(Debug, Serialize)]
+pub struct Retrieved {
+    pub path: PathBuf,
+    pub bytes: u64,
+    pub verification: VerifyReport,
+    /// Whether the document's content fingerprint is the one anchored on the chain.
+    pub fingerprint_matches: bool,
+    pub csp_get_ms: f64,
+    pub decrypt_ms: f64,
+    pub verify_ms: f64,
+}
+
+impl Retrieved {
+    /// Whether the document carries an authentic mark and the anchored fingerprint.
+    pub fn authentic(&self) -> bool {
+        self.fingerprint_matches
+            && matches!(self.verification.verdict, VerdictReport::Authentic { .. })
+    }
+}
+
+/// `QueryRecord` (audited on the hospital chain), then, with `out`, CSP get → decrypt →
+/// watermark and fingerprint check. The document is written all or nothing.
+pub async fn query_record(
+    network: &Network,
+    request: &QueryRequest<'_>,
+    observer: &dyn Observer,
+) -> Result<QueryReport, FlowError> {
+    let hospital = network.hospital(request.hospital)?;
+    check_identifier("treatment number", request.treatment_number)?;
+    check_identifier("record id", request.record_id)?;
+    check_password(request.password)?;
+    let keys = match request.out {
+        Some(_) => Some(HospitalKeys::of(network, hospital)?),
+        None => None,
+    };
+    let contract = hospital_contract(network, hospital, Actor::Doctor(request.doctor)).await?;
+    let started = Instant::now();
+    let committed = contract
+        .new_proposal("QueryRecord")
+        .args([request.treatment_number, request.record_id])
+        .transient("password", request.password.as_bytes().to_vec())
+        .submit()
+        .await
+        .map_err(|e| FlowError::fabric(&hospital.channel, e))?;
+    let query_ms = ms(started);
+    let record: Record = parse("QueryRecord answer", &hospital.channel, &committed.result)?;
+    let retrieved = match (request.out, keys) {
+        (Some(out), Some(keys)) => {
+            Some(retrieve(network, hospital, &keys, &record, out, observer).await?)
+        }
+        _ => None,
+    };
+    Ok(QueryReport {
+        hospital: hospital.id.clone(),
+        record,
+        tx_id: committed.tx_id,
+        block_number: committed.block_number,
+        query_ms,
+        retrieved,
+    })
+}
+
+async fn retrieve(
+    network: &Network,
+    hospital: &Hospital,
+    keys: &HospitalKeys,
+    record: &Record,
+    out: &Path,
+    observer: &dyn Observer,
+) -> Result<Retrieved, FlowError> {
+    let dek = keys.key_store.get(&record.record_id)?;
+    let hash_c = hex32("Hash C", "the hospital chain", &record.hash_c)?;
+    let scratch = scratch_dir()?;
+    let encrypted = scratch.path().join("record.enc");
+    let started = Instant::now();
+    {
+        let _step = observer.step("CSP get", None);
+        csp(network)?.get_to_file(&hash_c, &encrypted).await?;
+    }
+    let csp_get_ms = ms(started);
+
+    let started = Instant::now();
+    let aad = RecordAad {
+        record_id: &record.record_id,
+        hospital_id: &hospital.id,
+    };
+    let file = File::open(&encrypted).map_err(|source| FlowError::Read {
+        path: encrypted.clone(),
+        source,
+    })?;
+    let bytes = medcert_crypto::decrypt_to_file(&dek, &aad, BufReader::new(file), out)?;
+    let decrypt_ms = ms(started);
+
+    let started = Instant::now();
+    let verification = verify_file(network, out)?;
+    let anchored = ContentFingerprint(hex32(
+        "content fingerprint",
+        "the hospital chain",
+        &record.content_fingerprint,
+    )?);
+    let fingerprint_matches = verification.content_fingerprint == Some(anchored);
+    Ok(Retrieved {
+        path: out.to_owned(),
+        bytes,
+        verification,
+        fingerprint_matches,
+        csp_get_ms,
+        decrypt_ms,
+        verify_ms: ms(started),
+    })
+}

@@ -1,0 +1,36 @@
+//! What the integration tests on the running network share. Each test makes its own
+//! patients, records and accounts under [`unique`] names, so tests (and other crates'
+//! tests) run side by side on one network.
+
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use medcert_network::Network;
+
+/// The running network's description; panics with what to run when there is none.
+pub fn network() -> Network {
+    Network::load().unwrap_or_else(|e| panic!("{e}"))
+}
+
+/// The running network, which must also have its certificate contract (`medcert network
+/// init` done).
+pub fn initialised_network() -> Network {
+    let network = network();
+    assert!(
+        network.ethereum.contract_address.is_some(),
+        "no certificate contract: run medcert network init"
+    );
+    network
+}
+
+/// A fresh name such as `R-3f9c0a12d4e5b6c7`: a prefix and 64 random bits.
+pub fn unique(prefix: &str) -> String {
+    format!("{prefix}-{:016x}", rand::random::<u64>())
+}
+
+/// Seconds since the Unix epoch.
+pub fn unix_now() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .expect("the clock is after 1970")
+        .as_secs()
+}
