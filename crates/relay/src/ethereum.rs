@@ -17,7 +17,7 @@ use tokio::sync::Mutex;
 use crate::proto::{EthereumProof, Interchain, interchain};
 use crate::receipt_proof::{self, Receipt, ReceiptLog, ReceiptProofError};
 use crate::store::{EthereumMark, Store};
-use crate::{RelayError, now_ms};
+use crate::{ErrorChain, RelayError, now_ms};
 
 /// What sending `serveRecovery` came to.
 #[derive(Debug)]
@@ -34,7 +34,7 @@ pub enum SendOutcome {
 pub enum ChainFault {
     #[error("chain reset: {0}")]
     Reset(String),
-    #[error("receipt proof failed: {0}")]
+    #[error("receipt proof failed")]
     Proof(#[from] ReceiptProofError),
     #[error("receipt of {tx:?} disagrees with its block: {reason}")]
     Inconsistent { tx: H256, reason: String },
@@ -76,7 +76,10 @@ impl EthereumSide {
     ) -> Result<Self, RelayError> {
         let config = client.config().clone();
         let provider = Provider::<Http>::try_from(config.rpc_url.as_str())
-            .map_err(|e| RelayError::Config(format!("Ethereum RPC URL {}: {e}", config.rpc_url)))?
+            .map_err(|source| RelayError::RpcUrl {
+                url: config.rpc_url.clone(),
+                source: Box::new(source),
+            })?
             .interval(config.poll_interval);
         Ok(Self {
             client,
@@ -187,7 +190,7 @@ impl EthereumSide {
                 }
                 // Another process sending as the relay account took this nonce.
                 Err(e) if attempt < 20 && is_nonce_race(&e) => {
-                    tracing::debug!(error = %e, attempt, "nonce race on the relay account; retrying");
+                    tracing::debug!(error = %ErrorChain(&e), attempt, "nonce race on the relay account; retrying");
                     tokio::time::sleep(Duration::from_millis(10 * attempt)).await;
                 }
                 Err(e) => return Err(e.into()),

@@ -50,18 +50,20 @@ impl HospitalSide {
             source,
         };
         let read = |path: &std::path::Path| {
-            std::fs::read(path).map_err(|e| {
-                RelayError::Config(format!(
-                    "hospital {}: cannot read {}: {e}",
-                    hospital.id,
-                    path.display()
-                ))
+            std::fs::read(path).map_err(|source| RelayError::Read {
+                path: path.to_owned(),
+                source,
             })
         };
         let identity =
             Identity::from_files(&relay.msp_id, &relay.cert, &relay.key).map_err(fabric)?;
-        let trust = MspTrust::from_pem(&hospital.msp_id, &read(&hospital.msp_ca)?)
-            .map_err(|e| RelayError::Config(format!("hospital {}: {e}", hospital.id)))?;
+        let trust =
+            MspTrust::from_pem(&hospital.msp_id, &read(&hospital.msp_ca)?).map_err(|source| {
+                RelayError::MspCa {
+                    hospital: hospital.id.clone(),
+                    source,
+                }
+            })?;
         let gateway = Gateway::connect(
             &hospital.peer.endpoint,
             &hospital.peer.host,

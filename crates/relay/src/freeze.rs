@@ -17,12 +17,12 @@ const LOCK_FILE: &str = "freeze.lock";
 
 #[derive(Debug, thiserror::Error)]
 pub enum FreezeError {
-    #[error("freeze state {path}: {source}")]
+    #[error("freeze state {path}")]
     Io {
         path: PathBuf,
         source: std::io::Error,
     },
-    #[error("freeze state {path} is malformed: {source}; fix or remove it")]
+    #[error("freeze state {path} is malformed; fix or remove it")]
     Malformed {
         path: PathBuf,
         source: serde_json::Error,

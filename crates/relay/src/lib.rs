@@ -95,10 +95,58 @@ fn now_ms() -> u64 {
         .as_millis() as u64
 }
 
+/// An error and its sources on one line (`error: source: source`), for logs and for the
+/// reasons the relay records: each error's own message names only its own cause.
+pub(crate) struct ErrorChain<'a>(pub &'a (dyn std::error::Error + 'static));
+
+impl std::fmt::Display for ErrorChain<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}", self.0)?;
+        let mut source = self.0.source();
+        while let Some(error) = source {
+            write!(f, ": {error}")?;
+            source = error.source();
+        }
+        Ok(())
+    }
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum RelayError {
     #[error("relay configuration: {0}")]
     Config(String),
+    #[error("cannot read {path}")]
+    Read {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("cannot create the state directory {path}")]
+    StateDir {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("cannot serve metrics on {addr}")]
+    Metrics {
+        addr: SocketAddr,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("hospital {hospital}: unusable MSP CA certificate")]
+    MspCa {
+        hospital: String,
+        #[source]
+        source: crate::fabric_proof::FabricProofError,
+    },
+    #[error("the network description")]
+    Network(#[from] medcert_network::NetworkError),
+    #[error("the Ethereum RPC URL {url}")]
+    RpcUrl {
+        url: String,
+        #[source]
+        source: Box<dyn std::error::Error + Send + Sync>,
+    },
     #[error(transparent)]
     Store(#[from] StoreError),
     #[error(transparent)]
@@ -115,9 +163,9 @@ pub enum RelayError {
         #[source]
         source: medcert_hospital_api::ClientError,
     },
-    #[error("certificate chain: {0}")]
+    #[error("certificate chain")]
     Ethereum(#[from] EthereumError),
-    #[error("chain {chain} is frozen ({reason}); `medcert-relay unfreeze {chain}` resumes it")]
+    #[error("chain {chain} is frozen ({reason}) until an operator unfreezes it")]
     Frozen { chain: String, reason: String },
     #[error("timed out after {0:?} waiting for the certificate chain")]
     Timeout(Duration),
@@ -271,8 +319,7 @@ impl Relay {
             .as_deref()
             .ok_or_else(|| {
                 RelayError::Config(
-                    "the network description has no contract address: run `medcert network init`"
-                        .into(),
+                    "the network description has no contract address: the certificate contract is not deployed".into(),
                 )
             })?;
         let contract = contract.parse().map_err(|_| {
@@ -287,18 +334,12 @@ impl Relay {
             None => network.fabric.hospitals.iter().collect(),
             Some(ids) => ids
                 .iter()
-                .map(|id| {
-                    network
-                        .hospital(id)
-                        .map_err(|e| RelayError::Config(e.to_string()))
-                })
+                .map(|id| network.hospital(id))
                 .collect::<Result<_, _>>()?,
         };
-        std::fs::create_dir_all(&config.state_dir).map_err(|e| {
-            RelayError::Config(format!(
-                "cannot create state dir {}: {e}",
-                config.state_dir.display()
-            ))
+        std::fs::create_dir_all(&config.state_dir).map_err(|source| RelayError::StateDir {
+            path: config.state_dir.clone(),
+            source,
         })?;
         let store = Store::open(&config.state_dir)?;
         let freeze = FreezeBook::new(&config.state_dir);
@@ -331,9 +372,9 @@ impl Relay {
             match config.metrics_addr {
                 None => (None, None, metrics),
                 Some(addr) => {
-                    let listener = tokio::net::TcpListener::bind(addr).await.map_err(|e| {
-                        RelayError::Config(format!("cannot serve metrics on {addr}: {e}"))
-                    })?;
+                    let listener = tokio::net::TcpListener::bind(addr)
+                        .await
+                        .map_err(|source| RelayError::Metrics { addr, source })?;
                     let bound = listener.local_addr().ok();
                     let server = tokio::spawn(metrics::serve(listener, metrics.clone()));
                     (Some(server), bound, metrics)
@@ -415,7 +456,7 @@ async fn follow(core: Arc<Core>, side: Arc<HospitalSide>) {
         match follow_once(&core, &side).await {
             Ok(()) => backoff = Duration::from_millis(500),
             Err(e) => {
-                tracing::warn!(chain = %side.chain, error = %e, "event stream interrupted; resuming from the checkpoint");
+                tracing::warn!(chain = %side.chain, error = %ErrorChain(&e), "event stream interrupted; resuming from the checkpoint");
                 backoff = (backoff * 2).min(Duration::from_secs(10));
             }
         }

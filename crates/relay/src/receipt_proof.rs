@@ -11,18 +11,21 @@ use crate::proto::EthereumProof;
 
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 pub enum ReceiptProofError {
-    #[error(
-        "the receipt of transaction {index} does not verify against receiptsRoot {root}: {reason}"
-    )]
+    #[error("the receipt of transaction {index} does not verify against receiptsRoot {root}")]
     Mismatch {
         index: u64,
         root: String,
-        reason: String,
+        // Boxed: the error carries the trie path and values, and is rare.
+        source: Box<alloy_trie::proof::ProofVerificationError>,
     },
     #[error("transaction index {index} is outside the block's {count} receipts")]
     NoSuchReceipt { index: u64, count: usize },
-    #[error("malformed receipt encoding: {0}")]
-    Malformed(String),
+    #[error("empty receipt")]
+    Empty,
+    #[error("malformed receipt encoding")]
+    Rlp(#[source] alloy_rlp::Error),
+    #[error("{0} bytes after the receipt")]
+    Trailing(usize),
     #[error("malformed proof field {0}")]
     MalformedField(&'static str),
 }
@@ -74,18 +77,14 @@ impl Receipt {
 
     pub fn decode_2718(bytes: &[u8]) -> Result<Self, ReceiptProofError> {
         let (tx_type, mut rest) = match bytes.first() {
-            None => return Err(ReceiptProofError::Malformed("empty receipt".into())),
+            None => return Err(ReceiptProofError::Empty),
             // An RLP list starts at 0xc0; anything below is an EIP-2718 type byte.
             Some(&first) if first < 0xc0 => (first, &bytes[1..]),
             Some(_) => (0, bytes),
         };
-        let body = ReceiptBody::decode(&mut rest)
-            .map_err(|e| ReceiptProofError::Malformed(e.to_string()))?;
+        let body = ReceiptBody::decode(&mut rest).map_err(ReceiptProofError::Rlp)?;
         if !rest.is_empty() {
-            return Err(ReceiptProofError::Malformed(format!(
-                "{} trailing bytes",
-                rest.len()
-            )));
+            return Err(ReceiptProofError::Trailing(rest.len()));
         }
         Ok(Self {
             tx_type,
@@ -146,11 +145,11 @@ pub fn verify(proof: &EthereumProof) -> Result<Receipt, ReceiptProofError> {
         .iter()
         .map(|n| Bytes::copy_from_slice(n))
         .collect();
-    verify_proof(root, trie_key(index), Some(proof.receipt.clone()), &nodes).map_err(|e| {
+    verify_proof(root, trie_key(index), Some(proof.receipt.clone()), &nodes).map_err(|source| {
         ReceiptProofError::Mismatch {
             index: proof.tx_index,
             root: format!("{root}"),
-            reason: e.to_string(),
+            source: Box::new(source),
         }
     })?;
     Receipt::decode_2718(&proof.receipt)

@@ -25,20 +25,20 @@ pub const STORE_FILE: &str = "relay.redb";
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
-    #[error("relay store {path}: {source}")]
+    #[error("relay store {path}")]
     Db {
         path: PathBuf,
         source: Box<redb::Error>,
     },
     #[error(
-        "relay store {path} is in use by another process (a running relay?); stop it or use another --state-dir"
+        "relay store {path} is in use by another process (a running relay?); stop it or use another state directory"
     )]
     InUse { path: PathBuf },
-    #[error("relay store {path}: corrupt entry {key}: {reason}")]
+    #[error("relay store {path}: corrupt entry {key}")]
     Corrupt {
         path: PathBuf,
         key: String,
-        reason: String,
+        source: serde_json::Error,
     },
     #[error("message {key}: cannot go from {from} to {to}")]
     Transition {
@@ -220,10 +220,10 @@ impl Store {
     }
 
     fn decode<T: DeserializeOwned>(&self, key: &str, bytes: &[u8]) -> Result<T, StoreError> {
-        serde_json::from_slice(bytes).map_err(|e| StoreError::Corrupt {
+        serde_json::from_slice(bytes).map_err(|source| StoreError::Corrupt {
             path: self.path.clone(),
             key: key.to_owned(),
-            reason: e.to_string(),
+            source,
         })
     }
 

@@ -10,7 +10,9 @@ use crate::fabric::HospitalSide;
 use crate::metrics::Metrics;
 use crate::proto::{Interchain, interchain};
 use crate::store::{MessageRecord, Outcome, Status};
-use crate::{Core, MESSAGE_VERSION, PauseStep, RelayError, Stopwatch, now_ms, request_id};
+use crate::{
+    Core, ErrorChain, MESSAGE_VERSION, PauseStep, RelayError, Stopwatch, now_ms, request_id,
+};
 use medcert_eip712::{SignedConsent, hospital_id};
 use medcert_hospital_api::{InterchainRequest, RecoveryState};
 
@@ -52,7 +54,7 @@ impl Core {
                     tokio::time::sleep(Duration::from_secs(1)).await;
                 }
                 Err(e) => {
-                    tracing::warn!(request = key, error = %e, "step failed; retrying");
+                    tracing::warn!(request = key, error = %ErrorChain(&e), "step failed; retrying");
                     tokio::time::sleep(backoff).await;
                     backoff = (backoff * 2).min(Duration::from_secs(5));
                 }
@@ -133,7 +135,7 @@ impl Core {
     }
 
     fn freeze_ethereum(&self, record: &MessageRecord, fault: ChainFault) -> RelayError {
-        let reason = fault.to_string();
+        let reason = ErrorChain(&fault).to_string();
         if let Err(e) = self.refuse(&self.eth.chain, &reason, &record.key(), &reason) {
             return e;
         }
@@ -354,7 +356,10 @@ impl Core {
             ),
             Err(e) if record.status == Status::Received => self.roll_back(
                 &key,
-                format!("relay timeout after {secs}s: certificate chain unreachable ({e})"),
+                format!(
+                    "relay timeout after {secs}s: certificate chain unreachable ({})",
+                    ErrorChain(&e)
+                ),
             ),
             Err(e) => Err(e),
         }
