@@ -126,7 +126,8 @@ pub struct Embedded {
     pub content_fingerprint: [u8; 32],
     /// SHA3-256 of the signed payload.
     pub watermark_fingerprint: [u8; 32],
-    /// How many copies of the payload were written.
+    /// How many copies of the payload were written; 0 when [`embed_or_anchor`] found the
+    /// document too small and wrote it unchanged.
     pub copies: usize,
     pub available_bits: u64,
     pub used_bits: u64,
@@ -165,12 +166,44 @@ pub struct Verification {
 }
 
 /// Embeds `mark`, signed with `key`, into the document read from `source` (from its
-/// current position) and writes the marked document to `out`.
+/// current position) and writes the marked document to `out`. A document too small for
+/// one copy of the mark is refused ([`WatermarkError::InsufficientCapacity`]).
 pub fn embed<R: BufRead + Seek, W: Write>(
     source: &mut R,
     out: W,
     mark: &Mark<'_>,
     key: &SigningKey,
+) -> Result<Embedded, WatermarkError> {
+    mark_document(source, out, mark, key, TooSmall::Refuse)
+}
+
+/// Like [`embed`], except that a document too small to carry the mark (a short
+/// Unstructured Document, whose header is its only markup) is written unchanged and
+/// relies on its content fingerprint anchored on the chains: the report then says
+/// `copies == 0`, and its watermark fingerprint is of the signed payload that was not
+/// embedded.
+pub fn embed_or_anchor<R: BufRead + Seek, W: Write>(
+    source: &mut R,
+    out: W,
+    mark: &Mark<'_>,
+    key: &SigningKey,
+) -> Result<Embedded, WatermarkError> {
+    mark_document(source, out, mark, key, TooSmall::WriteUnchanged)
+}
+
+/// What to do with a document too small for the mark.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum TooSmall {
+    Refuse,
+    WriteUnchanged,
+}
+
+fn mark_document<R: BufRead + Seek, W: Write>(
+    source: &mut R,
+    out: W,
+    mark: &Mark<'_>,
+    key: &SigningKey,
+    too_small: TooSmall,
 ) -> Result<Embedded, WatermarkError> {
     mark.check()?;
     let start = source.stream_position()?;
@@ -183,16 +216,28 @@ pub fn embed<R: BufRead + Seek, W: Write>(
         content_fingerprint,
         key,
     );
-    let (bits, copies) = mark::frame(&payload, analysis.available_bits).ok_or(
-        WatermarkError::InsufficientCapacity {
-            needed_bits: mark.needed_bits(),
-            available_bits: analysis.available_bits,
-        },
-    )?;
-    let used_bits = bits.len() as u64;
+    let mut out = BufWriter::with_capacity(64 * 1024, out);
     source.seek(SeekFrom::Start(start))?;
+    let Some((bits, copies)) = mark::frame(&payload, analysis.available_bits) else {
+        if too_small == TooSmall::Refuse {
+            return Err(WatermarkError::InsufficientCapacity {
+                needed_bits: mark.needed_bits(),
+                available_bits: analysis.available_bits,
+            });
+        }
+        io::copy(source, &mut out)?;
+        out.flush()?;
+        return Ok(Embedded {
+            content_fingerprint,
+            watermark_fingerprint: payload.fingerprint(),
+            copies: 0,
+            available_bits: analysis.available_bits,
+            used_bits: 0,
+        });
+    };
+    let used_bits = bits.len() as u64;
     let mut rewriter = Rewriter {
-        out: BufWriter::with_capacity(64 * 1024, out),
+        out,
         bits,
         next: 0,
         pending_start: false,

@@ -3,7 +3,7 @@ use std::io::Cursor;
 use medcert_ccda::{GeneratorConfig, generate};
 use medcert_watermark::{
     Mark, SigningKey, Verdict, VerifyingKey, WatermarkError, capacity, content_fingerprint, embed,
-    extract, matches_anchored_fingerprint, verify,
+    embed_or_anchor, extract, matches_anchored_fingerprint, verify,
 };
 use quick_xml::events::{BytesEnd, BytesStart, Event};
 use quick_xml::reader::Reader;
@@ -333,6 +333,23 @@ fn a_document_too_small_for_the_mark_says_so() {
         other => panic!("expected InsufficientCapacity, got {other:?}"),
     }
     assert!(out.is_empty(), "nothing is written");
+
+    // Anchoring instead: the document goes out unchanged and relies on its fingerprint.
+    let anchored = embed_or_anchor(
+        &mut Cursor::new(&small[..]),
+        &mut out,
+        &MARK,
+        &hospital_key(),
+    )
+    .unwrap();
+    assert_eq!(out, small);
+    assert_eq!(anchored.copies, 0);
+    let verification = verify(&out[..], hospital_keys).unwrap();
+    assert_eq!(verification.verdict, Verdict::Absent);
+    assert_eq!(
+        verification.content_fingerprint,
+        anchored.content_fingerprint
+    );
 }
 
 #[test]
