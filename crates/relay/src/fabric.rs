@@ -10,10 +10,10 @@ use medcert_hospital_api::events::INTERCHAIN_REQUEST;
 use medcert_hospital_api::{ClientError, HospitalClient, InterchainRequest, Recovery, args};
 use medcert_network::Hospital;
 
-use crate::RelayError;
 use crate::fabric_proof::{self, MspTrust};
 use crate::proto::FabricProof;
 use crate::store::Outcome;
+use crate::{ErrorChain, RelayError};
 
 /// One verified request: its payload, proof and position.
 #[derive(Debug, Clone)]
@@ -142,8 +142,9 @@ impl HospitalSide {
     ) -> Result<ProvenRequest, ProofRefused> {
         let refuse = |reason: String| Err(ProofRefused(reason));
         let number = block.header.as_ref().map(|h| h.number).unwrap_or_default();
-        let transactions = block::transactions(block)
-            .map_err(|e| ProofRefused(format!("block {number} is malformed: {e}")))?;
+        let transactions = block::transactions(block).map_err(|e| {
+            ProofRefused(format!("block {number} is malformed: {}", ErrorChain(&e)))
+        })?;
         let Some(transaction) = transactions.iter().find(|t| t.tx_id == tx_id) else {
             return refuse(format!("transaction {tx_id} is not in block {number}"));
         };
@@ -178,7 +179,7 @@ impl HospitalSide {
                 payload,
                 SystemTime::now(),
             )
-            .map_err(|e| ProofRefused(format!("transaction {tx_id}: {e}")))?;
+            .map_err(|e| ProofRefused(format!("transaction {tx_id}: {}", ErrorChain(&e))))?;
         let request: InterchainRequest = serde_json::from_slice(payload).map_err(|e| {
             ProofRefused(format!(
                 "transaction {tx_id}: malformed InterchainRequest: {e}"

@@ -20,20 +20,83 @@ use crate::proto::{FabricEndorsement, FabricProof};
 const ECDSA_WITH_SHA256: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.2.840.10045.4.3.2");
 const EC_PUBLIC_KEY: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.2.840.10045.2.1");
 
-#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+/// Why a transaction's proof is refused.
+#[derive(Debug, thiserror::Error)]
 pub enum FabricProofError {
-    #[error("MSP CA certificate of {msp_id}: {reason}")]
-    BadCa { msp_id: String, reason: String },
+    #[error("MSP CA certificate of {msp_id}")]
+    BadCa {
+        msp_id: String,
+        #[source]
+        source: CertificateError,
+    },
     #[error("the transaction carries no endorsement")]
     NoEndorsement,
-    #[error("endorsement {index}: {reason}")]
-    BadEndorsement { index: usize, reason: String },
+    #[error("endorsement {index}")]
+    BadEndorsement {
+        index: usize,
+        #[source]
+        source: EndorsementError,
+    },
     #[error("no endorsement by {msp_id}")]
     NotEndorsedByOrg { msp_id: String },
     #[error("the endorsed transaction {0}")]
-    EventMismatch(String),
-    #[error("malformed endorsed payload: {0}")]
-    Malformed(String),
+    EventMismatch(&'static str),
+    #[error("malformed endorsed {what}")]
+    Decode {
+        what: &'static str,
+        #[source]
+        source: prost::DecodeError,
+    },
+}
+
+/// Why an endorsement does not count.
+#[derive(Debug, thiserror::Error)]
+pub enum EndorsementError {
+    #[error("endorser is not a serialized identity")]
+    Identity(#[source] prost::DecodeError),
+    #[error("endorser belongs to {found}, not {expected}")]
+    OtherMsp { found: String, expected: String },
+    #[error("endorser certificate")]
+    Certificate(#[source] CertificateError),
+    #[error("endorser certificate is issued by {issuer}, not by the {msp_id} CA {ca}")]
+    OtherIssuer {
+        issuer: String,
+        msp_id: String,
+        ca: String,
+    },
+    #[error("endorser certificate is not signed by the {msp_id} CA")]
+    NotSignedByCa {
+        msp_id: String,
+        #[source]
+        source: CertificateError,
+    },
+    #[error("endorser certificate is outside its validity period")]
+    OutsideValidity,
+    #[error("signature is not DER ECDSA")]
+    SignatureEncoding(#[source] p256::ecdsa::Error),
+    #[error("signature does not verify under the endorser's certificate")]
+    Signature,
+}
+
+/// Why a certificate is not a usable P-256 one.
+#[derive(Debug, thiserror::Error)]
+pub enum CertificateError {
+    #[error("not an X.509 certificate")]
+    Parse(#[source] x509_cert::der::Error),
+    #[error("public key algorithm {0} is not EC")]
+    NotEc(ObjectIdentifier),
+    #[error("public key is not a P-256 point")]
+    NotP256,
+    #[error("signature algorithm {0} is not ecdsa-with-SHA256")]
+    SignatureAlgorithm(ObjectIdentifier),
+    #[error("re-encoding the certificate")]
+    Encode(#[source] x509_cert::der::Error),
+    #[error("certificate signature is not DER ECDSA")]
+    SignatureEncoding(#[source] p256::ecdsa::Error),
+    #[error("certificate signature does not verify")]
+    Signature,
+    #[error("not a self-signed CA")]
+    NotSelfSigned(#[source] Box<CertificateError>),
 }
 
 /// An org's MSP root CA, the trust anchor of its endorsements.
@@ -46,14 +109,16 @@ pub struct MspTrust {
 
 impl MspTrust {
     pub fn from_pem(msp_id: &str, ca_pem: &[u8]) -> Result<Self, FabricProofError> {
-        let bad = |reason: String| FabricProofError::BadCa {
+        let bad = |source| FabricProofError::BadCa {
             msp_id: msp_id.to_owned(),
-            reason,
+            source,
         };
-        let ca = Certificate::from_pem(ca_pem).map_err(|e| bad(e.to_string()))?;
+        let ca = Certificate::from_pem(ca_pem)
+            .map_err(CertificateError::Parse)
+            .map_err(bad)?;
         let key = p256_key(&ca).map_err(bad)?;
         // A root CA signs itself: checking it here catches a file that is not one.
-        verify_issued(&ca, &key).map_err(|e| bad(format!("not a self-signed P-256 CA: {e}")))?;
+        verify_issued(&ca, &key).map_err(|e| bad(CertificateError::NotSelfSigned(Box::new(e))))?;
         Ok(Self {
             msp_id: msp_id.to_owned(),
             subject: ca.tbs_certificate.subject,
@@ -82,10 +147,10 @@ impl MspTrust {
         }
         for (index, endorsement) in proof.endorsements.iter().enumerate() {
             self.verify_endorsement(&proof.proposal_response_payload, endorsement, now)
-                .map_err(|reason| FabricProofError::BadEndorsement { index, reason })?;
+                .map_err(|source| FabricProofError::BadEndorsement { index, source })?;
         }
         let event = endorsed_event(&proof.proposal_response_payload)?;
-        let mismatch = |what: &str| FabricProofError::EventMismatch(what.to_owned());
+        let mismatch = FabricProofError::EventMismatch;
         if event.tx_id != proof.tx_id {
             return Err(mismatch("event belongs to another transaction"));
         }
@@ -106,29 +171,28 @@ impl MspTrust {
         proposal_response_payload: &[u8],
         endorsement: &FabricEndorsement,
         now: SystemTime,
-    ) -> Result<(), String> {
+    ) -> Result<(), EndorsementError> {
         let identity = SerializedIdentity::decode(endorsement.endorser.as_slice())
-            .map_err(|e| format!("endorser is not a serialized identity: {e}"))?;
+            .map_err(EndorsementError::Identity)?;
         if identity.mspid != self.msp_id {
-            return Err(format!(
-                "endorser belongs to {}, not {}",
-                identity.mspid, self.msp_id
-            ));
+            return Err(EndorsementError::OtherMsp {
+                found: identity.mspid,
+                expected: self.msp_id.clone(),
+            });
         }
         let cert = Certificate::from_pem(&identity.id_bytes)
             .or_else(|_| Certificate::from_der(&identity.id_bytes))
-            .map_err(|e| format!("endorser certificate: {e}"))?;
+            .map_err(|e| EndorsementError::Certificate(CertificateError::Parse(e)))?;
         if cert.tbs_certificate.issuer != self.subject {
-            return Err(format!(
-                "endorser certificate is issued by {}, not by the {} CA {}",
-                cert.tbs_certificate.issuer, self.msp_id, self.subject
-            ));
+            return Err(EndorsementError::OtherIssuer {
+                issuer: cert.tbs_certificate.issuer.to_string(),
+                msp_id: self.msp_id.clone(),
+                ca: self.subject.to_string(),
+            });
         }
-        verify_issued(&cert, &self.key).map_err(|e| {
-            format!(
-                "endorser certificate is not signed by the {} CA: {e}",
-                self.msp_id
-            )
+        verify_issued(&cert, &self.key).map_err(|source| EndorsementError::NotSignedByCa {
+            msp_id: self.msp_id.clone(),
+            source,
         })?;
         let validity = &cert.tbs_certificate.validity;
         let (from, until) = (
@@ -136,14 +200,14 @@ impl MspTrust {
             validity.not_after.to_system_time(),
         );
         if now < from || now > until {
-            return Err("endorser certificate is outside its validity period".into());
+            return Err(EndorsementError::OutsideValidity);
         }
-        let key = p256_key(&cert)?;
+        let key = p256_key(&cert).map_err(EndorsementError::Certificate)?;
         let signature = Signature::from_der(&endorsement.signature)
-            .map_err(|e| format!("signature is not DER ECDSA: {e}"))?;
+            .map_err(EndorsementError::SignatureEncoding)?;
         let message = [proposal_response_payload, endorsement.endorser.as_slice()].concat();
         key.verify(&message, &signature)
-            .map_err(|_| "signature does not verify under the endorser's certificate".to_owned())
+            .map_err(|_| EndorsementError::Signature)
     }
 }
 
@@ -166,52 +230,48 @@ pub fn proof_of(transaction: &BlockTransaction, block_number: u64) -> FabricProo
 }
 
 fn endorsed_event(proposal_response_payload: &[u8]) -> Result<ChaincodeEvent, FabricProofError> {
-    let malformed =
-        |what: &str, e: prost::DecodeError| FabricProofError::Malformed(format!("{what}: {e}"));
+    let malformed = |what, source| FabricProofError::Decode { what, source };
     let payload = ProposalResponsePayload::decode(proposal_response_payload)
         .map_err(|e| malformed("proposal response payload", e))?;
     let action = ChaincodeAction::decode(payload.extension.as_slice())
         .map_err(|e| malformed("chaincode action", e))?;
     if action.events.is_empty() {
-        return Err(FabricProofError::EventMismatch("carries no event".into()));
+        return Err(FabricProofError::EventMismatch("carries no event"));
     }
     ChaincodeEvent::decode(action.events.as_slice()).map_err(|e| malformed("chaincode event", e))
 }
 
-fn p256_key(cert: &Certificate) -> Result<VerifyingKey, String> {
+fn p256_key(cert: &Certificate) -> Result<VerifyingKey, CertificateError> {
     let spki = &cert.tbs_certificate.subject_public_key_info;
     if spki.algorithm.oid != EC_PUBLIC_KEY {
-        return Err(format!(
-            "public key algorithm {} is not EC",
-            spki.algorithm.oid
-        ));
+        return Err(CertificateError::NotEc(spki.algorithm.oid));
     }
     VerifyingKey::from_sec1_bytes(spki.subject_public_key.raw_bytes())
-        .map_err(|_| "public key is not a P-256 point".to_owned())
+        .map_err(|_| CertificateError::NotP256)
 }
 
 /// Checks `cert`'s signature (ECDSA P-256 with SHA-256) under `issuer_key`.
-fn verify_issued(cert: &Certificate, issuer_key: &VerifyingKey) -> Result<(), String> {
+fn verify_issued(cert: &Certificate, issuer_key: &VerifyingKey) -> Result<(), CertificateError> {
     if cert.signature_algorithm.oid != ECDSA_WITH_SHA256 {
-        return Err(format!(
-            "signature algorithm {} is not ecdsa-with-SHA256",
-            cert.signature_algorithm.oid
+        return Err(CertificateError::SignatureAlgorithm(
+            cert.signature_algorithm.oid,
         ));
     }
     let tbs = cert
         .tbs_certificate
         .to_der()
-        .map_err(|e| format!("re-encoding the certificate: {e}"))?;
+        .map_err(CertificateError::Encode)?;
     let signature = Signature::from_der(cert.signature.raw_bytes())
-        .map_err(|e| format!("certificate signature is not DER ECDSA: {e}"))?;
+        .map_err(CertificateError::SignatureEncoding)?;
     issuer_key
         .verify(&tbs, &signature)
-        .map_err(|_| "certificate signature does not verify".to_owned())
+        .map_err(|_| CertificateError::Signature)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::ErrorChain;
     use p256::ecdsa::SigningKey;
     use p256::ecdsa::signature::Signer;
     use std::str::FromStr;
@@ -355,19 +415,16 @@ mod tests {
             prp.clone(),
         );
         let error = check(&trust, &foreign).unwrap_err();
-        assert!(error.to_string().contains("issued by"), "{error}");
+        let text = ErrorChain(&error).to_string();
+        assert!(text.contains("issued by"), "{text}");
 
         // The right certificate, signed by another key.
         let forged = proof(
             vec![endorse("Hospital1MSP", &cert, &foreign_key, &prp)],
             prp.clone(),
         );
-        assert!(
-            check(&trust, &forged)
-                .unwrap_err()
-                .to_string()
-                .contains("does not verify"),
-        );
+        let error = check(&trust, &forged).unwrap_err();
+        assert!(ErrorChain(&error).to_string().contains("does not verify"));
 
         // A genuine endorsement of another payload.
         let other_prp = response_payload("tx1", b"{\"index\":2}");
@@ -393,10 +450,10 @@ mod tests {
         // Another MSP id, no endorsement at all, an expired certificate.
         let wrong_msp = proof(vec![endorse("RelayMSP", &cert, &key, &prp)], prp.clone());
         assert!(check(&trust, &wrong_msp).is_err());
-        assert_eq!(
+        assert!(matches!(
             check(&trust, &proof(vec![], prp.clone())),
             Err(FabricProofError::NoEndorsement)
-        );
+        ));
         let (old_cert, old_key) = peer(&org, hour());
         let expired = proof(
             vec![endorse("Hospital1MSP", &old_cert, &old_key, &prp)],
@@ -406,7 +463,8 @@ mod tests {
         let error = trust
             .verify(&expired, "hospital", "InterchainRequest", PAYLOAD, later)
             .unwrap_err();
-        assert!(error.to_string().contains("validity"), "{error}");
+        let text = ErrorChain(&error).to_string();
+        assert!(text.contains("validity"), "{text}");
     }
 
     #[test]
