@@ -10,10 +10,13 @@
 /// A failure to reach or use the ledger.
 #[derive(Debug, thiserror::Error)]
 pub enum LedgerError {
+    /// The peer answered the request with an error (its message).
     #[error("the peer refused the ledger request: {0}")]
     Peer(String),
+    /// The peer's stream ended.
     #[error("the peer stream closed during the transaction")]
     Disconnected,
+    /// The peer's answer is not what the request expects.
     #[error("the peer sent an unexpected reply: {0}")]
     Protocol(String),
 }
@@ -21,23 +24,28 @@ pub enum LedgerError {
 /// One past value of a key, newest first in [`Ledger::history`].
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct KeyModification {
+    /// The writing transaction.
     pub tx_id: String,
     /// `None` when the transaction deleted the key.
     pub value: Option<Vec<u8>>,
+    /// The transaction's time, in milliseconds since the Unix epoch.
     pub timestamp_ms: i64,
 }
 
 /// World-state access for one transaction.
 pub trait Ledger {
+    /// The committed value of `key`, if any.
     fn get(
         &mut self,
         key: &str,
     ) -> impl Future<Output = Result<Option<Vec<u8>>, LedgerError>> + Send;
+    /// Writes `value` under `key` when the transaction commits.
     fn put(
         &mut self,
         key: &str,
         value: Vec<u8>,
     ) -> impl Future<Output = Result<(), LedgerError>> + Send;
+    /// Deletes `key` when the transaction commits.
     fn delete(&mut self, key: &str) -> impl Future<Output = Result<(), LedgerError>> + Send;
     /// Keys in `[start, end)` in key order, with their values.
     fn range(
@@ -59,6 +67,7 @@ pub mod memory {
     use super::{KeyModification, Ledger, LedgerError};
     use std::collections::BTreeMap;
 
+    /// Committed state, its history, and the pending writes of the running transaction.
     #[derive(Default)]
     pub struct MemoryLedger {
         committed: BTreeMap<String, Vec<u8>>,
@@ -90,6 +99,7 @@ pub mod memory {
             self.pending.clear();
         }
 
+        /// Whether the running transaction wrote anything.
         pub fn has_pending_writes(&self) -> bool {
             !self.pending.is_empty()
         }

@@ -3,6 +3,8 @@
 //! [`contract`] holds the functions and their access control, written against the
 //! [`ledger::Ledger`] trait; [`shim`] serves them to the peer over the shim protocol.
 
+#![warn(missing_docs)]
+
 pub mod contract;
 pub mod identity;
 pub mod ledger;

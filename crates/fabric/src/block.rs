@@ -19,7 +19,9 @@ fn decode<M: Message + Default>(what: &'static str, bytes: &[u8]) -> Result<M, E
 /// One endorser transaction of a block.
 #[derive(Debug, Clone, PartialEq)]
 pub struct BlockTransaction {
+    /// The transaction id.
     pub tx_id: String,
+    /// The channel its header names.
     pub channel: String,
     /// The committing peer's verdict, from the block's transaction filter.
     pub validation_code: TxValidationCode,
@@ -27,8 +29,11 @@ pub struct BlockTransaction {
     pub creator: Vec<u8>,
     /// The bytes every endorsement signs (followed by the endorser's identity).
     pub proposal_response_payload: Vec<u8>,
+    /// The endorsers' signatures over that payload.
     pub endorsements: Vec<Endorsement>,
+    /// The chaincode's response, as endorsed.
     pub response: Response,
+    /// The chaincode event, as endorsed, if the transaction has one.
     pub event: Option<PbChaincodeEvent>,
 }
 

@@ -75,6 +75,7 @@ impl Identity {
         Self::new(msp_id, read(cert)?, key_pem)
     }
 
+    /// The identity's MSP.
     pub fn msp_id(&self) -> &str {
         &self.msp_id
     }

@@ -25,6 +25,8 @@
 //! (a wrong password), and [`Submitted::status`] turns it into [`Error::Refused`] once
 //! the transaction has committed.
 
+#![warn(missing_docs)]
+
 pub mod block;
 mod identity;
 
@@ -202,10 +204,12 @@ impl Gateway {
         })
     }
 
+    /// The identity the gateway signs as.
     pub fn identity(&self) -> &Identity {
         &self.inner.identity
     }
 
+    /// The channel `channel` through this gateway.
     pub fn network(&self, channel: &str) -> Network {
         Network {
             gateway: self.clone(),
@@ -242,17 +246,24 @@ pub struct Network {
 /// `after_tx_id` of that block if given (the last event already processed).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Checkpoint {
+    /// The block to start at.
     pub block_number: u64,
+    /// The last transaction of that block already processed.
     pub after_tx_id: Option<String>,
 }
 
 /// A chaincode event as committed in a block.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ChaincodeEvent {
+    /// The block that holds the transaction.
     pub block_number: u64,
+    /// The transaction that emitted it.
     pub tx_id: String,
+    /// The chaincode that emitted it.
     pub chaincode: String,
+    /// The event's name.
     pub name: String,
+    /// The event's payload.
     pub payload: Vec<u8>,
 }
 
@@ -267,10 +278,12 @@ impl ChaincodeEvent {
 }
 
 impl Network {
+    /// The channel's name.
     pub fn name(&self) -> &str {
         &self.channel
     }
 
+    /// The chaincode `chaincode` on this channel.
     pub fn contract(&self, chaincode: &str) -> Contract {
         Contract {
             network: self.clone(),
@@ -472,6 +485,7 @@ pub struct Contract {
 }
 
 impl Contract {
+    /// A proposal to call `function`, to give arguments and transient data.
     pub fn new_proposal(&self, function: &str) -> ProposalBuilder {
         ProposalBuilder {
             contract: self.clone(),
@@ -499,6 +513,7 @@ impl Contract {
     }
 }
 
+/// A proposal being put together: arguments, transient data.
 pub struct ProposalBuilder {
     contract: Contract,
     function: String,
@@ -507,6 +522,7 @@ pub struct ProposalBuilder {
 }
 
 impl ProposalBuilder {
+    /// Appends arguments, in order.
     pub fn args<I, A>(mut self, args: I) -> Self
     where
         I: IntoIterator<Item = A>,
@@ -535,6 +551,7 @@ impl ProposalBuilder {
             .await
     }
 
+    /// Signs the proposal, with a fresh transaction id.
     pub fn build(self) -> Result<Proposal, Error> {
         let network = &self.contract.network;
         let chaincode_id = Some(ChaincodeId {
@@ -593,10 +610,12 @@ pub struct Proposal {
 }
 
 impl Proposal {
+    /// The transaction id.
     pub fn tx_id(&self) -> &str {
         &self.tx_id
     }
 
+    /// Runs the proposal on a peer without committing; returns the chaincode's answer.
     pub async fn evaluate(self) -> Result<Vec<u8>, Error> {
         let request = EvaluateRequest {
             transaction_id: self.tx_id.clone(),
@@ -622,6 +641,7 @@ impl Proposal {
         Ok(response.payload)
     }
 
+    /// Has the proposal endorsed as the endorsement policy requires.
     pub async fn endorse(self) -> Result<Transaction, Error> {
         let request = EndorseRequest {
             transaction_id: self.tx_id.clone(),
@@ -657,6 +677,7 @@ pub struct Transaction {
 }
 
 impl Transaction {
+    /// The transaction id.
     pub fn tx_id(&self) -> &str {
         &self.tx_id
     }
@@ -666,6 +687,7 @@ impl Transaction {
         &self.response.payload
     }
 
+    /// Signs the endorsed transaction and hands it to the orderer.
     pub async fn submit(mut self) -> Result<Submitted, Error> {
         self.envelope.signature = self.network.identity().sign(&self.envelope.payload);
         let request = SubmitRequest {
@@ -696,12 +718,16 @@ pub struct Submitted {
 /// A committed, valid transaction.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Committed {
+    /// The transaction id.
     pub tx_id: String,
+    /// The block it committed in.
     pub block_number: u64,
+    /// The chaincode's answer.
     pub result: Vec<u8>,
 }
 
 impl Submitted {
+    /// The transaction id.
     pub fn tx_id(&self) -> &str {
         &self.tx_id
     }

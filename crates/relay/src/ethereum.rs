@@ -22,6 +22,7 @@ use crate::{ErrorChain, RelayError, now_ms};
 /// What sending `serveRecovery` came to.
 #[derive(Debug)]
 pub enum SendOutcome {
+    /// Sent in this transaction.
     Sent(H256),
     /// Another relay (or an earlier run) served it already.
     AlreadyServed,
@@ -32,17 +33,26 @@ pub enum SendOutcome {
 /// A verified failure of the chain itself: freeze it.
 #[derive(Debug, thiserror::Error)]
 pub enum ChainFault {
+    /// The chain is not the one the relay saw before, and how.
     #[error("chain reset: {0}")]
     Reset(String),
+    /// A receipt does not verify against its block header.
     #[error("receipt proof failed")]
     Proof(#[from] ReceiptProofError),
+    /// The node's answers about a transaction contradict each other.
     #[error("receipt of {tx:?} disagrees with its block: {reason}")]
-    Inconsistent { tx: H256, reason: String },
+    Inconsistent {
+        /// The transaction.
+        tx: H256,
+        /// What disagrees.
+        reason: String,
+    },
 }
 
 /// The relay's proven outcome of one request.
 #[derive(Debug, Clone)]
 pub struct ProvenServe {
+    /// The proven `RecoveryServed` event.
     pub event: RecoveryServed,
     /// The CompleteRecovery result JSON (the cross-helper contract).
     pub result: String,
@@ -50,9 +60,12 @@ pub struct ProvenServe {
     pub receipt_message: Vec<u8>,
 }
 
+/// The certificate chain as the relay uses it: one relay account, one contract.
 pub struct EthereumSide {
+    /// The contract, as the relay account.
     pub client: MedicalCertificateClient,
     provider: Provider<Http>,
+    /// The chain id as the relay names it (`ethereum:<id>`).
     pub chain: String,
     chain_id: u64,
     confirmations: u64,
@@ -69,6 +82,7 @@ fn rpc(e: impl std::error::Error + Send + Sync + 'static) -> RelayError {
 }
 
 impl EthereumSide {
+    /// `confirmations` counts the transaction's own block.
     pub fn new(
         client: MedicalCertificateClient,
         chain_id: u64,
@@ -167,6 +181,8 @@ impl EthereumSide {
         })
     }
 
+    /// Sends `serveRecovery` for `request_id` with the patient's consent (one send at a
+    /// time; a nonce taken by another process is retried).
     pub async fn send(
         &self,
         request_id: [u8; 32],
@@ -373,8 +389,11 @@ impl EthereumSide {
 /// The certificate chain as the node shows it now.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ObservedChain {
+    /// The chain id the node reports.
     pub chain_id: u64,
+    /// Its genesis block hash, `0x` hex.
     pub genesis_hash: String,
+    /// Its newest block.
     pub head: u64,
 }
 

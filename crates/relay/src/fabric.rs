@@ -18,8 +18,11 @@ use crate::{ErrorChain, RelayError};
 /// One verified request: its payload, proof and position.
 #[derive(Debug, Clone)]
 pub struct ProvenRequest {
+    /// The request the event carries.
     pub request: InterchainRequest,
+    /// The event payload, as endorsed.
     pub payload: Vec<u8>,
+    /// The transaction's endorsements and block.
     pub proof: FabricProof,
 }
 
@@ -28,17 +31,24 @@ pub struct ProvenRequest {
 #[error("{0}")]
 pub struct ProofRefused(pub String);
 
+/// One hospital channel as the relay uses it: its peer, its chaincode, its MSP CA.
 pub struct HospitalSide {
+    /// The hospital.
     pub hospital: Hospital,
+    /// The chain id as the relay names it (`fabric:<channel>`).
     pub chain: String,
+    /// The request pair (`fabric:<channel>->ethereum:<id>`) its indices count on.
     pub pair: String,
+    /// The hospital chaincode's name.
     pub chaincode: String,
+    /// The peer's gateway, as the relay's identity.
     pub gateway: Gateway,
     client: HospitalClient,
     trust: MspTrust,
 }
 
 impl HospitalSide {
+    /// Connects to the hospital's peer as `relay` and reads its MSP CA.
     pub async fn connect(
         hospital: &Hospital,
         relay: &medcert_network::Identity,
@@ -99,6 +109,7 @@ impl HospitalSide {
         }
     }
 
+    /// The hospital's channel.
     pub fn channel(&self) -> &str {
         &self.hospital.channel
     }
@@ -249,6 +260,7 @@ impl HospitalSide {
         Ok(proven)
     }
 
+    /// Recovery `index` as the channel holds it.
     pub async fn recovery_status(&self, index: u64) -> Result<Recovery, RelayError> {
         self.client
             .get_recovery_status(&args::GetRecoveryStatus { index })

@@ -23,27 +23,42 @@ const EC_PUBLIC_KEY: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.2.840.10
 /// Why a transaction's proof is refused.
 #[derive(Debug, thiserror::Error)]
 pub enum FabricProofError {
+    /// The MSP CA certificate is not a usable P-256 root.
     #[error("MSP CA certificate of {msp_id}")]
     BadCa {
+        /// The MSP.
         msp_id: String,
+        /// Why.
         #[source]
         source: CertificateError,
     },
+    /// No endorsement at all.
     #[error("the transaction carries no endorsement")]
     NoEndorsement,
+    /// An endorsement does not verify.
     #[error("endorsement {index}")]
     BadEndorsement {
+        /// Its position in the transaction.
         index: usize,
+        /// Why.
         #[source]
         source: EndorsementError,
     },
+    /// No endorsement is by the org.
     #[error("no endorsement by {msp_id}")]
-    NotEndorsedByOrg { msp_id: String },
+    NotEndorsedByOrg {
+        /// The org's MSP.
+        msp_id: String,
+    },
+    /// The endorsed event is not the delivered one, and how.
     #[error("the endorsed transaction {0}")]
     EventMismatch(&'static str),
+    /// Part of the endorsed payload does not decode.
     #[error("malformed endorsed {what}")]
     Decode {
+        /// Which part.
         what: &'static str,
+        /// Why.
         #[source]
         source: prost::DecodeError,
     },
@@ -52,28 +67,46 @@ pub enum FabricProofError {
 /// Why an endorsement does not count.
 #[derive(Debug, thiserror::Error)]
 pub enum EndorsementError {
+    /// The endorser is not a serialized identity.
     #[error("endorser is not a serialized identity")]
     Identity(#[source] prost::DecodeError),
+    /// The endorser is of another MSP.
     #[error("endorser belongs to {found}, not {expected}")]
-    OtherMsp { found: String, expected: String },
+    OtherMsp {
+        /// The endorser's MSP.
+        found: String,
+        /// The org's.
+        expected: String,
+    },
+    /// The endorser's certificate is unusable.
     #[error("endorser certificate")]
     Certificate(#[source] CertificateError),
+    /// The endorser's certificate is issued by another CA.
     #[error("endorser certificate is issued by {issuer}, not by the {msp_id} CA {ca}")]
     OtherIssuer {
+        /// The certificate's issuer.
         issuer: String,
+        /// The org's MSP.
         msp_id: String,
+        /// The org's CA.
         ca: String,
     },
+    /// The endorser's certificate names the CA but is not signed by it.
     #[error("endorser certificate is not signed by the {msp_id} CA")]
     NotSignedByCa {
+        /// The org's MSP.
         msp_id: String,
+        /// Why.
         #[source]
         source: CertificateError,
     },
+    /// The endorser's certificate is expired or not yet valid.
     #[error("endorser certificate is outside its validity period")]
     OutsideValidity,
+    /// The signature is not DER ECDSA.
     #[error("signature is not DER ECDSA")]
     SignatureEncoding(#[source] p256::ecdsa::Error),
+    /// The signature does not verify.
     #[error("signature does not verify under the endorser's certificate")]
     Signature,
 }
@@ -81,20 +114,28 @@ pub enum EndorsementError {
 /// Why a certificate is not a usable P-256 one.
 #[derive(Debug, thiserror::Error)]
 pub enum CertificateError {
+    /// Not a certificate.
     #[error("not an X.509 certificate")]
     Parse(#[source] x509_cert::der::Error),
+    /// Its key is not an EC key.
     #[error("public key algorithm {0} is not EC")]
     NotEc(ObjectIdentifier),
+    /// Its key is not on P-256.
     #[error("public key is not a P-256 point")]
     NotP256,
+    /// It is not signed with ECDSA over SHA-256.
     #[error("signature algorithm {0} is not ecdsa-with-SHA256")]
     SignatureAlgorithm(ObjectIdentifier),
+    /// Its signed part cannot be re-encoded.
     #[error("re-encoding the certificate")]
     Encode(#[source] x509_cert::der::Error),
+    /// Its signature is not DER ECDSA.
     #[error("certificate signature is not DER ECDSA")]
     SignatureEncoding(#[source] p256::ecdsa::Error),
+    /// Its signature does not verify.
     #[error("certificate signature does not verify")]
     Signature,
+    /// A CA certificate that does not sign itself.
     #[error("not a self-signed CA")]
     NotSelfSigned(#[source] Box<CertificateError>),
 }
@@ -108,6 +149,7 @@ pub struct MspTrust {
 }
 
 impl MspTrust {
+    /// The trust anchor of `msp_id`: its self-signed P-256 root CA, PEM.
     pub fn from_pem(msp_id: &str, ca_pem: &[u8]) -> Result<Self, FabricProofError> {
         let bad = |source| FabricProofError::BadCa {
             msp_id: msp_id.to_owned(),
@@ -126,6 +168,7 @@ impl MspTrust {
         })
     }
 
+    /// The MSP this CA anchors.
     pub fn msp_id(&self) -> &str {
         &self.msp_id
     }

@@ -12,23 +12,37 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
+/// File name of the freeze state in the state directory.
 pub const FREEZE_FILE: &str = "freeze.json";
 const LOCK_FILE: &str = "freeze.lock";
 
+/// Why the freeze state cannot be read or written.
 #[derive(Debug, thiserror::Error)]
 pub enum FreezeError {
+    /// The file cannot be read or written.
     #[error("freeze state {path}")]
     Io {
+        /// The file.
         path: PathBuf,
+        /// Why.
         source: std::io::Error,
     },
+    /// The file does not parse.
     #[error("freeze state {path} is malformed; fix or remove it")]
     Malformed {
+        /// The file.
         path: PathBuf,
+        /// Why.
         source: serde_json::Error,
     },
+    /// An unfreeze of a chain that is not frozen.
     #[error("chain {chain} is not frozen (frozen: {frozen})")]
-    NotFrozen { chain: String, frozen: String },
+    NotFrozen {
+        /// The chain asked for.
+        chain: String,
+        /// The chains that are frozen.
+        frozen: String,
+    },
 }
 
 /// A message the relay refused to act on.
@@ -36,23 +50,30 @@ pub enum FreezeError {
 pub struct Refusal {
     /// What was refused: `<chain>/<index>` and, for Fabric, the transaction id.
     pub message: String,
+    /// Why it was refused.
     pub reason: String,
+    /// When (Unix milliseconds).
     pub at_ms: u64,
 }
 
 /// Why and since when a chain is frozen, and what was refused since.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Freeze {
+    /// Why it was frozen.
     pub reason: String,
+    /// Since when (Unix milliseconds).
     pub since_ms: u64,
+    /// What was refused since.
     pub refusals: Vec<Refusal>,
     /// Set when an operator unfreezes the chain (then it moves to the history).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub unfrozen_at_ms: Option<u64>,
 }
 
+/// What the freeze file holds.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct FreezeState {
+    /// The frozen chains, by chain id.
     pub frozen: BTreeMap<String, Freeze>,
     /// Past freezes, oldest first, with their refusals.
     pub history: Vec<(String, Freeze)>,
@@ -65,6 +86,7 @@ pub struct FreezeBook {
 }
 
 impl FreezeBook {
+    /// The freeze state kept in `state_dir`.
     pub fn new(state_dir: &Path) -> Self {
         Self {
             dir: state_dir.to_owned(),
@@ -82,6 +104,7 @@ impl FreezeBook {
         }
     }
 
+    /// The state as the file holds it now (empty without a file).
     pub fn load(&self) -> Result<FreezeState, FreezeError> {
         let path = self.path();
         match std::fs::read(&path) {

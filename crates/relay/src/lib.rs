@@ -20,6 +20,8 @@
 //! proof fails is frozen ([`freeze`]): its messages are refused and recorded until an
 //! operator unfreezes it.
 
+#![warn(missing_docs)]
+
 pub mod ethereum;
 pub mod fabric;
 pub mod fabric_proof;
@@ -51,6 +53,7 @@ use crate::store::{Admission, Checkpoint, MessageRecord, Status, Store, StoreErr
 use medcert_hospital_api::events::INTERCHAIN_REQUEST;
 
 /// The project's interchain messages (`proto/interchain.proto`).
+#[allow(missing_docs)] // generated
 pub mod proto {
     include!(concat!(env!("OUT_DIR"), "/medcert.interchain.v1.rs"));
 }
@@ -111,66 +114,106 @@ impl std::fmt::Display for ErrorChain<'_> {
     }
 }
 
+/// Why the relay cannot go on (a step is retried, or the relay stops).
 #[derive(Debug, thiserror::Error)]
 pub enum RelayError {
+    /// The configuration or network description cannot be used, and why.
     #[error("relay configuration: {0}")]
     Config(String),
+    /// A configured file cannot be read.
     #[error("cannot read {path}")]
     Read {
+        /// The file.
         path: PathBuf,
+        /// Why.
         #[source]
         source: std::io::Error,
     },
+    /// The state directory cannot be created.
     #[error("cannot create the state directory {path}")]
     StateDir {
+        /// The directory.
         path: PathBuf,
+        /// Why.
         #[source]
         source: std::io::Error,
     },
+    /// The metrics address cannot be bound.
     #[error("cannot serve metrics on {addr}")]
     Metrics {
+        /// The address.
         addr: SocketAddr,
+        /// Why.
         #[source]
         source: std::io::Error,
     },
+    /// A hospital's MSP CA certificate is not a usable trust anchor.
     #[error("hospital {hospital}: unusable MSP CA certificate")]
     MspCa {
+        /// The hospital.
         hospital: String,
+        /// Why.
         #[source]
         source: crate::fabric_proof::FabricProofError,
     },
+    /// The network description names no such hospital.
     #[error("the network description")]
     Network(#[from] medcert_network::NetworkError),
+    /// The Ethereum RPC URL does not parse.
     #[error("the Ethereum RPC URL {url}")]
     RpcUrl {
+        /// The URL.
         url: String,
+        /// Why.
         #[source]
         source: Box<dyn std::error::Error + Send + Sync>,
     },
+    /// The durable store failed.
     #[error(transparent)]
     Store(#[from] StoreError),
+    /// The freeze file failed.
     #[error(transparent)]
     Freeze(#[from] FreezeError),
+    /// A hospital's peer failed or refused (connection, blocks, events).
     #[error("hospital {hospital}")]
     Fabric {
+        /// The hospital.
         hospital: String,
+        /// Why.
         #[source]
         source: medcert_fabric::Error,
     },
+    /// A hospital's chaincode call failed or was refused.
     #[error("hospital {hospital}")]
     Chaincode {
+        /// The hospital.
         hospital: String,
+        /// Why.
         #[source]
         source: medcert_hospital_api::ClientError,
     },
+    /// The certificate chain failed or refused.
     #[error("certificate chain")]
     Ethereum(#[from] EthereumError),
+    /// A chain the message needs is frozen.
     #[error("chain {chain} is frozen ({reason}) until an operator unfreezes it")]
-    Frozen { chain: String, reason: String },
+    Frozen {
+        /// The chain id.
+        chain: String,
+        /// Why it was frozen.
+        reason: String,
+    },
+    /// The certificate chain did not answer in time.
     #[error("timed out after {0:?} waiting for the certificate chain")]
     Timeout(Duration),
+    /// A stored message cannot be used.
     #[error("stored message {key} is unreadable: {reason}")]
-    CorruptMessage { key: String, reason: String },
+    CorruptMessage {
+        /// The message's key.
+        key: String,
+        /// What is wrong with it.
+        reason: String,
+    },
 }
 
 /// A step at which the binary can be made to stop (crash tests): after committing the
@@ -218,6 +261,7 @@ impl std::fmt::Display for PauseStep {
 /// What the relay serves and how.
 #[derive(Debug, Clone)]
 pub struct RelayConfig {
+    /// The network to serve.
     pub network: Network,
     /// Directory of the relay's durable store and freeze file.
     pub state_dir: PathBuf,
@@ -234,6 +278,7 @@ pub struct RelayConfig {
 }
 
 impl RelayConfig {
+    /// Defaults: 1 confirmation, a 60 s timeout, no metrics, every hospital.
     pub fn new(network: Network, state_dir: PathBuf) -> Self {
         Self {
             network,
@@ -255,16 +300,19 @@ pub struct Stopwatch {
 }
 
 impl Stopwatch {
+    /// Starts timing (again); a running stopwatch keeps running.
     pub fn start(&mut self) {
         self.started.get_or_insert_with(Instant::now);
     }
 
+    /// Stops timing, adding the time since the start.
     pub fn stop(&mut self) {
         if let Some(started) = self.started.take() {
             self.total += started.elapsed();
         }
     }
 
+    /// The time measured so far.
     pub fn total(&self) -> Duration {
         self.total + self.started.map(|s| s.elapsed()).unwrap_or_default()
     }
@@ -279,6 +327,7 @@ pub struct RelayHandle {
 }
 
 impl RelayHandle {
+    /// The relay's metrics.
     pub fn metrics(&self) -> Arc<Metrics> {
         self.core.metrics.clone()
     }

@@ -17,6 +17,7 @@ const BUCKETS: [f64; 16] = [
     5.0, 10.0,
 ];
 
+/// A latency histogram in seconds, with Prometheus's buckets.
 #[derive(Debug, Default)]
 pub struct Histogram {
     inner: Mutex<HistogramData>,
@@ -31,6 +32,7 @@ struct HistogramData {
 }
 
 impl Histogram {
+    /// Counts one observation.
     pub fn observe(&self, value: Duration) {
         let seconds = value.as_secs_f64();
         let mut data = self.inner.lock().expect("histogram lock");
@@ -95,10 +97,12 @@ pub struct Metrics {
 }
 
 impl Metrics {
+    /// Adds one to `counter`.
     pub fn count(counter: &AtomicU64) {
         counter.fetch_add(1, Ordering::Relaxed);
     }
 
+    /// The metrics in Prometheus text format.
     pub fn render(&self) -> String {
         let mut out = String::new();
         let counters = [

@@ -9,23 +9,38 @@ use alloy_trie::{HashBuilder, Nibbles, root::adjust_index_for_rlp};
 
 use crate::proto::EthereumProof;
 
+/// Why a receipt proof fails.
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 pub enum ReceiptProofError {
+    /// The proof does not lead from the root to the receipt.
     #[error("the receipt of transaction {index} does not verify against receiptsRoot {root}")]
     Mismatch {
+        /// The transaction's index in the block.
         index: u64,
+        /// The block's receipts root.
         root: String,
+        /// Why.
         // Boxed: the error carries the trie path and values, and is rare.
         source: Box<alloy_trie::proof::ProofVerificationError>,
     },
+    /// The transaction is not in the block.
     #[error("transaction index {index} is outside the block's {count} receipts")]
-    NoSuchReceipt { index: u64, count: usize },
+    NoSuchReceipt {
+        /// The transaction's index.
+        index: u64,
+        /// The block's receipts.
+        count: usize,
+    },
+    /// An empty receipt.
     #[error("empty receipt")]
     Empty,
+    /// The receipt is not RLP of a receipt.
     #[error("malformed receipt encoding")]
     Rlp(#[source] alloy_rlp::Error),
+    /// Bytes after the receipt's RLP.
     #[error("{0} bytes after the receipt")]
     Trailing(usize),
+    /// A proof field has the wrong size.
     #[error("malformed proof field {0}")]
     MalformedField(&'static str),
 }
@@ -33,8 +48,11 @@ pub enum ReceiptProofError {
 /// One log of a receipt.
 #[derive(Debug, Clone, PartialEq, Eq, RlpEncodable, RlpDecodable)]
 pub struct ReceiptLog {
+    /// The emitting contract.
     pub address: Address,
+    /// The indexed topics.
     pub topics: Vec<B256>,
+    /// The unindexed data.
     pub data: Bytes,
 }
 
@@ -52,9 +70,13 @@ struct ReceiptBody {
 pub struct Receipt {
     /// EIP-2718 transaction type (0 legacy, 1 access list, 2 dynamic fee, ...).
     pub tx_type: u8,
+    /// Whether the transaction succeeded.
     pub success: bool,
+    /// Gas used in the block up to and including it.
     pub cumulative_gas_used: u64,
+    /// The logs' bloom filter.
     pub logs_bloom: [u8; 256],
+    /// Its logs.
     pub logs: Vec<ReceiptLog>,
 }
 
@@ -75,6 +97,7 @@ impl Receipt {
         out
     }
 
+    /// Decodes the EIP-2718 encoding ([`Self::encode_2718`]).
     pub fn decode_2718(bytes: &[u8]) -> Result<Self, ReceiptProofError> {
         let (tx_type, mut rest) = match bytes.first() {
             None => return Err(ReceiptProofError::Empty),

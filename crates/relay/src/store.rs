@@ -23,29 +23,46 @@ const ETHEREUM_META: &str = "ethereum";
 /// File name of the store in the state directory.
 pub const STORE_FILE: &str = "relay.redb";
 
+/// Why the store cannot be used.
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
+    /// The database failed.
     #[error("relay store {path}")]
     Db {
+        /// The store file.
         path: PathBuf,
+        /// Why.
         source: Box<redb::Error>,
     },
     #[error(
         "relay store {path} is in use by another process (a running relay?); stop it or use another state directory"
     )]
-    InUse { path: PathBuf },
+    /// Another process holds the store.
+    InUse {
+        /// The store file.
+        path: PathBuf,
+    },
+    /// A stored value does not parse.
     #[error("relay store {path}: corrupt entry {key}")]
     Corrupt {
+        /// The store file.
         path: PathBuf,
+        /// The entry.
         key: String,
+        /// Why.
         source: serde_json::Error,
     },
+    /// A status change the state machine does not allow.
     #[error("message {key}: cannot go from {from} to {to}")]
     Transition {
+        /// The message.
         key: String,
+        /// Its status.
         from: &'static str,
+        /// The status asked for.
         to: &'static str,
     },
+    /// No message has this key.
     #[error("message {0} is not in the store")]
     UnknownMessage(String),
 }
@@ -57,22 +74,39 @@ pub enum Status {
     /// Read from the source chain and its proof verified; nothing sent yet.
     Received,
     /// `serveRecovery` was sent in this transaction (it may or may not be mined).
-    EthSent { tx_hash: String },
+    EthSent {
+        /// The transaction, `0x` hex.
+        tx_hash: String,
+    },
     /// The recovery was served, proven against the block header; `result` is the
     /// CompleteRecovery JSON, `receipt` the encoded SUCCESS_RECEIPT message.
-    EthConfirmed { result: String, receipt: String },
+    EthConfirmed {
+        /// The CompleteRecovery result JSON.
+        result: String,
+        /// The SUCCESS_RECEIPT message, hex.
+        receipt: String,
+    },
     /// The request cannot be served; `rollback` is true for a timeout.
-    Failing { reason: String, rollback: bool },
+    Failing {
+        /// Why, for FailRecovery.
+        reason: String,
+        /// Whether it is a rollback after a timeout.
+        rollback: bool,
+    },
     /// The channel holds the answer; `message` is the encoded answer (success receipt,
     /// failure receipt or rollback), hex.
     Answered {
+        /// What the channel holds.
         outcome: Outcome,
+        /// The transaction that answered on the channel.
         fabric_tx: String,
+        /// The encoded answer message, hex.
         message: String,
     },
 }
 
 impl Status {
+    /// The status's name, as logs and metrics give it.
     pub fn name(&self) -> &'static str {
         match self {
             Self::Received => "received",
@@ -104,27 +138,41 @@ impl Status {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum Outcome {
-    Completed { result: String },
-    Failed { reason: String },
+    /// Completed.
+    Completed {
+        /// The relay's result JSON.
+        result: String,
+    },
+    /// Failed.
+    Failed {
+        /// Why.
+        reason: String,
+    },
 }
 
 /// One request and its progress.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct MessageRecord {
+    /// The hospital channel it came from.
     pub channel: String,
+    /// Its index on the channel.
     pub index: u64,
     /// The encoded REQUEST interchain message (payload and Fabric proof), hex.
     pub request: String,
+    /// When it was admitted (Unix milliseconds).
     pub received_at_ms: u64,
+    /// Where it stands.
     pub status: Status,
 }
 
 impl MessageRecord {
+    /// Its key in the store ([`message_key`]).
     pub fn key(&self) -> String {
         message_key(&self.channel, self.index)
     }
 }
 
+/// The store key of request `index` of `channel`: `fabric:<channel>/<index, 20 digits>`.
 pub fn message_key(channel: &str, index: u64) -> String {
     format!("{}/{index:020}", crate::fabric_chain(channel))
 }
@@ -132,15 +180,20 @@ pub fn message_key(channel: &str, index: u64) -> String {
 /// Where a channel's event stream resumes.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Checkpoint {
+    /// The block to resume at.
     pub block_number: u64,
+    /// The last transaction of that block already handled.
     pub after_tx_id: Option<String>,
 }
 
 /// What the relay remembers of the certificate chain, to notice a reset under it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct EthereumMark {
+    /// The chain id.
     pub chain_id: u64,
+    /// The genesis block hash, `0x` hex.
     pub genesis_hash: String,
+    /// The newest block seen.
     pub head: u64,
     /// The head when the store was created: the relay served nothing before it, so
     /// searching for its own `RecoveryServed` events starts there.
@@ -155,11 +208,18 @@ pub enum Admission {
     /// The expected one (or the first one ever seen on a new store).
     Next,
     /// Already admitted: ignore.
-    Duplicate { expected: u64 },
+    Duplicate {
+        /// The next index expected.
+        expected: u64,
+    },
     /// Indices `expected..index` were missed: fetch them first.
-    Gap { expected: u64 },
+    Gap {
+        /// The next index expected.
+        expected: u64,
+    },
 }
 
+/// Where `index` stands against the `expected` next index of its pair.
 pub fn admit(expected: Option<u64>, index: u64) -> Admission {
     match expected {
         None => Admission::Next,
@@ -169,6 +229,7 @@ pub fn admit(expected: Option<u64>, index: u64) -> Admission {
     }
 }
 
+/// The relay's durable state (see the module docs).
 pub struct Store {
     db: Database,
     path: PathBuf,
@@ -238,6 +299,7 @@ impl Store {
         value.map(|v| self.decode(key, v.value())).transpose()
     }
 
+    /// The next index expected on `pair`, if any was admitted.
     pub fn next_index(&self, pair: &str) -> Result<Option<u64>, StoreError> {
         let txn = self.db.begin_read().map_err(|e| self.db_error(e))?;
         let table = txn.open_table(PAIRS).map_err(|e| self.db_error(e))?;
@@ -245,10 +307,12 @@ impl Store {
         Ok(value.map(|v| v.value()))
     }
 
+    /// Where `channel`'s event stream resumes.
     pub fn checkpoint(&self, channel: &str) -> Result<Option<Checkpoint>, StoreError> {
         self.get_json(CHECKPOINTS, channel)
     }
 
+    /// Moves `channel`'s checkpoint.
     pub fn set_checkpoint(&self, channel: &str, checkpoint: &Checkpoint) -> Result<(), StoreError> {
         let json = serde_json::to_vec(checkpoint).expect("a checkpoint serialises");
         self.write(|txn| {
@@ -288,6 +352,7 @@ impl Store {
         })
     }
 
+    /// The message `key`, if stored.
     pub fn message(&self, key: &str) -> Result<Option<MessageRecord>, StoreError> {
         self.get_json(MESSAGES, key)
     }
@@ -334,10 +399,12 @@ impl Store {
         Ok(out)
     }
 
+    /// What the relay last saw of the certificate chain.
     pub fn ethereum_mark(&self) -> Result<Option<EthereumMark>, StoreError> {
         self.get_json(META, ETHEREUM_META)
     }
 
+    /// Records what the relay saw of the certificate chain.
     pub fn set_ethereum_mark(&self, mark: &EthereumMark) -> Result<(), StoreError> {
         let json = serde_json::to_vec(mark).expect("a mark serialises");
         self.write(|txn| {
