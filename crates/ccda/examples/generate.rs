@@ -1,6 +1,8 @@
 //! Writes a generated C-CDA document to standard output:
 //! `cargo run -p medcert-ccda --example generate -- <size-bytes> [seed]`.
 
+#![allow(unused_crate_dependencies)] // an example links every dependency of its package
+
 use std::io::Write;
 
 use medcert_ccda::{GeneratorConfig, generate};

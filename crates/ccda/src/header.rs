@@ -10,7 +10,9 @@ use crate::xml::Tag;
 /// An HL7 instance identifier (`II`): an OID or UUID root and an optional extension.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct InstanceId {
+    /// `@root`: the OID or UUID of the issuing namespace, or the identifier itself.
     pub root: String,
+    /// `@extension`: the identifier within `root`, where it has one.
     pub extension: Option<String>,
 }
 
@@ -42,17 +44,29 @@ impl CcdaVersion {
 /// The C-CDA R2.1 document types, each known by its document-level templateId.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum DocumentType {
+    /// A summary of the patient's relevant history (CCD).
     ContinuityOfCareDocument,
+    /// A consultant's answer to a request for an opinion or advice.
     ConsultationNote,
+    /// The patient's goals, interventions and health concerns.
     CarePlan,
+    /// An imaging specialist's interpretation of a study.
     DiagnosticImagingReport,
+    /// The synopsis of a hospital stay, written at discharge.
     DischargeSummary,
+    /// The history and examination that start a course of care.
     HistoryAndPhysical,
+    /// A surgeon's record of an operation, written right after it.
     OperativeNote,
+    /// The record of a non-operative procedure.
     ProcedureNote,
+    /// A clinician's note on the patient's course during care.
     ProgressNote,
+    /// A request to another provider to take over or share care.
     ReferralNote,
+    /// What a receiving provider needs when the patient moves.
     TransferSummary,
+    /// A document whose content is not XML (`nonXMLBody`), e.g. a PDF.
     UnstructuredDocument,
 }
 
@@ -147,6 +161,7 @@ pub struct Custodian {
 /// What a C-CDA header says about the document.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CcdaHeader {
+    /// The implementation guide release, from the US Realm Header templateId.
     pub version: CcdaVersion,
     /// From the document-level templateIds; `None` for a document that declares only
     /// the US Realm Header.
@@ -161,6 +176,7 @@ pub struct CcdaHeader {
     pub effective_time: String,
     /// The first `recordTarget/patientRole/id` with a root.
     pub patient_id: InstanceId,
+    /// The organisation in charge of the document.
     pub custodian: Custodian,
     /// The first `author/assignedAuthor/representedOrganization/name`, where an author
     /// has one (a person or device may have none).

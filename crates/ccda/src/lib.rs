@@ -7,6 +7,8 @@
 //! processing instructions (a stylesheet) and comments, use any line ends, and bind the
 //! HL7 namespace to any prefix.
 
+#![warn(missing_docs)]
+
 mod generator;
 mod header;
 mod reader;
@@ -33,7 +35,10 @@ pub struct Section {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Body {
     /// `structuredBody`: its top-level sections, in document order.
-    Structured { sections: Vec<Section> },
+    Structured {
+        /// The `component/section` elements directly below `structuredBody`.
+        sections: Vec<Section>,
+    },
     /// `nonXMLBody` (an Unstructured Document): what its `text` says of the content.
     NonXml {
         /// `text/@mediaType`, e.g. `application/pdf`.
@@ -48,7 +53,9 @@ pub enum Body {
 /// A read C-CDA document: its header and its body.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Ccda {
+    /// What the US Realm Header says.
     pub header: CcdaHeader,
+    /// What `component` holds: a structured or an unstructured body.
     pub body: Body,
 }
 
@@ -65,23 +72,42 @@ impl Ccda {
 /// Why a document was refused.
 #[derive(Debug, thiserror::Error)]
 pub enum CcdaError {
+    /// The document is not well-formed XML.
     #[error("malformed XML at line {line}, column {column}: {reason}")]
     Malformed {
+        /// The 1-based line of the fault.
         line: u64,
+        /// The 1-based byte column of the fault.
         column: u64,
+        /// What is wrong there.
         reason: String,
     },
+    /// The input ends before the document is complete.
     #[error(
         "truncated XML: the document ends at line {line}, column {column} before it is complete"
     )]
-    Truncated { line: u64, column: u64 },
+    Truncated {
+        /// The 1-based line where the input ends.
+        line: u64,
+        /// The 1-based byte column where the input ends.
+        column: u64,
+    },
+    /// The root element is not `ClinicalDocument` in the HL7 namespace.
     #[error(
         "not a C-CDA document: the root element is {found}, expected ClinicalDocument in \
          namespace {HL7_V3_NAMESPACE}"
     )]
-    NotCcda { found: String },
+    NotCcda {
+        /// The root element's name as written, prefix included.
+        found: String,
+    },
+    /// A SHALL element of the US Realm Header is missing or has the wrong value.
     #[error("not a conformant C-CDA document: the US Realm Header requires {xpath}")]
-    MissingShall { xpath: &'static str },
+    MissingShall {
+        /// The XPath of the required element.
+        xpath: &'static str,
+    },
+    /// The source could not be read.
     #[error("reading the document failed")]
     Io(#[source] std::io::Error),
 }

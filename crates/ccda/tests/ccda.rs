@@ -1,3 +1,5 @@
+#![allow(unused_crate_dependencies)] // a test binary links every dependency of its package
+
 use medcert_ccda::{
     Body, CcdaError, CcdaVersion, DocumentType, GeneratorConfig, generate, generate_document,
     parse, parse_header,

@@ -30,7 +30,9 @@ const BOM: &[u8] = b"\xEF\xBB\xBF";
 /// A place in the document: 1-based line and 1-based byte column.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Position {
+    /// The line, counting from 1.
     pub line: u64,
+    /// The byte offset within the line, counting from 1.
     pub column: u64,
 }
 
@@ -43,10 +45,21 @@ impl std::fmt::Display for Position {
 /// Why a document could not be read.
 #[derive(Debug, thiserror::Error)]
 pub enum XmlError {
+    /// The document is not well-formed.
     #[error("malformed XML at {at}: {reason}")]
-    Malformed { at: Position, reason: String },
+    Malformed {
+        /// Where the fault is.
+        at: Position,
+        /// What is wrong there.
+        reason: String,
+    },
+    /// The input ends before the document is complete.
     #[error("truncated XML: the document ends at {at} before it is complete")]
-    Truncated { at: Position },
+    Truncated {
+        /// Where the input ends.
+        at: Position,
+    },
+    /// The source could not be read.
     #[error("reading the document failed")]
     Io(#[from] io::Error),
 }
@@ -67,7 +80,12 @@ pub enum Token<'a> {
     /// An empty-element tag (`<a/>`).
     Empty(Tag<'a>),
     /// An end tag: what stands between `</` and `>`, and the element's name.
-    End { raw: &'a [u8], name: &'a [u8] },
+    End {
+        /// What stands between `</` and `>`, trailing whitespace included.
+        raw: &'a [u8],
+        /// The element's name, prefix included.
+        name: &'a [u8],
+    },
     /// A piece of character data, as written (no `<` and no `&` in it). One text node
     /// may come as several pieces.
     Text(&'a [u8]),
@@ -121,6 +139,7 @@ pub struct XmlReader<R> {
 }
 
 impl<R: BufRead> XmlReader<R> {
+    /// A reader at the start of `source`.
     pub fn new(source: R) -> Self {
         Self {
             source,

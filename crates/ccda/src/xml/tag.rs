@@ -8,9 +8,11 @@ use std::ops::Range;
 pub struct AttributeSpan {
     /// Whitespace before the attribute's name.
     pub separator: Range<usize>,
+    /// The attribute's name, prefix included.
     pub key: Range<usize>,
     /// The `=` with any whitespace around it.
     pub equals: Range<usize>,
+    /// The quote around the value: `"` or `'`.
     pub quote: u8,
     /// The raw (escaped) value, between the quotes.
     pub value: Range<usize>,
@@ -21,6 +23,7 @@ pub struct AttributeSpan {
 pub struct Tag<'a> {
     /// What stands between `<` and `>` (or `/>`).
     pub content: &'a [u8],
+    /// Its attributes, in the order written.
     pub attributes: &'a [AttributeSpan],
     name_len: usize,
     /// Whitespace after the last attribute, before `>` or `/>`.
@@ -60,6 +63,7 @@ impl<'a> Tag<'a> {
         memchr::memchr(b':', name).map(|colon| &name[..colon])
     }
 
+    /// The name of `attribute`, one of this tag's, as written.
     pub fn key(&self, attribute: &AttributeSpan) -> &'a [u8] {
         &self.content[attribute.key.clone()]
     }
