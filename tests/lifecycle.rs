@@ -10,8 +10,8 @@ use std::time::Duration;
 
 use medcert_crypto::{Dek, EnvelopeHeader, RecordAad, encrypt_stream};
 use medcert_eip712::{CertificateAuthorization, SignedConsent, hospital_id};
-use medcert_flows::connect::{certificate_client_as_hospital, csp, hospital_contract, ipfs};
-use medcert_flows::ledger::RecordState;
+use medcert_flows::connect::{certificate_client_as_hospital, csp, hospital_client, ipfs};
+use medcert_flows::hospital_api::RecordState;
 use medcert_flows::query::record_state;
 use medcert_flows::recover::RecoverReport;
 use medcert_flows::verify::VerdictReport;
@@ -117,7 +117,7 @@ impl World {
 
     /// Whether `record_id` exists (active or deleted) on hospital `n`'s chain.
     async fn on_chain(&self, n: usize, record_id: &str) -> bool {
-        let contract = hospital_contract(&self.network, self.h(n), Actor::Doctor(0))
+        let contract = hospital_client(&self.network, self.h(n), Actor::Doctor(0))
             .await
             .unwrap();
         record_state(&contract, &self.h(n).channel, record_id)
@@ -206,7 +206,7 @@ async fn records_are_deleted_and_recovered_elsewhere_only_with_consent() {
     .await
     .unwrap();
     let hash_c = deleted.hash_c.unwrap();
-    let contract = hospital_contract(network, world.h(0), Actor::Doctor(0))
+    let contract = hospital_client(network, world.h(0), Actor::Doctor(0))
         .await
         .unwrap();
     let state = record_state(&contract, &world.h(0).channel, &record)

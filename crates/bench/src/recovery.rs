@@ -17,6 +17,7 @@ use medcert_ethereum::ethers;
 use medcert_fabric_protos::protos::TxValidationCode;
 use medcert_flows::consent::ConsentFile;
 use medcert_flows::digest::{ContentFingerprint, Fingerprints, HashC, WatermarkFingerprint};
+use medcert_flows::hospital_api::ClientError;
 use medcert_flows::store::StoreError;
 use medcert_flows::{
     ConsentRequest, FlowError, HospitalKeys, Quiet, RecoverRequest, StoreFlowRequest, recover,
@@ -190,8 +191,11 @@ pub fn conflicts_retried() -> usize {
 /// changed what it read (MVCC or phantom read conflict): a retry can succeed.
 fn is_write_conflict(error: &FlowError) -> bool {
     let source = match error {
-        FlowError::Fabric { source, .. } => source,
-        FlowError::Store(StoreError::Fabric(source)) => source,
+        FlowError::HospitalChain {
+            source: ClientError::Fabric { source, .. },
+            ..
+        }
+        | FlowError::Store(StoreError::Chain(ClientError::Fabric { source, .. })) => source,
         _ => return false,
     };
     matches!(

@@ -14,12 +14,11 @@ use medcert_network::{Hospital, Network};
 use serde::Serialize;
 use tokio::io::AsyncReadExt;
 
-use crate::connect::{Actor, certificate_client_as_hospital, csp, hospital_contract, ipfs};
-use crate::digest::{ContentFingerprint, Fingerprints, WatermarkFingerprint};
+use crate::connect::{Actor, certificate_client_as_hospital, csp, hospital_client, ipfs};
+use crate::digest::{ContentFingerprint, Fingerprints, WatermarkFingerprint, hex32};
 use crate::error::FlowError;
 use crate::ids::{certificate_record_id, check_record_id};
 use crate::keys::HospitalKeys;
-use crate::ledger::hex32;
 use crate::observer::{Observed, Observer};
 use crate::query::active_record;
 use crate::wallet::PatientWallet;
@@ -175,8 +174,8 @@ pub async fn certify_record(
     let hospital = network.hospital(request.hospital)?;
     check_record_id(request.record_id)?;
     let wallet = PatientWallet::open(patients_dir, request.patient)?;
-    let contract = hospital_contract(network, hospital, Actor::Doctor(request.doctor)).await?;
-    let record = active_record(&contract, &hospital.channel, request.record_id).await?;
+    let chain = hospital_client(network, hospital, Actor::Doctor(request.doctor)).await?;
+    let record = active_record(&chain, &hospital.channel, request.record_id).await?;
 
     let client = certificate_client_as_hospital(network, hospital)?;
     let hospital_word = hospital_id(&hospital.id).ok_or_else(|| FlowError::HospitalIdTooLong {

@@ -7,7 +7,8 @@ use std::time::Duration;
 use medcert_csp::Csp;
 use medcert_ethereum::ethers::types::Address;
 use medcert_ethereum::{ChainConfig, MedicalCertificateClient, wallet_from_hex};
-use medcert_fabric::{Contract, Gateway};
+use medcert_fabric::Gateway;
+use medcert_hospital_api::HospitalClient;
 use medcert_ipfs::Ipfs;
 use medcert_network::{Hospital, Identity, Network};
 
@@ -52,15 +53,17 @@ pub async fn gateway(hospital: &Hospital, identity: &Identity) -> Result<Gateway
 }
 
 /// The hospital chaincode on `hospital`'s channel, called as `actor`.
-pub async fn hospital_contract(
+pub async fn hospital_client(
     network: &Network,
     hospital: &Hospital,
     actor: Actor,
-) -> Result<Contract, FlowError> {
+) -> Result<HospitalClient, FlowError> {
     let gateway = gateway(hospital, actor.identity(hospital)?).await?;
-    Ok(gateway
-        .network(&hospital.channel)
-        .contract(&network.fabric.chaincode_name))
+    Ok(HospitalClient::new(
+        gateway
+            .network(&hospital.channel)
+            .contract(&network.fabric.chaincode_name),
+    ))
 }
 
 /// The deployed certificate contract's address.

@@ -7,15 +7,15 @@ use std::time::Instant;
 
 use medcert_crypto::CryptoError;
 use medcert_csp::CspError;
+use medcert_hospital_api::{RecordState, args};
 use medcert_network::{Hospital, Network};
 use serde::{Deserialize, Serialize};
 
-use crate::connect::{Actor, csp, hospital_contract};
-use crate::digest::HashC;
+use crate::connect::{Actor, csp, hospital_client};
+use crate::digest::{HashC, hex32};
 use crate::error::FlowError;
 use crate::ids::check_identifier;
 use crate::keys::HospitalKeys;
-use crate::ledger::{RecordState, hex32, parse};
 use crate::ms;
 use crate::query::record_state;
 use crate::wallet::PatientWallet;
@@ -101,11 +101,11 @@ pub async fn delete_record(
     let wallet = PatientWallet::open(patients_dir, request.patient)?;
     let keys = HospitalKeys::of(network, hospital)?;
     let csp = csp(network)?;
-    let contract = hospital_contract(network, hospital, request.submitter).await?;
+    let client = hospital_client(network, hospital, request.submitter).await?;
     let pending = pending_path(network, hospital, request.record_id);
 
     let started = Instant::now();
-    let on_chain = match record_state(&contract, &hospital.channel, request.record_id).await? {
+    let on_chain = match record_state(&client, &hospital.channel, request.record_id).await? {
         RecordState::Active { record } => {
             let hash_c = HashC::from_bytes(hex32("Hash C", "the hospital chain", &record.hash_c)?);
             write_pending(
@@ -120,18 +120,16 @@ pub async fn delete_record(
                 wallet
                     .signer()
                     .sign_deletion(&hospital.channel, request.record_id, nonce);
-            let nonce_arg = nonce.to_string();
-            let signature_hex = hex::encode(signature);
-            let committed = contract
-                .new_proposal("DeleteRecord")
-                .args([request.record_id, &nonce_arg, &signature_hex])
-                .submit()
-                .await;
-            let committed = match committed {
+            let args = args::DeleteRecord {
+                record_id: request.record_id.to_owned(),
+                nonce,
+                patient_signature: signature.to_vec(),
+            };
+            let committed = match client.delete_record(&args).await {
                 Ok(committed) => committed,
                 Err(e) => {
                     let _ = std::fs::remove_file(&pending);
-                    return Err(FlowError::fabric(&hospital.channel, e));
+                    return Err(FlowError::chain(&hospital.channel, e));
                 }
             };
             OnChain {
@@ -219,11 +217,15 @@ fn write_pending(path: &Path, pending: &PendingDeletion) -> Result<(), FlowError
 
 fn read_pending(path: &Path) -> Result<Option<PendingDeletion>, FlowError> {
     match std::fs::read(path) {
-        Ok(bytes) => Ok(Some(parse(
-            "pending deletion note",
-            &path.display().to_string(),
-            &bytes,
-        )?)),
+        Ok(bytes) => {
+            serde_json::from_slice(&bytes)
+                .map(Some)
+                .map_err(|source| FlowError::MalformedJson {
+                    what: "pending deletion note",
+                    from: path.display().to_string(),
+                    source,
+                })
+        }
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
         Err(source) => Err(FlowError::Read {
             path: path.to_owned(),

@@ -5,6 +5,8 @@ use std::fmt;
 
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
+use crate::error::FlowError;
+
 pub use medcert_crypto::HashC;
 
 macro_rules! digest {
@@ -62,6 +64,15 @@ pub(crate) fn parse_hex32(text: &str) -> Result<[u8; 32], hex::FromHexError> {
     let mut out = [0u8; 32];
     hex::decode_to_slice(text, &mut out)?;
     Ok(out)
+}
+
+/// 32 bytes from the hex of `what` in an answer from `from`.
+pub(crate) fn hex32(what: &'static str, from: &str, text: &str) -> Result<[u8; 32], FlowError> {
+    parse_hex32(text).map_err(|source| FlowError::MalformedHex {
+        what,
+        from: from.to_owned(),
+        source,
+    })
 }
 
 /// Serialises a [`HashC`] as hex, for reports (`#[serde(with = "hash_c_hex")]`).

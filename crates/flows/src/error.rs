@@ -6,6 +6,7 @@ use std::path::PathBuf;
 use medcert_crypto::CryptoError;
 use medcert_csp::CspError;
 use medcert_ethereum::EthereumError;
+use medcert_hospital_api::{ClientError, IDENTIFIER_RULE};
 use medcert_ipfs::IpfsError;
 use medcert_network::NetworkError;
 
@@ -32,7 +33,7 @@ pub enum FailureKind {
 /// [`std::error::Error::source`] and leaves it out of its own message.
 #[derive(Debug, thiserror::Error)]
 pub enum FlowError {
-    #[error("{what} {id:?} is not 1 to 128 of A-Z a-z 0-9 . _ : -; pick one of those characters")]
+    #[error("{what} {id:?} is not {IDENTIFIER_RULE}; pick one of those characters")]
     BadIdentifier { what: &'static str, id: String },
     #[error("record id {id:?} is {len} bytes; at most {max} fit a certificate, pick a shorter one")]
     RecordIdTooLong { id: String, len: usize, max: usize },
@@ -154,10 +155,17 @@ pub enum FlowError {
     Wallet(#[from] WalletError),
     #[error(transparent)]
     Verify(#[from] VerifyError),
+    /// The hospital's gateway cannot be opened.
     #[error("hospital chain {channel}")]
     Fabric {
         channel: String,
         source: medcert_fabric::Error,
+    },
+    /// The hospital chain refused or failed a call.
+    #[error("hospital chain {channel}")]
+    HospitalChain {
+        channel: String,
+        source: ClientError,
     },
     #[error("certificate chain")]
     Ethereum(#[from] EthereumError),
@@ -223,6 +231,13 @@ impl FlowError {
         }
     }
 
+    pub(crate) fn chain(channel: &str, source: ClientError) -> Self {
+        FlowError::HospitalChain {
+            channel: channel.to_owned(),
+            source,
+        }
+    }
+
     /// What kind of failure this is.
     pub fn kind(&self) -> FailureKind {
         match self {
@@ -232,7 +247,8 @@ impl FlowError {
             FlowError::RecoveryFailed { .. } => FailureKind::Refused,
             FlowError::CertifyAfterStore { source, .. } => source.kind(),
             FlowError::Fabric { source, .. } => fabric_kind(source),
-            FlowError::Store(StoreError::Fabric(source)) => fabric_kind(source),
+            FlowError::HospitalChain { source, .. }
+            | FlowError::Store(StoreError::Chain(source)) => client_kind(source),
             FlowError::Store(StoreError::Csp(source)) | FlowError::Csp(source) => csp_kind(source),
             FlowError::Ethereum(source) => ethereum_kind(source),
             FlowError::Ipfs(IpfsError::Unreachable { .. } | IpfsError::Timeout { .. }) => {
@@ -241,6 +257,13 @@ impl FlowError {
             FlowError::RecoveryTimeout { .. } => FailureKind::Unreachable,
             _ => FailureKind::Failed,
         }
+    }
+}
+
+fn client_kind(error: &ClientError) -> FailureKind {
+    match error {
+        ClientError::Fabric { source, .. } => fabric_kind(source),
+        ClientError::Answer { .. } => FailureKind::Failed,
     }
 }
 

@@ -1,14 +1,13 @@
 //! Identifiers: fresh treatment numbers and record ids, the checks the chaincode applies
 //! (so bad input fails before anything is sent), and record ids as certificate words.
 
+use medcert_hospital_api::{MAX_PASSWORD_LEN, is_identifier};
 use zeroize::Zeroizing;
 
 use crate::error::FlowError;
 
 /// The longest record id that fits a certificate's `bytes32 recordId` (and the watermark).
 pub const MAX_CERTIFIED_ID_LEN: usize = 32;
-/// The chaincode's limit on a password.
-const MAX_PASSWORD_LEN: usize = 1024;
 
 /// A fresh identifier such as `R-3f9c0a12d4e5b6c7`: a prefix and 64 random bits.
 pub fn new_id(prefix: &str) -> String {
@@ -17,11 +16,7 @@ pub fn new_id(prefix: &str) -> String {
 
 /// The chaincode's identifier rule: 1 to 128 of `A-Z a-z 0-9 . _ : -`.
 pub fn check_identifier(what: &'static str, id: &str) -> Result<(), FlowError> {
-    let ok = (1..=128).contains(&id.len())
-        && id
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b"._:-".contains(&b));
-    if ok {
+    if is_identifier(id.as_bytes()) {
         Ok(())
     } else {
         Err(FlowError::BadIdentifier {

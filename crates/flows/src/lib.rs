@@ -14,7 +14,6 @@ pub mod error;
 pub mod ids;
 pub mod init;
 pub mod keys;
-pub mod ledger;
 pub mod observer;
 pub mod query;
 pub mod recover;
@@ -24,6 +23,9 @@ pub mod verify;
 pub mod wallet;
 
 use std::time::Instant;
+
+/// The hospital chain's interface, whose answers the reports carry.
+pub use medcert_hospital_api as hospital_api;
 
 pub use certificates::{CertificatesRequest, list_certificates};
 pub use certify::{CertifyRequest, certify_record};

@@ -7,41 +7,42 @@ use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use medcert_crypto::RecordAad;
-use medcert_fabric::Contract;
+use medcert_hospital_api::{HospitalClient, Record, RecordState, args};
 use medcert_network::{Hospital, Network};
 use serde::Serialize;
 use zeroize::Zeroizing;
 
-use crate::connect::{Actor, csp, hospital_contract};
-use crate::digest::ContentFingerprint;
+use crate::connect::{Actor, csp, hospital_client};
+use crate::digest::{ContentFingerprint, hex32};
 use crate::error::FlowError;
 use crate::ids::{check_identifier, check_password};
 use crate::keys::HospitalKeys;
-use crate::ledger::{Record, RecordState, hex32, parse};
 use crate::observer::Observer;
 use crate::verify::{VerdictReport, VerifyReport, verify_file};
 use crate::{ms, scratch_dir};
 
-/// `GetRecord`: the record's state on the hospital chain.
+/// The record's state on `channel`'s hospital chain: active, or deleted.
 pub async fn record_state(
-    contract: &Contract,
+    client: &HospitalClient,
     channel: &str,
     record_id: &str,
 ) -> Result<RecordState, FlowError> {
-    let bytes = contract
-        .evaluate("GetRecord", &[record_id])
+    let args = args::GetRecord {
+        record_id: record_id.to_owned(),
+    };
+    client
+        .get_record(&args)
         .await
-        .map_err(|e| FlowError::fabric(channel, e))?;
-    parse("GetRecord answer", channel, &bytes)
+        .map_err(|e| FlowError::chain(channel, e))
 }
 
 /// The record, which must not be deleted.
 pub(crate) async fn active_record(
-    contract: &Contract,
+    client: &HospitalClient,
     channel: &str,
     record_id: &str,
 ) -> Result<Record, FlowError> {
-    match record_state(contract, channel, record_id).await? {
+    match record_state(client, channel, record_id).await? {
         RecordState::Active { record } => Ok(record),
         RecordState::Deleted { tombstone } => Err(FlowError::RecordDeleted {
             record_id: record_id.to_owned(),
@@ -90,10 +91,15 @@ pub struct Retrieved {
 }
 
 impl Retrieved {
-    /// Whether the document carries an authentic mark and the anchored fingerprint.
+    /// Whether the document has the anchored content fingerprint and carries an
+    /// authentic mark, or no mark at all (a document too small for one is stored
+    /// unmarked and relies on the anchored fingerprint).
     pub fn authentic(&self) -> bool {
         self.fingerprint_matches
-            && matches!(self.verification.verdict, VerdictReport::Authentic { .. })
+            && matches!(
+                self.verification.verdict,
+                VerdictReport::Authentic { .. } | VerdictReport::Absent
+            )
     }
 }
 
@@ -112,17 +118,18 @@ pub async fn query_record(
         Some(_) => Some(HospitalKeys::of(network, hospital)?),
         None => None,
     };
-    let contract = hospital_contract(network, hospital, Actor::Doctor(request.doctor)).await?;
+    let client = hospital_client(network, hospital, Actor::Doctor(request.doctor)).await?;
     let started = Instant::now();
-    let committed = contract
-        .new_proposal("QueryRecord")
-        .args([request.treatment_number, request.record_id])
-        .transient("password", request.password.as_bytes().to_vec())
-        .submit()
+    let args = args::QueryRecord {
+        treatment_number: request.treatment_number.to_owned(),
+        record_id: request.record_id.to_owned(),
+    };
+    let committed = client
+        .query_record(&args, request.password.as_bytes())
         .await
-        .map_err(|e| FlowError::fabric(&hospital.channel, e))?;
+        .map_err(|e| FlowError::chain(&hospital.channel, e))?;
     let query_ms = ms(started);
-    let record: Record = parse("QueryRecord answer", &hospital.channel, &committed.result)?;
+    let record = committed.answer;
     let retrieved = match (request.out, keys) {
         (Some(out), Some(keys)) => {
             Some(retrieve(network, hospital, &keys, &record, out, observer).await?)

@@ -13,17 +13,17 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use medcert_crypto::{CryptoError, EnvelopeHeader, KeyBinding, WrapPurpose};
+use medcert_hospital_api::{HospitalClient, RecoveryResult, RecoveryState, args};
 use medcert_network::Network;
 use serde::Serialize;
 use zeroize::Zeroizing;
 
-use crate::connect::{Actor, csp, hospital_contract, ipfs};
+use crate::connect::{Actor, csp, hospital_client, ipfs};
 use crate::consent::ConsentFile;
-use crate::digest::Fingerprints;
+use crate::digest::{ContentFingerprint, Fingerprints, WatermarkFingerprint, hex32};
 use crate::error::FlowError;
 use crate::ids::{check_identifier, check_password, check_record_id};
 use crate::keys::HospitalKeys;
-use crate::ledger::{Recovery, RecoveryState, RelayResult, parse};
 use crate::observer::Observer;
 use crate::store::{StoreRequest, Stored, store_marked};
 use crate::verify::{VerdictReport, VerifyReport, verify_file};
@@ -109,33 +109,24 @@ pub async fn recover(
     let record_id = request.record_id.unwrap_or(&consent.record_id).to_owned();
     check_record_id(&record_id)?;
     let keys = HospitalKeys::of(network, hospital)?;
-    let contract = hospital_contract(network, hospital, Actor::Doctor(request.doctor)).await?;
-    let fabric = |e| FlowError::fabric(&hospital.channel, e);
+    let client = hospital_client(network, hospital, Actor::Doctor(request.doctor)).await?;
     let mut timings = RecoverTimings::default();
 
     let started = Instant::now();
     let (index, request_tx) = match request.resume {
         Some(index) => (index, None),
         None => {
-            let certificate_id = consent.certificate_id.to_string();
-            let committed = contract
-                .new_proposal("RequestRecovery")
-                .args([
-                    request.treatment_number,
-                    consent.record_id.as_str(),
-                    certificate_id.as_str(),
-                    consent.signed_consent.as_str(),
-                ])
-                .transient("password", request.password.as_bytes().to_vec())
-                .submit()
+            let args = args::RequestRecovery {
+                treatment_number: request.treatment_number.to_owned(),
+                record_id: consent.record_id.clone(),
+                certificate_id: consent.certificate_id.to_string(),
+                consent: consent.signed_consent()?.to_bytes().to_vec(),
+            };
+            let committed = client
+                .request_recovery(&args, request.password.as_bytes())
                 .await
-                .map_err(fabric)?;
-            let recovery: Recovery = parse(
-                "RequestRecovery answer",
-                &hospital.channel,
-                &committed.result,
-            )?;
-            (recovery.index, Some(committed.tx_id))
+                .map_err(|e| FlowError::chain(&hospital.channel, e))?;
+            (committed.answer.index, Some(committed.tx_id))
         }
     };
     timings.request = ms(started);
@@ -145,7 +136,7 @@ pub async fn recover(
     let outcome = {
         let _step = observer.step(&format!("waiting for the relay (recovery {index})"), None);
         wait_for_outcome(
-            &contract,
+            &client,
             &hospital.channel,
             index,
             request,
@@ -166,17 +157,30 @@ pub async fn recover(
         }
         RecoveryState::Pending => unreachable!("the wait ends on an outcome"),
     };
-    let source = format!("the relay's answer to recovery {index}");
-    let result: RelayResult = parse("CompleteRecovery result", &source, result.as_bytes())?;
+    let result: RecoveryResult =
+        serde_json::from_str(&result).map_err(|source| FlowError::MalformedJson {
+            what: "CompleteRecovery result",
+            from: format!("the relay's answer to recovery {index}"),
+            source,
+        })?;
     if result.certificate_id != consent.certificate_id || result.cid != consent.cid {
         return Err(FlowError::NotAuthentic(format!(
             "the relay served certificate {} ({}), but the consent is for certificate {} ({})",
             result.certificate_id, result.cid, consent.certificate_id, consent.cid
         )));
     }
+    let from = format!("the relay's answer to recovery {index}");
     let anchored = Fingerprints {
-        content: result.content_fingerprint,
-        watermark: result.watermark_fingerprint,
+        content: ContentFingerprint(hex32(
+            "content fingerprint",
+            &from,
+            &result.content_fingerprint,
+        )?),
+        watermark: WatermarkFingerprint(hex32(
+            "watermark fingerprint",
+            &from,
+            &result.watermark_fingerprint,
+        )?),
     };
 
     let scratch = scratch_dir()?;
@@ -244,7 +248,7 @@ pub async fn recover(
         &anchored,
         &keys,
         &csp(network)?,
-        &contract,
+        &client,
         observer,
     )
     .await?;
@@ -279,7 +283,7 @@ pub async fn recover(
 /// Reads the recovery's status until the relay has answered it, or `request.wait` has
 /// passed since `started`.
 async fn wait_for_outcome(
-    contract: &medcert_fabric::Contract,
+    client: &HospitalClient,
     channel: &str,
     index: u64,
     request: &RecoverRequest<'_>,
@@ -287,11 +291,10 @@ async fn wait_for_outcome(
     started: Instant,
 ) -> Result<RecoveryState, FlowError> {
     loop {
-        let bytes = contract
-            .evaluate("GetRecoveryStatus", &[&index.to_string()])
+        let recovery = client
+            .get_recovery_status(&args::GetRecoveryStatus { index })
             .await
-            .map_err(|e| FlowError::fabric(channel, e))?;
-        let recovery: Recovery = parse("GetRecoveryStatus answer", channel, &bytes)?;
+            .map_err(|e| FlowError::chain(channel, e))?;
         if recovery.outcome != RecoveryState::Pending {
             if request.resume.is_some()
                 && !recovery
@@ -327,7 +330,9 @@ fn not_authentic_if_tampered(error: CryptoError) -> FlowError {
 }
 
 /// The recovered document must carry the source hospital's authentic mark for this
-/// record, and both fingerprints must be the ones the certificate anchors.
+/// record, and both fingerprints must be the ones the certificate anchors; a document
+/// with no mark (stored unmarked, too small for one) must have the anchored content
+/// fingerprint.
 fn check_authentic(
     verification: &VerifyReport,
     header: &EnvelopeHeader,
@@ -361,9 +366,14 @@ fn check_authentic(
                 "the watermark claims {claimed_hospital_id} but is not its signature (forged)"
             )));
         }
+        VerdictReport::Absent if verification.content_fingerprint == Some(anchored.content) => {
+            return Ok(());
+        }
         VerdictReport::Absent => {
             return Err(FlowError::NotAuthentic(
-                "the record carries no watermark (absent)".into(),
+                "the record carries no watermark (absent) and its content is not the one \
+                 anchored on the certificate"
+                    .into(),
             ));
         }
     }
@@ -383,7 +393,6 @@ fn check_authentic(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::digest::{ContentFingerprint, WatermarkFingerprint};
     use medcert_crypto::{Dek, HpkeKeyPair, RecordAad};
 
     fn header() -> EnvelopeHeader {
@@ -447,8 +456,17 @@ mod tests {
                 [1; 32],
                 [2; 32],
             ),
-            report(VerdictReport::Absent, [1; 32], [2; 32]),
+            report(VerdictReport::Absent, [9; 32], [2; 32]),
         ];
+        // Stored unmarked (too small for a mark): the anchored content is enough.
+        assert!(
+            check_authentic(
+                &report(VerdictReport::Absent, [1; 32], [2; 32]),
+                &header,
+                &anchored
+            )
+            .is_ok()
+        );
         for refused in refusals {
             let error = check_authentic(&refused, &header, &anchored).unwrap_err();
             assert_eq!(

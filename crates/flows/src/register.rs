@@ -4,12 +4,13 @@
 use std::path::Path;
 use std::time::Instant;
 
+use medcert_hospital_api::args;
 use medcert_network::Network;
 use serde::Serialize;
 use sha3::{Digest, Sha3_256};
 use zeroize::Zeroizing;
 
-use crate::connect::{Actor, hospital_contract};
+use crate::connect::{Actor, hospital_client};
 use crate::error::FlowError;
 use crate::ids::{check_identifier, check_password, new_id};
 use crate::ms;
@@ -63,22 +64,19 @@ pub async fn register_patient(
     if request.id_number.trim().is_empty() {
         return Err(FlowError::EmptyIdNumber);
     }
-    let contract = hospital_contract(network, hospital, Actor::Doctor(request.doctor)).await?;
+    let client = hospital_client(network, hospital, Actor::Doctor(request.doctor)).await?;
     let (mut wallet, created) = PatientWallet::open_or_create(patients_dir, request.patient)?;
-    let id_hash = hex::encode(Sha3_256::digest(request.id_number.as_bytes()));
     let address = wallet.info().address.clone();
     let x25519_public = wallet.info().x25519_public.clone();
+    let args = args::RegisterPatient {
+        treatment_number: treatment_number.clone(),
+        id_hash: Sha3_256::digest(request.id_number.as_bytes()).into(),
+        eth_address: wallet.signer().address(),
+        x25519_public: wallet.x25519().public_key().to_bytes(),
+    };
     let started = Instant::now();
-    let committed = contract
-        .new_proposal("RegisterPatient")
-        .args([
-            treatment_number.as_str(),
-            id_hash.as_str(),
-            address.as_str(),
-            x25519_public.as_str(),
-        ])
-        .transient("password", request.password.as_bytes().to_vec())
-        .submit()
+    let committed = client
+        .register_patient(&args, request.password.as_bytes())
         .await;
     let committed = match committed {
         Ok(committed) => committed,
@@ -89,7 +87,7 @@ pub async fn register_patient(
                     tracing::warn!(error = %e, dir = %dir.display(), "could not remove the wallet of a failed registration");
                 }
             }
-            return Err(FlowError::fabric(&hospital.channel, source));
+            return Err(FlowError::chain(&hospital.channel, source));
         }
     };
     let register_ms = ms(started);

@@ -11,14 +11,14 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use medcert_ccda::CcdaError;
 use medcert_crypto::{CryptoError, Dek, RecordAad, encrypt_stream};
 use medcert_csp::{Csp, CspError};
-use medcert_fabric::Contract;
+use medcert_hospital_api::{ClientError, HospitalClient, args};
 use medcert_network::Network;
-use medcert_watermark::{Mark, WatermarkError, embed};
+use medcert_watermark::{Mark, WatermarkError, embed_or_anchor};
 use serde::Serialize;
 use zeroize::Zeroizing;
 
 use crate::certify::{Certified, Sealed, certify_ciphertext};
-use crate::connect::{Actor, contract_address, csp, hospital_contract};
+use crate::connect::{Actor, contract_address, csp, hospital_client};
 use crate::error::FlowError;
 use crate::ids::{check_identifier, check_password, check_record_id, new_id};
 use crate::scratch_dir;
@@ -51,7 +51,7 @@ pub enum StoreError {
     #[error("CSP")]
     Csp(#[from] CspError),
     #[error("hospital chain refused or failed CreateRecord; nothing was stored")]
-    Fabric(#[from] medcert_fabric::Error),
+    Chain(#[from] ClientError),
 }
 
 /// Where a stored record is and how long each step took.
@@ -89,18 +89,16 @@ pub struct StoreRequest<'a> {
     pub password: &'a Zeroizing<String>,
 }
 
-/// Stores the record at the hospital whose doctor `contract` is connected as.
+/// Stores the record at the hospital whose doctor `client` is connected as.
 pub async fn store_record(
     request: &StoreRequest<'_>,
     keys: &HospitalKeys,
     csp: &Csp,
-    contract: &Contract,
+    client: &HospitalClient,
 ) -> Result<Stored, StoreError> {
-    Ok(
-        store_keeping_ciphertext(request, keys, csp, contract, &Quiet)
-            .await?
-            .0,
-    )
+    Ok(store_keeping_ciphertext(request, keys, csp, client, &Quiet)
+        .await?
+        .0)
 }
 
 /// [`store_record`], also returning E' (rewound) for certification.
@@ -108,7 +106,7 @@ pub(crate) async fn store_keeping_ciphertext(
     request: &StoreRequest<'_>,
     keys: &HospitalKeys,
     csp: &Csp,
-    contract: &Contract,
+    client: &HospitalClient,
     observer: &dyn Observer,
 ) -> Result<(Stored, File), StoreError> {
     let source = request.source;
@@ -137,29 +135,22 @@ pub(crate) async fn store_keeping_ciphertext(
         record_id: request.record_id,
         issued_at,
     };
-    let embedded =
-        embed(&mut input, &mut marked, &mark, keys.watermark_key()).map_err(|e| match e {
+    let embedded = embed_or_anchor(&mut input, &mut marked, &mark, keys.watermark_key()).map_err(
+        |e| match e {
             WatermarkError::Io(error) => read(error),
             error => StoreError::NotARecord {
                 path: source.to_path_buf(),
                 source: error,
             },
-        })?;
+        },
+    )?;
     let watermark_ms = ms(started);
     let fingerprints = Fingerprints {
         content: ContentFingerprint(embedded.content_fingerprint),
         watermark: WatermarkFingerprint(embedded.watermark_fingerprint),
     };
-    let (mut stored, encrypted) = store_marked(
-        request,
-        marked,
-        &fingerprints,
-        keys,
-        csp,
-        contract,
-        observer,
-    )
-    .await?;
+    let (mut stored, encrypted) =
+        store_marked(request, marked, &fingerprints, keys, csp, client, observer).await?;
     stored.timings_ms.watermark = watermark_ms;
     Ok((stored, encrypted))
 }
@@ -172,7 +163,7 @@ pub(crate) async fn store_marked(
     fingerprints: &Fingerprints,
     keys: &HospitalKeys,
     csp: &Csp,
-    contract: &Contract,
+    client: &HospitalClient,
     observer: &dyn Observer,
 ) -> Result<(Stored, File), StoreError> {
     let started = Instant::now();
@@ -207,22 +198,16 @@ pub(crate) async fn store_marked(
     timings.csp_put = ms(started);
 
     let started = Instant::now();
-    let hash_c_hex = hash_c.to_string();
-    let content_fingerprint = fingerprints.content.to_string();
-    let watermark_fingerprint = fingerprints.watermark.to_string();
-    let size_arg = size.to_string();
-    let committed = contract
-        .new_proposal("CreateRecord")
-        .args([
-            request.treatment_number,
-            request.record_id,
-            hash_c_hex.as_str(),
-            size_arg.as_str(),
-            content_fingerprint.as_str(),
-            watermark_fingerprint.as_str(),
-        ])
-        .transient("password", request.password.as_bytes().to_vec())
-        .submit()
+    let args = args::CreateRecord {
+        treatment_number: request.treatment_number.to_owned(),
+        record_id: request.record_id.to_owned(),
+        hash_c: *hash_c.as_bytes(),
+        size,
+        content_fingerprint: fingerprints.content.0,
+        watermark_fingerprint: fingerprints.watermark.0,
+    };
+    let committed = client
+        .create_record(&args, request.password.as_bytes())
         .await;
     let committed = match committed {
         Ok(committed) => committed,
@@ -305,7 +290,7 @@ pub async fn store(
     };
     let keys = HospitalKeys::of(network, hospital)?;
     let csp = csp(network)?;
-    let contract = hospital_contract(network, hospital, Actor::Doctor(request.doctor)).await?;
+    let client = hospital_client(network, hospital, Actor::Doctor(request.doctor)).await?;
     let store_request = StoreRequest {
         hospital_id: &hospital.id,
         treatment_number: request.treatment_number,
@@ -314,7 +299,7 @@ pub async fn store(
         password: request.password,
     };
     let (stored, ciphertext) =
-        store_keeping_ciphertext(&store_request, &keys, &csp, &contract, observer).await?;
+        store_keeping_ciphertext(&store_request, &keys, &csp, &client, observer).await?;
     let certificate = match wallet {
         None => None,
         Some(wallet) => {

@@ -64,12 +64,25 @@ pub struct VerifyReport {
 
 impl VerifyReport {
     /// Whether the file carries `hospital`'s authentic mark for `record` and both
-    /// fingerprints are the `anchored` ones.
+    /// fingerprints are the `anchored` ones; or, for a file that carries no mark (stored
+    /// unmarked because it was too small for one), whether its content fingerprint is
+    /// the anchored one.
     pub fn is_authentic(&self, hospital: &str, record: &str, anchored: &Fingerprints) -> bool {
-        matches!(&self.verdict, VerdictReport::Authentic { hospital_id, record_id, .. }
-            if hospital_id == hospital && record_id == record)
-            && self.content_fingerprint == Some(anchored.content)
-            && self.watermark_fingerprint == Some(anchored.watermark)
+        let content_matches = self.content_fingerprint == Some(anchored.content);
+        match &self.verdict {
+            VerdictReport::Authentic {
+                hospital_id,
+                record_id,
+                ..
+            } => {
+                hospital_id == hospital
+                    && record_id == record
+                    && content_matches
+                    && self.watermark_fingerprint == Some(anchored.watermark)
+            }
+            VerdictReport::Absent => content_matches,
+            VerdictReport::Tampered { .. } | VerdictReport::Forged { .. } => false,
+        }
     }
 }
 

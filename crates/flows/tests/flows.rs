@@ -5,7 +5,8 @@
 mod support;
 
 use medcert_flows::delete::Cleanup;
-use medcert_flows::ledger::RecordState;
+use medcert_flows::hospital_api::RecordState;
+use medcert_flows::hospital_api::args;
 use medcert_flows::query::record_state;
 use medcert_flows::store::StoreError;
 use medcert_flows::wallet::WalletError;
@@ -231,7 +232,7 @@ async fn store_certify_query_consent_delete() {
     assert!(deleted.tx_id.is_some());
     assert_eq!(deleted.csp_object, Cleanup::Removed);
     assert_eq!(deleted.hospital_key, Cleanup::Removed);
-    let contract = connect::hospital_contract(&network, &hospital, Actor::Doctor(0))
+    let contract = connect::hospital_client(&network, &hospital, Actor::Doctor(0))
         .await
         .unwrap();
     assert!(matches!(
@@ -331,14 +332,15 @@ async fn a_deletion_interrupted_after_the_chain_is_finished_by_a_rerun() {
     let signature = wallet
         .signer()
         .sign_deletion(&hospital.channel, &record_id, nonce);
-    let contract = connect::hospital_contract(&network, &hospital, Actor::Doctor(0))
+    let contract = connect::hospital_client(&network, &hospital, Actor::Doctor(0))
         .await
         .unwrap();
     contract
-        .submit(
-            "DeleteRecord",
-            &[&record_id, &nonce.to_string(), &hex::encode(signature)],
-        )
+        .delete_record(&args::DeleteRecord {
+            record_id: record_id.clone(),
+            nonce,
+            patient_signature: signature.to_vec(),
+        })
         .await
         .unwrap();
 
@@ -374,7 +376,7 @@ async fn bad_input_is_refused_and_leaves_nothing() {
     let treatment = registered(&network, patients.path(), &patient, &hospital.id, &password).await;
     let keys =
         HospitalKeys::open_existing(&HospitalKeys::dir(&network.run_dir, &hospital.id)).unwrap();
-    let contract = connect::hospital_contract(&network, &hospital, Actor::Doctor(0))
+    let contract = connect::hospital_client(&network, &hospital, Actor::Doctor(0))
         .await
         .unwrap();
 
@@ -421,7 +423,11 @@ async fn bad_input_is_refused_and_leaves_nothing() {
         error.to_string().contains("not a C-CDA document"),
         "{error}"
     );
-    assert!(contract.evaluate("GetRecord", &[&id]).await.is_err());
+    assert!(
+        record_state(&contract, &hospital.channel, &id)
+            .await
+            .is_err()
+    );
     let broken = scratch.path().join("broken.xml");
     std::fs::write(&broken, "<ClinicalDocument xmlns=\"urn:hl7-org:v3\"><id").unwrap();
     let (_, result) = attempt(broken, None).await;
@@ -445,7 +451,11 @@ async fn bad_input_is_refused_and_leaves_nothing() {
         matches!(error, FlowError::Wallet(WalletError::Unknown { .. })),
         "{error}"
     );
-    assert!(contract.evaluate("GetRecord", &[&id]).await.is_err());
+    assert!(
+        record_state(&contract, &hospital.channel, &id)
+            .await
+            .is_err()
+    );
     assert!(keys.key_store.get(&id).is_err());
 
     // Unknown patient and unknown record: refused by the chain.
@@ -578,7 +588,7 @@ async fn a_failed_certification_leaves_the_record_and_is_retried() {
         let FlowError::CertifyAfterStore { record_id, .. } = &error else {
             panic!("expected a stored but uncertified record: {error}");
         };
-        let contract = connect::hospital_contract(&network, &hospital, Actor::Doctor(0))
+        let contract = connect::hospital_client(&network, &hospital, Actor::Doctor(0))
             .await
             .unwrap();
         assert!(matches!(

@@ -7,7 +7,7 @@ mod support;
 
 use std::time::Duration;
 
-use medcert_flows::ledger::RecordState;
+use medcert_flows::hospital_api::RecordState;
 use medcert_flows::query::record_state;
 use medcert_flows::{
     Actor, ConsentRequest, CreateRequest, DeleteRequest, FailureKind, FlowError, PatientWallet,
@@ -152,7 +152,7 @@ async fn deleted_record_is_recovered_at_another_hospital_once() {
     assert_eq!(report.certificate_id, certificate);
     assert!(report.eth_tx.starts_with("0x"));
     assert_eq!(report.stored.record_id, record_id);
-    let contract = connect::hospital_contract(&network, &h2, Actor::Doctor(0))
+    let contract = connect::hospital_client(&network, &h2, Actor::Doctor(0))
         .await
         .unwrap();
     match record_state(&contract, &h2.channel, &record_id)
@@ -432,7 +432,7 @@ async fn a_record_tampered_after_marking_is_not_stored() {
     .unwrap_err();
     assert_kind(&error, FailureKind::NotAuthentic);
     assert!(error.to_string().contains("tampered"), "{error}");
-    let contract = connect::hospital_contract(&network, &h2, Actor::Doctor(0))
+    let contract = connect::hospital_client(&network, &h2, Actor::Doctor(0))
         .await
         .unwrap();
     assert!(

@@ -4,8 +4,9 @@
 use medcert_ccda::{GeneratorConfig, generate};
 use medcert_csp::Csp;
 use medcert_eip712::PatientSigner;
-use medcert_fabric::Contract;
-use medcert_flows::connect::hospital_contract;
+use medcert_flows::connect::hospital_client;
+use medcert_flows::hospital_api::{ClientError, HospitalClient, RecordState, args};
+use medcert_flows::query::record_state;
 use medcert_flows::store::{StoreError, StoreRequest, store_record};
 use medcert_flows::{Actor, HospitalKeys};
 use medcert_network::Network;
@@ -14,9 +15,9 @@ use zeroize::Zeroizing;
 
 const PASSWORD: &str = "store-flow-secret-9c1e";
 
-async fn doctor(network: &Network, index: usize) -> Contract {
+async fn doctor(network: &Network, index: usize) -> HospitalClient {
     let hospital = &network.fabric.hospitals[index];
-    hospital_contract(network, hospital, Actor::Doctor(0))
+    hospital_client(network, hospital, Actor::Doctor(0))
         .await
         .unwrap()
 }
@@ -32,17 +33,14 @@ async fn store_then_refused_store_leaves_nothing() {
 
     let patient = PatientSigner::from_seed(&rand::random());
     let treatment = unique("T");
-    let hash = "3".repeat(64);
+    let registration = args::RegisterPatient {
+        treatment_number: treatment.clone(),
+        id_hash: [0x33; 32],
+        eth_address: patient.address(),
+        x25519_public: [0x33; 32],
+    };
     contract
-        .new_proposal("RegisterPatient")
-        .args([
-            treatment.clone(),
-            hash.clone(),
-            format!("0x{}", hex::encode(patient.address())),
-            hash.clone(),
-        ])
-        .transient("password", PASSWORD.as_bytes().to_vec())
-        .submit()
+        .register_patient(&registration, PASSWORD.as_bytes())
         .await
         .unwrap();
 
@@ -71,8 +69,13 @@ async fn store_then_refused_store_leaves_nothing() {
     assert!(stored.block_number > 0);
     assert!(csp.exists(stored.hash_c.as_bytes()).await.unwrap());
     assert!(keys.key_store.get(&record_id).is_ok());
-    let on_chain = contract.evaluate("GetRecord", &[&record_id]).await.unwrap();
-    assert!(String::from_utf8_lossy(&on_chain).contains(&treatment));
+    let on_chain = record_state(&contract, &hospital.channel, &record_id)
+        .await
+        .unwrap();
+    assert!(
+        matches!(&on_chain, RecordState::Active { record } if record.treatment_number == treatment),
+        "{on_chain:?}"
+    );
 
     // The same file under a new id with a wrong password: refused, nothing left behind.
     let refused_id = unique("R");
@@ -85,11 +88,13 @@ async fn store_then_refused_store_leaves_nothing() {
     let error = store_record(&refused, &keys, &csp, &contract)
         .await
         .unwrap_err();
-    assert!(matches!(error, StoreError::Fabric(_)), "{error}");
+    assert!(
+        matches!(error, StoreError::Chain(ClientError::Fabric { .. })),
+        "{error}"
+    );
     assert!(keys.key_store.get(&refused_id).is_err());
     assert!(
-        contract
-            .evaluate("GetRecord", &[&refused_id])
+        record_state(&contract, &hospital.channel, &refused_id)
             .await
             .is_err()
     );

@@ -6,9 +6,9 @@ use std::time::Duration;
 
 use anyhow::{Context as _, Result, anyhow, bail};
 use medcert_crypto::CryptoError;
-use medcert_flows::connect::{csp, hospital_contract};
+use medcert_flows::connect::{csp, hospital_client};
 use medcert_flows::digest::HashC;
-use medcert_flows::ledger::RecordState;
+use medcert_flows::hospital_api::RecordState;
 use medcert_flows::query::record_state;
 use medcert_flows::verify::VerdictReport;
 use medcert_flows::{
@@ -266,8 +266,8 @@ impl<'a> Story<'a> {
 
     /// H1's chain says deleted, its CSP holds nothing, its key store opens nothing.
     async fn check_deleted(&self, record_id: &str, hash_c: HashC) -> Result<((), Details)> {
-        let contract = hospital_contract(self.network, self.h1, Actor::Doctor(0)).await?;
-        let tombstone = match record_state(&contract, &self.h1.channel, record_id).await? {
+        let client = hospital_client(self.network, self.h1, Actor::Doctor(0)).await?;
+        let tombstone = match record_state(&client, &self.h1.channel, record_id).await? {
             RecordState::Deleted { tombstone } => tombstone,
             RecordState::Active { .. } => {
                 bail!("{record_id} is still active on {}", self.h1.channel)
