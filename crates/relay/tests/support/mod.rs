@@ -3,7 +3,7 @@
 //! the patient's authorisation, the patient's consent, and `RequestRecovery`.
 #![allow(dead_code)] // each test binary uses its own part
 
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 
 use medcert_eip712::{
     CertificateAuthorization, Consent, PatientSigner, SignedConsent, hospital_id,
@@ -13,7 +13,6 @@ use medcert_ethereum::ethers::contract::EthEvent;
 use medcert_ethereum::ethers::providers::Middleware;
 use medcert_ethereum::ethers::types::{Address, Filter, H256, Log};
 use medcert_ethereum::{ChainConfig, EthereumError, MedicalCertificateClient, wallet_from_hex};
-use medcert_fabric::{Gateway, Identity};
 use medcert_hospital_api::{ClientError, HospitalClient, args};
 use medcert_network::{Hospital, Network};
 use serde_json::Value;
@@ -21,20 +20,7 @@ use serde_json::Value;
 pub const PASSWORD: &str = "relay-test-password-5d1e";
 const HASH: [u8; 32] = [0x33; 32];
 
-pub fn network() -> Network {
-    Network::load().unwrap_or_else(|e| panic!("{e}"))
-}
-
-pub fn unix_now() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .unwrap()
-        .as_secs()
-}
-
-pub fn unique(prefix: &str) -> String {
-    format!("{prefix}-{:016x}", rand::random::<u64>())
-}
+pub use medcert_test_support::{network, unique, unix_now};
 
 pub fn chain_config(network: &Network) -> ChainConfig {
     ChainConfig::new(network.ethereum.rpc_url.clone(), network.ethereum.chain_id)
@@ -63,17 +49,9 @@ pub fn issuer(network: &Network, hospital: &Hospital) -> MedicalCertificateClien
 
 /// A doctor of `hospital` on its channel.
 pub async fn doctor(network: &Network, hospital: &Hospital) -> HospitalClient {
-    let who = &hospital.doctors[0];
-    let identity = Identity::from_files(&who.msp_id, &who.cert, &who.key).unwrap();
-    let ca = std::fs::read(&hospital.peer.tls_ca).unwrap();
-    let gateway = Gateway::connect(&hospital.peer.endpoint, &hospital.peer.host, &ca, identity)
+    medcert_flows::connect::hospital_client(network, hospital, medcert_flows::Actor::Doctor(0))
         .await
-        .unwrap();
-    HospitalClient::new(
-        gateway
-            .network(&hospital.channel)
-            .contract(&network.fabric.chaincode_name),
-    )
+        .unwrap()
 }
 
 /// Other processes send as the same hospital account: retry when they took our nonce.
