@@ -1,24 +1,32 @@
-//! The hospital chaincode through the gateway client, against the real network from
-//! `deploy/up` (needs at least two hospitals).
+//! The hospital chaincode through the gateway client (by way of its typed client),
+//! against the real network from `deploy/up` (needs at least two hospitals).
 
 use futures_util::StreamExt;
 use medcert_eip712::PatientSigner;
-use medcert_fabric::{Checkpoint, Contract, Error, Gateway, Identity, block};
+use medcert_fabric::{Checkpoint, Error, Gateway, Identity, block};
+use medcert_hospital_api::{ClientError, HospitalClient, RecordState, args, events};
 use medcert_network::Network;
 
 fn network() -> Network {
     Network::load().expect("network description not found: run deploy/up")
 }
 
-async fn connect(network: &Network, hospital: usize, who: &medcert_network::Identity) -> Contract {
+async fn connect(
+    network: &Network,
+    hospital: usize,
+    who: &medcert_network::Identity,
+) -> HospitalClient {
     let h = &network.fabric.hospitals[hospital];
     let identity = Identity::from_files(&who.msp_id, &who.cert, &who.key).unwrap();
     let ca = std::fs::read(&h.peer.tls_ca).unwrap();
-    Gateway::connect(&h.peer.endpoint, &h.peer.host, &ca, identity)
+    let gateway = Gateway::connect(&h.peer.endpoint, &h.peer.host, &ca, identity)
         .await
-        .unwrap()
-        .network(&h.channel)
-        .contract(&network.fabric.chaincode_name)
+        .unwrap();
+    HospitalClient::new(
+        gateway
+            .network(&h.channel)
+            .contract(&network.fabric.chaincode_name),
+    )
 }
 
 fn unique(prefix: &str) -> String {
@@ -39,7 +47,7 @@ fn fresh_seed() -> [u8; 32] {
     seed
 }
 
-const HASH: &str = "2222222222222222222222222222222222222222222222222222222222222222";
+const HASH: [u8; 32] = [0x22; 32];
 const PASSWORD: &str = "integration-secret-pw-7f3a";
 
 #[tokio::test]
@@ -47,47 +55,52 @@ async fn every_function_and_refusal_on_the_real_network() {
     let net = network();
     let h1 = &net.fabric.hospitals[0];
     let doctor = connect(&net, 0, &h1.doctors[0]).await;
-    assert_eq!(doctor.evaluate("Version", &[]).await.unwrap(), b"0.1.0");
+    assert_eq!(doctor.version().await.unwrap(), "0.1.0");
 
     // A fresh patient per run: deletion nonces are spent for good on the ledger, so a
     // fixed key would make a second run against the same network fail.
     let patient = PatientSigner::from_seed(&fresh_seed());
-    let address = format!("0x{}", hex::encode(patient.address()));
     let treatment = unique("T");
     let record = unique("R");
-    let with_password = |function: &str, args: Vec<String>| {
-        doctor
-            .new_proposal(function)
-            .args(args)
-            .transient("password", PASSWORD.as_bytes().to_vec())
+    let registration = args::RegisterPatient {
+        treatment_number: treatment.clone(),
+        id_hash: HASH,
+        eth_address: patient.address(),
+        x25519_public: HASH,
     };
-    with_password(
-        "RegisterPatient",
-        vec![treatment.clone(), HASH.into(), address.clone(), HASH.into()],
-    )
-    .submit()
-    .await
-    .unwrap();
-    let args = vec![
-        treatment.clone(),
-        record.clone(),
-        HASH.into(),
-        "10".into(),
-        HASH.into(),
-        HASH.into(),
-    ];
-    let created = with_password("CreateRecord", args).submit().await.unwrap();
+    doctor
+        .register_patient(&registration, PASSWORD.as_bytes())
+        .await
+        .unwrap();
+    let creation = args::CreateRecord {
+        treatment_number: treatment.clone(),
+        record_id: record.clone(),
+        hash_c: HASH,
+        size: 10,
+        content_fingerprint: HASH,
+        watermark_fingerprint: HASH,
+    };
+    let created = doctor
+        .create_record(&creation, PASSWORD.as_bytes())
+        .await
+        .unwrap();
     assert!(created.block_number > 0);
+    assert_eq!(created.answer.hash_c, hex::encode(HASH));
 
     // A wrong password commits its refusal.
-    let wrong = doctor
-        .new_proposal("QueryRecord")
-        .args([treatment.as_str(), record.as_str()])
-        .transient("password", b"wrong".to_vec())
-        .submit()
-        .await;
+    let query = args::QueryRecord {
+        treatment_number: treatment.clone(),
+        record_id: record.clone(),
+    };
+    let wrong = doctor.query_record(&query, b"wrong").await;
     assert!(
-        matches!(wrong, Err(Error::Refused { status: 300, .. })),
+        matches!(
+            wrong,
+            Err(ClientError::Fabric {
+                source: Error::Refused { status: 300, .. },
+                ..
+            })
+        ),
         "{wrong:?}"
     );
 
@@ -100,71 +113,73 @@ async fn every_function_and_refusal_on_the_real_network() {
     )
     .unwrap();
     let ca = std::fs::read(&h2.peer.tls_ca).unwrap();
-    let foreign = Gateway::connect(&h2.peer.endpoint, &h2.peer.host, &ca, identity)
-        .await
-        .unwrap()
-        .network(&h2.channel)
-        .contract(&net.fabric.chaincode_name);
-    assert!(foreign.evaluate("GetRecord", &[&record]).await.is_err());
+    let foreign = HospitalClient::new(
+        Gateway::connect(&h2.peer.endpoint, &h2.peer.host, &ca, identity)
+            .await
+            .unwrap()
+            .network(&h2.channel)
+            .contract(&net.fabric.chaincode_name),
+    );
+    let get_record = args::GetRecord {
+        record_id: record.clone(),
+    };
+    assert!(foreign.get_record(&get_record).await.is_err());
 
     // Deletion signed by someone else, then by the patient, then replayed.
     let stranger = PatientSigner::from_seed(&[4; 32]);
-    let forged = hex::encode(stranger.sign_deletion(&h1.channel, &record, 1));
-    let refused = doctor
-        .submit("DeleteRecord", &[&record, "1", &forged])
-        .await;
+    let deletion = |signature: [u8; 65]| args::DeleteRecord {
+        record_id: record.clone(),
+        nonce: 1,
+        patient_signature: signature.to_vec(),
+    };
+    let forged = deletion(stranger.sign_deletion(&h1.channel, &record, 1));
+    let refused = doctor.delete_record(&forged).await;
     assert!(
         format!("{refused:?}").contains("not signed by its patient"),
         "{refused:?}"
     );
-    let signature = hex::encode(patient.sign_deletion(&h1.channel, &record, 1));
-    doctor
-        .submit("DeleteRecord", &[&record, "1", &signature])
-        .await
-        .unwrap();
-    let replay = doctor
-        .submit("DeleteRecord", &[&record, "1", &signature])
-        .await;
+    let signed = deletion(patient.sign_deletion(&h1.channel, &record, 1));
+    doctor.delete_record(&signed).await.unwrap();
+    let replay = doctor.delete_record(&signed).await;
     assert!(format!("{replay:?}").contains("already used"), "{replay:?}");
-    let state = doctor.evaluate("GetRecord", &[&record]).await.unwrap();
-    assert!(String::from_utf8_lossy(&state).contains("\"state\":\"deleted\""));
+    let state = doctor.get_record(&get_record).await.unwrap();
+    assert!(matches!(state, RecordState::Deleted { .. }), "{state:?}");
 
     // Recovery: request, relay-only completion, idempotence, and the event stream.
-    let requested = with_password(
-        "RequestRecovery",
-        vec![
-            treatment.clone(),
-            record.clone(),
-            "7".into(),
-            "0xabcdef".into(),
-        ],
-    )
-    .submit()
-    .await
-    .unwrap();
-    let recovery: serde_json::Value = serde_json::from_slice(&requested.result).unwrap();
-    let index = recovery["index"].as_u64().unwrap().to_string();
-    let not_relay = doctor.submit("CompleteRecovery", &[&index, "ok"]).await;
+    let request = args::RequestRecovery {
+        treatment_number: treatment.clone(),
+        record_id: record.clone(),
+        certificate_id: "7".into(),
+        consent: vec![0xab, 0xcd, 0xef],
+    };
+    let requested = doctor
+        .request_recovery(&request, PASSWORD.as_bytes())
+        .await
+        .unwrap();
+    let index = requested.answer.index;
+    let completion = args::CompleteRecovery {
+        index,
+        result: "ok".into(),
+    };
+    let not_relay = doctor.complete_recovery(&completion).await;
     assert!(
         format!("{not_relay:?}").contains("reserved to the relay"),
         "{not_relay:?}"
     );
     let relay = connect(&net, 0, &net.fabric.relay).await;
-    let done = relay
-        .submit("CompleteRecovery", &[&index, "ok"])
-        .await
-        .unwrap();
-    let again = relay
-        .submit("FailRecovery", &[&index, "late"])
-        .await
-        .unwrap();
-    assert_eq!(done.result, again.result);
+    let done = relay.complete_recovery(&completion).await.unwrap();
+    let failure = args::FailRecovery {
+        index,
+        reason: "late".into(),
+    };
+    let again = relay.fail_recovery(&failure).await.unwrap();
+    assert_eq!(done.answer, again.answer);
 
     let events = relay_events(&net, requested.block_number).await;
     assert!(
         events
             .iter()
-            .any(|(name, tx)| name == "InterchainRequest" && *tx == requested.tx_id)
+            .any(|(name, tx)| name == events::INTERCHAIN_REQUEST && *tx == requested.tx_id)
     );
 
     // No block holds the password or any transient value.
