@@ -2,6 +2,8 @@
 //! Run with `cargo bench -p medcert-watermark --bench throughput`; set
 //! `WATERMARK_BENCH_MB` to change the size. Target: at least 200 MB/s.
 
+#![allow(unused_crate_dependencies)] // a bench links every dependency of its package
+
 use std::io::Cursor;
 use std::time::{Duration, Instant};
 

@@ -9,6 +9,8 @@
 //!
 //! The key is the hospital's Ed25519 secret key; `verify` derives the verifying key from it.
 
+#![allow(unused_crate_dependencies)] // an example links every dependency of its package
+
 use std::fs::File;
 use std::io::{BufReader, BufWriter};
 use std::time::{SystemTime, UNIX_EPOCH};

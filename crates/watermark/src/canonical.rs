@@ -83,7 +83,7 @@ impl Default for ContentHasher {
 }
 
 impl ContentHasher {
-    pub fn finish(mut self) -> [u8; 32] {
+    pub(crate) fn finish(mut self) -> [u8; 32] {
         match self.sink {
             HashSink::Inline(mut hasher) => {
                 hasher.update(&self.block);

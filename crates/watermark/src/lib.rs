@@ -43,6 +43,9 @@
 //! its text nodes: text comes in pieces of at most the reader's buffer.
 //! A UTF-8 byte order mark is not carried over to the output.
 
+#![warn(missing_docs)]
+#![cfg_attr(test, allow(unused_crate_dependencies))] // a test binary links every dependency of its package
+
 mod canonical;
 mod mark;
 mod scan;
@@ -57,34 +60,57 @@ use mark::FrameReader;
 pub use mark::Payload;
 use scan::{Visitor, scan};
 
+/// Why a document could not be marked or checked.
 #[derive(Debug, thiserror::Error)]
 pub enum WatermarkError {
+    /// The document is not well-formed XML.
     #[error("malformed XML at line {line}, column {column}: {reason}")]
     Malformed {
+        /// The 1-based line of the fault.
         line: u64,
+        /// The 1-based byte column of the fault.
         column: u64,
+        /// What is wrong there.
         reason: String,
     },
+    /// The input ends before the document is complete.
     #[error(
         "truncated XML: the document ends at line {line}, column {column} before it is complete; \
          send the whole file"
     )]
-    Truncated { line: u64, column: u64 },
+    Truncated {
+        /// The 1-based line where the input ends.
+        line: u64,
+        /// The 1-based byte column where the input ends.
+        column: u64,
+    },
+    /// The document's tags cannot hold one copy of the mark ([`embed`] only).
     #[error(
         "the document has room for {available_bits} watermark bits but the mark needs \
          {needed_bits}; rely on the anchored content fingerprint instead"
     )]
     InsufficientCapacity {
+        /// Carrier bits one copy of the mark needs ([`Mark::needed_bits`]).
         needed_bits: u64,
+        /// Carrier bits the document offers.
         available_bits: u64,
     },
+    /// A hospital or record id is empty or longer than 64 bytes.
     #[error("the {field} must be 1 to 64 bytes long")]
-    InvalidId { field: &'static str },
+    InvalidId {
+        /// Which id: `hospital id` or `record id`.
+        field: &'static str,
+    },
+    /// The mark names a hospital whose verifying key the caller does not know.
     #[error(
         "the watermark names hospital {hospital_id}, whose watermark key is not known; \
          register the hospital's key before verifying"
     )]
-    UnknownHospital { hospital_id: String },
+    UnknownHospital {
+        /// The hospital id the decoded mark names.
+        hospital_id: String,
+    },
+    /// Reading the source or writing the output failed.
     #[error("reading or writing the document failed")]
     Io(#[from] io::Error),
 }
@@ -92,7 +118,9 @@ pub enum WatermarkError {
 /// What a hospital writes into a record.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Mark<'a> {
+    /// The marking hospital's id, 1 to 64 bytes; names the key that verifies the mark.
     pub hospital_id: &'a str,
+    /// The record's id, 1 to 64 bytes.
     pub record_id: &'a str,
     /// Seconds since the Unix epoch.
     pub issued_at: u64,
@@ -129,7 +157,9 @@ pub struct Embedded {
     /// How many copies of the payload were written; 0 when [`embed_or_anchor`] found the
     /// document too small and wrote it unchanged.
     pub copies: usize,
+    /// Carrier bits the document offers.
     pub available_bits: u64,
+    /// Carrier bits the frame took; 0 when the document was written unchanged.
     pub used_bits: u64,
 }
 
@@ -138,19 +168,29 @@ pub struct Embedded {
 pub enum Verdict {
     /// The mark is the named hospital's and the content is as it was marked.
     Authentic {
+        /// The hospital that marked the record.
         hospital_id: String,
+        /// The record the mark names.
         record_id: String,
+        /// When the record was marked, in seconds since the Unix epoch.
         issued_at: u64,
+        /// The key the signature verified with.
         signer: VerifyingKey,
     },
     /// The mark is the named hospital's, but the content changed after it was marked.
     Tampered {
+        /// The hospital that marked the record.
         hospital_id: String,
+        /// The record the mark names.
         record_id: String,
+        /// When the record was marked, in seconds since the Unix epoch.
         issued_at: u64,
     },
     /// A mark decodes but its signature is not the claimed hospital's.
-    Forged { claimed_hospital_id: String },
+    Forged {
+        /// The hospital id the mark claims.
+        claimed_hospital_id: String,
+    },
     /// No mark decodes, for instance because the document was written anew by another tool.
     Absent,
 }
@@ -159,7 +199,9 @@ pub enum Verdict {
 /// them against the ones anchored on chain without reading the document again.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Verification {
+    /// What the mark and the content say.
     pub verdict: Verdict,
+    /// SHA3-256 of the document's canonical content, as read.
     pub content_fingerprint: [u8; 32],
     /// Of the decoded payload, whatever the verdict; `None` when absent.
     pub watermark_fingerprint: Option<[u8; 32]>,

@@ -32,13 +32,18 @@ const SIGNING_CONTEXT: &[u8] = b"medcert-watermark/v1\0";
 /// Everything the watermark says: who marked which record when, over which content.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Payload {
+    /// The payload format's version; 1.
     pub version: u8,
+    /// The marking hospital's id.
     pub hospital_id: String,
+    /// The record's id.
     pub record_id: String,
     /// Seconds since the Unix epoch.
     pub issued_at: u64,
     /// SHA3-256 of the canonical content when the mark was embedded.
     pub content_fingerprint: [u8; 32],
+    /// The hospital's Ed25519 signature over the other fields, under a domain
+    /// separation context.
     pub signature: [u8; 64],
 }
 
@@ -218,7 +223,7 @@ impl Default for FrameReader {
 }
 
 impl FrameReader {
-    pub fn push(&mut self, value: u8, width: u32) {
+    pub(crate) fn push(&mut self, value: u8, width: u32) {
         for i in (0..width).rev() {
             if self.bits.len() == self.limit {
                 return;
@@ -250,7 +255,7 @@ impl FrameReader {
     }
 
     /// The payload, if a whole frame was read and some copy of it passes its CRC.
-    pub fn finish(self) -> Option<Payload> {
+    pub(crate) fn finish(self) -> Option<Payload> {
         let (body_len, copies) = self.layout?;
         let bodies: Vec<u8> = (self.bits.iter().enumerate())
             .filter(|(at, _)| header_bit(*at).is_none())

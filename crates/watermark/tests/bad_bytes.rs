@@ -2,6 +2,8 @@
 //! the C-CDA reader and the watermark verifier, never a panic. The same inputs as the
 //! cargo-fuzz targets in `fuzz/`, run systematically so every `cargo test` covers them.
 
+#![allow(unused_crate_dependencies)] // a test binary links every dependency of its package
+
 use std::io::Cursor;
 
 use medcert_ccda::{GeneratorConfig, generate};

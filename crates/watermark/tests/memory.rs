@@ -2,6 +2,8 @@
 //! is many attachments or a single text node. Kept in its own
 //! test binary so no other test's allocations move the process's peak.
 
+#![allow(unused_crate_dependencies)] // a test binary links every dependency of its package
+
 use std::fs::File;
 use std::io::{BufReader, BufWriter, Seek, SeekFrom, Write};
 

@@ -1,3 +1,5 @@
+#![allow(unused_crate_dependencies)] // a test binary links every dependency of its package
+
 use std::io::Cursor;
 
 use medcert_ccda::{GeneratorConfig, generate};
