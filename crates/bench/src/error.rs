@@ -43,8 +43,10 @@ pub enum BenchError {
     NotAuthentic { record_id: String, detail: String },
     #[error("plot {path}: {detail}")]
     Plot { path: PathBuf, detail: String },
-    #[error("relay: {0}")]
-    Relay(String),
+    #[error("cannot start the relay")]
+    Relay(#[source] medcert_relay::RelayError),
+    #[error("the relay's start task failed")]
+    RelayTask(#[source] tokio::task::JoinError),
     #[error("{0}")]
     Unavailable(String),
 }

@@ -38,8 +38,8 @@ impl InProcessRelay {
         let started = runtime
             .spawn(Relay::start(config))
             .await
-            .map_err(|e| BenchError::Relay(format!("the relay's start task failed: {e}")))
-            .and_then(|outcome| outcome.map_err(|e| BenchError::Relay(e.to_string())));
+            .map_err(BenchError::RelayTask)
+            .and_then(|outcome| outcome.map_err(BenchError::Relay));
         match started {
             Ok(handle) => Ok(Self { runtime, handle }),
             Err(e) => {

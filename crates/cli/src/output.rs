@@ -119,6 +119,9 @@ fn hint(error: &(dyn std::error::Error + 'static)) -> Option<String> {
     if let Some(error) = error.downcast_ref::<VerifyError>() {
         return verify_hint(error);
     }
+    if let Some(medcert_bench::BenchError::Keys { .. }) = error.downcast_ref() {
+        return Some("run `medcert network init` on this network first".into());
+    }
     None
 }
 
