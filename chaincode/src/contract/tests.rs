@@ -460,3 +460,60 @@ async fn bad_input_is_refused_without_writes() {
     }
     assert_eq!(chain.state_text(), before);
 }
+
+/// The messages clients and operators read, word for word: they are part of the interface.
+#[tokio::test]
+async fn refusal_messages_are_stable() {
+    let mut chain = Chain::new();
+    let unknown = chain.tx(doctor1(), "Nope", &[], None).await;
+    assert_eq!(
+        unknown.message,
+        "unknown function \"Nope\"; the contract has Version, RegisterPatient, UnlockPatient, \
+         CreateRecord, QueryRecord, GetRecord, GetRecordHistory, DeleteRecord, RequestRecovery, \
+         CompleteRecovery, FailRecovery, GetRecoveryStatus, GetAudit"
+    );
+    let count = chain.tx(doctor1(), "GetAudit", &["record"], None).await;
+    assert_eq!(
+        count.message,
+        "GetAudit takes 2 argument(s) (kind (record or patient), id), got 1"
+    );
+    let big = "a".repeat(MAX_ARG_LEN + 1);
+    let oversized = chain.tx(doctor1(), "GetRecord", &[&big], None).await;
+    assert_eq!(
+        (oversized.status, oversized.message.as_str()),
+        (
+            413,
+            "argument argument is 4097 bytes, over the limit of 4096"
+        )
+    );
+    let long_password = "p".repeat(MAX_PASSWORD_LEN + 1);
+    let password = chain
+        .tx(
+            doctor1(),
+            "QueryRecord",
+            &["T-1", "R-1"],
+            Some(&long_password),
+        )
+        .await;
+    assert_eq!(
+        (password.status, password.message.as_str()),
+        (
+            413,
+            "argument password is 1025 bytes, over the limit of 1024"
+        )
+    );
+    let kind = chain.tx(doctor1(), "GetAudit", &["x", "R-1"], None).await;
+    assert_eq!(
+        (kind.status, kind.message.as_str()),
+        (
+            400,
+            "argument kind is malformed: must be \"record\" or \"patient\""
+        )
+    );
+    ok(&chain.register("T-1").await);
+    let again = chain.register("T-1").await;
+    assert_eq!(
+        (again.status, again.message.as_str()),
+        (409, "patient \"T-1\" already exists")
+    );
+}
