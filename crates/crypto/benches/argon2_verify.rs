@@ -2,6 +2,8 @@
 //!
 //! `cargo bench -p medcert-crypto --bench argon2_verify`
 
+#![allow(unused_crate_dependencies)] // a bench links every dependency of its package
+
 use std::time::{Duration, Instant};
 
 use medcert_crypto::{PasswordParams, PasswordVerifier};

@@ -30,7 +30,9 @@ const WHAT: &str = "envelope";
 /// The envelope's header; E' follows it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct EnvelopeHeader {
+    /// The record E' belongs to; at most [`MAX_ID_LEN`] bytes.
     pub record_id: String,
+    /// The hospital that sealed E'; at most [`MAX_ID_LEN`] bytes.
     pub hospital_id: String,
     /// The DEK wrapped to the patient's X25519 key.
     pub wrapped_key: WrappedKey,

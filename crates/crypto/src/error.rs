@@ -27,23 +27,34 @@ pub enum CryptoError {
     /// The bytes are not a medcert ciphertext, envelope or wrapped key at all.
     #[error("not a medcert {what}: {reason}")]
     Malformed {
+        /// What was read, e.g. `envelope` or `wrapped key`.
         what: &'static str,
+        /// Which part of the format it breaks.
         reason: &'static str,
     },
 
     /// A newer format than this build understands.
     #[error("unsupported {what} version {version}; upgrade medcert")]
-    UnsupportedVersion { what: &'static str, version: u8 },
+    UnsupportedVersion {
+        /// What was read, e.g. `envelope`.
+        what: &'static str,
+        /// The version byte it carries.
+        version: u8,
+    },
 
     /// A chunk size outside what the format allows.
     #[error("invalid chunk size {0}: must be a power of two from 4 KiB to 16 MiB")]
     InvalidChunkSize(usize),
 
-    /// A record id or hospital id too long for the envelope header.
+    /// A record id or hospital id too long for the envelope header, or a plaintext with
+    /// more chunks than the stream can count.
     #[error("{what} is {len} bytes long; at most {max} bytes are allowed")]
     TooLong {
+        /// What is too long: `record id`, `hospital id`, or the plaintext in chunks.
         what: &'static str,
+        /// Its length, in bytes (in chunks for the plaintext).
         len: usize,
+        /// The most allowed, in the same unit.
         max: usize,
     },
 
@@ -61,12 +72,17 @@ pub enum CryptoError {
 
     /// The key store has no key for this record (never stored, or shredded).
     #[error("no key for record {record_id} in the key store (never stored, or deleted)")]
-    UnknownRecord { record_id: String },
+    UnknownRecord {
+        /// The record whose key was asked for.
+        record_id: String,
+    },
 
     /// A key store file could not be read or written.
     #[error("key store file {}: {source}", path.display())]
     KeyFile {
+        /// The file.
         path: PathBuf,
+        /// Why it could not be read or written.
         #[source]
         source: io::Error,
     },

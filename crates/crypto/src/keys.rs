@@ -63,10 +63,12 @@ impl fmt::Debug for Dek {
 pub struct PublicKey([u8; KEY_LEN]);
 
 impl PublicKey {
+    /// The key whose X25519 encoding is `bytes`.
     pub fn from_bytes(bytes: [u8; KEY_LEN]) -> Self {
         PublicKey(bytes)
     }
 
+    /// The key's 32-byte X25519 encoding.
     pub fn to_bytes(&self) -> [u8; KEY_LEN] {
         self.0
     }
@@ -125,6 +127,7 @@ impl HpkeKeyPair {
         Zeroizing::new(self.secret)
     }
 
+    /// The public half, which keys are wrapped to.
     pub fn public_key(&self) -> PublicKey {
         self.public
     }
@@ -178,7 +181,9 @@ impl WrapPurpose {
 /// What a wrapped key is bound to: the record it opens and the purpose of this copy.
 #[derive(Debug, Clone, Copy)]
 pub struct KeyBinding<'a> {
+    /// The record whose DEK is wrapped.
     pub record_id: &'a str,
+    /// Whose copy this is.
     pub purpose: WrapPurpose,
 }
 
@@ -204,6 +209,7 @@ impl WrappedKey {
     /// Length of the serialised form.
     pub const LEN: usize = ENCAPPED_LEN + KEY_LEN + TAG_LEN;
 
+    /// Reads the serialised form; anything but [`WrappedKey::LEN`] bytes is malformed.
     pub fn from_bytes(bytes: &[u8]) -> Result<Self, CryptoError> {
         let bytes: [u8; Self::LEN] = bytes.try_into().map_err(|_| CryptoError::Malformed {
             what: "wrapped key",
@@ -212,6 +218,7 @@ impl WrappedKey {
         Ok(WrappedKey(bytes))
     }
 
+    /// The serialised form, [`WrappedKey::LEN`] bytes.
     pub fn as_bytes(&self) -> &[u8] {
         &self.0
     }

@@ -14,6 +14,9 @@
 //! Keys are zeroized on drop and print as `<redacted>`; chunk buffers that held plaintext are
 //! zeroized when freed.
 
+#![warn(missing_docs)]
+#![cfg_attr(test, allow(unused_crate_dependencies))] // a test binary links every dependency of its package
+
 mod envelope;
 mod error;
 mod keys;

@@ -52,7 +52,9 @@ const COMMITMENT_LABEL: &[u8] = b"medcert/stream-key-commitment/v1";
 /// What a ciphertext is bound to: the record and the hospital it belongs to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct RecordAad<'a> {
+    /// The record the ciphertext holds.
     pub record_id: &'a str,
+    /// The hospital that sealed it.
     pub hospital_id: &'a str,
 }
 
@@ -75,10 +77,12 @@ impl RecordAad<'_> {
 pub struct HashC([u8; 32]);
 
 impl HashC {
+    /// The Hash C whose digest is `bytes`.
     pub fn from_bytes(bytes: [u8; 32]) -> Self {
         HashC(bytes)
     }
 
+    /// The 32-byte digest.
     pub fn as_bytes(&self) -> &[u8; 32] {
         &self.0
     }

@@ -1,5 +1,7 @@
 //! The hospital key store on disk.
 
+#![allow(unused_crate_dependencies)] // a test binary links every dependency of its package
+
 use std::fs;
 use std::os::unix::fs::PermissionsExt;
 use std::path::Path;

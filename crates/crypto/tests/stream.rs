@@ -1,5 +1,7 @@
 //! E' round trips and every way a ciphertext can be wrong.
 
+#![allow(unused_crate_dependencies)] // a test binary links every dependency of its package
+
 use std::fs;
 use std::io::Cursor;
 use std::path::Path;
