@@ -17,7 +17,7 @@ use medcert_flows::{
     register_patient, sign_consent, store,
 };
 use std::time::Duration;
-use support::{assert_kind, network, password, registered, unique};
+use support::{assert_kind, message, network, password, registered, unique};
 
 #[tokio::test]
 async fn store_certify_query_consent_delete() {
@@ -181,7 +181,7 @@ async fn store_certify_query_consent_delete() {
     )
     .await
     .unwrap_err();
-    assert!(error.to_string().contains("already exists"), "{error}");
+    assert!(message(&error).contains("already exists"), "{error}");
 
     // Another patient cannot consent for this certificate.
     let mallory = unique("mallory");
@@ -199,7 +199,7 @@ async fn store_certify_query_consent_delete() {
     )
     .await
     .unwrap_err();
-    assert!(error.to_string().contains("is not patient"), "{error}");
+    assert!(message(&error).contains("is not patient"), "{error}");
 
     // Another patient cannot delete it either.
     let error = delete_record(
@@ -281,7 +281,7 @@ async fn store_certify_query_consent_delete() {
     )
     .await
     .unwrap_err();
-    assert!(error.to_string().contains("deleted"), "{error}");
+    assert!(message(&error).contains("deleted"), "{error}");
 }
 
 #[tokio::test]
@@ -419,10 +419,7 @@ async fn bad_input_is_refused_and_leaves_nothing() {
     std::fs::write(&plain, "<note><to>x</to></note>").unwrap();
     let (id, result) = attempt(plain, None).await;
     let error = result.unwrap_err();
-    assert!(
-        error.to_string().contains("not a C-CDA document"),
-        "{error}"
-    );
+    assert!(message(&error).contains("not a C-CDA document"), "{error}");
     assert!(
         record_state(&contract, &hospital.channel, &id)
             .await
@@ -474,7 +471,7 @@ async fn bad_input_is_refused_and_leaves_nothing() {
     .await
     .unwrap_err();
     assert_kind(&error, FailureKind::Refused);
-    assert!(error.to_string().contains("unknown patient"), "{error}");
+    assert!(message(&error).contains("unknown patient"), "{error}");
     let error = query_record(
         &network,
         &QueryRequest {
@@ -489,7 +486,7 @@ async fn bad_input_is_refused_and_leaves_nothing() {
     )
     .await
     .unwrap_err();
-    assert!(error.to_string().contains("unknown record"), "{error}");
+    assert!(message(&error).contains("unknown record"), "{error}");
 
     // Unknown hospital, bad ids, a taken treatment number.
     let error = register_patient(
@@ -507,7 +504,7 @@ async fn bad_input_is_refused_and_leaves_nothing() {
     .await
     .unwrap_err();
     assert!(
-        error.to_string().contains("no hospital hospital99"),
+        message(&error).contains("no hospital hospital99"),
         "{error}"
     );
     let carol = unique("carol");
@@ -543,7 +540,7 @@ async fn bad_input_is_refused_and_leaves_nothing() {
     )
     .await
     .unwrap_err();
-    assert!(error.to_string().contains("unknown record"), "{error}");
+    assert!(message(&error).contains("unknown record"), "{error}");
 }
 
 /// Certification failing after `CreateRecord` (IPFS down, or the certificate chain

@@ -15,7 +15,7 @@ use medcert_flows::{
 };
 use medcert_network::Network;
 use medcert_relay::{Relay, RelayConfig, RelayHandle};
-use support::{assert_kind, network, password, registered, unique};
+use support::{assert_kind, message, network, password, registered, unique};
 use zeroize::Zeroizing;
 
 const WAIT: Duration = Duration::from_secs(120);
@@ -254,7 +254,7 @@ async fn recoveries_are_refused_without_a_valid_consent_or_password() {
     .await
     .unwrap_err();
     assert_kind(&error, FailureKind::Refused);
-    assert!(error.to_string().contains("wrong password"), "{error}");
+    assert!(message(&error).contains("wrong password"), "{error}");
 
     // No consent for this hospital: refused before anything is sent.
     let error = recover(
@@ -268,7 +268,7 @@ async fn recoveries_are_refused_without_a_valid_consent_or_password() {
     )
     .await
     .unwrap_err();
-    assert!(error.to_string().contains("the consent is for"), "{error}");
+    assert!(message(&error).contains("the consent is for"), "{error}");
 
     // The valid consent still works after the refusals. Not waiting at all leaves the
     // request pending; `--resume` picks it up without a second request.
@@ -431,7 +431,7 @@ async fn a_record_tampered_after_marking_is_not_stored() {
     .await
     .unwrap_err();
     assert_kind(&error, FailureKind::NotAuthentic);
-    assert!(error.to_string().contains("tampered"), "{error}");
+    assert!(message(&error).contains("tampered"), "{error}");
     let contract = connect::hospital_client(&network, &h2, Actor::Doctor(0))
         .await
         .unwrap();

@@ -46,6 +46,17 @@ pub async fn registered(
     .treatment_number
 }
 
+/// An error and its sources, as the command line prints them.
+pub fn message(error: &FlowError) -> String {
+    let mut text = error.to_string();
+    let mut next = std::error::Error::source(error);
+    while let Some(source) = next {
+        text = format!("{text}: {source}");
+        next = source.source();
+    }
+    text
+}
+
 pub fn assert_kind(error: &FlowError, kind: FailureKind) {
-    assert_eq!(error.kind(), kind, "{error}");
+    assert_eq!(error.kind(), kind, "{}", message(error));
 }
