@@ -6,6 +6,9 @@
 //! Hash C is checked on the way in (a put whose content does not hash to its key stores
 //! nothing) and again on the way out (a corrupted or misplaced object is refused).
 
+#![warn(missing_docs)]
+#![cfg_attr(test, allow(unused_crate_dependencies))] // a test binary links every dependency of its package
+
 use std::io::SeekFrom;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -36,44 +39,72 @@ const PARTS_IN_FLIGHT: usize = 2;
 /// Bytes per read of content to put or of a local object, and per write of a fetched one.
 const IO_BUFFER: usize = 1024 * 1024;
 
+/// Why a CSP operation failed.
 #[derive(Debug, thiserror::Error)]
 pub enum CspError {
+    /// No object is stored under the key.
     #[error("no object {key} in the CSP")]
-    NotFound { key: String },
+    NotFound {
+        /// The object key: Hash C in lowercase hex.
+        key: String,
+    },
+    /// The content does not hash to the Hash C it was put or got under.
     #[error(
         "object {key} does not hash to its key (its SHA3-256 is {actual}): the stored \
          ciphertext is corrupt or was stored under the wrong Hash C; nothing was kept"
     )]
-    HashMismatch { key: String, actual: String },
+    HashMismatch {
+        /// The object key: the expected Hash C in lowercase hex.
+        key: String,
+        /// The content's SHA3-256, in lowercase hex.
+        actual: String,
+    },
+    /// The local directory could not be created or opened as a store.
     #[error("cannot use {path} as the local CSP directory: {source}")]
     LocalDirectory {
+        /// The directory.
         path: PathBuf,
+        /// Why it cannot be used.
         #[source]
         source: std::io::Error,
     },
+    /// The S3 settings do not make a client.
     #[error("invalid S3 configuration for {endpoint}: {source}")]
     S3Config {
+        /// The configured endpoint URL.
         endpoint: String,
+        /// What `object_store` refused.
         #[source]
         source: object_store::Error,
     },
+    /// Reading the content to put failed; nothing was stored.
     #[error("cannot read the content to store as {key}: {source}")]
     Read {
+        /// The object key the content was going to.
         key: String,
+        /// Why the read failed.
         #[source]
         source: std::io::Error,
     },
+    /// Writing a fetched object to its destination file failed; the file is unchanged.
     #[error("cannot write object {key} to {path}: {source}")]
     Write {
+        /// The object key being fetched.
         key: String,
+        /// The destination file.
         path: PathBuf,
+        /// Why the write failed.
         #[source]
         source: std::io::Error,
     },
+    /// The object store refused or failed an operation.
     #[error("CSP {operation} of {key} failed: {source}")]
     Store {
+        /// `put`, `get`, `head` or `delete`.
         operation: &'static str,
+        /// The object key.
         key: String,
+        /// The store's error.
         #[source]
         source: Box<dyn std::error::Error + Send + Sync>,
     },

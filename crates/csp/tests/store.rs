@@ -1,6 +1,8 @@
 //! The adapter on both real backends: a local directory, and the S3-compatible server
 //! started by deploy/up. Each behaviour is checked on both.
 
+#![allow(unused_crate_dependencies)] // a test binary links every dependency of its package
+
 use std::path::Path;
 
 use futures_util::StreamExt;
