@@ -11,8 +11,7 @@ use x509_cert::Certificate;
 use x509_cert::der::asn1::{PrintableStringRef, Utf8StringRef};
 use x509_cert::der::{DecodePem, Encode};
 
-// At their old paths, for the callers that still name them here.
-pub use medcert_hospital_api::{Actor, Role};
+use medcert_hospital_api::{Actor, Role};
 
 const OID_COMMON_NAME: &str = "2.5.4.3";
 const OID_ORGANIZATIONAL_UNIT: &str = "2.5.4.11";

@@ -2,9 +2,10 @@
 //! password from the transient map.
 
 use medcert_hospital_api::args::Arguments;
+use medcert_hospital_api::{MAX_PASSWORD_LEN, PASSWORD_KEY};
 use zeroize::Zeroizing;
 
-use super::{ContractError, MAX_PASSWORD_LEN, PASSWORD_KEY, Tx};
+use super::{ContractError, Tx};
 use crate::ledger::Ledger;
 
 impl<L: Ledger> Tx<'_, L> {

@@ -4,8 +4,8 @@ use medcert_hospital_api::AuditEntry;
 use medcert_hospital_api::args::{self, AuditKind};
 
 use super::{ContractError, Reply, Tx, keys, parse_json};
-use crate::identity::Actor;
 use crate::ledger::Ledger;
+use medcert_hospital_api::Actor;
 
 impl<L: Ledger> Tx<'_, L> {
     pub(super) async fn get_audit(&mut self, args: args::GetAudit) -> Result<Reply, ContractError> {

@@ -1,10 +1,10 @@
 //! From a function name to its code, who may call it, and the one shape of every doctor
 //! action for a patient.
 
-use medcert_hospital_api::{Function, Role, args, events};
+use medcert_hospital_api::{Actor, Function, Role, args, events};
 
 use super::{ContractError, Event, Reply, Tx, hospital_msp, keys, to_json};
-use crate::identity::{Actor, actor_from_creator};
+use crate::identity::actor_from_creator;
 use crate::ledger::Ledger;
 
 /// The functions by which a doctor acts for a patient: one shape, [`Tx::doctor_action`].

@@ -11,7 +11,8 @@
 //!
 //! Passwords arrive only in the transient map (key `password`), so they never reach a
 //! block; state holds an Argon2id verifier ([`crate::password`]). A wrong password is
-//! answered with status [`STATUS_REFUSED_RECORDED`] (300): Fabric only commits the writes
+//! answered with status
+//! [`STATUS_REFUSED_RECORDED`](medcert_hospital_api::STATUS_REFUSED_RECORDED) (300): Fabric only commits the writes
 //! of a response below 400, and the failed attempt must be committed to be counted.
 //!
 //! Each function returns at most one chaincode event (Fabric's limit per transaction);
@@ -37,11 +38,7 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 use std::collections::HashMap;
 
-// The interface's types at their old paths, for the callers that still name them here.
-pub use medcert_hospital_api::{
-    AuditEntry, InterchainRequest, MAX_ARG_LEN, MAX_PASSWORD_LEN, PASSWORD_KEY, Record,
-    RecordChange, RecordState, Recovery, RecoveryState, STATUS_REFUSED_RECORDED, Tombstone, events,
-};
+use medcert_hospital_api::PASSWORD_KEY;
 
 /// Settings of one chaincode process.
 #[derive(Debug, Clone)]
@@ -73,7 +70,7 @@ pub struct TxContext {
 /// A chaincode event: Fabric carries at most one per transaction.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Event {
-    /// One of [`events`].
+    /// One of [`medcert_hospital_api::events`].
     pub name: String,
     /// JSON.
     pub payload: Vec<u8>,
@@ -82,7 +79,8 @@ pub struct Event {
 /// The result of a transaction as returned to the peer.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Outcome {
-    /// 200, [`STATUS_REFUSED_RECORDED`], or the refusal's [`ContractError::status`].
+    /// 200, [`medcert_hospital_api::STATUS_REFUSED_RECORDED`], or the refusal's
+    /// [`ContractError::status`].
     pub status: i32,
     /// Why it was refused; empty on success.
     pub message: String,
@@ -104,7 +102,7 @@ pub enum ContractError {
     /// The arguments are refused.
     #[error(transparent)]
     Argument(#[from] ArgumentError),
-    /// The password is over [`MAX_PASSWORD_LEN`].
+    /// The password is over [`medcert_hospital_api::MAX_PASSWORD_LEN`].
     #[error("argument {name} is {len} bytes, over the limit of {max}")]
     Oversized {
         /// What was too long.

@@ -5,9 +5,9 @@ use serde::{Deserialize, Serialize};
 
 use super::dispatch::Acted;
 use super::{ContractError, Reply, Tx, keys};
-use crate::identity::Actor;
 use crate::ledger::Ledger;
 use crate::password;
+use medcert_hospital_api::Actor;
 
 /// A registered patient, as state holds it (never answered: it holds the verifier).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

@@ -6,8 +6,8 @@ use medcert_hospital_api::{Function, Record, RecordChange, RecordState, Tombston
 
 use super::dispatch::Acted;
 use super::{ContractError, Reply, Tx, keys};
-use crate::identity::Actor;
 use crate::ledger::Ledger;
+use medcert_hospital_api::Actor;
 
 impl<L: Ledger> Tx<'_, L> {
     /// `CreateRecord`, once [`Tx::doctor_action`] has checked the doctor and password.

@@ -5,8 +5,8 @@ use medcert_hospital_api::{Function, InterchainRequest, Recovery, RecoveryState,
 
 use super::dispatch::Acted;
 use super::{ContractError, Reply, Tx, keys, parse_json, to_json};
-use crate::identity::Actor;
 use crate::ledger::Ledger;
+use medcert_hospital_api::Actor;
 
 impl<L: Ledger> Tx<'_, L> {
     /// `RequestRecovery`, once [`Tx::doctor_action`] has checked the doctor and the

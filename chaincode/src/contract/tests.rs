@@ -4,7 +4,10 @@ use super::*;
 use crate::ledger::memory::MemoryLedger;
 use medcert_eip712::PatientSigner;
 use medcert_fabric_protos::msp::SerializedIdentity;
-use medcert_hospital_api::Role;
+use medcert_hospital_api::{
+    AuditEntry, InterchainRequest, MAX_ARG_LEN, MAX_PASSWORD_LEN, PASSWORD_KEY, Record,
+    RecordChange, RecordState, Recovery, RecoveryState, Role, STATUS_REFUSED_RECORDED, events,
+};
 use prost::Message;
 
 const DOCTOR1: &[u8] = include_bytes!("../testdata/doctor1.pem");
