@@ -7,6 +7,8 @@
 //! present; the two sides alternate who goes first in each round. The CLI figures include
 //! starting the `ipfs` process, as a user of the CLI would pay it.
 
+#![allow(unused_crate_dependencies)] // a bench links every dependency of its package
+
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};

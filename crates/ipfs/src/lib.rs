@@ -13,6 +13,9 @@
 //! Content is added with the options of [`ADD_OPTIONS`]; the same bytes always give the
 //! same CID, and `ipfs add` with [`ADD_CLI_FLAGS`] gives that CID too.
 
+#![warn(missing_docs)]
+#![cfg_attr(test, allow(unused_crate_dependencies))] // a test binary links every dependency of its package
+
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -48,10 +51,15 @@ pub const ADD_OPTIONS: AddOptions = AddOptions {
 /// The `ipfs add` options used for every envelope (see [`ADD_OPTIONS`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct AddOptions {
+    /// The CID version; 1 gives base32 CIDs that name their codec and hash.
     pub cid_version: u32,
+    /// Leaf blocks hold the raw bytes, not UnixFS nodes wrapping them.
     pub raw_leaves: bool,
+    /// Kubo's chunker setting, e.g. `size-262144`.
     pub chunker: &'static str,
+    /// The multihash function, e.g. `sha2-256`.
     pub hash: &'static str,
+    /// Whether the node pins what it adds.
     pub pin: bool,
 }
 
@@ -61,47 +69,89 @@ const READ_BUFFER: usize = 1024 * 1024;
 /// Default bound on each wait for the node.
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(60);
 
+/// Why a call to the IPFS node failed.
 #[derive(Debug, thiserror::Error)]
 pub enum IpfsError {
+    /// The API URL is not `http://host:port`.
     #[error("invalid IPFS API URL {url:?}: {reason}")]
-    InvalidUrl { url: String, reason: String },
+    InvalidUrl {
+        /// The URL as given.
+        url: String,
+        /// What is wrong with it.
+        reason: String,
+    },
+    /// No connection to the node could be made.
     #[error("IPFS node at {url} is unreachable (is Kubo running? see deploy/status)")]
-    Unreachable { url: String },
+    Unreachable {
+        /// The node's API URL.
+        url: String,
+    },
+    /// The node did not answer within the client's timeout.
     #[error("IPFS node at {url} did not answer {operation} within {timeout:?}")]
     Timeout {
+        /// The node's API URL.
         url: String,
+        /// The RPC call, e.g. `add` or `pin rm`.
         operation: &'static str,
+        /// The bound that passed.
         timeout: Duration,
     },
+    /// The node does not hold the content (it answers offline, from its own blockstore).
     #[error("CID {cid} is not stored on this IPFS node")]
-    NotFound { cid: String },
+    NotFound {
+        /// The CID asked for.
+        cid: String,
+    },
+    /// The string is not a CID, by this client's check or the node's.
     #[error("{cid:?} is not a valid CID: {reason}")]
-    InvalidCid { cid: String, reason: String },
+    InvalidCid {
+        /// The string as given.
+        cid: String,
+        /// Why it is not a CID.
+        reason: String,
+    },
+    /// The CID has no pin to remove.
     #[error("CID {cid} is not pinned on this IPFS node")]
-    NotPinned { cid: String },
+    NotPinned {
+        /// The CID asked for.
+        cid: String,
+    },
+    /// The node answered with an error this client has no type for.
     #[error("IPFS node refused {operation}: {message}")]
     Refused {
+        /// The RPC call, e.g. `add` or `pin rm`.
         operation: &'static str,
+        /// Kubo's error message.
         message: String,
     },
+    /// The request or its answer failed on the way (HTTP, decoding).
     #[error("IPFS {operation} failed in transport: {source}")]
     Transport {
+        /// The RPC call, e.g. `add` or `pin rm`.
         operation: &'static str,
+        /// The client crate's error.
         #[source]
         source: Box<dyn std::error::Error + Send + Sync>,
     },
+    /// `cat` ended before the size the node states for the CID.
     #[error(
         "IPFS node sent {received} of the {expected} bytes of {cid} and stopped (a block of \
          it may be missing from the node)"
     )]
     Truncated {
+        /// The CID being read.
         cid: String,
+        /// Its size, as `files stat` states it.
         expected: u64,
+        /// The bytes delivered before the stream ended.
         received: u64,
     },
+    /// Writing the content to the caller's writer failed.
     #[error("cannot write the content of {cid}: {source}")]
     Write {
+        /// The CID being read.
         cid: String,
+        /// Why the write failed.
         #[source]
         source: std::io::Error,
     },

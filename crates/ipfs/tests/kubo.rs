@@ -1,6 +1,8 @@
 //! The adapter against the real Kubo node started by deploy/up: every call it makes, and
 //! every failure a caller must be able to tell apart.
 
+#![allow(unused_crate_dependencies)] // a test binary links every dependency of its package
+
 use std::io::Write;
 use std::path::PathBuf;
 use std::process::{Command, Stdio};
