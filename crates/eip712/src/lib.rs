@@ -12,6 +12,8 @@
 //! the ones in `contracts/MedicalCertificate.sol`; `medcert-ethereum`'s tests compare the
 //! digests with the contract's own.
 
+#![warn(missing_docs)]
+
 use k256::ecdsa::{RecoveryId, Signature, SigningKey, VerifyingKey};
 use sha3::{Digest, Keccak256};
 use zeroize::Zeroizing;
@@ -32,20 +34,27 @@ const DELETION_TYPE: &str = "Deletion(string channel,string recordId,uint64 nonc
 // Mixed into seed derivation so a patient seed used elsewhere never yields this key.
 const SEED_LABEL: &[u8] = b"medcert/patient/secp256k1/v1";
 
+/// Why no signer could be recovered from a signature.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum SignatureError {
+    /// The signature is not 65 bytes long; holds its length.
     #[error("a signature is 65 bytes (r, s, v), got {0}")]
     Length(usize),
+    /// The last byte is not a recovery id (27, 28, 0 or 1); holds it.
     #[error("signature recovery byte v must be 27 or 28 (or 0 or 1), got {0}")]
     RecoveryByte(u8),
+    /// r or s is out of range, or s is in the high half.
     #[error("signature is malformed or not in canonical low-s form")]
     Malformed,
+    /// The signature is well-formed but no key signed this digest with it.
     #[error("no public key recovers from this signature and digest")]
     Unrecoverable,
 }
 
+/// Why a patient key could not be made.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum KeyError {
+    /// The bytes are zero or not below the curve order.
     #[error("not a valid secp256k1 private key")]
     InvalidPrivateKey,
 }
@@ -53,11 +62,14 @@ pub enum KeyError {
 /// The `MedicalCertificate` contract's EIP-712 domain (name "MedicalCertificate", version "1").
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct CertificateDomain {
+    /// The certificate chain's EIP-155 chain id.
     pub chain_id: u64,
+    /// The deployed `MedicalCertificate` contract.
     pub verifying_contract: Address,
 }
 
 impl CertificateDomain {
+    /// The EIP-712 domain separator: the hash of the domain struct.
     pub fn separator(&self) -> [u8; 32] {
         keccak(&[
             &keccak(&[DOMAIN_TYPE.as_bytes()]),
@@ -74,15 +86,20 @@ impl CertificateDomain {
 pub struct CertificateAuthorization {
     /// The issuing hospital's id (see [`hospital_id`]).
     pub hospital: [u8; 32],
+    /// The record's id as left-aligned, zero-padded bytes32, like [`hospital_id`].
     pub record_id: [u8; 32],
     /// IPFS CID of the record's envelope (Hash I).
     pub cid: String,
+    /// SHA3-256 of the record's canonical content.
     pub content_fingerprint: [u8; 32],
+    /// SHA3-256 of the record's signed watermark payload.
     pub watermark_fingerprint: [u8; 32],
+    /// Makes the authorisation single-use; shares the patient's nonce space with consents.
     pub nonce: u64,
 }
 
 impl CertificateAuthorization {
+    /// The EIP-712 digest the patient signs, in `domain`.
     pub fn digest(&self, domain: &CertificateDomain) -> [u8; 32] {
         let struct_hash = keccak(&[
             &keccak(&[AUTHORIZATION_TYPE.as_bytes()]),
@@ -101,13 +118,19 @@ impl CertificateAuthorization {
 /// `expiry` (unix seconds). The nonce makes it single-use and lets the patient revoke it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Consent {
+    /// The recovering hospital's id (see [`hospital_id`]).
     pub hospital: [u8; 32],
+    /// The certificate's id on the `MedicalCertificate` contract.
     pub certificate_id: u64,
+    /// The last moment the consent holds, in Unix seconds.
     pub expiry: u64,
+    /// Makes the consent single-use and revocable; shares the patient's nonce space with
+    /// authorisations.
     pub nonce: u64,
 }
 
 impl Consent {
+    /// The EIP-712 digest the patient signs, in `domain`.
     pub fn digest(&self, domain: &CertificateDomain) -> [u8; 32] {
         let struct_hash = keccak(&[
             &keccak(&[CONSENT_TYPE.as_bytes()]),
@@ -125,13 +148,17 @@ impl Consent {
 /// hospital (32) ‖ certificate id ‖ expiry ‖ nonce (u64 big-endian each) ‖ signature (65).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct SignedConsent {
+    /// What the patient consented to.
     pub consent: Consent,
+    /// The patient's signature of the consent's digest, r ‖ s ‖ v.
     pub signature: [u8; 65],
 }
 
 impl SignedConsent {
+    /// Length of the encoded form.
     pub const LEN: usize = 32 + 8 + 8 + 8 + 65;
 
+    /// The fixed-width encoding described above.
     pub fn to_bytes(&self) -> [u8; Self::LEN] {
         let mut out = [0u8; Self::LEN];
         out[..32].copy_from_slice(&self.consent.hospital);
@@ -142,6 +169,8 @@ impl SignedConsent {
         out
     }
 
+    /// Reads the fixed-width encoding; anything but [`SignedConsent::LEN`] bytes is refused.
+    /// The signature is not checked here.
     pub fn from_bytes(bytes: &[u8]) -> Result<Self, ConsentEncodingError> {
         let bytes: &[u8; Self::LEN] = bytes
             .try_into()
@@ -163,6 +192,7 @@ impl SignedConsent {
     }
 }
 
+/// A signed consent of the wrong length; holds the length given.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("a signed consent is {len} bytes, got {0}", len = SignedConsent::LEN)]
 pub struct ConsentEncodingError(pub usize);
@@ -239,12 +269,14 @@ impl PatientSigner {
         unreachable!("256 consecutive keccak outputs were all invalid secp256k1 scalars")
     }
 
+    /// The signer whose secret key is `secret`, a big-endian scalar.
     pub fn from_bytes(secret: &[u8; 32]) -> Result<Self, KeyError> {
         let key = SigningKey::from_bytes(secret.into()).map_err(|_| KeyError::InvalidPrivateKey)?;
         let address = address_of(key.verifying_key());
         Ok(Self { key, address })
     }
 
+    /// The patient's Ethereum address, which the contract recovers from signatures.
     pub fn address(&self) -> Address {
         self.address
     }
@@ -274,6 +306,7 @@ impl PatientSigner {
         out
     }
 
+    /// Signs `authorization` in `domain`.
     pub fn sign_certificate_authorization(
         &self,
         authorization: &CertificateAuthorization,
@@ -282,10 +315,12 @@ impl PatientSigner {
         self.sign_digest(&authorization.digest(domain))
     }
 
+    /// Signs `consent` in `domain`.
     pub fn sign_consent(&self, consent: &Consent, domain: &CertificateDomain) -> [u8; 65] {
         self.sign_digest(&consent.digest(domain))
     }
 
+    /// Signs the request to delete `record_id` from `channel` (see [`deletion_digest`]).
     pub fn sign_deletion(&self, channel: &str, record_id: &str, nonce: u64) -> [u8; 65] {
         self.sign_digest(&deletion_digest(channel, record_id, nonce))
     }
