@@ -22,14 +22,20 @@
 
 #![warn(missing_docs)]
 
+mod error;
 pub mod ethereum;
 pub mod fabric;
 pub mod fabric_proof;
 pub mod freeze;
 pub mod metrics;
+mod pause;
 pub mod receipt_proof;
 pub mod store;
 mod worker;
+
+pub(crate) use error::ErrorChain;
+pub use error::RelayError;
+pub use pause::PauseStep;
 
 use std::collections::{BTreeMap, HashSet};
 use std::net::SocketAddr;
@@ -38,7 +44,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use futures_util::StreamExt;
-use medcert_ethereum::{ChainConfig, EthereumError, MedicalCertificateClient, wallet_from_hex};
+use medcert_ethereum::{ChainConfig, MedicalCertificateClient, wallet_from_hex};
 use medcert_network::Network;
 use prost::Message;
 use sha3::{Digest, Keccak256};
@@ -46,10 +52,10 @@ use tokio::task::JoinSet;
 
 use crate::ethereum::EthereumSide;
 use crate::fabric::HospitalSide;
-use crate::freeze::{FreezeBook, FreezeError, Refusal};
+use crate::freeze::{FreezeBook, Refusal};
 use crate::metrics::Metrics;
 use crate::proto::{Interchain, interchain};
-use crate::store::{Admission, Checkpoint, MessageRecord, Status, Store, StoreError};
+use crate::store::{Admission, Checkpoint, MessageRecord, Status, Store};
 use medcert_hospital_api::events::INTERCHAIN_REQUEST;
 
 /// The project's interchain messages (`proto/interchain.proto`).
@@ -96,166 +102,6 @@ fn now_ms() -> u64 {
         .duration_since(std::time::UNIX_EPOCH)
         .unwrap_or_default()
         .as_millis() as u64
-}
-
-/// An error and its sources on one line (`error: source: source`), for logs and for the
-/// reasons the relay records: each error's own message names only its own cause.
-pub(crate) struct ErrorChain<'a>(pub &'a (dyn std::error::Error + 'static));
-
-impl std::fmt::Display for ErrorChain<'_> {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "{}", self.0)?;
-        let mut source = self.0.source();
-        while let Some(error) = source {
-            write!(f, ": {error}")?;
-            source = error.source();
-        }
-        Ok(())
-    }
-}
-
-/// Why the relay cannot go on (a step is retried, or the relay stops).
-#[derive(Debug, thiserror::Error)]
-pub enum RelayError {
-    /// The configuration or network description cannot be used, and why.
-    #[error("relay configuration: {0}")]
-    Config(String),
-    /// A configured file cannot be read.
-    #[error("cannot read {path}")]
-    Read {
-        /// The file.
-        path: PathBuf,
-        /// Why.
-        #[source]
-        source: std::io::Error,
-    },
-    /// The state directory cannot be created.
-    #[error("cannot create the state directory {path}")]
-    StateDir {
-        /// The directory.
-        path: PathBuf,
-        /// Why.
-        #[source]
-        source: std::io::Error,
-    },
-    /// The metrics address cannot be bound.
-    #[error("cannot serve metrics on {addr}")]
-    Metrics {
-        /// The address.
-        addr: SocketAddr,
-        /// Why.
-        #[source]
-        source: std::io::Error,
-    },
-    /// A hospital's MSP CA certificate is not a usable trust anchor.
-    #[error("hospital {hospital}: unusable MSP CA certificate")]
-    MspCa {
-        /// The hospital.
-        hospital: String,
-        /// Why.
-        #[source]
-        source: crate::fabric_proof::FabricProofError,
-    },
-    /// The network description names no such hospital.
-    #[error("the network description")]
-    Network(#[from] medcert_network::NetworkError),
-    /// The Ethereum RPC URL does not parse.
-    #[error("the Ethereum RPC URL {url}")]
-    RpcUrl {
-        /// The URL.
-        url: String,
-        /// Why.
-        #[source]
-        source: Box<dyn std::error::Error + Send + Sync>,
-    },
-    /// The durable store failed.
-    #[error(transparent)]
-    Store(#[from] StoreError),
-    /// The freeze file failed.
-    #[error(transparent)]
-    Freeze(#[from] FreezeError),
-    /// A hospital's peer failed or refused (connection, blocks, events).
-    #[error("hospital {hospital}")]
-    Fabric {
-        /// The hospital.
-        hospital: String,
-        /// Why.
-        #[source]
-        source: medcert_fabric::Error,
-    },
-    /// A hospital's chaincode call failed or was refused.
-    #[error("hospital {hospital}")]
-    Chaincode {
-        /// The hospital.
-        hospital: String,
-        /// Why.
-        #[source]
-        source: medcert_hospital_api::ClientError,
-    },
-    /// The certificate chain failed or refused.
-    #[error("certificate chain")]
-    Ethereum(#[from] EthereumError),
-    /// A chain the message needs is frozen.
-    #[error("chain {chain} is frozen ({reason}) until an operator unfreezes it")]
-    Frozen {
-        /// The chain id.
-        chain: String,
-        /// Why it was frozen.
-        reason: String,
-    },
-    /// The certificate chain did not answer in time.
-    #[error("timed out after {0:?} waiting for the certificate chain")]
-    Timeout(Duration),
-    /// A stored message cannot be used.
-    #[error("stored message {key} is unreadable: {reason}")]
-    CorruptMessage {
-        /// The message's key.
-        key: String,
-        /// What is wrong with it.
-        reason: String,
-    },
-}
-
-/// A step at which the binary can be made to stop (crash tests): after committing the
-/// status that the step's side effect produced.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum PauseStep {
-    /// A request was read, proven and admitted.
-    ReadEvent,
-    /// `serveRecovery` was sent (or found sent) and its hash recorded.
-    EthSent,
-    /// The receipt was confirmed, proven and recorded.
-    EthReceipt,
-    /// The channel holds the answer (not yet recorded as answered).
-    FabricSubmitted,
-}
-
-impl std::str::FromStr for PauseStep {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Self, String> {
-        Ok(match s {
-            "read_event" => Self::ReadEvent,
-            "eth_sent" => Self::EthSent,
-            "eth_receipt" => Self::EthReceipt,
-            "fabric_submitted" => Self::FabricSubmitted,
-            other => {
-                return Err(format!(
-                    "unknown pause step {other:?}: use read_event, eth_sent, eth_receipt or fabric_submitted"
-                ));
-            }
-        })
-    }
-}
-
-impl std::fmt::Display for PauseStep {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(match self {
-            Self::ReadEvent => "read_event",
-            Self::EthSent => "eth_sent",
-            Self::EthReceipt => "eth_receipt",
-            Self::FabricSubmitted => "fabric_submitted",
-        })
-    }
 }
 
 /// What the relay serves and how.
