@@ -367,28 +367,10 @@ fn text_after_the_root_is_malformed() {
     ));
 }
 
-/// The published documents of other tools and vendors (`tests/ccda-corpus`, licences in
-/// its README).
-fn corpus() -> Vec<(String, Vec<u8>)> {
-    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/ccda-corpus");
-    let mut files: Vec<_> = std::fs::read_dir(&dir)
-        .unwrap()
-        .map(|entry| entry.unwrap().path())
-        .filter(|path| path.extension().is_some_and(|e| e == "xml"))
-        .map(|path| {
-            let name = path.file_name().unwrap().to_string_lossy().into_owned();
-            (name, std::fs::read(&path).unwrap())
-        })
-        .collect();
-    files.sort();
-    assert!(files.len() >= 20, "{} corpus documents", files.len());
-    files
-}
-
 #[test]
 fn every_corpus_document_is_read() {
     let mut types = std::collections::HashSet::new();
-    for (name, bytes) in corpus() {
+    for (name, bytes) in medcert_test_support::ccda_corpus() {
         let header = parse_header(&bytes[..]).unwrap_or_else(|e| panic!("{name}: {e}"));
         assert!(header.organization().is_some(), "{name}");
         types.extend(header.document_type);

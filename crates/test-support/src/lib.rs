@@ -34,3 +34,26 @@ pub fn unix_now() -> u64 {
         .expect("the clock is after 1970")
         .as_secs()
 }
+
+/// The published C-CDA documents of `tests/ccda-corpus` (other tools and vendors; their
+/// licences are in its README) that medcert must accept, by file name, in name order.
+pub fn ccda_corpus() -> Vec<(String, Vec<u8>)> {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/ccda-corpus");
+    let mut files: Vec<_> = std::fs::read_dir(&dir)
+        .unwrap_or_else(|e| panic!("reading {}: {e}", dir.display()))
+        .map(|entry| entry.expect("a corpus entry").path())
+        .filter(|path| path.extension().is_some_and(|e| e == "xml"))
+        .map(|path| {
+            let name = path
+                .file_name()
+                .unwrap_or_default()
+                .to_string_lossy()
+                .into_owned();
+            let bytes = std::fs::read(&path).expect("a corpus document");
+            (name, bytes)
+        })
+        .collect();
+    files.sort();
+    assert!(files.len() >= 20, "{} corpus documents", files.len());
+    files
+}

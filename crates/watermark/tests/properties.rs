@@ -462,27 +462,10 @@ fn malformed_xml_names_line_and_column() {
     }
 }
 
-/// The published documents of `tests/ccda-corpus` (other tools and vendors).
-fn corpus() -> Vec<(String, Vec<u8>)> {
-    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/ccda-corpus");
-    let mut files: Vec<_> = std::fs::read_dir(dir)
-        .unwrap()
-        .map(|entry| entry.unwrap().path())
-        .filter(|path| path.extension().is_some_and(|e| e == "xml"))
-        .map(|path| {
-            let name = path.file_name().unwrap().to_string_lossy().into_owned();
-            (name, std::fs::read(&path).unwrap())
-        })
-        .collect();
-    files.sort();
-    assert!(files.len() >= 20);
-    files
-}
-
 #[test]
 fn every_corpus_document_keeps_its_verdicts() {
     let mut marked_documents = 0;
-    for (name, original) in corpus() {
+    for (name, original) in medcert_test_support::ccda_corpus() {
         let mut marked = Vec::new();
         let report = match embed(
             &mut Cursor::new(&original),
