@@ -1,0 +1,322 @@
+//! One chaincode's calls: a proposal is built, signed, evaluated or endorsed, submitted
+//! to the orderer, and awaited until it commits.
+
+use medcert_fabric_protos::common::{Envelope, Header, HeaderType};
+use medcert_fabric_protos::gateway::{
+    CommitStatusRequest, EndorseRequest, EvaluateRequest, SignedCommitStatusRequest, SubmitRequest,
+};
+use medcert_fabric_protos::protos::{
+    ChaincodeHeaderExtension, ChaincodeId, ChaincodeInput, ChaincodeInvocationSpec,
+    ChaincodeProposalPayload, ChaincodeSpec, Proposal as PbProposal, Response, SignedProposal,
+    TxValidationCode, chaincode_spec,
+};
+use prost::Message;
+use std::collections::HashMap;
+
+use crate::{Error, Network, block, gateway_error};
+
+/// One chaincode on one channel.
+#[derive(Clone)]
+pub struct Contract {
+    network: Network,
+    chaincode: String,
+}
+
+impl Contract {
+    pub(crate) fn new(network: Network, chaincode: &str) -> Self {
+        Self {
+            network,
+            chaincode: chaincode.to_owned(),
+        }
+    }
+
+    /// A proposal to call `function`, to give arguments and transient data.
+    pub fn new_proposal(&self, function: &str) -> ProposalBuilder {
+        ProposalBuilder {
+            contract: self.clone(),
+            function: function.to_owned(),
+            args: Vec::new(),
+            transient: HashMap::new(),
+        }
+    }
+
+    /// Runs `function` on a peer without committing, returning its result.
+    pub async fn evaluate(&self, function: &str, args: &[&str]) -> Result<Vec<u8>, Error> {
+        self.new_proposal(function)
+            .args(args.iter().copied())
+            .build()?
+            .evaluate()
+            .await
+    }
+
+    /// Endorses, submits and waits for the commit of `function`, returning its result.
+    pub async fn submit(&self, function: &str, args: &[&str]) -> Result<Committed, Error> {
+        self.new_proposal(function)
+            .args(args.iter().copied())
+            .submit()
+            .await
+    }
+}
+
+/// A proposal being put together: arguments, transient data.
+pub struct ProposalBuilder {
+    contract: Contract,
+    function: String,
+    args: Vec<Vec<u8>>,
+    transient: HashMap<String, Vec<u8>>,
+}
+
+impl ProposalBuilder {
+    /// Appends arguments, in order.
+    pub fn args<I, A>(mut self, args: I) -> Self
+    where
+        I: IntoIterator<Item = A>,
+        A: AsRef<[u8]>,
+    {
+        self.args
+            .extend(args.into_iter().map(|a| a.as_ref().to_vec()));
+        self
+    }
+
+    /// Private input for the chaincode: it reaches the endorsing peers but never a block.
+    pub fn transient(mut self, key: &str, value: Vec<u8>) -> Self {
+        self.transient.insert(key.to_owned(), value);
+        self
+    }
+
+    /// Builds, endorses, submits and waits for the commit, for callers that need no step
+    /// in between.
+    pub async fn submit(self) -> Result<Committed, Error> {
+        self.build()?
+            .endorse()
+            .await?
+            .submit()
+            .await?
+            .status()
+            .await
+    }
+
+    /// Signs the proposal, with a fresh transaction id.
+    pub fn build(self) -> Result<Proposal, Error> {
+        let network = &self.contract.network;
+        let chaincode_id = Some(ChaincodeId {
+            name: self.contract.chaincode.clone(),
+            ..Default::default()
+        });
+        let extension = ChaincodeHeaderExtension {
+            chaincode_id: chaincode_id.clone(),
+        }
+        .encode_to_vec();
+        let (channel_header, signature_header, tx_id) =
+            network.headers(HeaderType::EndorserTransaction, Some(extension));
+        let mut args = vec![self.function.into_bytes()];
+        args.extend(self.args);
+        let invocation = ChaincodeInvocationSpec {
+            chaincode_spec: Some(ChaincodeSpec {
+                r#type: chaincode_spec::Type::Golang as i32,
+                chaincode_id,
+                input: Some(ChaincodeInput {
+                    args,
+                    ..Default::default()
+                }),
+                timeout: 0,
+            }),
+        };
+        let proposal = PbProposal {
+            header: Header {
+                channel_header: channel_header.encode_to_vec(),
+                signature_header: signature_header.encode_to_vec(),
+            }
+            .encode_to_vec(),
+            payload: ChaincodeProposalPayload {
+                input: invocation.encode_to_vec(),
+                transient_map: self.transient,
+            }
+            .encode_to_vec(),
+            extension: Vec::new(),
+        };
+        let proposal_bytes = proposal.encode_to_vec();
+        Ok(Proposal {
+            network: network.clone(),
+            tx_id,
+            signed: SignedProposal {
+                signature: network.identity().sign(&proposal_bytes),
+                proposal_bytes,
+            },
+        })
+    }
+}
+
+/// A signed proposal, ready to evaluate or endorse.
+pub struct Proposal {
+    network: Network,
+    tx_id: String,
+    signed: SignedProposal,
+}
+
+impl Proposal {
+    /// The transaction id.
+    pub fn tx_id(&self) -> &str {
+        &self.tx_id
+    }
+
+    /// Runs the proposal on a peer without committing; returns the chaincode's answer.
+    pub async fn evaluate(self) -> Result<Vec<u8>, Error> {
+        let request = EvaluateRequest {
+            transaction_id: self.tx_id.clone(),
+            channel_id: self.network.channel.clone(),
+            proposed_transaction: Some(self.signed),
+            target_organizations: Vec::new(),
+        };
+        let response = self
+            .network
+            .client()
+            .evaluate(request)
+            .await
+            .map_err(|s| gateway_error("evaluation", s))?
+            .into_inner()
+            .result
+            .ok_or(Error::Incomplete("evaluate response without a result"))?;
+        if response.status >= 400 {
+            return Err(Error::Chaincode {
+                status: response.status,
+                message: response.message,
+            });
+        }
+        Ok(response.payload)
+    }
+
+    /// Has the proposal endorsed as the endorsement policy requires.
+    pub async fn endorse(self) -> Result<Transaction, Error> {
+        let request = EndorseRequest {
+            transaction_id: self.tx_id.clone(),
+            channel_id: self.network.channel.clone(),
+            proposed_transaction: Some(self.signed),
+            endorsing_organizations: Vec::new(),
+        };
+        let envelope = self
+            .network
+            .client()
+            .endorse(request)
+            .await
+            .map_err(|s| gateway_error("endorsement", s))?
+            .into_inner()
+            .prepared_transaction
+            .ok_or(Error::Incomplete("endorse response without a transaction"))?;
+        let response = block::chaincode_response(&envelope)?;
+        Ok(Transaction {
+            network: self.network,
+            tx_id: self.tx_id,
+            envelope,
+            response,
+        })
+    }
+}
+
+/// An endorsed transaction, ready to submit to the orderer.
+pub struct Transaction {
+    network: Network,
+    tx_id: String,
+    envelope: Envelope,
+    response: Response,
+}
+
+impl Transaction {
+    /// The transaction id.
+    pub fn tx_id(&self) -> &str {
+        &self.tx_id
+    }
+
+    /// The chaincode's result, as endorsed.
+    pub fn result(&self) -> &[u8] {
+        &self.response.payload
+    }
+
+    /// Signs the endorsed transaction and hands it to the orderer.
+    pub async fn submit(mut self) -> Result<Submitted, Error> {
+        self.envelope.signature = self.network.identity().sign(&self.envelope.payload);
+        let request = SubmitRequest {
+            transaction_id: self.tx_id.clone(),
+            channel_id: self.network.channel.clone(),
+            prepared_transaction: Some(self.envelope),
+        };
+        self.network
+            .client()
+            .submit(request)
+            .await
+            .map_err(|s| gateway_error("submission", s))?;
+        Ok(Submitted {
+            network: self.network,
+            tx_id: self.tx_id,
+            response: self.response,
+        })
+    }
+}
+
+/// A transaction handed to the orderer.
+pub struct Submitted {
+    network: Network,
+    tx_id: String,
+    response: Response,
+}
+
+/// A committed, valid transaction.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Committed {
+    /// The transaction id.
+    pub tx_id: String,
+    /// The block it committed in.
+    pub block_number: u64,
+    /// The chaincode's answer.
+    pub result: Vec<u8>,
+}
+
+impl Submitted {
+    /// The transaction id.
+    pub fn tx_id(&self) -> &str {
+        &self.tx_id
+    }
+
+    /// Waits for the commit. A transaction the peer marked invalid is
+    /// [`Error::NotCommitted`]; a committed refusal (status 300–399) is [`Error::Refused`].
+    pub async fn status(self) -> Result<Committed, Error> {
+        let request = CommitStatusRequest {
+            transaction_id: self.tx_id.clone(),
+            channel_id: self.network.channel.clone(),
+            identity: self.network.identity().serialized(),
+        }
+        .encode_to_vec();
+        let signed = SignedCommitStatusRequest {
+            signature: self.network.identity().sign(&request),
+            request,
+        };
+        let status = self
+            .network
+            .client()
+            .commit_status(signed)
+            .await
+            .map_err(|s| gateway_error("commit status", s))?
+            .into_inner();
+        let code = TxValidationCode::try_from(status.result)
+            .unwrap_or(TxValidationCode::InvalidOtherReason);
+        if code != TxValidationCode::Valid {
+            return Err(Error::NotCommitted {
+                tx_id: self.tx_id,
+                code,
+                block_number: status.block_number,
+            });
+        }
+        if self.response.status >= 300 {
+            return Err(Error::Refused {
+                tx_id: self.tx_id,
+                status: self.response.status,
+                message: self.response.message,
+            });
+        }
+        Ok(Committed {
+            tx_id: self.tx_id,
+            block_number: status.block_number,
+            result: self.response.payload,
+        })
+    }
+}
