@@ -2,6 +2,8 @@
 //! receipts on the running anvil, and prints the gas table of the top-level README:
 //!     cargo run -p medcert-ethereum --example gas_table
 
+#![allow(unused_crate_dependencies)] // an example links every dependency of its package
+
 #[path = "../tests/support/mod.rs"]
 mod support;
 

@@ -4,6 +4,8 @@
 //!     cargo run --release -p medcert-ethereum --example issue_latency -- [COUNT] [POLL_MS]
 //! COUNT defaults to 50 and is capped at 1000; POLL_MS (receipt polling interval) to 20.
 
+#![allow(unused_crate_dependencies)] // an example links every dependency of its package
+
 #[path = "../tests/support/mod.rs"]
 mod support;
 

@@ -4,6 +4,7 @@ use ethers::types::{Address, H256};
 
 use crate::bindings::MedicalCertificateErrors;
 
+/// Why a call to the contract or the node failed.
 #[derive(Debug, thiserror::Error)]
 pub enum EthereumError {
     /// The contract refused the call with one of its custom errors; nothing was changed.
@@ -11,26 +12,56 @@ pub enum EthereumError {
     Refused(MedicalCertificateErrors),
     /// The call reverted with data that is not one of the contract's errors (e.g. a panic).
     #[error("the call reverted (revert data 0x{data})")]
-    Reverted { data: String },
+    Reverted {
+        /// The revert data, in hex.
+        data: String,
+    },
     /// The transaction was mined but failed; its gas is spent, the state is unchanged.
     #[error("transaction {tx_hash:?} failed in block {block:?}")]
-    Failed { tx_hash: H256, block: Option<u64> },
+    Failed {
+        /// The transaction.
+        tx_hash: H256,
+        /// The block it was mined in, if the receipt says.
+        block: Option<u64>,
+    },
+    /// The node forgot the transaction before mining it; holds its hash.
     #[error("transaction {0:?} was dropped before it was mined; send it again")]
     Dropped(H256),
+    /// A receipt or the deployment did not arrive within the configured timeout.
     #[error("timed out after {after:?} waiting for {what}; is the node at the RPC URL mining?")]
-    Timeout { what: &'static str, after: Duration },
+    Timeout {
+        /// What was awaited.
+        what: &'static str,
+        /// The timeout that passed.
+        after: Duration,
+    },
+    /// The node could not be reached, or its answer could not be read.
     #[error("Ethereum RPC failed: {0}")]
     Rpc(#[source] Box<dyn std::error::Error + Send + Sync>),
+    /// The RPC URL does not parse.
     #[error("invalid RPC URL {url}: {reason}")]
-    InvalidUrl { url: String, reason: String },
+    InvalidUrl {
+        /// The URL as configured.
+        url: String,
+        /// Why it does not parse.
+        reason: String,
+    },
+    /// A receipt, or a log given to decode, is not the contract's expected event; holds
+    /// the transaction hash and the event's name.
     #[error("the receipt of {0:?} lacks the contract's {1} event")]
     MissingEvent(H256, String),
+    /// A log lacks its block, transaction or index, as a log not yet mined does.
     #[error("the node returned a log without its block, transaction or index")]
     PendingLog,
+    /// A private key is not 32 bytes of hex or not a valid scalar.
     #[error("not a valid secp256k1 private key (expected 32 bytes of hex)")]
     InvalidPrivateKey,
+    /// A number from the chain does not fit the `u64` this client uses for it.
     #[error("{what} does not fit in 64 bits")]
-    Overflow { what: &'static str },
+    Overflow {
+        /// What the number is, e.g. `a certificate id`.
+        what: &'static str,
+    },
 }
 
 /// A readable sentence for each of the contract's custom errors: what was refused and why.

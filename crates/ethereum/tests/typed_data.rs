@@ -1,6 +1,8 @@
 //! medcert-eip712's hand-written hashing against an independent EIP-712 implementation
 //! (ethers' `TypedData`, which hashes the standard JSON form wallets sign).
 
+#![allow(unused_crate_dependencies)] // a test binary links every dependency of its package
+
 use medcert_ethereum::ethers::types::transaction::eip712::{Eip712, TypedData};
 use medcert_ethereum::{
     CertificateAuthorization, CertificateDomain, Consent, deletion_digest, hospital_id,

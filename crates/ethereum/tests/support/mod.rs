@@ -13,27 +13,27 @@ use medcert_ethereum::{
     CertificateAuthorization, ChainConfig, Consent, MedicalCertificateClient, PatientSigner,
     hospital_id, patient_wallet,
 };
-pub use medcert_test_support::unix_now;
+pub(crate) use medcert_test_support::unix_now;
 
-pub struct Fixture {
-    pub config: ChainConfig,
-    pub admin: MedicalCertificateClient,
-    pub relay: MedicalCertificateClient,
+pub(crate) struct Fixture {
+    pub(crate) config: ChainConfig,
+    pub(crate) admin: MedicalCertificateClient,
+    pub(crate) relay: MedicalCertificateClient,
     /// Registered as "hospital1".
-    pub hospital: MedicalCertificateClient,
-    pub hospital_id: [u8; 32],
-    pub deployment: TransactionReceipt,
-    pub patient: PatientSigner,
+    pub(crate) hospital: MedicalCertificateClient,
+    pub(crate) hospital_id: [u8; 32],
+    pub(crate) deployment: TransactionReceipt,
+    pub(crate) patient: PatientSigner,
     /// Sends as the patient (revocations).
-    pub patient_client: MedicalCertificateClient,
+    pub(crate) patient_client: MedicalCertificateClient,
 }
 
 impl Fixture {
-    pub async fn new() -> Self {
+    pub(crate) async fn new() -> Self {
         Self::deploy(chain_config()).await
     }
 
-    pub async fn deploy(config: ChainConfig) -> Self {
+    pub(crate) async fn deploy(config: ChainConfig) -> Self {
         let admin_wallet = funded_wallet(&config).await;
         let relay_wallet = funded_wallet(&config).await;
         let (admin, deployment) =
@@ -58,12 +58,16 @@ impl Fixture {
         }
     }
 
-    pub fn patient_wallet(&self) -> LocalWallet {
+    pub(crate) fn patient_wallet(&self) -> LocalWallet {
         patient_wallet(&self.patient)
     }
 
     /// The patient's authorisation to certify record `record` at this fixture's hospital.
-    pub fn authorization(&self, record: u64, nonce: u64) -> (CertificateAuthorization, [u8; 65]) {
+    pub(crate) fn authorization(
+        &self,
+        record: u64,
+        nonce: u64,
+    ) -> (CertificateAuthorization, [u8; 65]) {
         let authorization = authorization_for(self.hospital_id, record, nonce);
         let signature = self
             .patient
@@ -72,7 +76,7 @@ impl Fixture {
     }
 
     /// Issues a certificate for record `record`, authorised with nonce `record`.
-    pub async fn issue(&self, record: u64) -> u64 {
+    pub(crate) async fn issue(&self, record: u64) -> u64 {
         let (authorization, signature) = self.authorization(record, record);
         self.hospital
             .issue_certificate(&authorization, self.patient.address().into(), &signature)
@@ -82,7 +86,7 @@ impl Fixture {
     }
 
     /// The patient's consent to serve `certificate_id` to `hospital` for an hour.
-    pub fn consent(
+    pub(crate) fn consent(
         &self,
         hospital: [u8; 32],
         certificate_id: u64,
@@ -100,12 +104,16 @@ impl Fixture {
 }
 
 /// The certificate chain of the network started by deploy/up, with default waiting.
-pub fn chain_config() -> ChainConfig {
+pub(crate) fn chain_config() -> ChainConfig {
     let network = medcert_test_support::network();
     ChainConfig::new(network.ethereum.rpc_url, network.ethereum.chain_id)
 }
 
-pub fn authorization_for(hospital: [u8; 32], record: u64, nonce: u64) -> CertificateAuthorization {
+pub(crate) fn authorization_for(
+    hospital: [u8; 32],
+    record: u64,
+    nonce: u64,
+) -> CertificateAuthorization {
     let mut record_id = [0u8; 32];
     record_id[24..].copy_from_slice(&record.to_be_bytes());
     CertificateAuthorization {
@@ -120,7 +128,10 @@ pub fn authorization_for(hospital: [u8; 32], record: u64, nonce: u64) -> Certifi
 }
 
 /// Registers a fresh funded account as hospital `id` and returns a client sending as it.
-pub async fn register(admin: &MedicalCertificateClient, id: [u8; 32]) -> MedicalCertificateClient {
+pub(crate) async fn register(
+    admin: &MedicalCertificateClient,
+    id: [u8; 32],
+) -> MedicalCertificateClient {
     let wallet = funded_wallet(admin.config()).await;
     admin
         .register_hospital(id, address_of(&wallet), [0x25; 32])
@@ -129,19 +140,19 @@ pub async fn register(admin: &MedicalCertificateClient, id: [u8; 32]) -> Medical
     admin.with_signer(wallet).unwrap()
 }
 
-pub async fn funded_wallet(config: &ChainConfig) -> LocalWallet {
+pub(crate) async fn funded_wallet(config: &ChainConfig) -> LocalWallet {
     let wallet = patient_wallet(&PatientSigner::from_seed(&rand::random()));
     fund(config, address_of(&wallet)).await;
     wallet
 }
 
-pub fn address_of(wallet: &LocalWallet) -> Address {
+pub(crate) fn address_of(wallet: &LocalWallet) -> Address {
     use medcert_ethereum::ethers::signers::Signer;
     wallet.address()
 }
 
 /// Gives `account` 100 ether through anvil's `anvil_setBalance` (no transaction, no nonce).
-pub async fn fund(config: &ChainConfig, account: Address) {
+pub(crate) async fn fund(config: &ChainConfig, account: Address) {
     let provider = Provider::<Http>::try_from(config.rpc_url.as_str()).unwrap();
     let balance = U256::exp10(20);
     let _: serde_json::Value = provider
@@ -152,7 +163,7 @@ pub async fn fund(config: &ChainConfig, account: Address) {
 }
 
 /// Transactions sent so far by `account`: unchanged by a refused call.
-pub async fn sent_transactions(config: &ChainConfig, account: Address) -> U256 {
+pub(crate) async fn sent_transactions(config: &ChainConfig, account: Address) -> U256 {
     let provider = Provider::<Http>::try_from(config.rpc_url.as_str()).unwrap();
     provider.get_transaction_count(account, None).await.unwrap()
 }
