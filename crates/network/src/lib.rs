@@ -3,6 +3,8 @@
 //! `deploy/up` writes it as JSON to `<repo>/.run/network.json`; the CLI, the relay and
 //! every integration test read it instead of hard-coding endpoints, paths or keys.
 
+#![warn(missing_docs)]
+
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
@@ -10,53 +12,85 @@ use serde::{Deserialize, Serialize};
 /// Environment variable naming the description file, overriding the default location.
 pub const NETWORK_ENV: &str = "MEDCERT_NETWORK";
 
+/// Why the description could not be loaded, saved or consulted.
 #[derive(Debug, thiserror::Error)]
 pub enum NetworkError {
+    /// There is no description file: the network is not up.
     #[error("network description not found at {path}: run deploy/up (or set {NETWORK_ENV})")]
-    NotFound { path: PathBuf },
+    NotFound {
+        /// Where it was looked for.
+        path: PathBuf,
+    },
+    /// The file exists but could not be read.
     #[error("cannot read network description {path}: {source}")]
     Read {
+        /// The description file.
         path: PathBuf,
+        /// Why it could not be read.
         source: std::io::Error,
     },
+    /// The file is not a network description.
     #[error("network description {path} is malformed: {source}")]
     Malformed {
+        /// The description file.
         path: PathBuf,
+        /// What JSON decoding refused.
         source: serde_json::Error,
     },
+    /// The description could not be written.
     #[error("cannot write network description {path}: {source}")]
     Write {
+        /// The description file.
         path: PathBuf,
+        /// Why it could not be written.
         source: std::io::Error,
     },
+    /// No hospital of the network has this id.
     #[error("no hospital {id} in the network description (it has {available})")]
-    UnknownHospital { id: String, available: String },
+    UnknownHospital {
+        /// The id asked for.
+        id: String,
+        /// The ids it has, comma-separated.
+        available: String,
+    },
 }
 
+/// The whole description: where each chain, store and tool of the network is.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct Network {
     /// Directory holding every installed tool binary (ipfs, peer, orderer, anvil, ...).
     pub bin_dir: PathBuf,
     /// Logs, pids and data of the running network.
     pub run_dir: PathBuf,
+    /// The certificate chain (anvil).
     pub ethereum: Ethereum,
+    /// The Kubo node holding the envelopes.
     pub ipfs: Ipfs,
+    /// The S3 service the hospitals' CSP may use.
     pub s3: S3,
+    /// The hospital chain: orderer, relay org and hospitals.
     pub fabric: Fabric,
 }
 
+/// The certificate chain.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct Ethereum {
+    /// The node's JSON-RPC URL.
     pub rpc_url: String,
+    /// The chain's EIP-155 id.
     pub chain_id: u64,
     /// anvil's deterministic accounts: 0 is the admin, 1 the relay, 2 + k hospital k.
     pub accounts: Vec<Account>,
+    /// The `MedicalCertificate` contract (0x hex), once `medcert network init` deployed it.
     pub contract_address: Option<String>,
 }
 
+/// A funded Ethereum account.
 #[derive(Clone, Serialize, Deserialize, PartialEq)]
 pub struct Account {
+    /// Its address, 0x hex.
     pub address: String,
+    /// Its secp256k1 private key, 0x hex.
     pub private_key: String,
 }
 
@@ -70,17 +104,25 @@ impl std::fmt::Debug for Account {
     }
 }
 
+/// The IPFS node.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct Ipfs {
+    /// Kubo's RPC API URL, `http://host:port`.
     pub api_url: String,
 }
 
+/// An S3-compatible object store and the credentials to use it.
 #[derive(Clone, Serialize, Deserialize, PartialEq)]
 pub struct S3 {
+    /// The service's URL.
     pub endpoint: String,
+    /// The region requests are signed for.
     pub region: String,
+    /// The bucket objects go in.
     pub bucket: String,
+    /// The access key id.
     pub access_key_id: String,
+    /// The secret access key; never printed by `Debug`.
     pub secret_access_key: String,
 }
 
@@ -94,53 +136,76 @@ impl std::fmt::Debug for S3 {
     }
 }
 
+/// The hospital chain.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct Fabric {
+    /// The ordering service.
     pub orderer: Orderer,
+    /// The name medcert's chaincode is installed under on every channel.
     pub chaincode_name: String,
     /// The relay's own org, a member of every hospital channel.
     pub relay: Identity,
+    /// The hospital orgs, each with its own channel.
     pub hospitals: Vec<Hospital>,
 }
 
+/// The orderer.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct Orderer {
+    /// Its gRPC endpoint, `host:port`.
     pub endpoint: String,
     /// TLS server name of the orderer's certificate.
     pub host: String,
+    /// The CA certificate (PEM) its TLS certificate chains to.
     pub tls_ca: PathBuf,
+    /// Its channel participation (admin) endpoint, `host:port`.
     pub admin_endpoint: String,
 }
 
+/// A hospital org.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct Hospital {
+    /// Its id, e.g. `hospital1`.
     pub id: String,
+    /// Its Fabric MSP id.
     pub msp_id: String,
     /// The org's MSP root CA certificate (PEM): signers of its endorsements chain to it.
     pub msp_ca: PathBuf,
+    /// Its channel, shared with the relay org.
     pub channel: String,
+    /// Its peer.
     pub peer: Peer,
+    /// Where its chaincode runs as a service, `host:port`.
     pub chaincode_address: String,
     /// Index into `ethereum.accounts` of the hospital's issuer account.
     pub eth_account: usize,
+    /// The org's admin.
     pub admin: Identity,
+    /// The org's users who act as doctors.
     pub doctors: Vec<Identity>,
 }
 
+/// A hospital's peer.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct Peer {
+    /// Its gRPC endpoint, `host:port`.
     pub endpoint: String,
     /// TLS server name of the peer's certificate.
     pub host: String,
+    /// The CA certificate (PEM) its TLS certificate chains to.
     pub tls_ca: PathBuf,
+    /// Its operations service (health, metrics), `http://host:port`.
     pub operations_url: String,
 }
 
 /// A Fabric identity: its MSP, X.509 certificate and PKCS#8 P-256 private key (PEM files).
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct Identity {
+    /// The MSP it belongs to.
     pub msp_id: String,
+    /// Its X.509 certificate.
     pub cert: PathBuf,
+    /// Its private key.
     pub key: PathBuf,
 }
 
@@ -150,6 +215,7 @@ impl Network {
         Self::load_from(&default_path())
     }
 
+    /// Loads the description from `path`.
     pub fn load_from(path: &Path) -> Result<Self, NetworkError> {
         let text = std::fs::read_to_string(path).map_err(|source| {
             if source.kind() == std::io::ErrorKind::NotFound {
@@ -192,6 +258,7 @@ impl Network {
         std::fs::rename(&tmp, path).map_err(write_err)
     }
 
+    /// The hospital with this id.
     pub fn hospital(&self, id: &str) -> Result<&Hospital, NetworkError> {
         self.fabric
             .hospitals
