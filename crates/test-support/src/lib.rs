@@ -2,6 +2,8 @@
 //! patients, records and accounts under [`unique`] names, so tests (and other crates'
 //! tests) run side by side on one network.
 
+#![warn(missing_docs)]
+
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use medcert_network::Network;
