@@ -6,6 +6,7 @@
 //!
 //! Every transaction calls `Version`, which writes nothing, so the figures are those of
 //! endorsement, ordering (the channel's batch timeout) and commit, not of the contract.
+#![allow(unused_crate_dependencies)] // an example links every dependency of its package
 
 use std::path::Path;
 use std::process::Command;

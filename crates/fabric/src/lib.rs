@@ -26,6 +26,7 @@
 //! the transaction has committed.
 
 #![warn(missing_docs)]
+#![cfg_attr(test, allow(unused_crate_dependencies))] // a test binary links every dependency of its package
 
 pub mod block;
 mod error;

@@ -1,5 +1,6 @@
 //! The hospital chaincode through the gateway client (by way of its typed client),
 //! against the real network from `deploy/up` (needs at least two hospitals).
+#![allow(unused_crate_dependencies)] // a test binary links every dependency of its package
 
 use futures_util::StreamExt;
 use medcert_eip712::PatientSigner;
