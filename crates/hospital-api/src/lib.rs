@@ -1,7 +1,7 @@
 //! The hospital chain's interface, shared by the chaincode that serves it and by every
 //! client: the functions ([`Function`]), their arguments ([`args`]), their answers
 //! (the JSON the chaincode returns and keeps in state), the events, the limits and the
-//! identifier rule. With the `client` feature, [`HospitalClient`] calls each function
+//! identifier rule. With the `client` feature, `HospitalClient` calls each function
 //! through the Fabric gateway, so no caller spells a function name or an argument
 //! position.
 //!
