@@ -8,6 +8,7 @@
 //! HL7 namespace to any prefix.
 
 #![warn(missing_docs)]
+#![cfg_attr(test, allow(unused_crate_dependencies))] // a test binary links every dependency of its package
 
 mod generator;
 mod header;
