@@ -1,6 +1,11 @@
 //! Benchmarks reproducing the paper's Figures 4–8 (§4.2) on the running network, with the
 //! physical floors of every service measured in the same run.
 
+#![cfg_attr(test, allow(unused_crate_dependencies))] // a test binary links every dependency of its package
+
+// Dependencies of the binaries (medcert-bench, large-documents), not of the library.
+use {anyhow as _, medcert_eip712 as _, serde as _, serde_json as _, tracing_subscriber as _};
+
 pub mod config;
 pub mod error;
 pub mod fig4;

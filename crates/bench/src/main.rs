@@ -2,6 +2,8 @@
 //!
 //!     cargo run --release -p medcert-bench -- [--figure fig4 ...] [--quick] [--out results]
 
+#![allow(unused_crate_dependencies)] // the binary links every dependency of its library
+
 use clap::Parser;
 use medcert_bench::BenchArgs;
 use medcert_network::Network;

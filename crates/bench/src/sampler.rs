@@ -259,7 +259,9 @@ impl Sampler {
 }
 
 fn sample_until(config: &Config, interval: Duration, stop: &AtomicBool) -> Vec<Sample> {
+    // The clock tick is a system constant only sysconf tells.
     // SAFETY: sysconf only reads a system constant.
+    #[allow(unsafe_code)]
     let ticks_per_s = unsafe { libc::sysconf(libc::_SC_CLK_TCK) }.max(1) as f64;
     let started = Instant::now();
     let mut previous = (Instant::now(), measure(config), machine_ticks());

@@ -1,6 +1,8 @@
 //! `--quick` against the shared network (its relay started in-process): every figure's
 //! files are written, with the right columns, and the PNGs are PNGs.
 
+#![allow(unused_crate_dependencies)] // a test binary links every dependency of its package
+
 use medcert_bench::{BenchArgs, Figure};
 use medcert_network::Network;
 

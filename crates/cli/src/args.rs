@@ -41,10 +41,10 @@ MEDCERT_RECOVER_WAIT_S; flags override both.";
     about = "Delete and recover health records across hospital chains, with the patient's consent",
     after_help = AFTER_HELP
 )]
-pub struct Cli {
+pub(crate) struct Cli {
     /// Print one JSON object instead of text (and no progress bars).
     #[arg(long, global = true)]
-    pub json: bool,
+    pub(crate) json: bool,
     /// The network description (default: the one deploy/up wrote).
     #[arg(long, global = true)]
     network: Option<PathBuf>,
@@ -56,13 +56,13 @@ pub struct Cli {
     patients_dir: Option<PathBuf>,
     /// More logs on stderr (-v info, -vv debug).
     #[arg(short, long, global = true, action = clap::ArgAction::Count)]
-    pub verbose: u8,
+    pub(crate) verbose: u8,
     #[command(subcommand)]
-    pub command: Command,
+    pub(crate) command: Command,
 }
 
 #[derive(Subcommand)]
-pub enum Command {
+pub(crate) enum Command {
     /// Start, stop, inspect and bootstrap the local network.
     #[command(subcommand)]
     Network(cmd::network::NetworkCmd),
@@ -87,7 +87,7 @@ pub enum Command {
 
 /// The patient's password, from stdin, the environment or a prompt.
 #[derive(Args, Clone)]
-pub struct PasswordArgs {
+pub(crate) struct PasswordArgs {
     /// Read the patient's password from the first line of stdin.
     #[arg(long)]
     password_stdin: bool,
@@ -96,7 +96,7 @@ pub struct PasswordArgs {
 impl PasswordArgs {
     /// Reads the password: stdin with --password-stdin, else MEDCERT_PASSWORD, else a
     /// prompt on a terminal.
-    pub fn read(&self) -> Result<Zeroizing<String>> {
+    pub(crate) fn read(&self) -> Result<Zeroizing<String>> {
         if self.password_stdin {
             let mut line = Zeroizing::new(String::new());
             std::io::stdin()
@@ -124,23 +124,23 @@ impl PasswordArgs {
 
 /// Which of the hospital's doctors acts.
 #[derive(Args, Clone, Copy)]
-pub struct DoctorArg {
+pub(crate) struct DoctorArg {
     /// Which of the hospital's doctors acts (0-based).
     #[arg(long, default_value_t = 0)]
-    pub doctor: usize,
+    pub(crate) doctor: usize,
 }
 
 /// What every command reads from the global options and the settings.
-pub struct Context {
-    pub json: bool,
-    pub settings: Settings,
-    pub network_path: PathBuf,
+pub(crate) struct Context {
+    pub(crate) json: bool,
+    pub(crate) settings: Settings,
+    pub(crate) network_path: PathBuf,
     patients_dir: Option<PathBuf>,
-    pub bars: Bars,
+    pub(crate) bars: Bars,
 }
 
 impl Context {
-    pub fn new(cli: &Cli) -> Result<Self> {
+    pub(crate) fn new(cli: &Cli) -> Result<Self> {
         let settings = Settings::load(cli.config.as_deref(), &|name| std::env::var(name).ok())?;
         let network_path = cli
             .network
@@ -164,7 +164,7 @@ impl Context {
     }
 
     /// The network description.
-    pub fn network(&self) -> Result<Network> {
+    pub(crate) fn network(&self) -> Result<Network> {
         Network::load_from(&self.network_path).with_context(|| {
             format!(
                 "no usable network description at {}: run `medcert network up`, or give --network",
@@ -174,7 +174,7 @@ impl Context {
     }
 
     /// Where patient wallets live.
-    pub fn patients_dir(&self, network: &Network) -> PathBuf {
+    pub(crate) fn patients_dir(&self, network: &Network) -> PathBuf {
         self.patients_dir
             .clone()
             .unwrap_or_else(|| network.run_dir.join("patients"))

@@ -25,7 +25,7 @@ use serde::Deserialize;
 
 /// Why the settings cannot be read.
 #[derive(Debug, thiserror::Error)]
-pub enum ConfigError {
+pub(crate) enum ConfigError {
     #[error("cannot read config file {path}")]
     Read {
         path: PathBuf,
@@ -67,21 +67,21 @@ struct RecoverFileSettings {
 
 /// The settings in force.
 #[derive(Debug, Clone, PartialEq)]
-pub struct Settings {
+pub(crate) struct Settings {
     /// The network description; `None` means the one deploy/up writes.
-    pub network: Option<PathBuf>,
+    pub(crate) network: Option<PathBuf>,
     /// `None` means `<run_dir>/patients`.
-    pub patients_dir: Option<PathBuf>,
-    pub relay_confirmations: usize,
-    pub relay_timeout: Duration,
+    pub(crate) patients_dir: Option<PathBuf>,
+    pub(crate) relay_confirmations: usize,
+    pub(crate) relay_timeout: Duration,
     /// `None` means `<run_dir>/relay-cli`.
-    pub relay_state_dir: Option<PathBuf>,
-    pub recover_wait: Duration,
+    pub(crate) relay_state_dir: Option<PathBuf>,
+    pub(crate) recover_wait: Duration,
 }
 
 /// The default config file: `$XDG_CONFIG_HOME/medcert/config.toml` or
 /// `~/.config/medcert/config.toml`.
-pub fn default_config_path(env: &dyn Fn(&str) -> Option<String>) -> Option<PathBuf> {
+pub(crate) fn default_config_path(env: &dyn Fn(&str) -> Option<String>) -> Option<PathBuf> {
     if let Some(dir) = env("XDG_CONFIG_HOME").filter(|d| !d.is_empty()) {
         return Some(PathBuf::from(dir).join("medcert/config.toml"));
     }
@@ -91,7 +91,7 @@ pub fn default_config_path(env: &dyn Fn(&str) -> Option<String>) -> Option<PathB
 impl Settings {
     /// Reads the settings. `explicit_file` (from `--config`) must exist; the default file
     /// may be absent. `env` looks up environment variables.
-    pub fn load(
+    pub(crate) fn load(
         explicit_file: Option<&Path>,
         env: &dyn Fn(&str) -> Option<String>,
     ) -> Result<Self, ConfigError> {
@@ -155,7 +155,7 @@ fn read_file(path: &Path) -> Result<FileSettings, ConfigError> {
 }
 
 /// A duration such as `90s`, `15m`, `1h` or `7d` (a bare number is seconds).
-pub fn parse_duration(text: &str) -> Result<Duration, String> {
+pub(crate) fn parse_duration(text: &str) -> Result<Duration, String> {
     let text = text.trim();
     let split = text
         .find(|c: char| !c.is_ascii_digit())

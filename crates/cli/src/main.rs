@@ -1,6 +1,8 @@
 //! The `medcert` command: parses, runs one command over the flows library, prints its
 //! report, and exits with the code of what happened (`medcert --help` lists them).
 
+#![cfg_attr(test, allow(unused_crate_dependencies))] // a test binary links every dependency of its package
+
 mod args;
 mod cmd;
 mod config;
@@ -17,6 +19,7 @@ fn main() -> ExitCode {
     // Like any Unix filter: a closed stdout (`medcert … | head`) ends the process quietly
     // instead of panicking on the failed write.
     // SAFETY: called first in main, before any thread exists; SIG_DFL is always valid.
+    #[allow(unsafe_code)] // the standard library offers no way to reset SIGPIPE
     unsafe {
         libc::signal(libc::SIGPIPE, libc::SIG_DFL);
     }

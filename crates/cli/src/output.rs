@@ -10,7 +10,7 @@ use medcert_flows::{FailureKind, FlowError, VerifyError};
 use serde::Serialize;
 
 /// Prints a report: JSON, or a headline and the report's fields as indented lines.
-pub fn print(json: bool, headline: &str, report: &impl Serialize) -> Result<()> {
+pub(crate) fn print(json: bool, headline: &str, report: &impl Serialize) -> Result<()> {
     let value = serde_json::to_value(report)?;
     if json {
         println!("{value}");
@@ -61,7 +61,7 @@ fn scalar(value: &serde_json::Value) -> String {
 }
 
 /// The exit code of a kind of failure (`medcert --help` lists them).
-pub fn exit_code(kind: FailureKind) -> u8 {
+pub(crate) fn exit_code(kind: FailureKind) -> u8 {
     match kind {
         FailureKind::Failed => 1,
         FailureKind::NotAuthentic => 3,
@@ -71,12 +71,12 @@ pub fn exit_code(kind: FailureKind) -> u8 {
 }
 
 /// The exit code 3: not authentic.
-pub fn not_authentic() -> ExitCode {
+pub(crate) fn not_authentic() -> ExitCode {
     ExitCode::from(exit_code(FailureKind::NotAuthentic))
 }
 
 /// An error and its sources on one line.
-pub fn one_line(error: &(dyn std::error::Error + 'static)) -> String {
+pub(crate) fn one_line(error: &(dyn std::error::Error + 'static)) -> String {
     let mut text = error.to_string();
     let mut next = error.source();
     while let Some(source) = next {
@@ -88,7 +88,7 @@ pub fn one_line(error: &(dyn std::error::Error + 'static)) -> String {
 }
 
 /// Reports a failed command on stderr (or as JSON) and returns its exit code.
-pub fn fail(json: bool, error: &anyhow::Error) -> ExitCode {
+pub(crate) fn fail(json: bool, error: &anyhow::Error) -> ExitCode {
     let code = error
         .chain()
         .find_map(|e| e.downcast_ref::<FlowError>())

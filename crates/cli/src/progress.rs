@@ -9,18 +9,18 @@ use medcert_flows::{Observer, Step};
 
 /// Draws the flows' steps as bars (bytes) and spinners (waits).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Bars {
+pub(crate) struct Bars {
     visible: bool,
 }
 
 impl Bars {
     /// Draws nothing.
-    pub fn hidden() -> Self {
+    pub(crate) fn hidden() -> Self {
         Self { visible: false }
     }
 
     /// Draws on stderr when it is a terminal.
-    pub fn on_terminal() -> Self {
+    pub(crate) fn on_terminal() -> Self {
         Self {
             visible: std::io::stderr().is_terminal(),
         }

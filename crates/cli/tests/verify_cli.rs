@@ -1,6 +1,8 @@
 //! `medcert ehr verify` as a user runs it, against the keys `medcert network init` made
 //! for the running network's hospitals.
 
+#![allow(unused_crate_dependencies)] // a test binary links every dependency of its package
+
 use std::io::Cursor;
 use std::path::Path;
 use std::process::{Command, Output};

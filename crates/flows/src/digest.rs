@@ -79,11 +79,13 @@ pub(crate) fn hex32(what: &'static str, from: &str, text: &str) -> Result<[u8; 3
 pub(crate) mod hash_c_hex {
     use super::*;
 
-    pub fn serialize<S: Serializer>(hash: &HashC, serializer: S) -> Result<S::Ok, S::Error> {
+    pub(crate) fn serialize<S: Serializer>(hash: &HashC, serializer: S) -> Result<S::Ok, S::Error> {
         serializer.serialize_str(&hash.to_string())
     }
 
-    pub fn deserialize<'de, D: Deserializer<'de>>(deserializer: D) -> Result<HashC, D::Error> {
+    pub(crate) fn deserialize<'de, D: Deserializer<'de>>(
+        deserializer: D,
+    ) -> Result<HashC, D::Error> {
         let text = String::deserialize(deserializer)?;
         parse_hex32(&text)
             .map(HashC::from_bytes)
@@ -95,7 +97,7 @@ pub(crate) mod hash_c_hex {
 pub(crate) mod option_hash_c_hex {
     use super::*;
 
-    pub fn serialize<S: Serializer>(
+    pub(crate) fn serialize<S: Serializer>(
         hash: &Option<HashC>,
         serializer: S,
     ) -> Result<S::Ok, S::Error> {

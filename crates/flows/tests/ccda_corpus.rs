@@ -5,6 +5,8 @@
 //! means what the original means: `xmllint --c14n` (libxml2, from Debian) writes both
 //! in W3C canonical form, which must be byte for byte the same.
 
+#![allow(unused_crate_dependencies)] // a test binary links every dependency of its package
+
 mod support;
 
 use std::path::{Path, PathBuf};

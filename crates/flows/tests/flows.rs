@@ -2,6 +2,8 @@
 //! and retrieve → certificates → consent → delete (and its re-run), and the refusals of
 //! bad input, each leaving nothing behind.
 
+#![allow(unused_crate_dependencies)] // a test binary links every dependency of its package
+
 mod support;
 
 use medcert_flows::delete::Cleanup;

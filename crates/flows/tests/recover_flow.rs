@@ -3,6 +3,8 @@
 //! again); and the refusals: a replayed consent, an expired one, a wrong password, a
 //! consent for another hospital, a record whose content was changed after marking.
 
+#![allow(unused_crate_dependencies)] // a test binary links every dependency of its package
+
 mod support;
 
 use std::time::Duration;

@@ -1,6 +1,8 @@
 //! The hospital half of Store against the shared network: a stored record is on the
 //! hospital chain, in the CSP and in the key store; a refused store leaves none of them.
 
+#![allow(unused_crate_dependencies)] // a test binary links every dependency of its package
+
 use medcert_ccda::{GeneratorConfig, generate};
 use medcert_csp::Csp;
 use medcert_eip712::PatientSigner;

@@ -10,6 +10,8 @@
 //!     cargo build --release -p medcert-cli
 //!     cargo run --release -p medcert-bench --bin large-documents -- [--size BYTES]
 
+#![allow(unused_crate_dependencies)] // a binary links every dependency of its package
+
 use std::fs::File;
 use std::io::{BufWriter, Write};
 use std::path::{Path, PathBuf};
@@ -154,7 +156,11 @@ fn main() -> Result<()> {
 
 fn succeeded(command: &str, measured: &Measured) -> Result<()> {
     if measured.code != Some(0) {
-        bail!("{command} exited with {:?}: {}", measured.code, measured.stdout);
+        bail!(
+            "{command} exited with {:?}: {}",
+            measured.code,
+            measured.stdout
+        );
     }
     Ok(())
 }

@@ -10,7 +10,7 @@ use medcert_bench::BenchArgs;
 use crate::args::Context;
 
 #[derive(Args)]
-pub struct BenchCmd {
+pub(crate) struct BenchCmd {
     /// Arguments of medcert-bench, e.g. `--figure fig5 --rounds 10` or `-- --help`.
     #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
     args: Vec<String>,
@@ -28,7 +28,7 @@ struct BenchLine {
 }
 
 impl BenchCmd {
-    pub async fn run(&self, ctx: &Context) -> Result<ExitCode> {
+    pub(crate) async fn run(&self, ctx: &Context) -> Result<ExitCode> {
         let line = match BenchLine::try_parse_from(
             std::iter::once("medcert bench").chain(self.args.iter().map(String::as_str)),
         ) {

@@ -24,7 +24,7 @@ use crate::args::Context;
 use crate::output::one_line;
 
 #[derive(Args)]
-pub struct DemoArgs {
+pub(crate) struct DemoArgs {
     /// How many hospitals take part (at least 3).
     #[arg(long, default_value_t = 3)]
     hospitals: usize,
@@ -34,7 +34,7 @@ pub struct DemoArgs {
 }
 
 impl DemoArgs {
-    pub async fn run(&self, ctx: &Context) -> Result<ExitCode> {
+    pub(crate) async fn run(&self, ctx: &Context) -> Result<ExitCode> {
         let network = ctx.network()?;
         let options = DemoOptions {
             hospitals: self.hospitals,

@@ -11,7 +11,7 @@ use crate::args::{Context, DoctorArg, PasswordArgs};
 use crate::output::{not_authentic, print};
 
 #[derive(Subcommand)]
-pub enum DoctorCmd {
+pub(crate) enum DoctorCmd {
     /// Create a visit's record (a generated C-CDA document) and store it.
     Create {
         #[arg(long)]
@@ -54,7 +54,7 @@ pub enum DoctorCmd {
 }
 
 impl DoctorCmd {
-    pub async fn run(&self, ctx: &Context) -> Result<ExitCode> {
+    pub(crate) async fn run(&self, ctx: &Context) -> Result<ExitCode> {
         let network = ctx.network()?;
         match self {
             DoctorCmd::Create {

@@ -15,7 +15,7 @@ use crate::args::{Context, DoctorArg, PasswordArgs};
 use crate::output::{not_authentic, print};
 
 #[derive(Subcommand)]
-pub enum EhrCmd {
+pub(crate) enum EhrCmd {
     /// Store a C-CDA document: watermark → encrypt → CSP + hospital chain (+ IPFS and
     /// certificate with --certify).
     Store {
@@ -76,7 +76,7 @@ pub enum EhrCmd {
 }
 
 impl EhrCmd {
-    pub async fn run(&self, ctx: &Context) -> Result<ExitCode> {
+    pub(crate) async fn run(&self, ctx: &Context) -> Result<ExitCode> {
         let network = ctx.network()?;
         let patients = ctx.patients_dir(&network);
         match self {

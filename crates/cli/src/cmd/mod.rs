@@ -1,12 +1,12 @@
 //! One module per command, each with its arguments and its `run`.
 
-pub mod bench;
-pub mod demo;
-pub mod doctor;
-pub mod ehr;
-pub mod network;
-pub mod patient;
-pub mod relay;
+pub(crate) mod bench;
+pub(crate) mod demo;
+pub(crate) mod doctor;
+pub(crate) mod ehr;
+pub(crate) mod network;
+pub(crate) mod patient;
+pub(crate) mod relay;
 
 use std::process::ExitCode;
 
@@ -15,7 +15,7 @@ use anyhow::Result;
 use crate::args::{Cli, Command, Context};
 
 /// Runs the command `cli` names.
-pub async fn run(cli: &Cli) -> Result<ExitCode> {
+pub(crate) async fn run(cli: &Cli) -> Result<ExitCode> {
     let ctx = Context::new(cli)?;
     match &cli.command {
         Command::Network(command) => command.run(&ctx).await,

@@ -10,7 +10,7 @@ use medcert_flows::init_network;
 use crate::args::Context;
 
 #[derive(Subcommand)]
-pub enum NetworkCmd {
+pub(crate) enum NetworkCmd {
     /// deploy/up, then init.
     Up {
         #[arg(long, default_value_t = 3)]
@@ -26,7 +26,7 @@ pub enum NetworkCmd {
 }
 
 impl NetworkCmd {
-    pub async fn run(&self, ctx: &Context) -> Result<ExitCode> {
+    pub(crate) async fn run(&self, ctx: &Context) -> Result<ExitCode> {
         match self {
             NetworkCmd::Up { hospitals } => {
                 deploy_script("up", &["--hospitals".into(), hospitals.to_string()]).await?;

@@ -16,7 +16,7 @@ use crate::config::parse_duration;
 use crate::output::print;
 
 #[derive(Subcommand)]
-pub enum PatientCmd {
+pub(crate) enum PatientCmd {
     /// Create the patient's wallet (if new) and register them at a hospital.
     Register {
         #[arg(long)]
@@ -69,7 +69,7 @@ pub enum PatientCmd {
 }
 
 impl PatientCmd {
-    pub async fn run(&self, ctx: &Context) -> Result<ExitCode> {
+    pub(crate) async fn run(&self, ctx: &Context) -> Result<ExitCode> {
         let network = ctx.network()?;
         let patients = ctx.patients_dir(&network);
         match self {

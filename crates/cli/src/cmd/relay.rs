@@ -11,7 +11,7 @@ use medcert_relay::{Relay, RelayConfig};
 use crate::args::Context;
 
 #[derive(Subcommand)]
-pub enum RelayCmd {
+pub(crate) enum RelayCmd {
     /// Run the relay for every hospital until Ctrl-C.
     Run {
         /// The relay's durable state (default: <run_dir>/relay-cli).
@@ -24,7 +24,7 @@ pub enum RelayCmd {
 }
 
 impl RelayCmd {
-    pub async fn run(&self, ctx: &Context) -> Result<ExitCode> {
+    pub(crate) async fn run(&self, ctx: &Context) -> Result<ExitCode> {
         let RelayCmd::Run { state_dir, metrics } = self;
         let network = ctx.network()?;
         let state_dir = state_dir

@@ -8,21 +8,21 @@ use medcert_flows::{FailureKind, FlowError, RegisterRequest, register_patient};
 use medcert_network::Network;
 use zeroize::Zeroizing;
 
-pub use medcert_test_support::unique;
+pub(crate) use medcert_test_support::unique;
 
 /// The running network, initialised (`medcert network init`).
-pub fn network() -> Network {
+pub(crate) fn network() -> Network {
     medcert_test_support::initialised_network()
 }
 
 /// A fresh password.
-pub fn password() -> Zeroizing<String> {
+pub(crate) fn password() -> Zeroizing<String> {
     Zeroizing::new(unique("pw"))
 }
 
 /// A patient registered at `hospital`, with a wallet in `patients_dir`; returns the
 /// treatment number.
-pub async fn registered(
+pub(crate) async fn registered(
     network: &Network,
     patients_dir: &std::path::Path,
     patient: &str,
@@ -47,7 +47,7 @@ pub async fn registered(
 }
 
 /// An error and its sources, as the command line prints them.
-pub fn message(error: &FlowError) -> String {
+pub(crate) fn message(error: &FlowError) -> String {
     let mut text = error.to_string();
     let mut next = std::error::Error::source(error);
     while let Some(source) = next {
@@ -57,6 +57,6 @@ pub fn message(error: &FlowError) -> String {
     text
 }
 
-pub fn assert_kind(error: &FlowError, kind: FailureKind) {
+pub(crate) fn assert_kind(error: &FlowError, kind: FailureKind) {
     assert_eq!(error.kind(), kind, "{}", message(error));
 }
