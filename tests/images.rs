@@ -2,6 +2,8 @@
 //! the host network (on ports away from a running `deploy/up` network) and answers its
 //! health check. Needs `deploy/install` and `deploy/images` (the test command runs both).
 
+#![allow(unused_crate_dependencies)] // a test binary links every dependency of its package
+
 use std::path::Path;
 use std::process::Command;
 use std::time::{Duration, Instant};

@@ -2,6 +2,8 @@
 //! from the images that deploy/images built, started with testcontainers (see support/):
 //! store → query → delete → recover at another hospital with the patient's consent.
 
+#![allow(unused_crate_dependencies)] // a test binary links every dependency of its package
+
 mod support;
 
 use std::io::Cursor;

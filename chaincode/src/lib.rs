@@ -5,6 +5,9 @@
 
 #![warn(missing_docs)]
 
+// The binary's (main.rs) dependency, not the library's.
+use tracing_subscriber as _;
+
 pub mod contract;
 pub mod identity;
 pub mod ledger;

@@ -1,6 +1,8 @@
 //! `medcert-chaincode`: serves the hospital chaincode on `CHAINCODE_SERVER_ADDRESS` for the
 //! peer to dial, registering as `CHAINCODE_ID` (the package id from install).
 
+#![allow(unused_crate_dependencies)] // the binary links the library's dependencies
+
 use medcert_chaincode::contract::Config;
 use medcert_chaincode::shim::ChaincodeService;
 use medcert_fabric_protos::protos::chaincode_server::ChaincodeServer;

@@ -35,22 +35,22 @@ const PORTS: &[(&str, u16)] = &[
     ("CHAINCODE_BASE_PORT", 39999),
 ];
 
-pub fn repo_dir() -> PathBuf {
+pub(crate) fn repo_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
 }
 
-pub fn deploy_dir() -> PathBuf {
+pub(crate) fn deploy_dir() -> PathBuf {
     repo_dir().join("deploy")
 }
 
-pub fn cache_dir() -> PathBuf {
+pub(crate) fn cache_dir() -> PathBuf {
     std::env::var_os("MEDCERT_CACHE")
         .map(PathBuf::from)
         .unwrap_or_else(|| PathBuf::from(std::env::var("HOME").unwrap()).join(".cache/medcert"))
 }
 
 /// A tool installed by deploy/install, for preparing configuration on the host.
-pub fn tool(name: &str) -> PathBuf {
+pub(crate) fn tool(name: &str) -> PathBuf {
     let bin = cache_dir().join("bin").join(name);
     assert!(
         bin.exists(),
@@ -61,7 +61,7 @@ pub fn tool(name: &str) -> PathBuf {
 }
 
 /// The image holding `tool`, by the names `deploy/images --list` prints.
-pub fn image_of(tool: &str) -> GenericImage {
+pub(crate) fn image_of(tool: &str) -> GenericImage {
     let name = match tool {
         "anvil" => "anvil",
         "ipfs" => "kubo",
@@ -83,7 +83,7 @@ pub fn image_of(tool: &str) -> GenericImage {
     GenericImage::new(repo, tag)
 }
 
-pub fn bind(host: &Path, container: &str) -> Mount {
+pub(crate) fn bind(host: &Path, container: &str) -> Mount {
     Mount::bind_mount(host.to_str().unwrap(), container)
 }
 
@@ -96,8 +96,8 @@ struct ServiceSpec {
     args: Vec<String>,
 }
 
-pub struct ContainerNetwork {
-    pub network: Network,
+pub(crate) struct ContainerNetwork {
+    pub(crate) network: Network,
     run_dir: tempfile::TempDir,
     containers: Vec<ContainerAsync<GenericImage>>,
 }
@@ -105,7 +105,7 @@ pub struct ContainerNetwork {
 impl ContainerNetwork {
     /// Starts a network of `hospitals` hospitals in containers; panics with deploy/up's
     /// output if it cannot.
-    pub async fn start(hospitals: usize) -> Self {
+    pub(crate) async fn start(hospitals: usize) -> Self {
         let run_dir = tempfile::Builder::new()
             .prefix("medcert-containers-")
             .tempdir()
@@ -164,7 +164,7 @@ impl ContainerNetwork {
         }
     }
 
-    pub fn run_dir(&self) -> &Path {
+    pub(crate) fn run_dir(&self) -> &Path {
         self.run_dir.path()
     }
 }

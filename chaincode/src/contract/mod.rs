@@ -193,31 +193,31 @@ impl ContractError {
 
 /// The state's layout.
 mod keys {
-    pub fn patient(treatment_number: &str) -> String {
+    pub(crate) fn patient(treatment_number: &str) -> String {
         format!("patient/{treatment_number}")
     }
-    pub fn record(record_id: &str) -> String {
+    pub(crate) fn record(record_id: &str) -> String {
         format!("record/{record_id}")
     }
-    pub fn tombstone(record_id: &str) -> String {
+    pub(crate) fn tombstone(record_id: &str) -> String {
         format!("tombstone/{record_id}")
     }
-    pub fn deletion_nonce(address: &str, nonce: u64) -> String {
+    pub(crate) fn deletion_nonce(address: &str, nonce: u64) -> String {
         format!("deletion-nonce/{address}/{nonce:020}")
     }
-    pub const RECOVERY_COUNTER: &str = "recovery-counter";
-    pub fn recovery(index: u64) -> String {
+    pub(crate) const RECOVERY_COUNTER: &str = "recovery-counter";
+    pub(crate) fn recovery(index: u64) -> String {
         format!("recovery/{index:020}")
     }
     /// Audit entries of one subject (`record` or `patient` and its id), in time order.
-    pub fn audit_prefix(kind: &str, id: &str) -> String {
+    pub(crate) fn audit_prefix(kind: &str, id: &str) -> String {
         format!("audit/{kind}/{id}/")
     }
-    pub fn audit(kind: &str, id: &str, timestamp_ms: i64, tx_id: &str) -> String {
+    pub(crate) fn audit(kind: &str, id: &str, timestamp_ms: i64, tx_id: &str) -> String {
         format!("{}{timestamp_ms:020}/{tx_id}", audit_prefix(kind, id))
     }
     /// Above every character an identifier, a number or a tx id may hold.
-    pub const RANGE_END: &str = "~";
+    pub(crate) const RANGE_END: &str = "~";
 }
 
 /// A successful reply before it becomes an [`Outcome`].

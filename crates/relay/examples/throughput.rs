@@ -9,6 +9,8 @@
 //! `cargo run --release -p medcert-relay --example throughput [-- REQUESTS [HOSPITALS]]`
 //! (defaults: 5 requests, every hospital).
 
+#![allow(unused_crate_dependencies)] // a test binary links every dependency of its package
+
 #[path = "../tests/support/mod.rs"]
 mod support;
 

@@ -21,6 +21,10 @@
 //! operator unfreezes it.
 
 #![warn(missing_docs)]
+#![cfg_attr(test, allow(unused_crate_dependencies))] // a test binary links every dependency of its package
+
+// The binary's (main.rs) dependencies, not the library's.
+use {anyhow as _, clap as _, tracing_subscriber as _};
 
 mod error;
 pub mod ethereum;

@@ -1,5 +1,7 @@
 //! `medcert-relay`: run the relay, or inspect and clear frozen chains in its state dir.
 
+#![allow(unused_crate_dependencies)] // the binary links the library's dependencies
+
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;

@@ -1,6 +1,8 @@
 //! The relay binary killed (SIGKILL) at each step and restarted: every recovery
 //! completes exactly once (one RecoveryServed event, one answer on the channel).
 
+#![allow(unused_crate_dependencies)] // a test binary links every dependency of its package
+
 mod support;
 
 use std::path::Path;

@@ -1,6 +1,8 @@
 //! The relay on the shared network (10 hospitals, anvil): each test serves its own
 //! hospitals from its own state dir, with fresh patients and certificates.
 
+#![allow(unused_crate_dependencies)] // a test binary links every dependency of its package
+
 mod support;
 
 use std::path::Path;

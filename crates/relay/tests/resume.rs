@@ -2,6 +2,8 @@
 //! are ignored as duplicates, and a certificate chain reset under the relay (another
 //! anvil behind the same URL) freezes it until the operator unfreezes it.
 
+#![allow(unused_crate_dependencies)] // a test binary links every dependency of its package
+
 mod support;
 
 use std::path::Path;

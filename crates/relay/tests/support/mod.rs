@@ -17,16 +17,16 @@ use medcert_hospital_api::{ClientError, HospitalClient, args};
 use medcert_network::{Hospital, Network};
 use serde_json::Value;
 
-pub const PASSWORD: &str = "relay-test-password-5d1e";
+pub(crate) const PASSWORD: &str = "relay-test-password-5d1e";
 const HASH: [u8; 32] = [0x33; 32];
 
-pub use medcert_test_support::{network, unique, unix_now};
+pub(crate) use medcert_test_support::{network, unique, unix_now};
 
-pub fn chain_config(network: &Network) -> ChainConfig {
+pub(crate) fn chain_config(network: &Network) -> ChainConfig {
     ChainConfig::new(network.ethereum.rpc_url.clone(), network.ethereum.chain_id)
 }
 
-pub fn contract_address(network: &Network) -> Address {
+pub(crate) fn contract_address(network: &Network) -> Address {
     network
         .ethereum
         .contract_address
@@ -37,7 +37,7 @@ pub fn contract_address(network: &Network) -> Address {
 }
 
 /// The certificate chain as hospital `hospital`'s issuer account.
-pub fn issuer(network: &Network, hospital: &Hospital) -> MedicalCertificateClient {
+pub(crate) fn issuer(network: &Network, hospital: &Hospital) -> MedicalCertificateClient {
     let account = network.hospital_account(hospital).unwrap();
     MedicalCertificateClient::attach(
         &chain_config(network),
@@ -48,7 +48,7 @@ pub fn issuer(network: &Network, hospital: &Hospital) -> MedicalCertificateClien
 }
 
 /// A doctor of `hospital` on its channel.
-pub async fn doctor(network: &Network, hospital: &Hospital) -> HospitalClient {
+pub(crate) async fn doctor(network: &Network, hospital: &Hospital) -> HospitalClient {
     medcert_flows::connect::hospital_client(network, hospital, medcert_flows::Actor::Doctor(0))
         .await
         .unwrap()
@@ -73,20 +73,20 @@ where
 }
 
 /// A patient registered at one hospital, holding one certificate on Ethereum.
-pub struct Patient {
-    pub signer: PatientSigner,
-    pub treatment: String,
-    pub certificate_id: u64,
-    pub hospital: Hospital,
-    pub doctor: HospitalClient,
-    pub cid: String,
-    pub domain: medcert_eip712::CertificateDomain,
+pub(crate) struct Patient {
+    pub(crate) signer: PatientSigner,
+    pub(crate) treatment: String,
+    pub(crate) certificate_id: u64,
+    pub(crate) hospital: Hospital,
+    pub(crate) doctor: HospitalClient,
+    pub(crate) cid: String,
+    pub(crate) domain: medcert_eip712::CertificateDomain,
 }
 
 impl Patient {
     /// Registers a fresh patient at `hospital` and has that hospital certify a record of
     /// theirs (authorisation nonce 1).
-    pub async fn new(network: &Network, hospital: &Hospital) -> Self {
+    pub(crate) async fn new(network: &Network, hospital: &Hospital) -> Self {
         let signer = PatientSigner::from_seed(&rand::random());
         let treatment = unique("T");
         let doctor = doctor(network, hospital).await;
@@ -128,7 +128,7 @@ impl Patient {
     }
 
     /// The patient's consent for this hospital to recover the certificate.
-    pub fn consent(&self, nonce: u64, expiry: u64) -> SignedConsent {
+    pub(crate) fn consent(&self, nonce: u64, expiry: u64) -> SignedConsent {
         let consent = Consent {
             hospital: hospital_id(&self.hospital.id).unwrap(),
             certificate_id: self.certificate_id,
@@ -143,12 +143,12 @@ impl Patient {
 
     /// Submits `RequestRecovery` with `consent` (the signed-consent bytes);
     /// returns the request's index on the channel.
-    pub async fn request_recovery_raw(&self, consent: &[u8]) -> u64 {
+    pub(crate) async fn request_recovery_raw(&self, consent: &[u8]) -> u64 {
         self.request_recovery_at(consent).await.0
     }
 
     /// Like [`Self::request_recovery_raw`], also returning the request's block number.
-    pub async fn request_recovery_at(&self, consent: &[u8]) -> (u64, u64) {
+    pub(crate) async fn request_recovery_at(&self, consent: &[u8]) -> (u64, u64) {
         let request = args::RequestRecovery {
             treatment_number: self.treatment.clone(),
             record_id: unique("R"),
@@ -179,12 +179,12 @@ impl Patient {
         unreachable!()
     }
 
-    pub async fn request_recovery(&self, consent: SignedConsent) -> u64 {
+    pub(crate) async fn request_recovery(&self, consent: SignedConsent) -> u64 {
         self.request_recovery_raw(&consent.to_bytes()).await
     }
 
     /// The recovery's `outcome` JSON as the channel holds it now.
-    pub async fn outcome_now(&self, index: u64) -> Value {
+    pub(crate) async fn outcome_now(&self, index: u64) -> Value {
         let recovery = self
             .doctor
             .get_recovery_status(&args::GetRecoveryStatus { index })
@@ -195,7 +195,7 @@ impl Patient {
 
     /// Waits (up to `limit`) until the channel holds an answer for `index`; returns the
     /// recovery's `outcome` JSON.
-    pub async fn outcome(&self, index: u64, limit: Duration) -> Value {
+    pub(crate) async fn outcome(&self, index: u64, limit: Duration) -> Value {
         let start = Instant::now();
         loop {
             let outcome = self.outcome_now(index).await;
@@ -213,7 +213,7 @@ impl Patient {
 }
 
 /// Every `RecoveryServed` log of `request_id` on the chain.
-pub async fn served_logs(network: &Network, request_id: [u8; 32]) -> Vec<Log> {
+pub(crate) async fn served_logs(network: &Network, request_id: [u8; 32]) -> Vec<Log> {
     let client = issuer(network, &network.fabric.hospitals[0]);
     let filter = Filter::new()
         .address(contract_address(network))
@@ -224,7 +224,7 @@ pub async fn served_logs(network: &Network, request_id: [u8; 32]) -> Vec<Log> {
 }
 
 /// Checks a completed outcome against the one `RecoveryServed` event of its request.
-pub async fn assert_completed_once(
+pub(crate) async fn assert_completed_once(
     network: &Network,
     patient: &Patient,
     index: u64,
