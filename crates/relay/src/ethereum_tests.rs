@@ -1,0 +1,87 @@
+//! Unit tests of the relay's certificate-chain side: refusal reasons, chain-reset
+//! judgement, receipts and the CompleteRecovery result.
+
+use super::*;
+use medcert_ethereum::bindings::{ConsentExpired, NonceUsed};
+use medcert_ethereum::ethers::types::{Address, U256};
+
+#[test]
+fn refusal_reasons_start_with_a_short_phrase() {
+    let expired = refusal_reason(MedicalCertificateErrors::ConsentExpired(ConsentExpired {
+        expiry: 10,
+        timestamp: U256::from(20),
+    }));
+    assert!(
+        expired.starts_with("consent expired (ConsentExpired"),
+        "{expired}"
+    );
+    let replayed = refusal_reason(MedicalCertificateErrors::NonceUsed(NonceUsed {
+        patient: Address::zero(),
+        nonce: U256::from(3),
+    }));
+    assert!(
+        replayed.starts_with("consent already used or revoked"),
+        "{replayed}"
+    );
+    assert!(!replayed.contains('\n'));
+}
+
+#[test]
+fn chain_resets_are_noticed_and_adopted_only_after_unfreeze() {
+    let seen = |genesis: &str, head| ObservedChain {
+        chain_id: 31337,
+        genesis_hash: genesis.into(),
+        head,
+    };
+    let first = judge_chain(31337, None, &seen("0xaa", 10), None, 100).unwrap();
+    assert_eq!((first.floor, first.head), (10, 10));
+    let later = judge_chain(31337, Some(&first), &seen("0xaa", 12), None, 200).unwrap();
+    assert_eq!(
+        (later.floor, later.head, later.updated_at_ms),
+        (10, 12, 200)
+    );
+
+    let restarted = judge_chain(31337, Some(&later), &seen("0xbb", 3), None, 300);
+    assert!(restarted.unwrap_err().starts_with("genesis 0xaa"));
+    let rewound = judge_chain(31337, Some(&later), &seen("0xaa", 11), None, 300);
+    assert_eq!(rewound.unwrap_err(), "head went back from block 12 to 11");
+    let other_id = ObservedChain {
+        chain_id: 1,
+        ..seen("0xaa", 12)
+    };
+    assert!(judge_chain(31337, Some(&later), &other_id, None, 300).is_err());
+
+    // An unfreeze older than the mark acknowledges nothing; a newer one adopts.
+    assert!(judge_chain(31337, Some(&later), &seen("0xbb", 3), Some(150), 300).is_err());
+    let adopted = judge_chain(31337, Some(&later), &seen("0xbb", 3), Some(250), 300).unwrap();
+    assert_eq!(
+        (adopted.genesis_hash.as_str(), adopted.floor, adopted.head),
+        ("0xbb", 0, 3)
+    );
+    // Still never another chain id.
+    assert!(judge_chain(31337, Some(&later), &other_id, Some(250), 300).is_err());
+}
+
+#[test]
+fn recovery_result_follows_the_contract() {
+    let event = RecoveryServed {
+        request_id: [1; 32],
+        certificate_id: 42,
+        hospital: [2; 32],
+        cid: "bafy".into(),
+        content_fingerprint: [0xc0; 32],
+        watermark_fingerprint: [0x3a; 32],
+        block_number: 9,
+        transaction_hash: H256::repeat_byte(0xab),
+        log_index: 0,
+    };
+    let result = serde_json::to_string(&recovery_result(&event, [1; 32])).unwrap();
+    let json: serde_json::Value = serde_json::from_str(&result).unwrap();
+    assert_eq!(json["certificate_id"], 42);
+    assert_eq!(json["cid"], "bafy");
+    assert_eq!(json["content_fingerprint"], "c0".repeat(32));
+    assert_eq!(json["watermark_fingerprint"], "3a".repeat(32));
+    assert_eq!(json["eth_tx"], format!("0x{}", "ab".repeat(32)));
+    assert_eq!(json["eth_block"], 9);
+    assert_eq!(json["request_id"], format!("0x{}", "01".repeat(32)));
+}
