@@ -20,6 +20,7 @@ pub enum Figure {
 }
 
 impl Figure {
+    /// Every figure, in order.
     pub const ALL: [Figure; 5] = [
         Figure::Fig4,
         Figure::Fig5,
@@ -28,6 +29,7 @@ impl Figure {
         Figure::Fig8,
     ];
 
+    /// The figure's name, as `--figure` takes it.
     pub fn name(self) -> &'static str {
         match self {
             Figure::Fig4 => "fig4",
@@ -39,6 +41,7 @@ impl Figure {
     }
 }
 
+/// The command line of `medcert-bench`, flattened into `medcert bench`'s.
 #[derive(Debug, Clone, clap::Args)]
 pub struct BenchArgs {
     /// Figures to measure (repeatable); all of them when none is given.
@@ -84,8 +87,11 @@ const MB: u64 = 1_000_000;
 /// The points a run measures, resolved from [`BenchArgs`].
 #[derive(Debug, Clone)]
 pub struct Plan {
+    /// The figures to measure, sorted, each once.
     pub figures: Vec<Figure>,
+    /// Measured rounds per point, after the warm-up.
     pub rounds: usize,
+    /// Unmeasured rounds per point before the measured ones.
     pub warmup: usize,
     /// Figure 4's record sizes, in bytes.
     pub store_sizes: Vec<u64>,
@@ -95,11 +101,14 @@ pub struct Plan {
     pub throughput_size: u64,
     /// Hospital counts of Figures 5, 6 and 8 (capped at the network's hospitals).
     pub hospital_counts: Vec<usize>,
+    /// Length of Figure 7's sustained load.
     pub load: Duration,
+    /// Directory for the CSV files, the PNG plots and summary.md.
     pub out: PathBuf,
 }
 
 impl Plan {
+    /// The points to measure for `args` on a network of `hospitals_in_network` hospitals.
     pub fn new(args: &BenchArgs, hospitals_in_network: usize) -> Self {
         let mut figures = if args.figures.is_empty() {
             Figure::ALL.to_vec()
@@ -145,6 +154,7 @@ impl Plan {
         }
     }
 
+    /// Whether the run measures `figure`.
     pub fn wants(&self, figure: Figure) -> bool {
         self.figures.contains(&figure)
     }

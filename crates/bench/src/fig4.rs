@@ -39,6 +39,7 @@ pub(crate) struct SizeSamples {
     verify: Samples,
 }
 
+/// Figure 4's measurements.
 pub struct Fig4 {
     /// store and retrieve totals, by size, for the summary.
     pub lines: Vec<Line>,
@@ -86,6 +87,7 @@ impl Fig4 {
     }
 }
 
+/// Measures Figure 4: store and retrieve at each of the plan's sizes, at the first hospital.
 pub async fn run(
     network: &Network,
     plan: &Plan,

@@ -35,28 +35,42 @@ struct PointSamples {
 
 /// One point's result.
 pub struct Point {
+    /// The record size, in bytes.
     pub size: u64,
+    /// How many hospitals recovered at once.
     pub hospitals: usize,
+    /// End-to-end recovery time.
     pub recovery: Stats,
     /// p50 of the sum of the recovery's floors.
     pub floor_p50_ms: f64,
+    /// The non-cross-chain baseline's recovery time; `None` when not measured.
     pub baseline: Option<Stats>,
 }
 
+/// Figures 5 and 6's measurements.
 pub struct Fig56 {
+    /// One per (size, hospital count).
     pub points: Vec<Point>,
     csv: Csv,
 }
 
+/// What Figures 5 and 6 measure with.
 pub struct Inputs<'a> {
+    /// The network description.
     pub network: &'a Network,
+    /// The points to measure.
     pub plan: &'a Plan,
+    /// The run's scratch space for wallets and documents.
     pub workspace: &'a Workspace,
+    /// The patient whose certificates are recovered.
     pub patient: &'a Patient,
+    /// The certificates to recover, one per record size.
     pub certified: &'a [Certified],
+    /// The baseline to measure beside (Figure 6); `None` skips it.
     pub baseline: Option<&'a Baseline>,
 }
 
+/// Measures Figures 5 and 6: every size at every hospital count of the plan.
 pub async fn run(inputs: &Inputs<'_>, floors: &mut Floors) -> Result<Fig56, BenchError> {
     let Inputs {
         network,
@@ -345,6 +359,7 @@ impl Fig56 {
     }
 }
 
+/// The summary's name of a recovery point.
 pub fn recovery_label(size: u64, hospitals: usize) -> String {
     format!("recovery {} at {hospitals} hospitals", size_label(size))
 }

@@ -13,14 +13,20 @@ use crate::sampler::{MACHINE, Sample, Sampler};
 /// How often /proc is read during the load.
 const INTERVAL: Duration = Duration::from_millis(500);
 
-/// This process's own group name and its threads' groups, by thread-name prefix.
+/// This process's own group name (threads not in another group).
 pub const SELF_GROUP: &str = "medcert (bench + CLI flows)";
+/// The in-process relay's group: (thread-name prefix, group name).
 pub const RELAY_THREADS: (&str, &str) = ("relay", "medcert relay (in-process)");
 
+/// Figure 7's measurements: one load and what every process used meanwhile.
 pub struct Fig7 {
+    /// The load's name.
     pub load: String,
+    /// Units of load completed.
     pub completed: usize,
+    /// How long the load ran.
     pub duration: Duration,
+    /// Every sample taken during the load.
     pub samples: Vec<Sample>,
 }
 
@@ -67,12 +73,16 @@ where
 /// Per group: mean and peak CPU, peak RSS.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct GroupUsage {
+    /// Mean CPU over the samples, in percent of one core.
     pub mean_cpu_percent: f64,
+    /// Peak CPU, in percent of one core.
     pub peak_cpu_percent: f64,
+    /// Peak resident memory, in MiB.
     pub peak_rss_mib: f64,
 }
 
 impl Fig7 {
+    /// Usage per group, over all samples.
     pub fn by_group(&self) -> BTreeMap<String, GroupUsage> {
         let mut sums: BTreeMap<String, (f64, usize, GroupUsage)> = BTreeMap::new();
         for s in &self.samples {
@@ -90,6 +100,7 @@ impl Fig7 {
             .collect()
     }
 
+    /// Units of load completed per second.
     pub fn rate(&self) -> f64 {
         self.completed as f64 / self.duration.as_secs_f64().max(1e-9)
     }

@@ -14,24 +14,35 @@ use crate::plot::{LineChart, Series, XAxis};
 use crate::recovery::{Baseline, Certified, consent, recover_once};
 use crate::report::Csv;
 
+/// Figure 8's result at one hospital count.
 pub struct Rate {
+    /// How many hospitals recovered at once.
     pub hospitals: usize,
+    /// Cross-chain recoveries completed.
     pub recoveries: usize,
+    /// Wall time of the batch, in seconds.
     pub seconds: f64,
+    /// The baseline's recoveries per second; `None` when not measured.
     pub baseline_per_s: Option<f64>,
 }
 
 impl Rate {
+    /// Cross-chain recoveries per second.
     pub fn per_s(&self) -> f64 {
         self.recoveries as f64 / self.seconds.max(1e-9)
     }
 }
 
+/// Figure 8's measurements.
 pub struct Fig8 {
+    /// The record size, in bytes.
     pub size: u64,
+    /// One per hospital count of the plan.
     pub rates: Vec<Rate>,
 }
 
+/// Measures Figure 8: at each hospital count of the plan, the plan's rounds of recoveries
+/// back to back at every hospital, cross-chain and then (with `baseline`) the baseline.
 pub async fn run(
     network: &Network,
     plan: &Plan,
@@ -134,6 +145,7 @@ async fn consents(
 }
 
 impl Fig8 {
+    /// fig8.csv and fig8.png in `out`.
     pub fn write(&self, out: &Path) -> Result<Vec<PathBuf>, BenchError> {
         let csv_path = out.join("fig8.csv");
         let png = out.join("fig8.png");

@@ -14,13 +14,16 @@ use crate::error::BenchError;
 
 /// A patient of the run: one wallet, registered at some hospitals.
 pub struct Patient {
+    /// The wallet name.
     pub name: String,
+    /// The patient's password at every hospital, random.
     pub password: Zeroizing<String>,
     /// (hospital id, treatment number), in registration order.
     pub registrations: Vec<(String, String)>,
 }
 
 impl Patient {
+    /// The patient's treatment number at `hospital`, if registered there.
     pub fn treatment_number(&self, hospital: &str) -> Option<&str> {
         self.registrations
             .iter()
@@ -37,6 +40,7 @@ pub struct Workspace {
 }
 
 impl Workspace {
+    /// A fresh scratch directory and run id.
     pub fn new() -> Result<Self, BenchError> {
         let dir = tempfile::Builder::new()
             .prefix("medcert-bench-")
@@ -51,10 +55,12 @@ impl Workspace {
         })
     }
 
+    /// The directory of the run's patient wallets.
     pub fn patients_dir(&self) -> PathBuf {
         self.dir.path().join("patients")
     }
 
+    /// The scratch directory.
     pub fn path(&self) -> &Path {
         self.dir.path()
     }
@@ -92,6 +98,7 @@ impl Workspace {
         })
     }
 
+    /// Opens `patient`'s wallet.
     pub fn wallet(&self, patient: &Patient) -> Result<PatientWallet, BenchError> {
         PatientWallet::open(&self.patients_dir(), &patient.name)
             .map_err(|e| BenchError::Flow(e.into()))

@@ -58,6 +58,7 @@ pub struct PeerCli {
 }
 
 impl PeerCli {
+    /// The CLI against `hospital`'s peer, with the network's `peer` binary and Fabric config.
     pub fn new(network: &Network, hospital: &Hospital) -> Self {
         Self {
             bin: network.bin_dir.join("peer"),
@@ -151,6 +152,7 @@ pub struct IpfsCli {
 }
 
 impl IpfsCli {
+    /// The CLI against the network's IPFS API.
     pub fn new(network: &Network) -> Result<Self, BenchError> {
         Ok(Self {
             bin: network.bin_dir.join("ipfs"),
@@ -229,6 +231,7 @@ pub struct RawS3 {
 }
 
 impl RawS3 {
+    /// A fresh object name in the CSP's bucket, nothing put yet.
     pub fn new(csp: &medcert_csp::Csp) -> Self {
         let suffix: u64 = rand::random();
         Self {
@@ -237,6 +240,7 @@ impl RawS3 {
         }
     }
 
+    /// Puts `bytes` under the object name; the time the request took.
     pub async fn put(&self, bytes: &[u8]) -> Result<Duration, BenchError> {
         let payload = PutPayload::from(bytes.to_vec());
         let started = Instant::now();
@@ -247,6 +251,7 @@ impl RawS3 {
         Ok(started.elapsed())
     }
 
+    /// Gets the object back; the time the request and its body took.
     pub async fn get(&self) -> Result<Duration, BenchError> {
         let started = Instant::now();
         self.store
@@ -259,6 +264,7 @@ impl RawS3 {
         Ok(started.elapsed())
     }
 
+    /// Deletes the object.
     pub async fn remove(&self) -> Result<(), BenchError> {
         self.store
             .delete(&self.location)
@@ -308,6 +314,7 @@ fn rpc<E: std::error::Error + Send + Sync + 'static>(e: E) -> BenchError {
 }
 
 impl AnvilTransfer {
+    /// A fresh account, funded with `anvil_setBalance`.
     pub async fn new(network: &Network) -> Result<Self, BenchError> {
         let provider = Provider::<Http>::try_from(network.ethereum.rpc_url.as_str())
             .map_err(|e| BenchError::Unavailable(format!("anvil RPC URL: {e}")))?
@@ -401,19 +408,28 @@ mod tests {
 /// Floors that do not depend on a record's size.
 #[derive(Debug, Clone, Copy)]
 pub struct FixedFloors {
+    /// A committed transaction through the `peer` CLI.
     pub fabric_commit: Stats,
+    /// A read through the `peer` CLI.
     pub fabric_query: Stats,
+    /// A plain transfer on anvil, from signing to its mined receipt.
     pub anvil_tx: Stats,
 }
 
 /// Floors over a record's bytes.
 #[derive(Debug, Clone, Copy)]
 pub struct SizeFloors {
+    /// AES-256-GCM encryption of the record in memory.
     pub aes_encrypt: Stats,
+    /// AES-256-GCM decryption of the record in memory.
     pub aes_decrypt: Stats,
+    /// A raw S3 put of the ciphertext.
     pub s3_put: Stats,
+    /// A raw S3 get of the ciphertext.
     pub s3_get: Stats,
+    /// `ipfs add` of the ciphertext.
     pub ipfs_add: Stats,
+    /// `ipfs cat` of the ciphertext.
     pub ipfs_cat: Stats,
 }
 
@@ -432,6 +448,7 @@ fn stats_of(samples: &Samples, what: &str) -> Result<Stats, BenchError> {
 }
 
 impl Floors {
+    /// No floor measured yet; scratch files go to `work_dir`.
     pub fn new(work_dir: &Path) -> Self {
         Self {
             work_dir: work_dir.to_owned(),
@@ -440,6 +457,7 @@ impl Floors {
         }
     }
 
+    /// The size-independent floors, measured on the first call.
     pub async fn fixed(
         &mut self,
         network: &Network,

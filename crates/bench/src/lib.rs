@@ -1,6 +1,7 @@
 //! Benchmarks reproducing the paper's Figures 4–8 (§4.2) on the running network, with the
 //! physical floors of every service measured in the same run.
 
+#![warn(missing_docs)]
 #![cfg_attr(test, allow(unused_crate_dependencies))] // a test binary links every dependency of its package
 
 // Dependencies of the binaries (medcert-bench, large-documents), not of the library.

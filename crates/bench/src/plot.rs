@@ -33,18 +33,27 @@ pub enum XAxis {
     Categories(Vec<String>),
 }
 
+/// One line of a chart.
 #[derive(Debug, Clone)]
 pub struct Series {
+    /// The legend's name for the line.
     pub name: String,
+    /// (x, y) points, joined in order.
     pub points: Vec<(f64, f64)>,
 }
 
+/// A line chart written as a PNG.
 #[derive(Debug, Clone)]
 pub struct LineChart {
+    /// The chart's title.
     pub title: String,
+    /// The x axis's description.
     pub x_desc: String,
+    /// The y axis's description.
     pub y_desc: String,
+    /// How the x axis is labelled.
     pub x_axis: XAxis,
+    /// The lines.
     pub series: Vec<Series>,
 }
 

@@ -40,7 +40,9 @@ const CONSENT_VALIDITY: Duration = Duration::from_secs(3600);
 
 /// A record certified for recovery: the source of every recovery of one size.
 pub struct Certified {
+    /// The record's size, in bytes.
     pub size: u64,
+    /// The record's certificate id.
     pub certificate_id: u64,
 }
 
@@ -117,10 +119,15 @@ pub async fn consent(
 pub struct RecoveryTimes {
     /// Request on the hospital channel → verified plaintext at the hospital.
     pub end_to_end: f64,
+    /// Requesting the recovery on the hospital chain.
     pub request: f64,
+    /// Waiting for the relay's outcome.
     pub relay_wait: f64,
+    /// Fetching the envelope from IPFS.
     pub ipfs_get: f64,
+    /// Opening the envelope and decrypting the record.
     pub decrypt: f64,
+    /// Verifying the recovered record.
     pub verify: f64,
     /// Storing the recovered record again at the hospital (after the end-to-end time).
     pub store_again: f64,
@@ -231,11 +238,17 @@ fn keys_of(network: &Network, hospital: &Hospital) -> Result<HospitalKeys, Bench
 /// Timings of one baseline recovery, in ms.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct BaselineTimes {
+    /// Grant sent → verified plaintext at the hospital.
     pub end_to_end: f64,
+    /// The patient's grant transaction, until mined.
     pub grant: f64,
+    /// Reading the certificate from the contract.
     pub read_certificate: f64,
+    /// Fetching the envelope from IPFS.
     pub ipfs_get: f64,
+    /// Unwrapping the key and decrypting the record.
     pub decrypt: f64,
+    /// Checking the watermark and the anchored fingerprints.
     pub verify: f64,
 }
 

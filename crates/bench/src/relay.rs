@@ -12,6 +12,7 @@ use crate::error::BenchError;
 /// Worker threads of the relay's runtime.
 const RELAY_THREADS: usize = 2;
 
+/// A relay running in this process, on its own runtime.
 pub struct InProcessRelay {
     runtime: tokio::runtime::Runtime,
     handle: RelayHandle,
@@ -50,6 +51,7 @@ impl InProcessRelay {
         }
     }
 
+    /// Shuts the relay down and lets its runtime go.
     pub async fn stop(self) {
         if let Err(e) = self.runtime.spawn(self.handle.shutdown()).await {
             tracing::warn!(error = %e, "the relay did not shut down cleanly");

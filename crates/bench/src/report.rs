@@ -9,11 +9,14 @@ use crate::stats::Stats;
 /// A CSV file: a header and rows of already formatted fields.
 #[derive(Debug, Clone)]
 pub struct Csv {
+    /// The header's column names.
     pub columns: Vec<&'static str>,
+    /// The rows, each a field per column.
     pub rows: Vec<Vec<String>>,
 }
 
 impl Csv {
+    /// An empty CSV with these columns.
     pub fn new(columns: &[&'static str]) -> Self {
         Self {
             columns: columns.to_vec(),
@@ -21,11 +24,13 @@ impl Csv {
         }
     }
 
+    /// Appends a row of one field per column.
     pub fn push(&mut self, row: Vec<String>) {
         debug_assert_eq!(row.len(), self.columns.len());
         self.rows.push(row);
     }
 
+    /// The CSV text, fields quoted where they need it.
     pub fn render(&self) -> String {
         let mut text = self.columns.join(",");
         text.push('\n');
@@ -37,6 +42,7 @@ impl Csv {
         text
     }
 
+    /// Writes the CSV text to `path`.
     pub fn write(&self, path: &Path) -> Result<(), BenchError> {
         std::fs::write(path, self.render()).map_err(BenchError::io("cannot write CSV", path))
     }
@@ -59,14 +65,18 @@ pub fn ms(value: Option<f64>) -> String {
 /// One measured operation of a figure, with the physical floor it is compared to.
 #[derive(Debug, Clone)]
 pub struct Line {
+    /// The figure, e.g. `fig4`.
     pub figure: &'static str,
+    /// The operation and its point, e.g. a size or hospital count.
     pub what: String,
+    /// The operation's times.
     pub stats: Stats,
     /// p50 of the floor (or sum of floors) this operation cannot beat, in ms.
     pub floor_p50_ms: Option<f64>,
 }
 
 impl Line {
+    /// p50 over the floor's p50; `None` without a floor above zero.
     pub fn ratio(&self) -> Option<f64> {
         self.floor_p50_ms
             .filter(|f| *f > 0.0)
@@ -77,7 +87,9 @@ impl Line {
 /// A target of the issue, checked against what was measured.
 #[derive(Debug, Clone)]
 pub struct Target {
+    /// What the target is about.
     pub name: String,
+    /// What it asks for.
     pub goal: String,
     /// What was measured, or why it was not.
     pub measured: String,
@@ -86,6 +98,7 @@ pub struct Target {
 }
 
 impl Target {
+    /// The summary's verdict: MET, MISSED or NOT MEASURED.
     pub fn verdict(&self) -> &'static str {
         match self.met {
             Some(true) => "MET",
@@ -98,17 +111,22 @@ impl Target {
 /// Everything a run produced.
 #[derive(Debug, Clone, Default)]
 pub struct Summary {
+    /// What the run was measured on (see [`machine`]).
     pub machine: String,
+    /// Every measured operation.
     pub lines: Vec<Line>,
     /// Figures that are not latency tables (throughput, CPU), one line each.
     pub facts: Vec<String>,
+    /// The issue's targets, checked against what was measured.
     pub targets: Vec<Target>,
+    /// Every file the run wrote.
     pub files: Vec<PathBuf>,
     /// Figures skipped, with the reason.
     pub skipped: Vec<String>,
 }
 
 impl Summary {
+    /// The summary as Markdown (summary.md): machine, operations, facts, targets, skips.
     pub fn to_markdown(&self) -> String {
         let mut out = String::new();
         let _ = writeln!(out, "# medcert benchmark summary\n");

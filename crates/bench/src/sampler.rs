@@ -18,9 +18,11 @@ use std::time::{Duration, Instant};
 pub struct Sample {
     /// Seconds since sampling started.
     pub at_s: f64,
+    /// Services of one kind, this process's threads of one name prefix, or [`MACHINE`].
     pub group: String,
     /// Percent of one core over the interval ending here (top's convention).
     pub cpu_percent: f64,
+    /// Resident memory of the group, in MiB (0 for [`MACHINE`]).
     pub rss_mib: f64,
 }
 
@@ -252,6 +254,7 @@ impl Sampler {
         Self { stop, thread }
     }
 
+    /// Stops sampling and returns every sample taken.
     pub fn stop(self) -> Vec<Sample> {
         self.stop.store(true, Ordering::Relaxed);
         self.thread.join().unwrap_or_default()

@@ -5,9 +5,13 @@ use std::time::Duration;
 /// Mean, median and 99th percentile of a set of timings, in milliseconds.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Stats {
+    /// How many timings the statistics are over.
     pub rounds: usize,
+    /// Mean, in milliseconds.
     pub mean_ms: f64,
+    /// Median (p50), in milliseconds.
     pub p50_ms: f64,
+    /// 99th percentile, in milliseconds.
     pub p99_ms: f64,
 }
 
@@ -17,6 +21,7 @@ impl Stats {
         Self::of_ms(samples.iter().map(|d| d.as_secs_f64() * 1e3).collect())
     }
 
+    /// As [`Stats::of`], for timings already in milliseconds.
     pub fn of_ms(mut ms: Vec<f64>) -> Option<Self> {
         if ms.is_empty() {
             return None;
@@ -43,14 +48,17 @@ fn percentile(sorted: &[f64], p: f64) -> f64 {
 pub struct Samples(Vec<f64>);
 
 impl Samples {
+    /// Adds one round's time.
     pub fn push(&mut self, elapsed: Duration) {
         self.0.push(elapsed.as_secs_f64() * 1e3);
     }
 
+    /// Adds one round's time, already in milliseconds.
     pub fn push_ms(&mut self, ms: f64) {
         self.0.push(ms);
     }
 
+    /// The statistics of the rounds so far; `None` when there are none.
     pub fn stats(&self) -> Option<Stats> {
         Stats::of_ms(self.0.clone())
     }

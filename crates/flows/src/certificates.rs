@@ -22,21 +22,32 @@ pub struct CertificatesRequest<'a> {
 /// One certificate of the patient on the certificate chain.
 #[derive(Debug, Serialize)]
 pub struct CertificateView {
+    /// The certificate's id on the contract.
     pub certificate_id: u64,
+    /// The issuing hospital's id.
     pub hospital: String,
+    /// The record's id at the issuing hospital.
     pub record_id: String,
+    /// Hash I: the CID of the record's envelope on IPFS.
     pub cid: String,
+    /// When the certificate was issued, Unix seconds.
     pub issued_at: u64,
+    /// Whether the patient still allows the record to be recovered.
     pub recoverable: bool,
+    /// Hash of the record's content, as certified.
     pub content_fingerprint: ContentFingerprint,
+    /// Hash of the record's watermark, as certified.
     pub watermark_fingerprint: WatermarkFingerprint,
 }
 
 /// The patient's certificates.
 #[derive(Debug, Serialize)]
 pub struct CertificatesReport {
+    /// The patient's wallet name.
     pub patient: String,
+    /// The patient's Ethereum address.
     pub address: String,
+    /// The patient's certificates, in the contract's order.
     pub certificates: Vec<CertificateView>,
 }
 

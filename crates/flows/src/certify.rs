@@ -27,15 +27,21 @@ use crate::{ms, scratch_dir};
 /// A certificate issued for a record.
 #[derive(Debug, Serialize)]
 pub struct Certified {
+    /// The certificate's id on the contract.
     pub certificate_id: u64,
     /// Hash I: the CID of the envelope on IPFS.
     pub cid: String,
+    /// The patient's Ethereum address.
     pub patient_address: String,
     /// `None` when the record was certified before (nothing was sent).
     pub eth_tx: Option<String>,
+    /// The block holding `eth_tx`; `None` when nothing was sent or the receipt has no block.
     pub eth_block: Option<u64>,
+    /// Whether the record already had a certificate for this patient.
     pub already_certified: bool,
+    /// Time to add the envelope to IPFS, in milliseconds (0 when already certified).
     pub ipfs_add_ms: f64,
+    /// Time to issue the certificate on the certificate chain, in milliseconds.
     pub issue_ms: f64,
 }
 
@@ -155,9 +161,11 @@ fn account_nonce_race(message: &str) -> bool {
 /// certification failed).
 #[derive(Debug, Clone, Copy)]
 pub struct CertifyRequest<'a> {
+    /// The hospital where the record is stored.
     pub hospital: &'a str,
     /// The hospital's doctor (0-based) who reads the record.
     pub doctor: usize,
+    /// The record's id.
     pub record_id: &'a str,
     /// The wallet of the record's patient.
     pub patient: &'a str,

@@ -19,6 +19,7 @@ use crate::error::FlowError;
 pub enum Actor {
     /// The hospital's `n`-th doctor (0-based).
     Doctor(usize),
+    /// The hospital's admin.
     Admin,
 }
 

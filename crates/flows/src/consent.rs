@@ -30,17 +30,23 @@ pub const CONSENT_FILE_VERSION: u32 = 1;
 /// What the patient hands to the recovering hospital's doctor.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ConsentFile {
+    /// The consent file format's version ([`CONSENT_FILE_VERSION`]).
     pub version: u32,
     /// The hospital allowed to recover (H').
     pub hospital: String,
+    /// The certificate to be recovered.
     pub certificate_id: u64,
     /// The record's id and hospital where it was created (H), from the envelope.
     pub record_id: String,
+    /// The hospital where the record was created (H).
     pub source_hospital: String,
+    /// Hash I: the CID of the record's envelope on IPFS.
     pub cid: String,
+    /// The patient's Ethereum address, which signed the consent.
     pub patient_address: String,
     /// Unix seconds.
     pub expiry: u64,
+    /// The consent's nonce, so it cannot be replayed.
     pub nonce: u64,
     /// [`SignedConsent::to_bytes`] in hex: what `RequestRecovery` carries to the relay.
     pub signed_consent: String,
@@ -101,9 +107,11 @@ impl ConsentFile {
 /// A patient's consent for one hospital to recover one certificate.
 #[derive(Debug, Clone, Copy)]
 pub struct ConsentRequest<'a> {
+    /// The patient's wallet name.
     pub patient: &'a str,
     /// H', the hospital that will recover.
     pub hospital: &'a str,
+    /// The certificate to be recovered.
     pub certificate_id: u64,
     /// How long the consent stays valid.
     pub valid_for: Duration,
@@ -114,7 +122,9 @@ pub struct ConsentRequest<'a> {
 /// The consent file written, and where.
 #[derive(Debug, Serialize)]
 pub struct ConsentReport {
+    /// The consent file written.
     pub path: PathBuf,
+    /// The consent file's contents.
     #[serde(flatten)]
     pub consent: ConsentFile,
 }

@@ -23,8 +23,11 @@ use crate::wallet::PatientWallet;
 /// A patient's deletion of a record at a hospital.
 #[derive(Debug, Clone, Copy)]
 pub struct DeleteRequest<'a> {
+    /// The patient's wallet name.
     pub patient: &'a str,
+    /// The hospital holding the record.
     pub hospital: &'a str,
+    /// The record's id.
     pub record_id: &'a str,
     /// Who submits the patient's signed request on the hospital chain.
     pub submitter: Actor,
@@ -34,6 +37,7 @@ pub struct DeleteRequest<'a> {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Cleanup {
+    /// Removed by this run.
     Removed,
     /// Already gone (a re-run finishing an earlier deletion).
     AlreadyAbsent,
@@ -45,18 +49,28 @@ pub enum Cleanup {
 /// The deletion on the chain and the cleanup of every copy the hospital held.
 #[derive(Debug, Serialize)]
 pub struct DeleteReport {
+    /// The hospital's id.
     pub hospital: String,
+    /// The record's id.
     pub record_id: String,
     /// `None` when an earlier run had already deleted the record on the chain.
     pub tx_id: Option<String>,
+    /// The block holding `tx_id`; `None` with it.
     pub block_number: Option<u64>,
+    /// The transaction that deleted the record, in this run or an earlier one.
     pub deleted_tx: String,
+    /// The Ethereum address of the patient who signed the deletion.
     pub deleted_by: String,
+    /// Hash C, naming the record's CSP object; `None` when the note of it is lost.
     #[serde(serialize_with = "crate::digest::option_hash_c_hex::serialize")]
     pub hash_c: Option<HashC>,
+    /// What happened to the record's CSP object.
     pub csp_object: Cleanup,
+    /// What happened to the record's key in the hospital's key store.
     pub hospital_key: Cleanup,
+    /// Time to delete the record on the hospital chain, in milliseconds.
     pub delete_record_ms: f64,
+    /// Time to clean up the CSP object and the key, in milliseconds.
     pub cleanup_ms: f64,
 }
 

@@ -54,7 +54,9 @@ digest!(
 /// A record's fingerprints, as anchored on both chains.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Fingerprints {
+    /// The hash of the record's content.
     pub content: ContentFingerprint,
+    /// The hash of the record's embedded watermark.
     pub watermark: WatermarkFingerprint,
 }
 

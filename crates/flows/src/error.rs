@@ -33,194 +33,340 @@ pub enum FailureKind {
 /// [`std::error::Error::source`] and leaves it out of its own message.
 #[derive(Debug, thiserror::Error)]
 pub enum FlowError {
+    /// An identifier (patient, record, hospital) breaks the chaincode's identifier rule.
     #[error("{what} {id:?} is not {IDENTIFIER_RULE}; pick one of those characters")]
-    BadIdentifier { what: &'static str, id: String },
+    BadIdentifier {
+        /// What the identifier names, for the message.
+        what: &'static str,
+        /// The identifier as given.
+        id: String,
+    },
+    /// A record id is too long for the certificate's record id word.
     #[error("record id {id:?} is {len} bytes; at most {max} fit a certificate, pick a shorter one")]
-    RecordIdTooLong { id: String, len: usize, max: usize },
+    RecordIdTooLong {
+        /// The record id as given.
+        id: String,
+        /// Its length in bytes.
+        len: usize,
+        /// The most bytes a certificate holds.
+        max: usize,
+    },
+    /// The patient's password is empty.
     #[error("the password is empty")]
     EmptyPassword,
+    /// The patient's password is longer than the chaincode accepts (1024 bytes).
     #[error("the password is over {max} bytes; choose a shorter one")]
-    PasswordTooLong { max: usize },
+    PasswordTooLong {
+        /// The longest password accepted, in bytes.
+        max: usize,
+    },
+    /// The patient's ID number is empty.
     #[error("the patient's ID number is empty")]
     EmptyIdNumber,
+    /// A record to be generated is asked for at a size too small to carry the watermark.
     #[error("a record of {size} bytes is too small to carry a watermark (at least {minimum})")]
-    RecordTooSmall { size: u64, minimum: u64 },
+    RecordTooSmall {
+        /// The size asked for, in bytes.
+        size: u64,
+        /// The smallest record that carries a watermark, in bytes.
+        minimum: u64,
+    },
+    /// A hospital id does not fit the certificate's 32-byte word.
     #[error("hospital id {hospital:?} does not fit a certificate (1 to 32 bytes)")]
-    HospitalIdTooLong { hospital: String },
+    HospitalIdTooLong {
+        /// The hospital id as given.
+        hospital: String,
+    },
+    /// A doctor index is past the hospital's doctor identities.
     #[error(
         "{hospital} has {count} doctor identities, so there is no doctor {doctor}; pick 0 to {}",
         count.saturating_sub(1)
     )]
     NoSuchDoctor {
+        /// The hospital's id.
         hospital: String,
+        /// How many doctor identities the hospital has.
         count: usize,
+        /// The doctor index asked for.
         doctor: usize,
     },
+    /// The network description names no certificate contract yet.
     #[error("the network description has no certificate contract")]
     NoContract,
+    /// The network description has no Ethereum account at a hospital's account index.
     #[error(
         "the network description has no Ethereum account {index} for {hospital}; run deploy/up again"
     )]
-    NoAccount { hospital: String, index: usize },
+    NoAccount {
+        /// The hospital's id.
+        hospital: String,
+        /// The hospital's account index.
+        index: usize,
+    },
+    /// The network description lists no Ethereum account at all.
     #[error("the network description lists no Ethereum account")]
     NoAccounts,
+    /// A record id already has a certificate, for a patient other than the one asked.
     #[error(
         "record {record_id} is already certified (certificate {certificate_id}) for another patient"
     )]
     CertifiedForAnother {
+        /// The record's id.
         record_id: String,
+        /// The existing certificate's id.
         certificate_id: u64,
     },
+    /// A record was deleted from the hospital chain, so only recovery can bring it back.
     #[error(
         "record {record_id} was deleted from {channel} in transaction {deleted_tx}; it can only be recovered"
     )]
     RecordDeleted {
+        /// The record's id.
         record_id: String,
+        /// The hospital chain's channel.
         channel: String,
+        /// The id of the transaction that deleted it.
         deleted_tx: String,
     },
+    /// A consent file is not JSON of the consent file's shape.
     #[error("{path} is not a medcert consent file")]
     NotAConsentFile {
+        /// The consent file.
         path: PathBuf,
+        /// Why it does not parse.
         source: serde_json::Error,
     },
+    /// A consent file has a format version this medcert does not read.
     #[error("consent file {path} has version {version}, this medcert reads version {supported}")]
     ConsentVersion {
+        /// The consent file.
         path: PathBuf,
+        /// The file's format version.
         version: u32,
+        /// The format version this medcert reads.
         supported: u32,
     },
+    /// A consent file's plain fields disagree with its signed consent.
     #[error(
         "consent file {path} contradicts itself (its signed consent is for another hospital or certificate); ask the patient for a new one"
     )]
-    ConsentContradicts { path: PathBuf },
+    ConsentContradicts {
+        /// The consent file.
+        path: PathBuf,
+    },
+    /// A hex field of a consent file does not decode.
     #[error("the consent file's {field} is not hex")]
     ConsentHex {
+        /// The field's name.
         field: &'static str,
+        /// Why it does not decode.
         source: hex::FromHexError,
     },
+    /// A consent file's signed consent does not decode.
     #[error("the consent file's signed consent")]
     ConsentEncoding(#[source] medcert_eip712::ConsentEncodingError),
+    /// A flow would overwrite an existing file.
     #[error("{path} already exists")]
-    OutputExists { path: PathBuf },
+    OutputExists {
+        /// The file that exists.
+        path: PathBuf,
+    },
+    /// A consent was asked for with a validity of zero.
     #[error("a consent must be valid for some time")]
     ZeroValidity,
+    /// A certificate belongs to a patient other than the one acting.
     #[error("certificate {certificate_id} is not patient {patient}'s")]
     NotPatientsCertificate {
+        /// The certificate's id.
         certificate_id: u64,
+        /// The patient acting.
         patient: String,
     },
+    /// The certificate's patient has withdrawn it from recovery.
     #[error("certificate {certificate_id} was withdrawn from recovery by its patient")]
-    NotRecoverable { certificate_id: u64 },
+    NotRecoverable {
+        /// The certificate's id.
+        certificate_id: u64,
+    },
+    /// A hospital's public key on the certificate contract differs from its key store's.
     #[error("{hospital}'s key on the certificate contract is not the one in its key store")]
-    KeyNotRegistered { hospital: String },
+    KeyNotRegistered {
+        /// The hospital's id.
+        hospital: String,
+    },
+    /// A record's envelope cannot be opened with the patient's wallet key.
     #[error(
         "the envelope of record {record_id} is not sealed to patient {patient}'s key; use the wallet of the certificate's patient"
     )]
     EnvelopeNotForPatient {
+        /// The record's id.
         record_id: String,
+        /// The patient whose key was tried.
         patient: String,
+        /// Why the envelope did not open.
         source: CryptoError,
     },
+    /// A recovery was asked at a hospital other than the one the consent names.
     #[error(
         "the consent is for {consent_hospital}, not {hospital}; recover at {consent_hospital} or ask the patient for a consent for {hospital}"
     )]
     ConsentForOtherHospital {
+        /// The hospital the consent names.
         consent_hospital: String,
+        /// The hospital asked to recover.
         hospital: String,
     },
+    /// A resumed recovery was given a consent other than the one it was requested with.
     #[error(
         "recovery {index} of {hospital} was requested with another consent than {consent}; resume it with the consent file it was made with"
     )]
     ResumedWithOtherConsent {
+        /// The recovery's index on the hospital chain.
         index: u64,
+        /// The recovering hospital's id.
         hospital: String,
+        /// The consent file given to resume with.
         consent: PathBuf,
     },
+    /// A file cannot be read.
     #[error("cannot read {path}")]
     Read {
+        /// The file.
         path: PathBuf,
+        /// The I/O failure.
         source: std::io::Error,
     },
+    /// A file cannot be written.
     #[error("cannot write {path}")]
     Write {
+        /// The file.
         path: PathBuf,
+        /// The I/O failure.
         source: std::io::Error,
     },
+    /// The network description cannot be read or used.
     #[error(transparent)]
     Network(#[from] NetworkError),
+    /// A hospital's secrets cannot be opened or created.
     #[error(transparent)]
     Keys(#[from] KeysError),
+    /// A patient's wallet cannot be opened or saved.
     #[error(transparent)]
     Wallet(#[from] WalletError),
+    /// A document could not be given a watermark verdict.
     #[error(transparent)]
     Verify(#[from] VerifyError),
     /// The hospital's gateway cannot be opened.
     #[error("hospital chain {channel}")]
     Fabric {
+        /// The hospital chain's channel.
         channel: String,
+        /// The gateway's failure.
         source: medcert_fabric::Error,
     },
     /// The hospital chain refused or failed a call.
     #[error("hospital chain {channel}")]
     HospitalChain {
+        /// The hospital chain's channel.
         channel: String,
+        /// The call's failure.
         source: ClientError,
     },
+    /// The certificate chain refused or failed a call.
     #[error("certificate chain")]
     Ethereum(#[from] EthereumError),
+    /// IPFS refused or failed a call.
     #[error("IPFS")]
     Ipfs(#[from] IpfsError),
+    /// The CSP refused or failed a call.
     #[error("CSP")]
     Csp(#[from] CspError),
+    /// Encrypting, decrypting, wrapping a key or the key store failed.
     #[error(transparent)]
     Crypto(#[from] CryptoError),
+    /// The hospital half of a store failed; nothing of the record is left behind.
     #[error(transparent)]
     Store(#[from] StoreError),
+    /// A record was stored, but certifying it afterwards failed.
     #[error(
         "record {record_id} is stored at {hospital} (transaction {tx_id}), its IPFS copy unpinned, but certifying it for {patient} failed"
     )]
     CertifyAfterStore {
+        /// The storing hospital's id.
         hospital: String,
+        /// The record's id.
         record_id: String,
+        /// The id of the transaction that stored it.
         tx_id: String,
+        /// The patient it was to be certified for.
         patient: String,
+        /// Why certifying failed.
         source: Box<FlowError>,
     },
+    /// A record, its envelope or its certificate does not match what it should; the
+    /// message says what.
     #[error("not authentic: {0}; the record was not stored")]
     NotAuthentic(String),
+    /// An envelope fetched from IPFS is tampered with, truncated or malformed.
     #[error("not authentic: the envelope on IPFS; the record was not stored")]
     TamperedEnvelope(#[source] CryptoError),
+    /// A recovered record fails verification.
     #[error("not authentic: the recovered record cannot be verified; it was not stored")]
     Unverifiable(#[source] VerifyError),
+    /// The relay reported a recovery as failed.
     #[error("recovery {index} on {channel} failed: {reason}")]
     RecoveryFailed {
+        /// The hospital chain's channel.
         channel: String,
+        /// The recovery's index on the hospital chain.
         index: u64,
+        /// The relay's reason.
         reason: String,
     },
+    /// A recovery still had no outcome when the wait for it ran out.
     #[error("recovery {index} on {channel} has no outcome after {waited_s} s")]
     RecoveryTimeout {
+        /// The hospital chain's channel.
         channel: String,
+        /// The recovery's index on the hospital chain.
         index: u64,
+        /// How long the flow waited, in seconds.
         waited_s: u64,
     },
+    /// An answer or file is not JSON of the shape expected.
     #[error("{what} from {from} is not JSON of the expected shape")]
     MalformedJson {
+        /// What was expected, for the message.
         what: &'static str,
+        /// Where it came from (a file or an answer).
         from: String,
+        /// Why it does not parse.
         source: serde_json::Error,
     },
+    /// A value in an answer is not 32 bytes of hex.
     #[error("{what} from {from} is not 32 bytes of hex")]
     MalformedHex {
+        /// What the value is, for the message.
         what: &'static str,
+        /// Where it came from.
         from: String,
+        /// Why it does not decode.
         source: hex::FromHexError,
     },
+    /// The network description's contract address does not parse.
     #[error("the contract address {address:?} in the network description is not an address")]
-    MalformedAddress { address: String },
+    MalformedAddress {
+        /// The address as written.
+        address: String,
+    },
+    /// A hospital's public key on the certificate contract is not 32 bytes.
     #[error("{hospital}'s public key on the certificate contract is {len} bytes instead of 32")]
-    MalformedHospitalKey { hospital: String, len: usize },
+    MalformedHospitalKey {
+        /// The hospital's id.
+        hospital: String,
+        /// The key's length in bytes.
+        len: usize,
+    },
 }
 
 impl FlowError {

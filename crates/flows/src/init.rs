@@ -16,16 +16,30 @@ use crate::keys::{HospitalKeys, KeysError};
 /// Why the certificate chain could not be bootstrapped.
 #[derive(Debug, thiserror::Error)]
 pub enum InitError {
+    /// The network description has no Ethereum account at an index `init` needs.
     #[error("the network description lists no account {index}; run deploy/up again")]
-    MissingAccount { index: usize },
+    MissingAccount {
+        /// The account index.
+        index: usize,
+    },
+    /// A hospital in the network description cannot be registered on the contract.
     #[error("hospital {id}: {reason}")]
-    BadHospital { id: String, reason: &'static str },
+    BadHospital {
+        /// The hospital's id.
+        id: String,
+        /// What is wrong with it.
+        reason: &'static str,
+    },
+    /// The network description's contract address does not parse.
     #[error("contract address {0:?} in the network description is not an address")]
     BadAddress(String),
+    /// The certificate chain refused or failed a call.
     #[error(transparent)]
     Ethereum(#[from] EthereumError),
+    /// A hospital's secrets cannot be opened or created.
     #[error(transparent)]
     Keys(#[from] KeysError),
+    /// The network description cannot be read or used.
     #[error(transparent)]
     Network(#[from] NetworkError),
 }
@@ -33,8 +47,11 @@ pub enum InitError {
 /// What `init` found and did.
 #[derive(Debug, Serialize)]
 pub struct InitReport {
+    /// The certificate contract's address.
     pub contract_address: String,
+    /// Whether this run deployed the contract (rather than attaching to one).
     pub deployed: bool,
+    /// Whether this run set the contract's relay account.
     pub relay_set: bool,
     /// Hospitals newly registered on the contract in this run.
     pub registered: Vec<String>,

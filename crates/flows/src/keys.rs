@@ -18,13 +18,21 @@ const KEY_STORE: &str = "keystore";
 /// Why a hospital's secrets cannot be opened or created.
 #[derive(Debug, thiserror::Error)]
 pub enum KeysError {
+    /// The hospital's key directory or a file in it cannot be read, created or written.
     #[error("cannot use hospital key directory {path}")]
     Io {
+        /// The directory or file.
         path: PathBuf,
+        /// The I/O failure.
         source: std::io::Error,
     },
+    /// The watermark key file does not hold a 32-byte seed.
     #[error("watermark key {path} is not a 32-byte seed; restore it from backup or remove it")]
-    BadSeed { path: PathBuf },
+    BadSeed {
+        /// The watermark key file.
+        path: PathBuf,
+    },
+    /// The key store cannot be opened.
     #[error(transparent)]
     KeyStore(#[from] CryptoError),
 }

@@ -4,6 +4,7 @@
 //! report (transaction ids, CIDs, timings) or a [`FlowError`]. Nothing here draws on a
 //! terminal: long steps are told to an [`Observer`].
 
+#![warn(missing_docs)]
 #![cfg_attr(test, allow(unused_crate_dependencies))] // a test binary links every dependency of its package
 
 pub mod certificates;

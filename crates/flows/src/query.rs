@@ -55,11 +55,15 @@ pub(crate) async fn active_record(
 /// A doctor's audited query of a record, optionally retrieving the document.
 #[derive(Debug, Clone, Copy)]
 pub struct QueryRequest<'a> {
+    /// The hospital holding the record.
     pub hospital: &'a str,
     /// The hospital's doctor (0-based) who queries.
     pub doctor: usize,
+    /// The patient's treatment number at the hospital.
     pub treatment_number: &'a str,
+    /// The record's id.
     pub record_id: &'a str,
+    /// The patient's password at the hospital, which the chaincode checks.
     pub password: &'a Zeroizing<String>,
     /// Where to write the decrypted document; `None` queries the chain only.
     pub out: Option<&'a Path>,
@@ -68,25 +72,36 @@ pub struct QueryRequest<'a> {
 /// The record as the chain holds it, the audit's transaction, and what was retrieved.
 #[derive(Debug, Serialize)]
 pub struct QueryReport {
+    /// The hospital's id.
     pub hospital: String,
+    /// The record as the hospital chain answered it.
     pub record: Record,
     /// The audited query's transaction.
     pub tx_id: String,
+    /// The block holding `tx_id`.
     pub block_number: u64,
+    /// Time for the audited query on the hospital chain, in milliseconds.
     pub query_ms: f64,
+    /// The document retrieved; `None` when only the chain was queried.
     pub retrieved: Option<Retrieved>,
 }
 
 /// A record fetched from the CSP, decrypted and checked.
 #[derive(Debug, Serialize)]
 pub struct Retrieved {
+    /// Where the decrypted document was written.
     pub path: PathBuf,
+    /// The decrypted document's size in bytes.
     pub bytes: u64,
+    /// The verdict on the document's watermark and fingerprints.
     pub verification: VerifyReport,
     /// Whether the document's content fingerprint is the one anchored on the chain.
     pub fingerprint_matches: bool,
+    /// Time to fetch the encrypted record from the CSP, in milliseconds.
     pub csp_get_ms: f64,
+    /// Time to decrypt it, in milliseconds.
     pub decrypt_ms: f64,
+    /// Time to verify the document, in milliseconds.
     pub verify_ms: f64,
 }
 

@@ -39,9 +39,11 @@ const POLL_INTERVAL: Duration = Duration::from_millis(40);
 pub struct RecoverRequest<'a> {
     /// H'.
     pub hospital: &'a str,
+    /// The doctor (0-based) at H' who recovers the record.
     pub doctor: usize,
     /// The patient's treatment number and password at H'.
     pub treatment_number: &'a str,
+    /// The patient's password at H'.
     pub password: &'a Zeroizing<String>,
     /// The patient's consent file.
     pub consent: &'a Path,
@@ -58,34 +60,54 @@ pub struct RecoverRequest<'a> {
 /// How long each step of a recovery took, in ms.
 #[derive(Debug, Serialize, Default)]
 pub struct RecoverTimings {
+    /// Requesting the recovery on H''s chain.
     pub request: f64,
+    /// Waiting for the relay's outcome.
     pub relay_wait: f64,
+    /// Fetching the envelope from IPFS.
     pub ipfs_get: f64,
+    /// Opening the envelope and decrypting the record.
     pub decrypt: f64,
+    /// Verifying the recovered record.
     pub verify: f64,
+    /// Storing the record at H'.
     pub store: f64,
+    /// The whole recovery.
     pub total: f64,
 }
 
 /// The recovery's transactions on both chains, the verdict and the record stored again.
 #[derive(Debug, Serialize)]
 pub struct RecoverReport {
+    /// H''s id.
     pub hospital: String,
+    /// The recovery's index on H''s chain.
     pub index: u64,
     /// `None` when resuming an earlier request.
     pub request_tx: Option<String>,
     /// The relay's `CompleteRecovery` transaction on H''s chain.
     pub complete_tx: String,
+    /// The recovered certificate's id.
     pub certificate_id: u64,
+    /// H, the hospital where the record was created.
     pub source_hospital: String,
+    /// The record's id at H.
     pub source_record_id: String,
+    /// Hash I: the CID of the envelope on IPFS.
     pub cid: String,
+    /// The relay's `serveRecovery` transaction on the certificate chain, `0x` hex.
     pub eth_tx: String,
+    /// The block holding `eth_tx`.
     pub eth_block: u64,
+    /// The request id `serveRecovery` was called with, `0x` hex.
     pub request_id: String,
+    /// The verdict on the recovered record.
     pub verification: VerifyReport,
+    /// The record as stored again at H'.
     pub stored: Stored,
+    /// Where the recovered document was also written, if anywhere.
     pub out: Option<PathBuf>,
+    /// How long each step took.
     pub timings_ms: RecoverTimings,
 }
 

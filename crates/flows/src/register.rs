@@ -21,6 +21,7 @@ use crate::wallet::{PatientWallet, Registration};
 pub struct RegisterRequest<'a> {
     /// The wallet name; the wallet is created on the patient's first registration.
     pub patient: &'a str,
+    /// The hospital the patient registers at.
     pub hospital: &'a str,
     /// The hospital's doctor (0-based) who registers the patient.
     pub doctor: usize,
@@ -28,20 +29,30 @@ pub struct RegisterRequest<'a> {
     pub treatment_number: Option<&'a str>,
     /// The patient's ID number; only its SHA3-256 reaches the chain.
     pub id_number: &'a str,
+    /// The patient's password at the hospital.
     pub password: &'a Zeroizing<String>,
 }
 
 /// The patient's keys and the registration's transaction.
 #[derive(Debug, Serialize)]
 pub struct RegisterReport {
+    /// The patient's wallet name.
     pub patient: String,
+    /// The patient's Ethereum address.
     pub address: String,
+    /// The patient's X25519 public key, hex.
     pub x25519_public: String,
+    /// Whether this registration created the wallet.
     pub wallet_created: bool,
+    /// The hospital's id.
     pub hospital: String,
+    /// The patient's treatment number at the hospital (assigned or given).
     pub treatment_number: String,
+    /// The registration's transaction on the hospital chain.
     pub tx_id: String,
+    /// The block holding `tx_id`.
     pub block_number: u64,
+    /// Time to register on the hospital chain, in milliseconds.
     pub register_ms: f64,
 }
 

@@ -32,24 +32,40 @@ use crate::observer::{Observed, Observer, Quiet};
 /// Why the hospital half of a store failed; nothing of the record is left behind.
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
+    /// The source document cannot be read.
     #[error("cannot read {path}")]
     Read {
+        /// The source document.
         path: PathBuf,
+        /// The I/O failure.
         source: std::io::Error,
     },
+    /// The source document cannot be watermarked.
     #[error("{path} cannot carry a watermark")]
     NotARecord {
+        /// The source document.
         path: PathBuf,
+        /// Why the watermark cannot be embedded.
         source: WatermarkError,
     },
+    /// The source document is not a C-CDA document.
     #[error("{path} is not a C-CDA document")]
-    NotCcda { path: PathBuf, source: CcdaError },
+    NotCcda {
+        /// The source document.
+        path: PathBuf,
+        /// Why its header does not parse.
+        source: CcdaError,
+    },
+    /// A scratch file cannot be created, written or read.
     #[error("scratch file")]
     Scratch(#[source] std::io::Error),
+    /// Encrypting the record or keeping its key failed.
     #[error(transparent)]
     Crypto(#[from] CryptoError),
+    /// The CSP refused or failed the put.
     #[error("CSP")]
     Csp(#[from] CspError),
+    /// The hospital chain refused or failed `CreateRecord`.
     #[error("hospital chain refused or failed CreateRecord; nothing was stored")]
     Chain(#[from] ClientError),
 }
@@ -57,35 +73,50 @@ pub enum StoreError {
 /// Where a stored record is and how long each step took.
 #[derive(Debug, Serialize)]
 pub struct Stored {
+    /// The record's id.
     pub record_id: String,
     /// The `CreateRecord` transaction.
     pub tx_id: String,
+    /// The block holding `tx_id`.
     pub block_number: u64,
+    /// Hash C: SHA3-256 of E', its key in the CSP.
     #[serde(with = "crate::digest::hash_c_hex")]
     pub hash_c: HashC,
     /// Bytes of E' in the CSP.
     pub size: u64,
+    /// The hash of the document's content, as anchored.
     pub content_fingerprint: ContentFingerprint,
+    /// The hash of the document's embedded watermark, as anchored.
     pub watermark_fingerprint: WatermarkFingerprint,
+    /// How long each step took.
     pub timings_ms: StoreTimings,
 }
 
 /// How long each step of a store took, in ms.
 #[derive(Debug, Serialize, Default)]
 pub struct StoreTimings {
+    /// Embedding the watermark.
     pub watermark: f64,
+    /// Encrypting the marked document into E'.
     pub encrypt: f64,
+    /// Putting E' to the CSP.
     pub csp_put: f64,
+    /// Recording the record with `CreateRecord` on the hospital chain.
     pub create_record: f64,
 }
 
 /// What the doctor stores: whose record, under which id, from which file.
 #[derive(Debug, Clone, Copy)]
 pub struct StoreRequest<'a> {
+    /// The storing hospital's id.
     pub hospital_id: &'a str,
+    /// The patient's treatment number at the hospital.
     pub treatment_number: &'a str,
+    /// The record's id.
     pub record_id: &'a str,
+    /// The C-CDA document to store.
     pub source: &'a Path,
+    /// The patient's password at the hospital.
     pub password: &'a Zeroizing<String>,
 }
 
@@ -240,14 +271,17 @@ pub(crate) async fn store_marked(
 /// A doctor storing a visit's record.
 #[derive(Debug, Clone, Copy)]
 pub struct StoreFlowRequest<'a> {
+    /// The hospital storing the record.
     pub hospital: &'a str,
     /// The hospital's doctor (0-based) who stores the record.
     pub doctor: usize,
+    /// The patient's treatment number at the hospital.
     pub treatment_number: &'a str,
     /// A fresh id is chosen when `None`.
     pub record_id: Option<&'a str>,
     /// The C-CDA document.
     pub source: &'a Path,
+    /// The patient's password at the hospital.
     pub password: &'a Zeroizing<String>,
     /// At the patient's request, certify the record for this patient's wallet.
     pub certify_for: Option<&'a str>,
@@ -256,10 +290,14 @@ pub struct StoreFlowRequest<'a> {
 /// A stored (and perhaps certified) record.
 #[derive(Debug, Serialize)]
 pub struct StoreReport {
+    /// The hospital's id.
     pub hospital: String,
+    /// The patient's treatment number at the hospital.
     pub treatment_number: String,
+    /// Where the record is stored and how long each step took.
     #[serde(flatten)]
     pub stored: Stored,
+    /// The certificate issued; `None` unless certification was asked for.
     pub certificate: Option<Certified>,
 }
 
@@ -347,12 +385,15 @@ pub const MIN_GENERATED_SIZE: u64 = 4_096;
 /// (medcert-ccda), then stored like any other.
 #[derive(Debug, Clone, Copy)]
 pub struct CreateRequest<'a> {
+    /// The hospital creating the record.
     pub hospital: &'a str,
     /// The hospital's doctor (0-based) who creates the record.
     pub doctor: usize,
+    /// The patient's treatment number at the hospital.
     pub treatment_number: &'a str,
     /// A fresh id is chosen when `None`.
     pub record_id: Option<&'a str>,
+    /// The patient's password at the hospital.
     pub password: &'a Zeroizing<String>,
     /// Size of the generated document in bytes, at least [`MIN_GENERATED_SIZE`].
     pub size: u64,

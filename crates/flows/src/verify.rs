@@ -17,48 +17,73 @@ use crate::keys::{HospitalKeys, KeysError};
 /// Why a file could not be given a verdict.
 #[derive(Debug, thiserror::Error)]
 pub enum VerifyError {
+    /// The file cannot be read.
     #[error("cannot read {path}")]
     Read {
+        /// The file.
         path: PathBuf,
+        /// The I/O failure.
         source: std::io::Error,
     },
+    /// The file is not well-formed XML, so no mark can be looked for.
     #[error("{path} is not a well-formed XML record")]
     NotARecord {
+        /// The file.
         path: PathBuf,
+        /// Why it cannot be read as a record.
         source: WatermarkError,
     },
     /// The network has not been initialised: a hospital has no keys yet.
     #[error("hospital {id} has no watermark key")]
-    Keys { id: String, source: KeysError },
+    Keys {
+        /// The hospital's id.
+        id: String,
+        /// Why its keys cannot be opened.
+        source: KeysError,
+    },
 }
 
 /// A watermark verdict, serialisable for reports.
 #[derive(Debug, Serialize, PartialEq, Eq)]
 #[serde(tag = "verdict", rename_all = "snake_case")]
 pub enum VerdictReport {
+    /// The mark is the named hospital's and the content is as it was marked.
     Authentic {
+        /// The hospital that marked the record.
         hospital_id: String,
+        /// The record the mark names.
         record_id: String,
+        /// When the record was marked, Unix seconds.
         issued_at: u64,
     },
+    /// The mark is the named hospital's, but the content changed after it was marked.
     Tampered {
+        /// The hospital that marked the record.
         hospital_id: String,
+        /// The record the mark names.
         record_id: String,
+        /// When the record was marked, Unix seconds.
         issued_at: u64,
     },
+    /// A mark decodes but is not the claimed hospital's, or names a hospital outside
+    /// this network.
     Forged {
+        /// The hospital id the mark claims.
         claimed_hospital_id: String,
     },
+    /// The file carries no mark.
     Absent,
 }
 
 /// A file's verdict and the fingerprints computed on the way.
 #[derive(Debug, Serialize)]
 pub struct VerifyReport {
+    /// The watermark verdict.
     #[serde(flatten)]
     pub verdict: VerdictReport,
     /// `None` when the mark names a hospital outside this network.
     pub content_fingerprint: Option<ContentFingerprint>,
+    /// The hash of the decoded mark; `None` when there is no mark, or as above.
     pub watermark_fingerprint: Option<WatermarkFingerprint>,
 }
 

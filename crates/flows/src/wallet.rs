@@ -25,49 +25,76 @@ const PUBLIC: &str = "wallet.json";
 /// Why a patient's wallet cannot be opened or saved.
 #[derive(Debug, thiserror::Error)]
 pub enum WalletError {
+    /// A patient name breaks the wallet's naming rule.
     #[error(
         "patient name {0:?} is not 1 to 64 of A-Z a-z 0-9 . _ -; choose a name of those characters"
     )]
     BadName(String),
     /// The patient has no wallet yet: they have never registered.
     #[error("no wallet for patient {name} in {dir}")]
-    Unknown { name: String, dir: PathBuf },
+    Unknown {
+        /// The patient name.
+        name: String,
+        /// The directory of patient wallets.
+        dir: PathBuf,
+    },
+    /// A wallet file or directory cannot be read, created or written.
     #[error("patient wallet {path}")]
     Io {
+        /// The file or directory.
         path: PathBuf,
+        /// The I/O failure.
         source: std::io::Error,
     },
+    /// The wallet's seed file is not 32 bytes.
     #[error(
         "patient wallet file {path} is damaged ({len} bytes instead of 32); restore it from backup"
     )]
-    DamagedSeed { path: PathBuf, len: usize },
+    DamagedSeed {
+        /// The seed file.
+        path: PathBuf,
+        /// Its length in bytes.
+        len: usize,
+    },
+    /// The wallet's public file is not JSON of the expected shape.
     #[error("patient wallet file {path} is damaged; restore it from backup")]
     DamagedInfo {
+        /// The public file.
         path: PathBuf,
+        /// Why it does not parse.
         source: serde_json::Error,
     },
+    /// The wallet's public file names keys other than those the seed derives.
     #[error(
         "patient wallet file {path} is damaged (its keys are not the seed's); restore it from backup"
     )]
-    ForeignInfo { path: PathBuf },
+    ForeignInfo {
+        /// The public file.
+        path: PathBuf,
+    },
 }
 
 /// One registration of the patient at a hospital.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Registration {
+    /// The hospital's id.
     pub hospital: String,
+    /// The patient's treatment number there.
     pub treatment_number: String,
+    /// The registration's transaction on the hospital chain.
     pub tx_id: String,
 }
 
 /// What the wallet keeps in the clear.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct WalletInfo {
+    /// The patient name the wallet is kept under.
     pub name: String,
     /// `0x` + 40 lowercase hex.
     pub address: String,
     /// Hex of the X25519 public key.
     pub x25519_public: String,
+    /// The patient's latest registration at each hospital.
     pub registrations: Vec<Registration>,
 }
 
