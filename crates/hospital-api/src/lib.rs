@@ -17,6 +17,7 @@ pub mod args;
 mod client;
 pub mod events;
 mod function;
+pub mod ticket;
 
 pub use answers::{
     Actor, AuditEntry, InterchainRequest, Record, RecordChange, RecordState, Recovery,
