@@ -37,6 +37,7 @@ impl<L: Ledger> Tx<'_, L> {
             treatment_number: treatment_number.map(str::to_owned),
             tx_id: self.ctx.tx_id.clone(),
             timestamp_ms: self.ctx.timestamp_ms,
+            ticket: None,
         };
         let subjects = [
             (AuditKind::Record, record_id),

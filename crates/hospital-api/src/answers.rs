@@ -195,6 +195,10 @@ pub struct AuditEntry {
     pub tx_id: String,
     /// Transaction time, in milliseconds since the Unix epoch.
     pub timestamp_ms: i64,
+    /// The nonce of the key service's password ticket the action carried, hex: the key
+    /// service releases a record key only for an entry naming a ticket it issued.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ticket: Option<String>,
 }
 
 /// One past write of a record's key (`GetRecordHistory`).
