@@ -10,8 +10,11 @@ source "$DEPLOY_DIR/versions.env"
 MEDCERT_CACHE=${MEDCERT_CACHE:-$HOME/.cache/medcert}
 DEFAULT_RUN=$REPO_DIR/.run
 MEDCERT_RUN=${MEDCERT_RUN:-$DEFAULT_RUN}
-# deploy/up leaves this file in every run directory it makes, so that it empties only
-# directories it made.
+# The hospitals' key services keep their secrets beside the run directory, never in it:
+# whoever copies the run directory (identities, logs, the description) opens no record.
+MEDCERT_KEYS=${MEDCERT_KEYS:-${MEDCERT_RUN%/}.keys}
+# deploy/up leaves this file in every run directory (and key directory) it makes, so that
+# it empties only directories it made.
 RUN_MARKER=.medcert-run
 BIN_DIR=$MEDCERT_CACHE/bin
 # shellcheck disable=SC2034 # read by the scripts that source this file
@@ -40,10 +43,12 @@ ORDERER_PORT=${ORDERER_PORT:-7050}
 ORDERER_ADMIN_PORT=${ORDERER_ADMIN_PORT:-7053}
 ORDERER_OPS_PORT=${ORDERER_OPS_PORT:-8443}
 # Hospital i (1-based) gets peer port PEER_BASE_PORT + 10(i-1), chaincode listener +1,
-# operations PEER_OPS_BASE_PORT + (i-1), chaincode server CHAINCODE_BASE_PORT + (i-1).
+# operations PEER_OPS_BASE_PORT + (i-1), chaincode server CHAINCODE_BASE_PORT + (i-1),
+# key service KEY_SERVICE_BASE_PORT + (i-1).
 PEER_BASE_PORT=${PEER_BASE_PORT:-7051}
 PEER_OPS_BASE_PORT=${PEER_OPS_BASE_PORT:-9444}
 CHAINCODE_BASE_PORT=${CHAINCODE_BASE_PORT:-9999}
+KEY_SERVICE_BASE_PORT=${KEY_SERVICE_BASE_PORT:-7600}
 
 S3_BUCKET=${S3_BUCKET:-medcert}
 S3_ACCESS_KEY=${S3_ACCESS_KEY:-medcert}
@@ -55,10 +60,17 @@ die() { printf '[deploy] error: %s\n' "$*" >&2; exit 1; }
 peer_port() { echo $((PEER_BASE_PORT + 10 * ($1 - 1))); }
 peer_ops_port() { echo $((PEER_OPS_BASE_PORT + $1 - 1)); }
 chaincode_port() { echo $((CHAINCODE_BASE_PORT + $1 - 1)); }
+key_service_port() { echo $((KEY_SERVICE_BASE_PORT + $1 - 1)); }
 
 # require_tool NAME: fail with the install step that provides NAME.
 require_tool() {
   command -v "$1" >/dev/null 2>&1 || die "$1 is not installed: run deploy/install"
+}
+
+# the_one FILE...: the single file a glob matched (an unmatched glob stays as written).
+the_one() {
+  if (($# != 1)) || [[ ! -f $1 ]]; then die "expected exactly one file, found: $*"; fi
+  echo "$1"
 }
 
 port_in_use() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
@@ -177,14 +189,24 @@ run_dir_is_ours() {
     [[ $run == "$(realpath -m -- "$DEFAULT_RUN")" || -f $run/$RUN_MARKER || ! -e $run ]]
 }
 
+# key_dir_is_ours: the key services' directory holds deploy/up's marker, or does not
+# exist yet, and is not a precious path.
+key_dir_is_ours() {
+  local keys
+  keys=$(realpath -m -- "$MEDCERT_KEYS")
+  ! is_precious "$keys" && [[ -f $keys/$RUN_MARKER || ! -e $keys ]]
+}
+
 # is_ours PATH (canonical): inside the cache, the run directory or what is in it when
-# deploy/up made it, or a directory made by mktemp.
+# deploy/up made it, the key services' directory deploy/up made, or a directory made by
+# mktemp.
 is_ours() {
   local p=$1 run tmp
   run=$(realpath -m -- "$MEDCERT_RUN")
   tmp=$(realpath -m -- "${TMPDIR:-/tmp}")
   is_inside "$p" "$MEDCERT_CACHE" && return 0
   [[ $p == "$run" || $p == "$run"/?* ]] && run_dir_is_ours && return 0
+  key_dir_is_ours && [[ $p == "$(realpath -m -- "$MEDCERT_KEYS")" ]] && return 0
   [[ $p == "$tmp"/tmp.* && $p != "$tmp"/*/* ]]
 }
 

@@ -5,14 +5,10 @@
 source "$(dirname "$0")/common.sh"
 # shellcheck source=fabric.sh
 source "$DEPLOY_DIR/lib/fabric.sh"
+# shellcheck source=keys.sh
+source "$DEPLOY_DIR/lib/keys.sh"
 hospitals=$1
 s3_secret=$2
-
-# the_one FILE...: the single file a glob matched (an unmatched glob stays as written).
-the_one() {
-  if (($# != 1)) || [[ ! -f $1 ]]; then die "expected exactly one file, found: $*"; fi
-  echo "$1"
-}
 
 identity() { # MSPID USERDIR
   local signcert
@@ -38,9 +34,12 @@ hospital() {
     --argjson admin "$(identity "$(org_msp "$i")" "$dir/users/Admin@$domain")" \
     --argjson d1 "$(identity "$(org_msp "$i")" "$dir/users/User1@$domain")" \
     --argjson d2 "$(identity "$(org_msp "$i")" "$dir/users/User2@$domain")" \
+    --arg keys "127.0.0.1:$(key_service_port "$i")" --arg keys_host "$(key_service_host "$i")" \
+    --arg keys_ca "$(key_service_ca "$i")" \
     '{id: $id, msp_id: $msp, msp_ca: $msp_ca, channel: $id,
       peer: {endpoint: $endpoint, host: $host, tls_ca: $tls_ca, operations_url: $ops},
-      chaincode_address: $cc, eth_account: $eth, admin: $admin, doctors: [$d1, $d2]}'
+      chaincode_address: $cc, eth_account: $eth, admin: $admin, doctors: [$d1, $d2],
+      key_service: {endpoint: $keys, host: $keys_host, tls_ca: $keys_ca}}'
 }
 
 accounts=$(jq '[.available_accounts as $a | .private_keys | to_entries[]

@@ -15,6 +15,10 @@ ORDERER_CA=$ORDERER_DIR/tls/ca.crt
 BATCH_TIMEOUT=${BATCH_TIMEOUT:-20ms}
 BATCH_MAX_MESSAGES=${BATCH_MAX_MESSAGES:-50}
 
+# Users of each hospital org: User1 and User2 act as doctors; User$HOSPITAL_USERS is the
+# key service's own identity, with which it reads its channel's blocks.
+HOSPITAL_USERS=3
+
 org_domain() { echo "hospital$1.$DOMAIN"; }
 org_msp() { echo "Hospital$1MSP"; }
 org_dir() { echo "$CRYPTO/peerOrganizations/$(org_domain "$1")"; }
@@ -47,7 +51,7 @@ YAML
     Template:
       Count: 1
       SANS: [localhost, 127.0.0.1]
-    Users: {Count: 2}
+    Users: {Count: $HOSPITAL_USERS}
 YAML
     done
   } >"$cfg"

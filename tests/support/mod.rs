@@ -33,6 +33,7 @@ const PORTS: &[(&str, u16)] = &[
     ("PEER_BASE_PORT", 37051),
     ("PEER_OPS_BASE_PORT", 39444),
     ("CHAINCODE_BASE_PORT", 39999),
+    ("KEY_SERVICE_BASE_PORT", 37600),
 ];
 
 pub(crate) fn repo_dir() -> PathBuf {
@@ -68,6 +69,7 @@ pub(crate) fn image_of(tool: &str) -> GenericImage {
         "s3s-fs" => "s3",
         "orderer" => "fabric-orderer",
         "peer" => "fabric-peer",
+        "medcert-key-service" => "key-service",
         other => panic!("no image holds {other}"),
     };
     let out = Command::new(deploy_dir().join("images"))
@@ -125,6 +127,9 @@ impl ContainerNetwork {
             .status()
             .unwrap();
         assert!(built.success(), "cargo build -p medcert-chaincode failed");
+        // The key services run from the image deploy/images built (deploy/test builds it
+        // before the tests); their secrets live beside the run directory.
+        let keys_dir = keys_dir_of(run_dir.path());
 
         let log_path = run_dir.path().join("up.log");
         let mut up = Command::new(deploy_dir().join("up"));
@@ -133,6 +138,7 @@ impl ContainerNetwork {
             .env("MEDCERT_SERVICES", "external")
             .env("MEDCERT_RUN", run_dir.path())
             .env("CHAINCODE_BIN", &chaincode)
+            .env("MEDCERT_KEYS", &keys_dir)
             .stdout(Stdio::null())
             .stderr(std::fs::File::create(&log_path).unwrap());
         for (var, port) in PORTS {
@@ -169,9 +175,18 @@ impl ContainerNetwork {
     }
 }
 
-/// Every container sees the run directory (read-write), the tool cache and deploy/
-/// (read-only) at their host paths, so the paths in deploy/up's configuration hold.
+/// The key services' directory of a run directory: beside it, as deploy/up places it.
+fn keys_dir_of(run_dir: &Path) -> PathBuf {
+    let mut name = run_dir.file_name().unwrap().to_owned();
+    name.push(".keys");
+    run_dir.with_file_name(name)
+}
+
+/// Every container sees the run directory and the key services' directory (read-write),
+/// the tool cache and deploy/ (read-only) at their host paths, so the paths in
+/// deploy/up's configuration hold.
 async fn start_service(spec: &ServiceSpec, run_dir: &Path) -> ContainerAsync<GenericImage> {
+    let keys_dir = keys_dir_of(run_dir);
     let mut request = image_of(&spec.tool)
         .with_cmd(spec.args.clone())
         .with_network("host")
@@ -181,6 +196,7 @@ async fn start_service(spec: &ServiceSpec, run_dir: &Path) -> ContainerAsync<Gen
             run_dir.file_name().unwrap().to_string_lossy()
         ))
         .with_mount(bind(run_dir, run_dir.to_str().unwrap()))
+        .with_mount(bind(&keys_dir, keys_dir.to_str().unwrap()))
         .with_mount(
             bind(&cache_dir(), cache_dir().to_str().unwrap())
                 .with_access_mode(AccessMode::ReadOnly),
@@ -232,10 +248,12 @@ fn wait_for(up: &mut Child, log: &Path, timeout: Duration, mut done: impl FnMut(
 
 impl Drop for ContainerNetwork {
     /// The chaincode servers are host processes deploy/up started: deploy/down stops
-    /// them. The containers go when their handles drop.
+    /// them. The containers go when their handles drop; the key services' directory is
+    /// removed with the run directory.
     fn drop(&mut self) {
         let _ = Command::new(deploy_dir().join("down"))
             .env("MEDCERT_RUN", self.run_dir.path())
             .output();
+        let _ = std::fs::remove_dir_all(keys_dir_of(self.run_dir.path()));
     }
 }

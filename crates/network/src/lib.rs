@@ -183,6 +183,20 @@ pub struct Hospital {
     pub admin: Identity,
     /// The org's users who act as doctors.
     pub doctors: Vec<Identity>,
+    /// The hospital's key service: the only holder of its keys and its patients'
+    /// password verifiers.
+    pub key_service: KeyService,
+}
+
+/// A hospital's key service (`medcert-key-service`), reached over TLS.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct KeyService {
+    /// Its gRPC endpoint, `host:port`.
+    pub endpoint: String,
+    /// TLS server name of its certificate.
+    pub host: String,
+    /// The CA certificate (PEM) its TLS certificate chains to; the service writes it.
+    pub tls_ca: PathBuf,
 }
 
 /// A hospital's peer.
@@ -356,6 +370,11 @@ mod tests {
                     eth_account: 0,
                     admin: identity("Hospital1MSP"),
                     doctors: vec![identity("Hospital1MSP")],
+                    key_service: KeyService {
+                        endpoint: "127.0.0.1:7600".into(),
+                        host: "keys.hospital1.medcert.local".into(),
+                        tls_ca: "keys-ca.pem".into(),
+                    },
                 }],
             },
         }

@@ -1,0 +1,38 @@
+# The hospitals' key services (medcert-key-service): one per hospital, on loopback, over
+# TLS, holding the hospital's keys and patients' password verifiers in $MEDCERT_KEYS.
+# shellcheck shell=bash
+
+key_service_ca() { echo "$MEDCERT_RUN/keys/hospital$1-ca.pem"; }
+key_service_host() { echo "keys.$(org_domain "$1")"; }
+
+# start_key_service HOSPITAL: start the service; it makes its TLS CA on first start and
+# writes the CA certificate where clients read it (key_service_ca).
+start_key_service() {
+  local i=$1 dir domain user peer_dir state
+  dir=$(org_dir "$i")
+  domain=$(org_domain "$i")
+  user=$dir/users/User$HOSPITAL_USERS@$domain/msp
+  peer_dir=$dir/peers/peer0.$domain
+  state=$MEDCERT_KEYS/hospital$i
+  mkdir -p "$MEDCERT_RUN/keys"
+  (umask 077 && mkdir -p "$state")
+  start_network_service "keys$i" medcert-key-service \
+    --listen "127.0.0.1:$(key_service_port "$i")" \
+    --state-dir "$state" \
+    --tls-host "$(key_service_host "$i")" \
+    --tls-ca-out "$(key_service_ca "$i")" \
+    --hospital-id "hospital$i" \
+    --msp-id "$(org_msp "$i")" \
+    --msp-ca "$(the_one "$dir"/msp/cacerts/*.pem)" \
+    --channel "hospital$i" \
+    --chaincode "$CHAINCODE_NAME" \
+    --peer-endpoint "127.0.0.1:$(peer_port "$i")" \
+    --peer-host "peer0.$domain" \
+    --peer-tls-ca "$peer_dir/tls/ca.crt" \
+    --identity-cert "$(the_one "$user"/signcerts/*.pem)" \
+    --identity-key "$user/keystore/priv_sk"
+}
+
+key_service_ready() {
+  [[ -s $(key_service_ca "$1") ]] && port_in_use "$(key_service_port "$1")"
+}
