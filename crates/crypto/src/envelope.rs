@@ -39,21 +39,15 @@ pub struct EnvelopeHeader {
 }
 
 impl EnvelopeHeader {
-    /// The header for `record_id` of `hospital_id`, with `dek` wrapped to the patient.
-    pub fn seal(
-        dek: &Dek,
-        aad: &RecordAad<'_>,
-        patient: &crate::PublicKey,
-    ) -> Result<Self, CryptoError> {
-        let binding = KeyBinding {
-            record_id: aad.record_id,
-            purpose: WrapPurpose::PatientEnvelope,
-        };
-        Ok(EnvelopeHeader {
+    /// The header for `record_id` of `hospital_id`, with the DEK already wrapped to the
+    /// patient for [`WrapPurpose::PatientEnvelope`] of that record (by whoever holds the
+    /// DEK: the hospital's key service), so sealing needs no DEK.
+    pub fn seal(aad: &RecordAad<'_>, wrapped_key: WrappedKey) -> Self {
+        EnvelopeHeader {
             record_id: aad.record_id.to_owned(),
             hospital_id: aad.hospital_id.to_owned(),
-            wrapped_key: crate::wrap_key(dek, patient, &binding)?,
-        })
+            wrapped_key,
+        }
     }
 
     /// What E' in this envelope is bound to.

@@ -20,7 +20,12 @@ const RECORD: &[u8] = b"<ClinicalDocument>watermarked</ClinicalDocument>";
 fn envelope(dek: &Dek, patient: &HpkeKeyPair) -> Vec<u8> {
     let mut e_prime = Vec::new();
     encrypt_stream(dek, &AAD, RECORD, &mut e_prime).unwrap();
-    let header = EnvelopeHeader::seal(dek, &AAD, &patient.public_key()).unwrap();
+    let binding = KeyBinding {
+        record_id: AAD.record_id,
+        purpose: WrapPurpose::PatientEnvelope,
+    };
+    let wrapped = wrap_key(dek, &patient.public_key(), &binding).unwrap();
+    let header = EnvelopeHeader::seal(&AAD, wrapped);
     let mut envelope = header.encode().unwrap();
     envelope.extend_from_slice(&e_prime);
     envelope
@@ -145,12 +150,17 @@ fn overlong_ids_are_refused_when_encoding() {
         record_id: &long,
         hospital_id: "h",
     };
-    let header = EnvelopeHeader::seal(
+    let binding = KeyBinding {
+        record_id: &long,
+        purpose: WrapPurpose::PatientEnvelope,
+    };
+    let wrapped = wrap_key(
         &Dek::generate(),
-        &aad,
         &HpkeKeyPair::generate().public_key(),
+        &binding,
     )
     .unwrap();
+    let header = EnvelopeHeader::seal(&aad, wrapped);
     assert!(matches!(
         header.encode(),
         Err(CryptoError::TooLong {
