@@ -119,7 +119,6 @@ impl ProposalBuilder {
                     args,
                     ..Default::default()
                 }),
-                timeout: 0,
             }),
         };
         let proposal = PbProposal {
