@@ -122,28 +122,22 @@ impl Generator<'_> {
         let reference = self.next_reference("allergy");
         let (code, substance) = self.pick(ALLERGENS);
         let (reaction_code, reaction) = self.pick(REACTIONS);
-        let (act_id, obs_id, onset) = (self.uuid(), self.uuid(), self.date());
+        let (act_id, observation_id, onset) = (self.uuid(), self.uuid(), self.date());
         let row = format!(
             "                <tr ID=\"{reference}\"><td>{substance}</td><td>{reaction}</td><td>Active</td></tr>\n"
         );
-        let entry = format!(
-            r##"          <entry typeCode="DRIV">
-            <act classCode="ACT" moodCode="EVN">
-              <templateId root="2.16.840.1.113883.10.20.22.4.30" extension="2015-08-01"/>
-              <id root="{act_id}"/>
-              <code code="CONC" codeSystem="2.16.840.1.113883.5.6"/>
-              <statusCode code="active"/>
-              <effectiveTime><low value="{onset}"/></effectiveTime>
-              <entryRelationship typeCode="SUBJ">
-                <observation classCode="OBS" moodCode="EVN">
-                  <templateId root="2.16.840.1.113883.10.20.22.4.7" extension="2014-06-09"/>
-                  <id root="{obs_id}"/>
-                  <code code="ASSERTION" codeSystem="2.16.840.1.113883.5.4"/>
-                  <text><reference value="#{reference}"/></text>
-                  <statusCode code="completed"/>
-                  <effectiveTime><low value="{onset}"/></effectiveTime>
-                  <value xsi:type="CD" code="419511003" codeSystem="{SNOMED}" codeSystemName="SNOMED CT" displayName="Propensity to adverse reactions to drug"/>
-                  <participant typeCode="CSM">
+        let entry = Concern {
+            act_template: "2.16.840.1.113883.10.20.22.4.30",
+            act_code: r#"code="CONC" codeSystem="2.16.840.1.113883.5.6""#,
+            act_id: &act_id,
+            observation_template: r#"root="2.16.840.1.113883.10.20.22.4.7" extension="2014-06-09""#,
+            observation_code: r#"code="ASSERTION" codeSystem="2.16.840.1.113883.5.4""#,
+            observation_id: &observation_id,
+            value: &format!(
+                r#"code="419511003" codeSystem="{SNOMED}" codeSystemName="SNOMED CT" displayName="Propensity to adverse reactions to drug""#
+            ),
+            details: &format!(
+                r##"                  <participant typeCode="CSM">
                     <participantRole classCode="MANU">
                       <playingEntity classCode="MMAT">
                         <code code="{code}" codeSystem="{RXNORM}" codeSystemName="RxNorm" displayName="{substance}"/>
@@ -158,12 +152,12 @@ impl Generator<'_> {
                       <value xsi:type="CD" code="{reaction_code}" codeSystem="{SNOMED}" codeSystemName="SNOMED CT" displayName="{reaction}"/>
                     </observation>
                   </entryRelationship>
-                </observation>
-              </entryRelationship>
-            </act>
-          </entry>
 "##
-        );
+            ),
+            reference: &reference,
+            onset: &onset,
+        }
+        .entry();
         (row, entry)
     }
 
@@ -205,33 +199,27 @@ impl Generator<'_> {
     fn problem(&mut self) -> (String, String) {
         let reference = self.next_reference("problem");
         let (code, problem) = self.pick(PROBLEMS);
-        let (act_id, obs_id, onset) = (self.uuid(), self.uuid(), self.date());
+        let (act_id, observation_id, onset) = (self.uuid(), self.uuid(), self.date());
         let row = format!(
             "                <tr ID=\"{reference}\"><td>{problem}</td><td>Active</td><td>{onset}</td></tr>\n"
         );
-        let entry = format!(
-            r##"          <entry typeCode="DRIV">
-            <act classCode="ACT" moodCode="EVN">
-              <templateId root="2.16.840.1.113883.10.20.22.4.3" extension="2015-08-01"/>
-              <id root="{act_id}"/>
-              <code code="CONC" codeSystem="2.16.840.1.113883.5.6" displayName="Concern"/>
-              <statusCode code="active"/>
-              <effectiveTime><low value="{onset}"/></effectiveTime>
-              <entryRelationship typeCode="SUBJ">
-                <observation classCode="OBS" moodCode="EVN">
-                  <templateId root="2.16.840.1.113883.10.20.22.4.4" extension="2015-08-01"/>
-                  <id root="{obs_id}"/>
-                  <code code="55607006" codeSystem="{SNOMED}" codeSystemName="SNOMED CT" displayName="Problem"/>
-                  <text><reference value="#{reference}"/></text>
-                  <statusCode code="completed"/>
-                  <effectiveTime><low value="{onset}"/></effectiveTime>
-                  <value xsi:type="CD" code="{code}" codeSystem="{SNOMED}" codeSystemName="SNOMED CT" displayName="{problem}"/>
-                </observation>
-              </entryRelationship>
-            </act>
-          </entry>
-"##
-        );
+        let entry = Concern {
+            act_template: "2.16.840.1.113883.10.20.22.4.3",
+            act_code: r#"code="CONC" codeSystem="2.16.840.1.113883.5.6" displayName="Concern""#,
+            act_id: &act_id,
+            observation_template: r#"root="2.16.840.1.113883.10.20.22.4.4" extension="2015-08-01""#,
+            observation_code: &format!(
+                r#"code="55607006" codeSystem="{SNOMED}" codeSystemName="SNOMED CT" displayName="Problem""#
+            ),
+            observation_id: &observation_id,
+            value: &format!(
+                r#"code="{code}" codeSystem="{SNOMED}" codeSystemName="SNOMED CT" displayName="{problem}""#
+            ),
+            details: "",
+            reference: &reference,
+            onset: &onset,
+        }
+        .entry();
         (row, entry)
     }
 
@@ -308,5 +296,63 @@ impl Generator<'_> {
 "##
         );
         (row, entry)
+    }
+}
+
+/// An allergy or a problem as C-CDA records both: a concern act that tracks it over time,
+/// around the one observation that states it with a coded value. Attribute lists go in
+/// as written in the markup.
+struct Concern<'a> {
+    act_template: &'a str,
+    act_code: &'a str,
+    act_id: &'a str,
+    observation_template: &'a str,
+    observation_code: &'a str,
+    observation_id: &'a str,
+    value: &'a str,
+    /// Markup that follows the value inside the observation.
+    details: &'a str,
+    /// The id of the narrative row the observation's text points at.
+    reference: &'a str,
+    onset: &'a str,
+}
+
+impl Concern<'_> {
+    fn entry(&self) -> String {
+        let Concern {
+            act_template,
+            act_code,
+            act_id,
+            observation_template,
+            observation_code,
+            observation_id,
+            value,
+            details,
+            reference,
+            onset,
+        } = self;
+        format!(
+            r##"          <entry typeCode="DRIV">
+            <act classCode="ACT" moodCode="EVN">
+              <templateId root="{act_template}" extension="2015-08-01"/>
+              <id root="{act_id}"/>
+              <code {act_code}/>
+              <statusCode code="active"/>
+              <effectiveTime><low value="{onset}"/></effectiveTime>
+              <entryRelationship typeCode="SUBJ">
+                <observation classCode="OBS" moodCode="EVN">
+                  <templateId {observation_template}/>
+                  <id root="{observation_id}"/>
+                  <code {observation_code}/>
+                  <text><reference value="#{reference}"/></text>
+                  <statusCode code="completed"/>
+                  <effectiveTime><low value="{onset}"/></effectiveTime>
+                  <value xsi:type="CD" {value}/>
+{details}                </observation>
+              </entryRelationship>
+            </act>
+          </entry>
+"##
+        )
     }
 }
