@@ -1,7 +1,7 @@
 //! The world-state operations the contract needs, behind a trait with two real
 //! implementations: the peer's ledger reached through the shim stream
 //! ([`crate::shim`]) and an in-memory ledger for unit tests of the contract's state
-//! machine ([`memory`]).
+//! machine (`memory`, for tests).
 //!
 //! Fabric semantics the contract relies on: reads see the state committed before the
 //! transaction, never the transaction's own writes; writes become visible only when the

@@ -11,5 +11,4 @@ use tracing_subscriber as _;
 pub mod contract;
 pub mod identity;
 pub mod ledger;
-pub mod password;
 pub mod shim;

@@ -36,12 +36,8 @@ async fn serve() -> Result<(), String> {
         .parse()
         .map_err(|e| format!("CHAINCODE_SERVER_ADDRESS is not host:port: {e}"))?;
     let chaincode_id = required_env("CHAINCODE_ID")?;
-    let max_password_failures = env_or("MEDCERT_MAX_PASSWORD_FAILURES", "5")
-        .parse()
-        .map_err(|e| format!("MEDCERT_MAX_PASSWORD_FAILURES is not a count: {e}"))?;
     let config = Config {
         relay_msp_id: env_or("MEDCERT_RELAY_MSP_ID", "RelayMSP"),
-        max_password_failures,
     };
     tracing::info!(%address, %chaincode_id, ?config, "serving the hospital chaincode");
     tonic::transport::Server::builder()

@@ -16,9 +16,9 @@ use medcert_fabric_protos::common::{ChannelHeader, Header, SignatureHeader};
 use medcert_fabric_protos::protos::chaincode_message::Type as MsgType;
 use medcert_fabric_protos::protos::chaincode_server::Chaincode;
 use medcert_fabric_protos::protos::{
-    ChaincodeEvent, ChaincodeId, ChaincodeInput, ChaincodeMessage, ChaincodeProposalPayload,
-    DelState, GetHistoryForKey, GetState, GetStateByRange, Proposal, PutState, QueryResponse,
-    QueryStateNext, Response, SignedProposal,
+    ChaincodeEvent, ChaincodeId, ChaincodeInput, ChaincodeMessage, DelState, GetHistoryForKey,
+    GetState, GetStateByRange, Proposal, PutState, QueryResponse, QueryStateNext, Response,
+    SignedProposal,
 };
 use medcert_fabric_protos::queryresult::{KeyModification as PbKeyModification, Kv};
 use prost::Message;
@@ -205,8 +205,8 @@ async fn run_transaction(
     reply(MsgType::Completed, response.encode_to_vec(), event)
 }
 
-/// Decodes the invocation arguments, the creator, the transient map and the transaction
-/// time from a TRANSACTION message. The peer has already checked the proposal's
+/// Decodes the invocation arguments, the creator and the transaction time from a
+/// TRANSACTION message. The peer has already checked the proposal's
 /// signature and the creator's membership of the channel before sending it.
 fn tx_context(msg: &ChaincodeMessage) -> Result<TxContext, String> {
     let input = ChaincodeInput::decode(msg.payload.as_slice())
@@ -223,8 +223,6 @@ fn tx_context(msg: &ChaincodeMessage) -> Result<TxContext, String> {
         .map_err(|e| format!("bad signature header: {e}"))?;
     let channel_header = ChannelHeader::decode(header.channel_header.as_slice())
         .map_err(|e| format!("bad channel header: {e}"))?;
-    let payload = ChaincodeProposalPayload::decode(proposal.payload.as_slice())
-        .map_err(|e| format!("bad proposal payload: {e}"))?;
     let timestamp_ms = channel_header
         .timestamp
         .map(|t| t.seconds * 1000 + i64::from(t.nanos) / 1_000_000)
@@ -241,7 +239,6 @@ fn tx_context(msg: &ChaincodeMessage) -> Result<TxContext, String> {
         creator: signature_header.creator,
         function,
         args: args.collect(),
-        transient: payload.transient_map.into_iter().collect(),
     })
 }
 
@@ -401,13 +398,13 @@ mod tests {
     //! handshake, a transaction that reads state, and the COMPLETED reply.
 
     use super::*;
+    use medcert_fabric_protos::protos::ChaincodeProposalPayload;
     use medcert_fabric_protos::protos::chaincode_client::ChaincodeClient;
     use medcert_fabric_protos::protos::chaincode_server::ChaincodeServer;
 
     fn config() -> Config {
         Config {
             relay_msp_id: "RelayMSP".into(),
-            max_password_failures: 3,
         }
     }
 

@@ -22,13 +22,15 @@ impl<L: Ledger> Tx<'_, L> {
         Ok(Reply::json(&entries))
     }
 
-    /// Records `action` by `actor` under the record and the patient it concerns.
+    /// Records `action` by `actor` under the record and the patient it concerns, naming
+    /// the password ticket (its nonce, hex) the action carried, if any.
     pub(super) async fn audit(
         &mut self,
         action: &str,
         actor: &Actor,
         record_id: Option<&str>,
         treatment_number: Option<&str>,
+        ticket: Option<String>,
     ) -> Result<AuditEntry, ContractError> {
         let entry = AuditEntry {
             action: action.to_owned(),
@@ -37,7 +39,7 @@ impl<L: Ledger> Tx<'_, L> {
             treatment_number: treatment_number.map(str::to_owned),
             tx_id: self.ctx.tx_id.clone(),
             timestamp_ms: self.ctx.timestamp_ms,
-            ticket: None,
+            ticket,
         };
         let subjects = [
             (AuditKind::Record, record_id),

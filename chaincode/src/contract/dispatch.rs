@@ -3,6 +3,7 @@
 
 use medcert_hospital_api::{Actor, Function, Role, args, events};
 
+use super::tickets::{Gate, Redeemed};
 use super::{ContractError, Event, Reply, Tx, hospital_msp, keys, to_json};
 use crate::identity::actor_from_creator;
 use crate::ledger::Ledger;
@@ -44,18 +45,35 @@ impl DoctorAction {
         }
     }
 
-    /// A key the action creates, and what it names: it must not exist yet.
-    fn new_key(&self) -> Option<(String, String)> {
+    /// The password ticket of a password-gated action (registration has none).
+    fn ticket(&self) -> Option<&[u8]> {
         match self {
-            Self::RegisterPatient(a) => Some((
+            Self::RegisterPatient(_) => None,
+            Self::CreateRecord(a) => Some(&a.ticket),
+            Self::QueryRecord(a) => Some(&a.ticket),
+            Self::RequestRecovery(a) => Some(&a.ticket),
+        }
+    }
+
+    /// The keys the action's new patient or record must not have yet, each with the
+    /// refusal if it does: a record id is never reused, not even after a deletion.
+    fn fresh_keys(&self) -> Vec<(String, ContractError)> {
+        match self {
+            Self::RegisterPatient(a) => vec![(
                 keys::patient(&a.treatment_number),
-                format!("patient {:?}", a.treatment_number),
-            )),
-            Self::CreateRecord(a) => Some((
-                keys::record(&a.record_id),
-                format!("record {:?}", a.record_id),
-            )),
-            Self::QueryRecord(_) | Self::RequestRecovery(_) => None,
+                ContractError::AlreadyExists(format!("patient {:?}", a.treatment_number)),
+            )],
+            Self::CreateRecord(a) => vec![
+                (
+                    keys::record(&a.record_id),
+                    ContractError::AlreadyExists(format!("record {:?}", a.record_id)),
+                ),
+                (
+                    keys::tombstone(&a.record_id),
+                    ContractError::RetiredRecordId(a.record_id.clone()),
+                ),
+            ],
+            Self::QueryRecord(_) | Self::RequestRecovery(_) => Vec::new(),
         }
     }
 }
@@ -77,11 +95,15 @@ impl<L: Ledger> Tx<'_, L> {
                 self.args::<args::Version>()?;
                 Ok(Reply::ok(env!("CARGO_PKG_VERSION").as_bytes().to_vec()))
             }
+            Function::SetKeyService => self.set_key_service(self.args()?).await,
+            Function::GetKeyService => {
+                self.args::<args::GetKeyService>()?;
+                self.get_key_service().await
+            }
             Function::RegisterPatient => {
                 let action = DoctorAction::RegisterPatient(self.args()?);
                 self.doctor_action(action).await
             }
-            Function::UnlockPatient => self.unlock_patient(self.args()?).await,
             Function::CreateRecord => {
                 let action = DoctorAction::CreateRecord(self.args()?);
                 self.doctor_action(action).await
@@ -112,34 +134,39 @@ impl<L: Ledger> Tx<'_, L> {
         }
     }
 
-    /// Every doctor action for a patient: the creator must be a doctor of this hospital
-    /// and carry the patient's password. A key the action would create must be new (a
-    /// refusal that counts no attempt); a wrong password is recorded and refused (the
-    /// refusal commits; registration sets the password instead). Then the action runs, is
-    /// audited, and its event is emitted.
+    /// Every doctor action for a patient: the creator must be a doctor of this hospital.
+    /// A patient or record the action would create must be new, and the patient of a
+    /// gated action must exist (plain refusals: no attempt was made). A password-gated
+    /// action then redeems its ticket: anything but an accepted ticket for exactly this
+    /// action is a failed attempt, recorded and refused (the refusal commits). Then the
+    /// action runs, is audited with its ticket, and its event is emitted.
     async fn doctor_action(&mut self, action: DoctorAction) -> Result<Reply, ContractError> {
         let doctor = self.doctor()?;
-        let password = self.password()?;
-        if let Some((key, what)) = action.new_key()
-            && self.ledger.get(&key).await?.is_some()
-        {
-            return Err(ContractError::AlreadyExists(what));
+        for (key, taken) in action.fresh_keys() {
+            if self.ledger.get(&key).await?.is_some() {
+                return Err(taken);
+            }
         }
         let (function, event) = (action.function(), action.event());
         let (treatment_number, record_id) = action.subject();
         let (treatment_number, record_id) =
             (treatment_number.to_owned(), record_id.map(str::to_owned));
-        if function != Function::RegisterPatient
-            && let Some(refusal) = self
-                .check_password(&treatment_number, &password, &doctor, record_id.as_deref())
-                .await?
-        {
-            return Ok(refusal);
+        let mut ticket = None;
+        if let Some(bytes) = action.ticket() {
+            self.patient(&treatment_number).await?;
+            let gate = Gate {
+                function,
+                treatment_number: &treatment_number,
+                record_id: record_id.as_deref().unwrap_or_default(),
+                doctor: &doctor,
+            };
+            match self.redeem_ticket(&gate, bytes).await? {
+                Redeemed::Accepted { nonce } => ticket = Some(nonce),
+                Redeemed::Refused(refusal) => return Ok(refusal),
+            }
         }
         let acted = match action {
-            DoctorAction::RegisterPatient(args) => {
-                self.register_patient(args, &doctor, &password).await?
-            }
+            DoctorAction::RegisterPatient(args) => self.register_patient(args, &doctor).await?,
             DoctorAction::CreateRecord(args) => self.create_record(args, &doctor).await?,
             DoctorAction::QueryRecord(args) => self.query_record(args).await?,
             DoctorAction::RequestRecovery(args) => self.request_recovery(args, &doctor).await?,
@@ -150,6 +177,7 @@ impl<L: Ledger> Tx<'_, L> {
                 &doctor,
                 record_id.as_deref(),
                 Some(&treatment_number),
+                ticket,
             )
             .await?;
         let mut reply = acted.reply;
@@ -182,10 +210,19 @@ impl<L: Ledger> Tx<'_, L> {
 
     /// The creator, if it is a doctor (a client) of this channel's hospital.
     fn doctor(&self) -> Result<Actor, ContractError> {
+        self.hospital_role(Role::Client, "a doctor (NodeOU client)")
+    }
+
+    /// The creator, if it is an admin of this channel's hospital.
+    pub(super) fn hospital_admin(&self) -> Result<Actor, ContractError> {
+        self.hospital_role(Role::Admin, "a hospital admin (NodeOU admin)")
+    }
+
+    fn hospital_role(&self, role: Role, what: &str) -> Result<Actor, ContractError> {
         let actor = self.hospital_member()?;
-        if actor.role != Role::Client {
+        if actor.role != role {
             return Err(ContractError::Forbidden(format!(
-                "{} is not a doctor (NodeOU client) of {}",
+                "{} is not {what} of {}",
                 actor.name, actor.msp_id
             )));
         }

@@ -9,11 +9,12 @@
 //! - *patient*: a secp256k1 EIP-712 signature by the patient's registered address
 //!   (deletion only).
 //!
-//! Passwords arrive only in the transient map (key `password`), so they never reach a
-//! block; state holds an Argon2id verifier ([`crate::password`]). A wrong password is
-//! answered with status
-//! [`STATUS_REFUSED_RECORDED`](medcert_hospital_api::STATUS_REFUSED_RECORDED) (300): Fabric only commits the writes
-//! of a response below 400, and the failed attempt must be committed to be counted.
+//! No password reaches the chain: the hospital's key service checks it and answers with a
+//! signed, single-use ticket for one action ([`medcert_hospital_api::ticket`]), verified
+//! here with the key a hospital admin registered (`SetKeyService`). A password-gated
+//! action without an accepted ticket for exactly that action is refused with status
+//! [`STATUS_REFUSED_RECORDED`] (300): Fabric only commits the writes of a response below
+//! 400, and every failed attempt must be committed (its audit entry and event) to be seen.
 //!
 //! Each function returns at most one chaincode event (Fabric's limit per transaction);
 //! every doctor action also leaves an audit entry in state, read back by `GetAudit`.
@@ -29,24 +30,20 @@ mod records;
 mod recovery;
 #[cfg(test)]
 mod tests;
+mod tickets;
 
 use crate::identity::hospital_msp;
 use crate::ledger::{Ledger, LedgerError};
-use medcert_hospital_api::Function;
 use medcert_hospital_api::args::ArgumentError;
+use medcert_hospital_api::{Function, STATUS_REFUSED_RECORDED};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
-use std::collections::HashMap;
-
-use medcert_hospital_api::PASSWORD_KEY;
 
 /// Settings of one chaincode process.
 #[derive(Debug, Clone)]
 pub struct Config {
     /// The MSP whose identities may complete or fail recoveries.
     pub relay_msp_id: String,
-    /// Consecutive wrong passwords after which a patient is locked out.
-    pub max_password_failures: u32,
 }
 
 /// What the contract sees of one transaction.
@@ -63,8 +60,6 @@ pub struct TxContext {
     pub function: String,
     /// Its arguments.
     pub args: Vec<Vec<u8>>,
-    /// The proposal's transient map (never written to a block).
-    pub transient: HashMap<String, Vec<u8>>,
 }
 
 /// A chaincode event: Fabric carries at most one per transaction.
@@ -102,17 +97,8 @@ pub enum ContractError {
     /// The arguments are refused.
     #[error(transparent)]
     Argument(#[from] ArgumentError),
-    /// The password is over [`medcert_hospital_api::MAX_PASSWORD_LEN`].
-    #[error("argument {name} is {len} bytes, over the limit of {max}")]
-    Oversized {
-        /// What was too long.
-        name: &'static str,
-        /// Its length.
-        len: usize,
-        /// The limit.
-        max: usize,
-    },
-    /// An argument is well-formed but unusable (a signature that recovers no signer).
+    /// An argument is well-formed but unusable (a signature that recovers no signer, a
+    /// key that is no curve point).
     #[error("argument {name} is malformed: {reason}")]
     Malformed {
         /// The argument.
@@ -120,9 +106,6 @@ pub enum ContractError {
         /// What is wrong with it.
         reason: String,
     },
-    /// The function needs the patient's password.
-    #[error("the transient map must carry the patient's password under {PASSWORD_KEY:?}")]
-    MissingPassword,
     /// The creator is not a readable identity.
     #[error("the creator's identity is unusable: {0}")]
     Identity(#[from] crate::identity::IdentityError),
@@ -138,6 +121,9 @@ pub enum ContractError {
     /// The record was deleted.
     #[error("record {0:?} was deleted")]
     RecordDeleted(String),
+    /// A new record would reuse a deleted record's id.
+    #[error("record id {0:?} belongs to a deleted record; a deleted record's id is never reused")]
+    RetiredRecordId(String),
     /// No recovery has this index.
     #[error("unknown recovery index {0}")]
     UnknownRecovery(u64),
@@ -152,11 +138,6 @@ pub enum ContractError {
         /// The nonce.
         nonce: u64,
     },
-    /// Too many wrong passwords.
-    #[error(
-        "patient {0:?} is locked after too many wrong passwords; a hospital admin must call UnlockPatient"
-    )]
-    Locked(String),
     /// The ledger failed.
     #[error("ledger failure: {0}")]
     Ledger(#[from] LedgerError),
@@ -174,18 +155,17 @@ impl ContractError {
     /// The Fabric response status: 4xx for the caller's mistakes, 500 for ours.
     pub fn status(&self) -> i32 {
         match self {
-            Self::Argument(ArgumentError::Oversized { .. }) | Self::Oversized { .. } => 413,
+            Self::Argument(ArgumentError::Oversized { .. }) => 413,
             Self::UnknownFunction(_)
             | Self::Argument(_)
             | Self::Malformed { .. }
-            | Self::MissingPassword
             | Self::Identity(_) => 400,
-            Self::Forbidden(_) | Self::Locked(_) => 403,
+            Self::Forbidden(_) => 403,
             Self::UnknownPatient(_)
             | Self::UnknownRecord(_)
             | Self::RecordDeleted(_)
             | Self::UnknownRecovery(_) => 404,
-            Self::AlreadyExists(_) | Self::ReplayedNonce { .. } => 409,
+            Self::AlreadyExists(_) | Self::RetiredRecordId(_) | Self::ReplayedNonce { .. } => 409,
             Self::Ledger(_) | Self::Corrupt { .. } => 500,
         }
     }
@@ -204,6 +184,12 @@ mod keys {
     }
     pub(crate) fn deletion_nonce(address: &str, nonce: u64) -> String {
         format!("deletion-nonce/{address}/{nonce:020}")
+    }
+    /// The registered key service ([`medcert_hospital_api::KeyService`]).
+    pub(crate) const KEY_SERVICE: &str = "keyservice";
+    /// A consumed password ticket, by its nonce (hex).
+    pub(crate) fn ticket_nonce(nonce_hex: &str) -> String {
+        format!("ticket-nonce/{nonce_hex}")
     }
     pub(crate) const RECOVERY_COUNTER: &str = "recovery-counter";
     pub(crate) fn recovery(index: u64) -> String {
@@ -240,6 +226,17 @@ impl Reply {
 
     fn json(value: &impl Serialize) -> Self {
         Self::ok(to_json(value))
+    }
+
+    /// A refusal whose writes commit (a recorded failed attempt), with its event.
+    fn refused_recorded(message: String, event: &str, payload: &impl Serialize) -> Self {
+        Self {
+            status: STATUS_REFUSED_RECORDED,
+            message,
+            payload: Vec::new(),
+            event: None,
+        }
+        .with_event(event, payload)
     }
 
     fn with_event(mut self, name: &str, payload: &impl Serialize) -> Self {

@@ -10,7 +10,7 @@ use crate::ledger::Ledger;
 use medcert_hospital_api::Actor;
 
 impl<L: Ledger> Tx<'_, L> {
-    /// `CreateRecord`, once [`Tx::doctor_action`] has checked the doctor and password.
+    /// `CreateRecord`, once [`Tx::doctor_action`] has checked the doctor and the ticket.
     pub(super) async fn create_record(
         &mut self,
         args: args::CreateRecord,
@@ -35,7 +35,7 @@ impl<L: Ledger> Tx<'_, L> {
         })
     }
 
-    /// `QueryRecord`, once [`Tx::doctor_action`] has checked the doctor and password.
+    /// `QueryRecord`, once [`Tx::doctor_action`] has checked the doctor and the ticket.
     pub(super) async fn query_record(
         &mut self,
         args: args::QueryRecord,
@@ -142,6 +142,7 @@ impl<L: Ledger> Tx<'_, L> {
             &submitter,
             Some(&record_id),
             Some(&record.treatment_number),
+            None,
         )
         .await?;
         let reply = Reply::json(&tombstone);

@@ -10,8 +10,9 @@ use medcert_hospital_api::Actor;
 
 impl<L: Ledger> Tx<'_, L> {
     /// `RequestRecovery`, once [`Tx::doctor_action`] has checked the doctor and the
-    /// password: a doctor acts for a patient registered here, proven by the patient's
-    /// password, before anything crosses chains on the patient's behalf.
+    /// ticket: a doctor acts for a patient registered here, proven by the key service's
+    /// check of the patient's password, before anything crosses chains on the patient's
+    /// behalf.
     pub(super) async fn request_recovery(
         &mut self,
         args: args::RequestRecovery,

@@ -5,7 +5,8 @@
 use futures_util::StreamExt;
 use medcert_eip712::PatientSigner;
 use medcert_fabric::{Checkpoint, Error, Gateway, Identity, block};
-use medcert_hospital_api::{ClientError, HospitalClient, RecordState, args, events};
+use medcert_hospital_api::ticket::{SignedTicket, SigningKey, Ticket, Verdict};
+use medcert_hospital_api::{ClientError, Function, HospitalClient, RecordState, args, events};
 use medcert_network::Network;
 
 fn network() -> Network {
@@ -49,7 +50,44 @@ fn fresh_seed() -> [u8; 32] {
 }
 
 const HASH: [u8; 32] = [0x22; 32];
-const PASSWORD: &str = "integration-secret-pw-7f3a";
+
+/// Plays the hospital key service: signs password tickets with a key this test registers.
+struct TicketSigner {
+    key: SigningKey,
+    channel: String,
+    treatment_number: String,
+    doctor_cert_id: [u8; 32],
+}
+
+impl TicketSigner {
+    /// A fresh ticket for `function` on `record_id`, issued now.
+    fn ticket(&self, function: Function, record_id: &str, verdict: Verdict) -> SignedTicket {
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap();
+        Ticket {
+            channel: self.channel.clone(),
+            function,
+            treatment_number: self.treatment_number.clone(),
+            record_id: record_id.to_owned(),
+            doctor_cert_id: self.doctor_cert_id,
+            nonce: rand::random(),
+            issued_at_ms: i64::try_from(now.as_millis()).unwrap(),
+            verdict,
+        }
+        .sign(&self.key)
+    }
+}
+
+fn recorded_refusal(result: &Result<impl std::fmt::Debug, ClientError>) -> bool {
+    matches!(
+        result,
+        Err(ClientError::Fabric {
+            source: Error::Refused { status: 300, .. },
+            ..
+        })
+    )
+}
 
 #[tokio::test]
 async fn every_function_and_refusal_on_the_real_network() {
@@ -69,10 +107,37 @@ async fn every_function_and_refusal_on_the_real_network() {
         eth_address: patient.address(),
         x25519_public: HASH,
     };
-    doctor
-        .register_patient(&registration, PASSWORD.as_bytes())
-        .await
+    doctor.register_patient(&registration).await.unwrap();
+    // The doctor's certificate id, as the chain names it, for the tickets.
+    let trail = args::GetAudit {
+        kind: args::AuditKind::Patient,
+        id: treatment.clone(),
+    };
+    let registered = doctor.get_audit(&trail).await.unwrap();
+    let doctor_cert_id: [u8; 32] = hex::decode(&registered[0].actor.cert_id)
+        .unwrap()
+        .try_into()
         .unwrap();
+
+    // This test plays the key service: the admin registers its key, and puts back the
+    // one registered before at the end.
+    let admin = connect(&net, 0, &h1.admin).await;
+    let previous = admin.get_key_service().await.unwrap();
+    let signer = TicketSigner {
+        key: SigningKey::from_bytes(&fresh_seed()),
+        channel: h1.channel.clone(),
+        treatment_number: treatment.clone(),
+        doctor_cert_id,
+    };
+    let registration = args::SetKeyService {
+        ticket_key: signer.key.verifying_key().to_bytes(),
+    };
+    assert!(doctor.set_key_service(&registration).await.is_err());
+    admin.set_key_service(&registration).await.unwrap();
+    let registered = admin.get_key_service().await.unwrap().unwrap();
+    assert_eq!(registered.ticket_key, hex::encode(registration.ticket_key));
+
+    let ticket = signer.ticket(Function::CreateRecord, &record, Verdict::Accepted);
     let creation = args::CreateRecord {
         treatment_number: treatment.clone(),
         record_id: record.clone(),
@@ -80,29 +145,61 @@ async fn every_function_and_refusal_on_the_real_network() {
         size: 10,
         content_fingerprint: HASH,
         watermark_fingerprint: HASH,
+        ticket: ticket.encode(),
     };
-    let created = doctor
-        .create_record(&creation, PASSWORD.as_bytes())
-        .await
-        .unwrap();
+    let created = doctor.create_record(&creation).await.unwrap();
     assert!(created.block_number > 0);
     assert_eq!(created.answer.hash_c, hex::encode(HASH));
+    let trail = args::GetAudit {
+        kind: args::AuditKind::Record,
+        id: record.clone(),
+    };
+    let entries = doctor.get_audit(&trail).await.unwrap();
+    assert_eq!(entries[0].action, "CreateRecord");
+    assert_eq!(entries[0].ticket, Some(hex::encode(ticket.ticket.nonce)));
 
-    // A wrong password commits its refusal.
-    let query = args::QueryRecord {
+    // A wrong password, a missing ticket and a replayed one commit their refusals.
+    let query = |ticket: Option<SignedTicket>| args::QueryRecord {
         treatment_number: treatment.clone(),
         record_id: record.clone(),
+        ticket: ticket.map(|t| t.encode()).unwrap_or_default(),
     };
-    let wrong = doctor.query_record(&query, b"wrong").await;
-    assert!(
-        matches!(
-            wrong,
-            Err(ClientError::Fabric {
-                source: Error::Refused { status: 300, .. },
-                ..
-            })
-        ),
-        "{wrong:?}"
+    let wrong = query(Some(signer.ticket(
+        Function::QueryRecord,
+        &record,
+        Verdict::Rejected {
+            attempt: 1,
+            limit: 5,
+        },
+    )));
+    let refused = doctor.query_record(&wrong).await;
+    assert!(recorded_refusal(&refused), "{refused:?}");
+    let refused = doctor.query_record(&query(None)).await;
+    assert!(recorded_refusal(&refused), "{refused:?}");
+    let accepted = query(Some(signer.ticket(
+        Function::QueryRecord,
+        &record,
+        Verdict::Accepted,
+    )));
+    doctor.query_record(&accepted).await.unwrap();
+    let replayed = doctor.query_record(&accepted).await;
+    assert!(recorded_refusal(&replayed), "{replayed:?}");
+    let actions: Vec<_> = doctor
+        .get_audit(&trail)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|e| e.action)
+        .collect();
+    assert_eq!(
+        actions,
+        [
+            "CreateRecord",
+            events::PASSWORD_REJECTED,
+            events::ACCESS_REFUSED,
+            "QueryRecord",
+            events::ACCESS_REFUSED
+        ]
     );
 
     // A doctor of hospital 1 on hospital 2's channel.
@@ -152,11 +249,11 @@ async fn every_function_and_refusal_on_the_real_network() {
         record_id: record.clone(),
         certificate_id: "7".into(),
         consent: vec![0xab, 0xcd, 0xef],
+        ticket: signer
+            .ticket(Function::RequestRecovery, &record, Verdict::Accepted)
+            .encode(),
     };
-    let requested = doctor
-        .request_recovery(&request, PASSWORD.as_bytes())
-        .await
-        .unwrap();
+    let requested = doctor.request_recovery(&request).await.unwrap();
     let index = requested.answer.index;
     let completion = args::CompleteRecovery {
         index,
@@ -183,7 +280,7 @@ async fn every_function_and_refusal_on_the_real_network() {
             .any(|(name, tx)| name == events::INTERCHAIN_REQUEST && *tx == requested.tx_id)
     );
 
-    // No block holds the password or any transient value.
+    // No block holds a password verifier.
     let gateway_network = {
         let identity =
             Identity::from_files(&h1.admin.msp_id, &h1.admin.cert, &h1.admin.key).unwrap();
@@ -197,17 +294,24 @@ async fn every_function_and_refusal_on_the_real_network() {
     assert!(blocks.len() as u64 > created.block_number);
     for b in &blocks {
         let bytes = prost::Message::encode_to_vec(b);
-        assert!(
-            !bytes
-                .windows(PASSWORD.len())
-                .any(|w| w == PASSWORD.as_bytes())
-        );
+        assert!(!bytes.windows(b"$argon2".len()).any(|w| w == b"$argon2"));
         for tx in block::transactions(b).unwrap() {
             assert!(
                 !tx.endorsements.is_empty()
                     || tx.validation_code != medcert_fabric_protos::protos::TxValidationCode::Valid
             );
         }
+    }
+
+    if let Some(previous) = previous {
+        let ticket_key = hex::decode(&previous.ticket_key)
+            .unwrap()
+            .try_into()
+            .unwrap();
+        admin
+            .set_key_service(&args::SetKeyService { ticket_key })
+            .await
+            .unwrap();
     }
 }
 

@@ -180,10 +180,26 @@ pub struct InterchainRequest {
     pub doctor: Actor,
 }
 
+/// The hospital key service as registered on a channel (`SetKeyService`, answered by
+/// `GetKeyService`): the key its password tickets are verified with.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct KeyService {
+    /// The service's Ed25519 ticket key (public), hex.
+    pub ticket_key: String,
+    /// The hospital admin who registered it.
+    pub set_by: Actor,
+    /// Transaction time of the registration, in milliseconds since the Unix epoch.
+    pub set_at_ms: i64,
+    /// The registering transaction.
+    pub set_tx: String,
+}
+
 /// One audited action.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct AuditEntry {
-    /// The function, or `PasswordRejected`.
+    /// The function, or a recorded refusal:
+    /// [`PASSWORD_REJECTED`](crate::events::PASSWORD_REJECTED) or
+    /// [`ACCESS_REFUSED`](crate::events::ACCESS_REFUSED).
     pub action: String,
     /// Who acted.
     pub actor: Actor,
@@ -195,8 +211,9 @@ pub struct AuditEntry {
     pub tx_id: String,
     /// Transaction time, in milliseconds since the Unix epoch.
     pub timestamp_ms: i64,
-    /// The nonce of the key service's password ticket the action carried, hex: the key
-    /// service releases a record key only for an entry naming a ticket it issued.
+    /// The nonce of the key service's password ticket the action carried, hex (set only
+    /// for a ticket whose signature checked): the key service releases a record key only
+    /// for an entry naming a ticket it issued.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub ticket: Option<String>,
 }

@@ -11,14 +11,16 @@ use crate::{Function, MAX_ARG_LEN, MAX_CERTIFICATE_ID_DIGITS, is_identifier};
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum ArgumentError {
     /// Too many or too few arguments.
-    #[error("{function} takes {expected} argument(s) ({names}), got {got}")]
+    #[error(
+        "{function} takes {expected} argument(s) ({names}), got {got}",
+        expected = names.len(),
+        names = names.join(", ")
+    )]
     Count {
         /// The function called.
         function: Function,
-        /// How many it takes.
-        expected: usize,
-        /// Their names, in order.
-        names: &'static str,
+        /// The names of the arguments it takes, in order.
+        names: &'static [&'static str],
         /// How many came.
         got: usize,
     },
@@ -47,7 +49,7 @@ pub trait Arguments: Sized {
     /// The function they are for.
     const FUNCTION: Function;
     /// Their names in order, as messages give them.
-    const NAMES: &'static str;
+    const NAMES: &'static [&'static str];
     /// The arguments in the order the function takes them.
     fn encode(&self) -> Vec<Vec<u8>>;
     /// Reads and checks a call's arguments: their count, each one's size, then each one's
@@ -55,117 +57,169 @@ pub trait Arguments: Sized {
     fn decode(args: &[Vec<u8>]) -> Result<Self, ArgumentError>;
 }
 
-/// `Version`: none.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Version;
+/// Declares each function's argument struct from its list of fields (the argument's
+/// name on the wire and its [`Codec`]) and derives [`Arguments`] from the same list, so
+/// a position, a name or a format is written once.
+macro_rules! arguments {
+    ($(
+        $(#[doc = $doc:literal])*
+        $function:ident {
+            $(
+                $(#[doc = $field_doc:literal])*
+                $field:ident: $ty:ty = $name:literal as $codec:ident,
+            )*
+        }
+    )*) => {$(
+        $(#[doc = $doc])*
+        #[derive(Debug, Clone, PartialEq, Eq)]
+        pub struct $function {
+            $($(#[doc = $field_doc])* pub $field: $ty,)*
+        }
 
-/// `RegisterPatient`'s arguments (the password goes in the transient map).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct RegisterPatient {
-    /// The treatment number the patient gets at this hospital.
-    pub treatment_number: String,
-    /// SHA3-256 of the patient's ID number.
-    pub id_hash: [u8; 32],
-    /// The patient's Ethereum address: signs deletions.
-    pub eth_address: [u8; 20],
-    /// The patient's X25519 public key: receives wrapped record keys.
-    pub x25519_public: [u8; 32],
+        impl Arguments for $function {
+            const FUNCTION: Function = Function::$function;
+            const NAMES: &'static [&'static str] = &[$($name),*];
+
+            fn encode(&self) -> Vec<Vec<u8>> {
+                vec![$(<$codec as Codec<$ty>>::encode(&self.$field)),*]
+            }
+
+            #[allow(unused_variables, unused_mut)] // a function without arguments reads none
+            fn decode(args: &[Vec<u8>]) -> Result<Self, ArgumentError> {
+                let mut args = checked::<Self>(args)?.iter();
+                Ok(Self {
+                    $($field: <$codec as Codec<$ty>>::decode(
+                        $name,
+                        args.next().expect("the count was checked"),
+                    )?,)*
+                })
+            }
+        }
+    )*};
 }
 
-/// `UnlockPatient`'s argument.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct UnlockPatient {
-    /// The locked patient.
-    pub treatment_number: String,
-}
+arguments! {
+    /// `Version`: none.
+    Version {}
 
-/// `CreateRecord`'s arguments (the password goes in the transient map).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct CreateRecord {
-    /// The patient.
-    pub treatment_number: String,
-    /// The new record's id.
-    pub record_id: String,
-    /// SHA3-256 of the encrypted record: its key in the CSP.
-    pub hash_c: [u8; 32],
-    /// Size of the encrypted record in bytes.
-    pub size: u64,
-    /// SHA3-256 of the record's canonical content.
-    pub content_fingerprint: [u8; 32],
-    /// Fingerprint of the record's watermark.
-    pub watermark_fingerprint: [u8; 32],
-}
+    /// `SetKeyService`'s argument (hospital admins only).
+    SetKeyService {
+        /// The key service's Ed25519 public key, which the chaincode verifies password
+        /// tickets with.
+        ticket_key: [u8; 32] = "ticketKey" as Hex,
+    }
 
-/// `QueryRecord`'s arguments (the password goes in the transient map).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct QueryRecord {
-    /// The patient.
-    pub treatment_number: String,
-    /// The record.
-    pub record_id: String,
-}
+    /// `GetKeyService`: none.
+    GetKeyService {}
 
-/// `GetRecord`'s argument.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct GetRecord {
-    /// The record.
-    pub record_id: String,
-}
+    /// `RegisterPatient`'s arguments (the key service enrolls the password).
+    RegisterPatient {
+        /// The treatment number the patient gets at this hospital.
+        treatment_number: String = "treatmentNumber" as Identifier,
+        /// SHA3-256 of the patient's ID number.
+        id_hash: [u8; 32] = "idHash" as Hex,
+        /// The patient's Ethereum address: signs deletions.
+        eth_address: [u8; 20] = "ethAddress" as Address,
+        /// The patient's X25519 public key: receives wrapped record keys.
+        x25519_public: [u8; 32] = "x25519PublicKey" as Hex,
+    }
 
-/// `GetRecordHistory`'s argument.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct GetRecordHistory {
-    /// The record.
-    pub record_id: String,
-}
+    /// `CreateRecord`'s arguments.
+    CreateRecord {
+        /// The patient.
+        treatment_number: String = "treatmentNumber" as Identifier,
+        /// The new record's id.
+        record_id: String = "recordId" as Identifier,
+        /// SHA3-256 of the encrypted record: its key in the CSP.
+        hash_c: [u8; 32] = "hashC" as Hex,
+        /// Size of the encrypted record in bytes.
+        size: u64 = "size" as Number,
+        /// SHA3-256 of the record's canonical content.
+        content_fingerprint: [u8; 32] = "contentFingerprint" as Hex,
+        /// Fingerprint of the record's watermark.
+        watermark_fingerprint: [u8; 32] = "watermarkFingerprint" as Hex,
+        /// The key service's password ticket for this creation
+        /// ([`SignedTicket::encode`](crate::ticket::SignedTicket::encode)).
+        ticket: Vec<u8> = "ticket" as Hex,
+    }
 
-/// `DeleteRecord`'s arguments.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct DeleteRecord {
-    /// The record.
-    pub record_id: String,
-    /// The nonce of the patient's request (each is accepted once per patient).
-    pub nonce: u64,
-    /// The patient's EIP-712 signature of the deletion (65 bytes, r ‖ s ‖ v).
-    pub patient_signature: Vec<u8>,
-}
+    /// `QueryRecord`'s arguments.
+    QueryRecord {
+        /// The patient.
+        treatment_number: String = "treatmentNumber" as Identifier,
+        /// The record.
+        record_id: String = "recordId" as Identifier,
+        /// The key service's password ticket for this query
+        /// ([`SignedTicket::encode`](crate::ticket::SignedTicket::encode)).
+        ticket: Vec<u8> = "ticket" as Hex,
+    }
 
-/// `RequestRecovery`'s arguments (the password goes in the transient map).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct RequestRecovery {
-    /// The patient, registered at the requesting hospital.
-    pub treatment_number: String,
-    /// The record to recover.
-    pub record_id: String,
-    /// The certificate on the certificate chain, decimal (a uint256).
-    pub certificate_id: String,
-    /// The patient's signed consent, as bytes.
-    pub consent: Vec<u8>,
-}
+    /// `GetRecord`'s argument.
+    GetRecord {
+        /// The record.
+        record_id: String = "recordId" as Identifier,
+    }
 
-/// `CompleteRecovery`'s arguments.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct CompleteRecovery {
-    /// The recovery.
-    pub index: u64,
-    /// JSON of the [`RecoveryResult`](crate::RecoveryResult).
-    pub result: String,
-}
+    /// `GetRecordHistory`'s argument.
+    GetRecordHistory {
+        /// The record.
+        record_id: String = "recordId" as Identifier,
+    }
 
-/// `FailRecovery`'s arguments.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct FailRecovery {
-    /// The recovery.
-    pub index: u64,
-    /// Why it failed.
-    pub reason: String,
-}
+    /// `DeleteRecord`'s arguments.
+    DeleteRecord {
+        /// The record.
+        record_id: String = "recordId" as Identifier,
+        /// The nonce of the patient's request (each is accepted once per patient).
+        nonce: u64 = "nonce" as Number,
+        /// The patient's EIP-712 signature of the deletion (65 bytes, r ‖ s ‖ v).
+        patient_signature: Vec<u8> = "patientSignature" as Hex,
+    }
 
-/// `GetRecoveryStatus`'s argument.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct GetRecoveryStatus {
-    /// The recovery.
-    pub index: u64,
+    /// `RequestRecovery`'s arguments.
+    RequestRecovery {
+        /// The patient, registered at the requesting hospital.
+        treatment_number: String = "treatmentNumber" as Identifier,
+        /// The record to recover.
+        record_id: String = "recordId" as Identifier,
+        /// The certificate on the certificate chain, decimal (a uint256).
+        certificate_id: String = "certificateId" as Decimal,
+        /// The patient's signed consent, as bytes.
+        consent: Vec<u8> = "consent" as Hex,
+        /// The key service's password ticket for this request
+        /// ([`SignedTicket::encode`](crate::ticket::SignedTicket::encode)).
+        ticket: Vec<u8> = "ticket" as Hex,
+    }
+
+    /// `CompleteRecovery`'s arguments.
+    CompleteRecovery {
+        /// The recovery.
+        index: u64 = "index" as Number,
+        /// JSON of the [`RecoveryResult`](crate::RecoveryResult).
+        result: String = "result" as Text,
+    }
+
+    /// `FailRecovery`'s arguments.
+    FailRecovery {
+        /// The recovery.
+        index: u64 = "index" as Number,
+        /// Why it failed.
+        reason: String = "reason" as Text,
+    }
+
+    /// `GetRecoveryStatus`'s argument.
+    GetRecoveryStatus {
+        /// The recovery.
+        index: u64 = "index" as Number,
+    }
+
+    /// `GetAudit`'s arguments.
+    GetAudit {
+        /// A record's or a patient's trail.
+        kind: AuditKind = "kind" as Kind,
+        /// The record id or treatment number.
+        id: String = "id" as Identifier,
+    }
 }
 
 /// Whose audit trail `GetAudit` reads.
@@ -187,278 +241,49 @@ impl AuditKind {
     }
 }
 
-/// `GetAudit`'s arguments.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct GetAudit {
-    /// A record's or a patient's trail.
-    pub kind: AuditKind,
-    /// The record id or treatment number.
-    pub id: String,
-}
-
-impl Arguments for Version {
-    const FUNCTION: Function = Function::Version;
-    const NAMES: &'static str = "";
-    fn encode(&self) -> Vec<Vec<u8>> {
-        Vec::new()
-    }
-    fn decode(args: &[Vec<u8>]) -> Result<Self, ArgumentError> {
-        let [] = take::<Self, 0>(args)?;
-        Ok(Self)
-    }
-}
-
-impl Arguments for RegisterPatient {
-    const FUNCTION: Function = Function::RegisterPatient;
-    const NAMES: &'static str = "treatmentNumber, idHash, ethAddress, x25519PublicKey";
-    fn encode(&self) -> Vec<Vec<u8>> {
-        vec![
-            text_arg(&self.treatment_number),
-            hex_arg(self.id_hash),
-            format!("0x{}", hex::encode(self.eth_address)).into_bytes(),
-            hex_arg(self.x25519_public),
-        ]
-    }
-    fn decode(args: &[Vec<u8>]) -> Result<Self, ArgumentError> {
-        let [treatment_number, id_hash, eth_address, x25519_public] = take::<Self, 4>(args)?;
-        Ok(Self {
-            treatment_number: identifier("treatmentNumber", treatment_number)?,
-            id_hash: hex_array("idHash", id_hash)?,
-            eth_address: hex_array("ethAddress", eth_address)?,
-            x25519_public: hex_array("x25519PublicKey", x25519_public)?,
-        })
-    }
-}
-
-impl Arguments for UnlockPatient {
-    const FUNCTION: Function = Function::UnlockPatient;
-    const NAMES: &'static str = "treatmentNumber";
-    fn encode(&self) -> Vec<Vec<u8>> {
-        vec![text_arg(&self.treatment_number)]
-    }
-    fn decode(args: &[Vec<u8>]) -> Result<Self, ArgumentError> {
-        let [treatment_number] = take::<Self, 1>(args)?;
-        Ok(Self {
-            treatment_number: identifier("treatmentNumber", treatment_number)?,
-        })
-    }
-}
-
-impl Arguments for CreateRecord {
-    const FUNCTION: Function = Function::CreateRecord;
-    const NAMES: &'static str =
-        "treatmentNumber, recordId, hashC, size, contentFingerprint, watermarkFingerprint";
-    fn encode(&self) -> Vec<Vec<u8>> {
-        vec![
-            text_arg(&self.treatment_number),
-            text_arg(&self.record_id),
-            hex_arg(self.hash_c),
-            text_arg(&self.size.to_string()),
-            hex_arg(self.content_fingerprint),
-            hex_arg(self.watermark_fingerprint),
-        ]
-    }
-    fn decode(args: &[Vec<u8>]) -> Result<Self, ArgumentError> {
-        let [
-            treatment_number,
-            record_id,
-            hash_c,
-            size,
-            content,
-            watermark,
-        ] = take::<Self, 6>(args)?;
-        Ok(Self {
-            treatment_number: identifier("treatmentNumber", treatment_number)?,
-            record_id: identifier("recordId", record_id)?,
-            hash_c: hex_array("hashC", hash_c)?,
-            size: number("size", size)?,
-            content_fingerprint: hex_array("contentFingerprint", content)?,
-            watermark_fingerprint: hex_array("watermarkFingerprint", watermark)?,
-        })
-    }
-}
-
-impl Arguments for QueryRecord {
-    const FUNCTION: Function = Function::QueryRecord;
-    const NAMES: &'static str = "treatmentNumber, recordId";
-    fn encode(&self) -> Vec<Vec<u8>> {
-        vec![text_arg(&self.treatment_number), text_arg(&self.record_id)]
-    }
-    fn decode(args: &[Vec<u8>]) -> Result<Self, ArgumentError> {
-        let [treatment_number, record_id] = take::<Self, 2>(args)?;
-        Ok(Self {
-            treatment_number: identifier("treatmentNumber", treatment_number)?,
-            record_id: identifier("recordId", record_id)?,
-        })
-    }
-}
-
-impl Arguments for GetRecord {
-    const FUNCTION: Function = Function::GetRecord;
-    const NAMES: &'static str = "recordId";
-    fn encode(&self) -> Vec<Vec<u8>> {
-        vec![text_arg(&self.record_id)]
-    }
-    fn decode(args: &[Vec<u8>]) -> Result<Self, ArgumentError> {
-        let [record_id] = take::<Self, 1>(args)?;
-        Ok(Self {
-            record_id: identifier("recordId", record_id)?,
-        })
-    }
-}
-
-impl Arguments for GetRecordHistory {
-    const FUNCTION: Function = Function::GetRecordHistory;
-    const NAMES: &'static str = "recordId";
-    fn encode(&self) -> Vec<Vec<u8>> {
-        vec![text_arg(&self.record_id)]
-    }
-    fn decode(args: &[Vec<u8>]) -> Result<Self, ArgumentError> {
-        let [record_id] = take::<Self, 1>(args)?;
-        Ok(Self {
-            record_id: identifier("recordId", record_id)?,
-        })
-    }
-}
-
-impl Arguments for DeleteRecord {
-    const FUNCTION: Function = Function::DeleteRecord;
-    const NAMES: &'static str = "recordId, nonce, patientSignature";
-    fn encode(&self) -> Vec<Vec<u8>> {
-        vec![
-            text_arg(&self.record_id),
-            text_arg(&self.nonce.to_string()),
-            hex_arg(&self.patient_signature),
-        ]
-    }
-    fn decode(args: &[Vec<u8>]) -> Result<Self, ArgumentError> {
-        let [record_id, nonce, signature] = take::<Self, 3>(args)?;
-        Ok(Self {
-            record_id: identifier("recordId", record_id)?,
-            nonce: number("nonce", nonce)?,
-            patient_signature: hex_bytes("patientSignature", signature)?,
-        })
-    }
-}
-
-impl Arguments for RequestRecovery {
-    const FUNCTION: Function = Function::RequestRecovery;
-    const NAMES: &'static str = "treatmentNumber, recordId, certificateId, consent";
-    fn encode(&self) -> Vec<Vec<u8>> {
-        vec![
-            text_arg(&self.treatment_number),
-            text_arg(&self.record_id),
-            text_arg(&self.certificate_id),
-            hex_arg(&self.consent),
-        ]
-    }
-    fn decode(args: &[Vec<u8>]) -> Result<Self, ArgumentError> {
-        let [treatment_number, record_id, certificate_id, consent] = take::<Self, 4>(args)?;
-        Ok(Self {
-            treatment_number: identifier("treatmentNumber", treatment_number)?,
-            record_id: identifier("recordId", record_id)?,
-            certificate_id: decimal("certificateId", certificate_id)?,
-            consent: hex_bytes("consent", consent)?,
-        })
-    }
-}
-
-impl Arguments for CompleteRecovery {
-    const FUNCTION: Function = Function::CompleteRecovery;
-    const NAMES: &'static str = "index, result";
-    fn encode(&self) -> Vec<Vec<u8>> {
-        vec![text_arg(&self.index.to_string()), text_arg(&self.result)]
-    }
-    fn decode(args: &[Vec<u8>]) -> Result<Self, ArgumentError> {
-        let [index, result] = take::<Self, 2>(args)?;
-        Ok(Self {
-            index: number("index", index)?,
-            result: text("result", result)?,
-        })
-    }
-}
-
-impl Arguments for FailRecovery {
-    const FUNCTION: Function = Function::FailRecovery;
-    const NAMES: &'static str = "index, reason";
-    fn encode(&self) -> Vec<Vec<u8>> {
-        vec![text_arg(&self.index.to_string()), text_arg(&self.reason)]
-    }
-    fn decode(args: &[Vec<u8>]) -> Result<Self, ArgumentError> {
-        let [index, reason] = take::<Self, 2>(args)?;
-        Ok(Self {
-            index: number("index", index)?,
-            reason: text("reason", reason)?,
-        })
-    }
-}
-
-impl Arguments for GetRecoveryStatus {
-    const FUNCTION: Function = Function::GetRecoveryStatus;
-    const NAMES: &'static str = "index";
-    fn encode(&self) -> Vec<Vec<u8>> {
-        vec![text_arg(&self.index.to_string())]
-    }
-    fn decode(args: &[Vec<u8>]) -> Result<Self, ArgumentError> {
-        let [index] = take::<Self, 1>(args)?;
-        Ok(Self {
-            index: number("index", index)?,
-        })
-    }
-}
-
-impl Arguments for GetAudit {
-    const FUNCTION: Function = Function::GetAudit;
-    const NAMES: &'static str = "kind (record or patient), id";
-    fn encode(&self) -> Vec<Vec<u8>> {
-        vec![text_arg(self.kind.as_str()), text_arg(&self.id)]
-    }
-    fn decode(args: &[Vec<u8>]) -> Result<Self, ArgumentError> {
-        let [kind, id] = take::<Self, 2>(args)?;
-        let kind = match kind {
-            b"record" => AuditKind::Record,
-            b"patient" => AuditKind::Patient,
-            _ => {
-                return Err(ArgumentError::Malformed {
-                    name: "kind",
-                    reason: "must be \"record\" or \"patient\"".into(),
-                });
-            }
-        };
-        Ok(Self {
-            kind,
-            id: identifier("id", id)?,
-        })
-    }
-}
-
-/// The call's arguments, exactly `N` of them, each within [`MAX_ARG_LEN`].
-fn take<A: Arguments, const N: usize>(args: &[Vec<u8>]) -> Result<[&[u8]; N], ArgumentError> {
-    if args.len() != N {
+/// The call's arguments, exactly as many as `A` takes, each within [`MAX_ARG_LEN`].
+fn checked<A: Arguments>(args: &[Vec<u8>]) -> Result<&[Vec<u8>], ArgumentError> {
+    if args.len() != A::NAMES.len() {
         return Err(ArgumentError::Count {
             function: A::FUNCTION,
-            expected: N,
             names: A::NAMES,
             got: args.len(),
         });
     }
-    if let Some(arg) = args.iter().find(|a| a.len() > MAX_ARG_LEN) {
+    if let Some((name, arg)) = A::NAMES
+        .iter()
+        .zip(args)
+        .find(|(_, a)| a.len() > MAX_ARG_LEN)
+    {
         return Err(ArgumentError::Oversized {
-            name: "argument",
+            name,
             len: arg.len(),
             max: MAX_ARG_LEN,
         });
     }
-    Ok(std::array::from_fn(|i| args[i].as_slice()))
+    Ok(args)
 }
 
-fn text_arg(text: &str) -> Vec<u8> {
-    text.as_bytes().to_vec()
+/// How a value of type `T` is written as an argument and read back.
+trait Codec<T> {
+    fn encode(value: &T) -> Vec<u8>;
+    fn decode(name: &'static str, arg: &[u8]) -> Result<T, ArgumentError>;
 }
 
-fn hex_arg(bytes: impl AsRef<[u8]>) -> Vec<u8> {
-    hex::encode(bytes).into_bytes()
-}
+/// Any UTF-8 text.
+struct Text;
+/// A name by [`crate::IDENTIFIER_RULE`].
+struct Identifier;
+/// A non-negative integer, decimal.
+struct Number;
+/// A decimal uint256 (a certificate id).
+struct Decimal;
+/// Bytes in hex, with or without `0x`.
+struct Hex;
+/// An Ethereum address: `0x` and 40 hex digits.
+struct Address;
+/// `record` or `patient`.
+struct Kind;
 
 fn malformed(name: &'static str, reason: impl Into<String>) -> ArgumentError {
     ArgumentError::Malformed {
@@ -467,58 +292,107 @@ fn malformed(name: &'static str, reason: impl Into<String>) -> ArgumentError {
     }
 }
 
-fn text(name: &'static str, arg: &[u8]) -> Result<String, ArgumentError> {
-    String::from_utf8(arg.to_vec()).map_err(|_| malformed(name, "not UTF-8"))
-}
-
-fn identifier(name: &'static str, arg: &[u8]) -> Result<String, ArgumentError> {
-    if !is_identifier(arg) {
-        return Err(malformed(
-            name,
-            format!("must be {}", crate::IDENTIFIER_RULE),
-        ));
+impl Codec<String> for Text {
+    fn encode(value: &String) -> Vec<u8> {
+        value.as_bytes().to_vec()
     }
-    text(name, arg)
-}
-
-fn number(name: &'static str, arg: &[u8]) -> Result<u64, ArgumentError> {
-    text(name, arg)?
-        .parse()
-        .map_err(|e| malformed(name, format!("not a non-negative integer: {e}")))
-}
-
-/// A decimal uint256 (a certificate id).
-fn decimal(name: &'static str, arg: &[u8]) -> Result<String, ArgumentError> {
-    if arg.is_empty()
-        || arg.len() > MAX_CERTIFICATE_ID_DIGITS
-        || !arg.iter().all(u8::is_ascii_digit)
-    {
-        return Err(malformed(
-            name,
-            format!("must be a decimal number of at most {MAX_CERTIFICATE_ID_DIGITS} digits"),
-        ));
+    fn decode(name: &'static str, arg: &[u8]) -> Result<String, ArgumentError> {
+        String::from_utf8(arg.to_vec()).map_err(|_| malformed(name, "not UTF-8"))
     }
-    text(name, arg)
 }
 
-/// Hex bytes, with or without `0x`.
-fn hex_bytes(name: &'static str, arg: &[u8]) -> Result<Vec<u8>, ArgumentError> {
-    let arg = arg.strip_prefix(b"0x").unwrap_or(arg);
-    hex::decode(arg).map_err(|e| malformed(name, format!("not hex: {e}")))
+impl Codec<String> for Identifier {
+    fn encode(value: &String) -> Vec<u8> {
+        Text::encode(value)
+    }
+    fn decode(name: &'static str, arg: &[u8]) -> Result<String, ArgumentError> {
+        if !is_identifier(arg) {
+            return Err(malformed(
+                name,
+                format!("must be {}", crate::IDENTIFIER_RULE),
+            ));
+        }
+        Text::decode(name, arg)
+    }
 }
 
-/// Exactly `N` hex bytes, with or without `0x`.
-fn hex_array<const N: usize>(name: &'static str, arg: &[u8]) -> Result<[u8; N], ArgumentError> {
-    let bytes = hex_bytes(name, arg)?;
-    let len = bytes.len();
-    bytes
-        .try_into()
-        .map_err(|_| malformed(name, format!("must be {N} bytes, got {len}")))
+impl Codec<u64> for Number {
+    fn encode(value: &u64) -> Vec<u8> {
+        value.to_string().into_bytes()
+    }
+    fn decode(name: &'static str, arg: &[u8]) -> Result<u64, ArgumentError> {
+        Text::decode(name, arg)?
+            .parse()
+            .map_err(|e| malformed(name, format!("not a non-negative integer: {e}")))
+    }
+}
+
+impl Codec<String> for Decimal {
+    fn encode(value: &String) -> Vec<u8> {
+        Text::encode(value)
+    }
+    fn decode(name: &'static str, arg: &[u8]) -> Result<String, ArgumentError> {
+        if arg.is_empty()
+            || arg.len() > MAX_CERTIFICATE_ID_DIGITS
+            || !arg.iter().all(u8::is_ascii_digit)
+        {
+            return Err(malformed(
+                name,
+                format!("must be a decimal number of at most {MAX_CERTIFICATE_ID_DIGITS} digits"),
+            ));
+        }
+        Text::decode(name, arg)
+    }
+}
+
+impl Codec<Vec<u8>> for Hex {
+    fn encode(value: &Vec<u8>) -> Vec<u8> {
+        hex::encode(value).into_bytes()
+    }
+    fn decode(name: &'static str, arg: &[u8]) -> Result<Vec<u8>, ArgumentError> {
+        let arg = arg.strip_prefix(b"0x").unwrap_or(arg);
+        hex::decode(arg).map_err(|e| malformed(name, format!("not hex: {e}")))
+    }
+}
+
+impl<const N: usize> Codec<[u8; N]> for Hex {
+    fn encode(value: &[u8; N]) -> Vec<u8> {
+        hex::encode(value).into_bytes()
+    }
+    fn decode(name: &'static str, arg: &[u8]) -> Result<[u8; N], ArgumentError> {
+        let bytes = <Hex as Codec<Vec<u8>>>::decode(name, arg)?;
+        let len = bytes.len();
+        bytes
+            .try_into()
+            .map_err(|_| malformed(name, format!("must be {N} bytes, got {len}")))
+    }
+}
+
+impl Codec<[u8; 20]> for Address {
+    fn encode(value: &[u8; 20]) -> Vec<u8> {
+        format!("0x{}", hex::encode(value)).into_bytes()
+    }
+    fn decode(name: &'static str, arg: &[u8]) -> Result<[u8; 20], ArgumentError> {
+        Hex::decode(name, arg)
+    }
+}
+
+impl Codec<AuditKind> for Kind {
+    fn encode(value: &AuditKind) -> Vec<u8> {
+        value.as_str().as_bytes().to_vec()
+    }
+    fn decode(name: &'static str, arg: &[u8]) -> Result<AuditKind, ArgumentError> {
+        [AuditKind::Record, AuditKind::Patient]
+            .into_iter()
+            .find(|kind| kind.as_str().as_bytes() == arg)
+            .ok_or_else(|| malformed(name, r#"must be "record" or "patient""#))
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::ticket::{NONCE_LEN, SigningKey, Ticket, Verdict};
 
     fn raw(args: &[&str]) -> Vec<Vec<u8>> {
         args.iter().map(|a| a.as_bytes().to_vec()).collect()
@@ -533,6 +407,7 @@ mod tests {
             size: 1234,
             content_fingerprint: [1; 32],
             watermark_fingerprint: [2; 32],
+            ticket: vec![9; 40],
         };
         assert_eq!(CreateRecord::decode(&create.encode()), Ok(create));
         let register = RegisterPatient {
@@ -548,15 +423,67 @@ mod tests {
             kind: AuditKind::Patient,
             id: "T-1".into(),
         };
+        assert_eq!(audit.encode(), raw(&["patient", "T-1"]));
         assert_eq!(GetAudit::decode(&audit.encode()), Ok(audit));
         let request = RequestRecovery {
             treatment_number: "T-1".into(),
             record_id: "R-1".into(),
             certificate_id: "42".into(),
             consent: vec![0xc0, 0xff, 0xee],
+            ticket: vec![0xab],
         };
         assert_eq!(request.encode()[3], b"c0ffee");
+        assert_eq!(request.encode()[4], b"ab");
         assert_eq!(RequestRecovery::decode(&request.encode()), Ok(request));
+        let key = SetKeyService {
+            ticket_key: [6; 32],
+        };
+        assert_eq!(SetKeyService::decode(&key.encode()), Ok(key));
+        assert_eq!(Version {}.encode(), Vec::<Vec<u8>>::new());
+        assert_eq!(GetKeyService::decode(&[]), Ok(GetKeyService {}));
+    }
+
+    #[test]
+    fn the_gated_functions_take_a_ticket_last() {
+        for names in [
+            CreateRecord::NAMES,
+            QueryRecord::NAMES,
+            RequestRecovery::NAMES,
+        ] {
+            assert_eq!(names.last(), Some(&"ticket"));
+        }
+        let query = QueryRecord::decode(&raw(&["T-1", "R-1", "0x0a0b"])).unwrap();
+        assert_eq!(query.ticket, [0x0a, 0x0b]);
+        // An empty ticket is well-formed here; the chaincode refuses it, recorded.
+        let query = QueryRecord::decode(&raw(&["T-1", "R-1", ""])).unwrap();
+        assert!(query.ticket.is_empty());
+    }
+
+    #[test]
+    fn the_largest_ticket_fits_an_argument() {
+        // Fabric channel names have at most 249 characters.
+        let ticket = Ticket {
+            channel: "c".repeat(249),
+            function: Function::RequestRecovery,
+            treatment_number: "T".repeat(crate::MAX_IDENTIFIER_LEN),
+            record_id: "R".repeat(crate::MAX_IDENTIFIER_LEN),
+            doctor_cert_id: [1; 32],
+            nonce: [2; NONCE_LEN],
+            issued_at_ms: i64::MAX,
+            verdict: Verdict::Rejected {
+                attempt: u32::MAX,
+                limit: u32::MAX,
+            },
+        }
+        .sign(&SigningKey::from_bytes(&[3; 32]));
+        let query = QueryRecord {
+            treatment_number: "T-1".into(),
+            record_id: "R-1".into(),
+            ticket: ticket.encode(),
+        };
+        let encoded = query.encode();
+        assert!(encoded[2].len() <= MAX_ARG_LEN, "{}", encoded[2].len());
+        assert_eq!(QueryRecord::decode(&encoded), Ok(query));
     }
 
     #[test]
@@ -564,30 +491,51 @@ mod tests {
         let error = CreateRecord::decode(&raw(&["T-1"])).unwrap_err();
         assert_eq!(
             error.to_string(),
-            "CreateRecord takes 6 argument(s) (treatmentNumber, recordId, hashC, size, \
-             contentFingerprint, watermarkFingerprint), got 1"
+            "CreateRecord takes 7 argument(s) (treatmentNumber, recordId, hashC, size, \
+             contentFingerprint, watermarkFingerprint, ticket), got 1"
         );
+        let error = Version::decode(&raw(&["x"])).unwrap_err();
+        assert_eq!(error.to_string(), "Version takes 0 argument(s) (), got 1");
         let error = GetRecord::decode(&raw(&["R/1"])).unwrap_err();
         assert_eq!(
             error.to_string(),
             "argument recordId is malformed: must be 1 to 128 of A-Z a-z 0-9 . _ : -"
         );
-        let error = GetRecord::decode(&[vec![b'a'; MAX_ARG_LEN + 1]]).unwrap_err();
-        assert!(matches!(error, ArgumentError::Oversized { .. }), "{error}");
+        let error = QueryRecord::decode(&[
+            b"T-1".to_vec(),
+            b"R-1".to_vec(),
+            vec![b'a'; MAX_ARG_LEN + 1],
+        ])
+        .unwrap_err();
+        assert_eq!(
+            error.to_string(),
+            "argument ticket is 4097 bytes, over the limit of 4096"
+        );
+        let error = QueryRecord::decode(&raw(&["T-1", "R-1", "xyz"])).unwrap_err();
+        assert!(
+            error
+                .to_string()
+                .starts_with("argument ticket is malformed: not hex"),
+            "{error}"
+        );
         let error = RegisterPatient::decode(&raw(&["T", "00", "0x00", "00"])).unwrap_err();
         assert_eq!(
             error.to_string(),
             "argument idHash is malformed: must be 32 bytes, got 1"
         );
+        let error = SetKeyService::decode(&raw(&["00"])).unwrap_err();
+        assert_eq!(
+            error.to_string(),
+            "argument ticketKey is malformed: must be 32 bytes, got 1"
+        );
         let error = GetRecoveryStatus::decode(&raw(&["-1"])).unwrap_err();
         assert!(error.to_string().contains("not a non-negative integer"));
-        let error = RequestRecovery::decode(&raw(&["T", "R", "1e3", "00"])).unwrap_err();
+        let error = RequestRecovery::decode(&raw(&["T", "R", "1e3", "00", ""])).unwrap_err();
         assert!(error.to_string().contains("at most 78 digits"), "{error}");
         let error = GetAudit::decode(&raw(&["doctor", "x"])).unwrap_err();
-        assert!(
-            error
-                .to_string()
-                .contains(r#"must be "record" or "patient""#)
+        assert_eq!(
+            error.to_string(),
+            r#"argument kind is malformed: must be "record" or "patient""#
         );
     }
 }

@@ -1,11 +1,10 @@
 //! A typed client of the hospital chaincode over the Fabric gateway.
 
 use medcert_fabric::Contract;
-use serde::de::DeserializeOwned;
 
 use crate::args::{self, Arguments};
 use crate::{
-    AuditEntry, Function, PASSWORD_KEY, Record, RecordChange, RecordState, Recovery, Tombstone,
+    AuditEntry, Function, KeyService, Record, RecordChange, RecordState, Recovery, Tombstone,
 };
 
 /// Why a call to the hospital chaincode failed.
@@ -45,9 +44,75 @@ pub struct Committed<T> {
 /// The hospital chaincode on one channel, one method per function. Reads that leave no
 /// trace are evaluated on a peer; everything else (audited reads included) is endorsed,
 /// submitted and awaited until it commits.
+///
+/// A password-gated call (create, query, request recovery) carries the key service's
+/// ticket in its arguments; a refused ticket comes back as [`ClientError::Fabric`] with
+/// the refusal, which the chain has recorded.
 #[derive(Clone)]
 pub struct HospitalClient {
     contract: Contract,
+}
+
+/// Declares one client method per function: its arguments' type, whether it is
+/// evaluated (the answer) or submitted (the committed answer), and the answer's type.
+macro_rules! methods {
+    (
+        evaluate { $($(#[doc = $edoc:literal])* $eval:ident($eargs:ident) -> $eanswer:ty;)* }
+        submit { $($(#[doc = $sdoc:literal])* $submit:ident($sargs:ident) -> $sanswer:ty;)* }
+    ) => {
+        impl HospitalClient {
+            $(
+                $(#[doc = $edoc])*
+                pub async fn $eval(&self, args: &args::$eargs) -> Result<$eanswer, ClientError> {
+                    self.evaluate(args).await
+                }
+            )*
+            $(
+                $(#[doc = $sdoc])*
+                pub async fn $submit(
+                    &self,
+                    args: &args::$sargs,
+                ) -> Result<Committed<$sanswer>, ClientError> {
+                    self.submit(args).await
+                }
+            )*
+        }
+    };
+}
+
+methods! {
+    evaluate {
+        /// A record's state: active, or deleted with its tombstone.
+        get_record(GetRecord) -> RecordState;
+        /// A record's past writes, newest first.
+        get_record_history(GetRecordHistory) -> Vec<RecordChange>;
+        /// A recovery and where it stands.
+        get_recovery_status(GetRecoveryStatus) -> Recovery;
+        /// The audit trail of a record or a patient, oldest first.
+        get_audit(GetAudit) -> Vec<AuditEntry>;
+    }
+    submit {
+        /// Registers (or replaces) the key service's ticket key (hospital admins only);
+        /// the answer is the registration.
+        set_key_service(SetKeyService) -> KeyService;
+        /// Registers a patient; the answer is the treatment number.
+        register_patient(RegisterPatient) -> String;
+        /// Creates a record, with the key service's ticket for it.
+        create_record(CreateRecord) -> Record;
+        /// Reads a record, audited on the ledger, with the key service's ticket for it.
+        query_record(QueryRecord) -> Record;
+        /// Deletes a record at its patient's signed request.
+        delete_record(DeleteRecord) -> Tombstone;
+        /// Asks for a record's recovery, with the key service's ticket for it; the answer
+        /// holds the request's index.
+        request_recovery(RequestRecovery) -> Recovery;
+        /// Records a served recovery (the relay only); answers what the ledger holds,
+        /// which is an earlier answer if there was one.
+        complete_recovery(CompleteRecovery) -> Recovery;
+        /// Records a failed recovery (the relay only); answers what the ledger holds,
+        /// which is an earlier answer if there was one.
+        fail_recovery(FailRecovery) -> Recovery;
+    }
 }
 
 impl HospitalClient {
@@ -59,176 +124,83 @@ impl HospitalClient {
 
     /// The chaincode version.
     pub async fn version(&self) -> Result<String, ClientError> {
-        let bytes = self.evaluate_raw(&args::Version).await?;
-        Ok(String::from_utf8_lossy(&bytes).into_owned())
+        self.evaluate(&args::Version {}).await
     }
 
-    /// Registers a patient; the answer is the treatment number.
-    pub async fn register_patient(
-        &self,
-        args: &args::RegisterPatient,
-        password: &[u8],
-    ) -> Result<Committed<String>, ClientError> {
-        let committed = self.submit_raw(args, Some(password)).await?;
-        Ok(Committed {
-            tx_id: committed.tx_id,
-            block_number: committed.block_number,
-            answer: String::from_utf8_lossy(&committed.result).into_owned(),
-        })
+    /// The key service registered on the channel, if any.
+    pub async fn get_key_service(&self) -> Result<Option<KeyService>, ClientError> {
+        self.evaluate(&args::GetKeyService {}).await
     }
 
-    /// Unlocks a patient (hospital admins only).
-    pub async fn unlock_patient(
-        &self,
-        args: &args::UnlockPatient,
-    ) -> Result<Committed<()>, ClientError> {
-        let committed = self.submit_raw(args, None).await?;
-        Ok(Committed {
-            tx_id: committed.tx_id,
-            block_number: committed.block_number,
-            answer: (),
-        })
-    }
-
-    /// Creates a record.
-    pub async fn create_record(
-        &self,
-        args: &args::CreateRecord,
-        password: &[u8],
-    ) -> Result<Committed<Record>, ClientError> {
-        self.submit(args, Some(password)).await
-    }
-
-    /// Reads a record, audited on the ledger.
-    pub async fn query_record(
-        &self,
-        args: &args::QueryRecord,
-        password: &[u8],
-    ) -> Result<Committed<Record>, ClientError> {
-        self.submit(args, Some(password)).await
-    }
-
-    /// A record's state: active, or deleted with its tombstone.
-    pub async fn get_record(&self, args: &args::GetRecord) -> Result<RecordState, ClientError> {
-        self.evaluate(args).await
-    }
-
-    /// A record's past writes, newest first.
-    pub async fn get_record_history(
-        &self,
-        args: &args::GetRecordHistory,
-    ) -> Result<Vec<RecordChange>, ClientError> {
-        self.evaluate(args).await
-    }
-
-    /// Deletes a record at its patient's signed request.
-    pub async fn delete_record(
-        &self,
-        args: &args::DeleteRecord,
-    ) -> Result<Committed<Tombstone>, ClientError> {
-        self.submit(args, None).await
-    }
-
-    /// Asks for a record's recovery; the answer holds the request's index.
-    pub async fn request_recovery(
-        &self,
-        args: &args::RequestRecovery,
-        password: &[u8],
-    ) -> Result<Committed<Recovery>, ClientError> {
-        self.submit(args, Some(password)).await
-    }
-
-    /// Records a served recovery (the relay only); answers what the ledger holds, which
-    /// is an earlier answer if there was one.
-    pub async fn complete_recovery(
-        &self,
-        args: &args::CompleteRecovery,
-    ) -> Result<Committed<Recovery>, ClientError> {
-        self.submit(args, None).await
-    }
-
-    /// Records a failed recovery (the relay only); answers what the ledger holds, which
-    /// is an earlier answer if there was one.
-    pub async fn fail_recovery(
-        &self,
-        args: &args::FailRecovery,
-    ) -> Result<Committed<Recovery>, ClientError> {
-        self.submit(args, None).await
-    }
-
-    /// A recovery and where it stands.
-    pub async fn get_recovery_status(
-        &self,
-        args: &args::GetRecoveryStatus,
-    ) -> Result<Recovery, ClientError> {
-        self.evaluate(args).await
-    }
-
-    /// The audit trail of a record or a patient, oldest first.
-    pub async fn get_audit(&self, args: &args::GetAudit) -> Result<Vec<AuditEntry>, ClientError> {
-        self.evaluate(args).await
-    }
-
-    async fn evaluate<A: Arguments, T: DeserializeOwned>(
-        &self,
-        args: &A,
-    ) -> Result<T, ClientError> {
-        let bytes = self.evaluate_raw(args).await?;
+    async fn evaluate<A: Arguments, T: Answer>(&self, args: &A) -> Result<T, ClientError> {
+        let proposal = self
+            .contract
+            .new_proposal(A::FUNCTION.name())
+            .args(args.encode())
+            .build()
+            .map_err(fabric::<A>)?;
+        let bytes = proposal.evaluate().await.map_err(fabric::<A>)?;
         parse::<A, T>(&bytes)
     }
 
-    async fn submit<A: Arguments, T: DeserializeOwned>(
-        &self,
-        args: &A,
-        password: Option<&[u8]>,
-    ) -> Result<Committed<T>, ClientError> {
-        let committed = self.submit_raw(args, password).await?;
+    async fn submit<A: Arguments, T: Answer>(&self, args: &A) -> Result<Committed<T>, ClientError> {
+        let committed = self
+            .contract
+            .new_proposal(A::FUNCTION.name())
+            .args(args.encode())
+            .submit()
+            .await
+            .map_err(fabric::<A>)?;
         Ok(Committed {
             answer: parse::<A, T>(&committed.result)?,
             tx_id: committed.tx_id,
             block_number: committed.block_number,
         })
     }
+}
 
-    async fn evaluate_raw<A: Arguments>(&self, args: &A) -> Result<Vec<u8>, ClientError> {
-        let fabric = |source| ClientError::Fabric {
-            function: A::FUNCTION,
-            source,
-        };
-        self.contract
-            .new_proposal(A::FUNCTION.name())
-            .args(args.encode())
-            .build()
-            .map_err(fabric)?
-            .evaluate()
-            .await
-            .map_err(fabric)
-    }
+/// How a function's answer reads: JSON, except the plain-text answers.
+trait Answer: Sized {
+    fn read(bytes: &[u8]) -> Result<Self, serde_json::Error>;
+}
 
-    async fn submit_raw<A: Arguments>(
-        &self,
-        args: &A,
-        password: Option<&[u8]>,
-    ) -> Result<medcert_fabric::Committed, ClientError> {
-        let mut proposal = self
-            .contract
-            .new_proposal(A::FUNCTION.name())
-            .args(args.encode());
-        if let Some(password) = password {
-            proposal = proposal.transient(PASSWORD_KEY, password.to_vec());
-        }
-        proposal
-            .submit()
-            .await
-            .map_err(|source| ClientError::Fabric {
-                function: A::FUNCTION,
-                source,
-            })
+/// `Version` and `RegisterPatient` answer plain text.
+impl Answer for String {
+    fn read(bytes: &[u8]) -> Result<Self, serde_json::Error> {
+        Ok(String::from_utf8_lossy(bytes).into_owned())
     }
 }
 
-fn parse<A: Arguments, T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ClientError> {
-    serde_json::from_slice(bytes).map_err(|source| ClientError::Answer {
+macro_rules! json_answers {
+    ($($answer:ty),*) => {$(
+        impl Answer for $answer {
+            fn read(bytes: &[u8]) -> Result<Self, serde_json::Error> {
+                serde_json::from_slice(bytes)
+            }
+        }
+    )*};
+}
+
+json_answers!(
+    KeyService,
+    Option<KeyService>,
+    Record,
+    RecordState,
+    Vec<RecordChange>,
+    Tombstone,
+    Recovery,
+    Vec<AuditEntry>
+);
+
+fn fabric<A: Arguments>(source: medcert_fabric::Error) -> ClientError {
+    ClientError::Fabric {
+        function: A::FUNCTION,
+        source,
+    }
+}
+
+fn parse<A: Arguments, T: Answer>(bytes: &[u8]) -> Result<T, ClientError> {
+    T::read(bytes).map_err(|source| ClientError::Answer {
         function: A::FUNCTION,
         source,
     })

@@ -1,6 +1,7 @@
 //! The chaincode's events: at most one per transaction (Fabric's limit), named by these
 //! constants. Payloads are JSON: an [`AuditEntry`](crate::AuditEntry) for the patient and
-//! record events, [`RecordDeleted`] for a deletion, an
+//! record events and the refusals, the [`KeyService`](crate::KeyService) for its
+//! registration, [`RecordDeleted`] for a deletion, an
 //! [`InterchainRequest`](crate::InterchainRequest) for a recovery request, the
 //! [`Recovery`](crate::Recovery) for its answer.
 
@@ -10,10 +11,13 @@ use crate::Tombstone;
 
 /// A patient was registered.
 pub const PATIENT_REGISTERED: &str = "PatientRegistered";
-/// A hospital admin unlocked a patient.
-pub const PATIENT_UNLOCKED: &str = "PatientUnlocked";
-/// A wrong password was counted.
+/// A hospital admin registered the key service's ticket key.
+pub const KEY_SERVICE_SET: &str = "KeyServiceSet";
+/// The key service's ticket said the password was wrong: a failed attempt, recorded.
 pub const PASSWORD_REJECTED: &str = "PasswordRejected";
+/// A password-gated action came without a valid ticket (none, malformed, not the key
+/// service's, for another action, expired or used before): a failed attempt, recorded.
+pub const ACCESS_REFUSED: &str = "AccessRefused";
 /// A record was created.
 pub const RECORD_CREATED: &str = "RecordCreated";
 /// A record was queried.

@@ -7,13 +7,15 @@ use std::fmt;
 pub enum Function {
     /// The chaincode's version (anyone).
     Version,
-    /// A doctor registers a patient with the patient's password.
+    /// A hospital admin registers (or replaces) the key service's ticket key.
+    SetKeyService,
+    /// A hospital member reads the registered ticket key.
+    GetKeyService,
+    /// A doctor registers a patient (the key service enrolls the password).
     RegisterPatient,
-    /// A hospital admin unlocks a patient locked out by wrong passwords.
-    UnlockPatient,
-    /// A doctor creates a record, with the patient's password.
+    /// A doctor creates a record, with a password ticket; audited.
     CreateRecord,
-    /// A doctor reads a record, with the patient's password; audited.
+    /// A doctor reads a record, with a password ticket; audited.
     QueryRecord,
     /// A hospital member reads a record's state (active or deleted).
     GetRecord,
@@ -21,8 +23,8 @@ pub enum Function {
     GetRecordHistory,
     /// The patient's signed request deletes a record, leaving a tombstone.
     DeleteRecord,
-    /// A doctor asks, with the patient's password, for a record to be recovered from
-    /// the certificate chain.
+    /// A doctor asks, with a password ticket, for a record to be recovered from the
+    /// certificate chain.
     RequestRecovery,
     /// The relay records a served recovery.
     CompleteRecovery,
@@ -36,10 +38,11 @@ pub enum Function {
 
 impl Function {
     /// Every function, in the order the chaincode lists them.
-    pub const ALL: [Function; 13] = [
+    pub const ALL: [Function; 14] = [
         Self::Version,
+        Self::SetKeyService,
+        Self::GetKeyService,
         Self::RegisterPatient,
-        Self::UnlockPatient,
         Self::CreateRecord,
         Self::QueryRecord,
         Self::GetRecord,
@@ -56,8 +59,9 @@ impl Function {
     pub const fn name(self) -> &'static str {
         match self {
             Self::Version => "Version",
+            Self::SetKeyService => "SetKeyService",
+            Self::GetKeyService => "GetKeyService",
             Self::RegisterPatient => "RegisterPatient",
-            Self::UnlockPatient => "UnlockPatient",
             Self::CreateRecord => "CreateRecord",
             Self::QueryRecord => "QueryRecord",
             Self::GetRecord => "GetRecord",

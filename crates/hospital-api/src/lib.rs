@@ -20,22 +20,22 @@ mod function;
 pub mod ticket;
 
 pub use answers::{
-    Actor, AuditEntry, InterchainRequest, Record, RecordChange, RecordState, Recovery,
+    Actor, AuditEntry, InterchainRequest, KeyService, Record, RecordChange, RecordState, Recovery,
     RecoveryResult, RecoveryState, Role, Tombstone,
 };
 #[cfg(feature = "client")]
 pub use client::{ClientError, Committed, HospitalClient};
 pub use function::Function;
 
-/// Status of a refusal whose writes must still commit (a wrong password is counted):
-/// Fabric commits the writes of any response below 400.
+/// Status of a refusal whose writes must still commit (a failed attempt at a
+/// password-gated action is recorded): Fabric commits the writes of any response below
+/// 400.
 pub const STATUS_REFUSED_RECORDED: i32 = 300;
 /// The longest accepted argument, in bytes.
 pub const MAX_ARG_LEN: usize = 4096;
-/// The longest accepted password, in bytes.
+/// The longest accepted password, in bytes (the key service checks passwords; no
+/// password reaches the chain).
 pub const MAX_PASSWORD_LEN: usize = 1024;
-/// The transient-map key of the patient's password (transient data never reaches a block).
-pub const PASSWORD_KEY: &str = "password";
 /// The longest identifier (treatment number, record id), in bytes.
 pub const MAX_IDENTIFIER_LEN: usize = 128;
 /// The identifier rule, as messages state it.

@@ -10,7 +10,10 @@
 //! recorded as a failed attempt and refused. The key service releases a record key only
 //! for a committed transaction whose audit entry names a ticket it issued.
 
-use ed25519_dalek::{Signature, Signer, SigningKey, Verifier, VerifyingKey};
+use ed25519_dalek::{Signature, Signer, Verifier};
+/// The keys tickets are signed and verified with, re-exported so that the key service,
+/// the chaincode and the tests name the very types this module takes.
+pub use ed25519_dalek::{SigningKey, VerifyingKey};
 
 use crate::Function;
 
@@ -25,10 +28,10 @@ pub const TICKET_LIFETIME_MS: i64 = 5 * 60 * 1000;
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum TicketError {
     /// The bytes end early, carry an unknown field value or trail extra bytes.
-    #[error("malformed ticket: {0}")]
+    #[error("malformed password ticket: {0}")]
     Malformed(&'static str),
     /// The signature is not the registered key's over these fields.
-    #[error("the ticket's signature is not the hospital key service's")]
+    #[error("the password ticket is not signed by the registered key service")]
     BadSignature,
 }
 
