@@ -1,24 +1,27 @@
 //! Certification (DESIGN.md, "Flows", Store): at the patient's request the envelope
 //! {DEK sealed to the patient, E'} goes to IPFS and `issueCertificate` records its CID
-//! (Hash I) with both fingerprints, authorised by the patient's EIP-712 signature.
+//! (Hash I) with both fingerprints, authorised by the patient's EIP-712 signature. The
+//! hospital's key service seals the DEK to the patient; the doctor never holds it here.
 
 use std::fs::File;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
-use medcert_crypto::{Dek, EnvelopeHeader, RecordAad};
+use medcert_crypto::{EnvelopeHeader, RecordAad};
 use medcert_eip712::{CertificateAuthorization, hospital_id};
 use medcert_ethereum::EthereumError;
 use medcert_ethereum::ethers::types::{Address, U256};
+use medcert_key_service::KeyServiceClient;
 use medcert_network::{Hospital, Network};
 use serde::Serialize;
 use tokio::io::AsyncReadExt;
 
-use crate::connect::{Actor, certificate_client_as_hospital, csp, hospital_client, ipfs};
+use crate::connect::{
+    Actor, certificate_client_as_hospital, csp, hospital_client, ipfs, key_service,
+};
 use crate::digest::{ContentFingerprint, Fingerprints, WatermarkFingerprint, hex32};
 use crate::error::FlowError;
 use crate::ids::{certificate_record_id, check_record_id};
-use crate::keys::HospitalKeys;
 use crate::observer::{Observed, Observer};
 use crate::query::active_record;
 use crate::wallet::PatientWallet;
@@ -45,20 +48,21 @@ pub struct Certified {
     pub issue_ms: f64,
 }
 
-/// A stored record ready to be certified: its key and E' (rewound).
+/// A stored record ready to be certified: its id, fingerprints and E' (rewound).
 pub(crate) struct Sealed<'a> {
     pub record_id: &'a str,
     pub fingerprints: &'a Fingerprints,
-    pub dek: &'a Dek,
     pub ciphertext: File,
 }
 
-/// Builds the envelope (header sealed to the patient ‖ E'), adds it to IPFS and issues
-/// the certificate with the patient's authorisation. A refused issuance unpins the
-/// envelope, so no certificate-less copy stays pinned.
+/// Builds the envelope (header with the DEK that `keys`, the hospital's key service,
+/// wraps to the patient ‖ E'), adds it to IPFS and issues the certificate with the
+/// patient's authorisation. A refused issuance unpins the envelope, so no
+/// certificate-less copy stays pinned.
 pub(crate) async fn certify_ciphertext(
     network: &Network,
     hospital: &Hospital,
+    keys: &KeyServiceClient,
     wallet: &PatientWallet,
     sealed: Sealed<'_>,
     observer: &dyn Observer,
@@ -74,7 +78,11 @@ pub(crate) async fn certify_ciphertext(
         record_id: sealed.record_id,
         hospital_id: &hospital.id,
     };
-    let header = EnvelopeHeader::seal(sealed.dek, &aad, &wallet.x25519().public_key())?.encode()?;
+    let wrapped = keys
+        .wrap_for_patient(sealed.record_id, &wallet.x25519().public_key())
+        .await
+        .map_err(|source| FlowError::key_service(&hospital.id, source))?;
+    let header = EnvelopeHeader::seal(&aad, wrapped).encode()?;
     let length = sealed
         .ciphertext
         .metadata()
@@ -216,8 +224,7 @@ pub async fn certify_record(
         });
     }
 
-    let keys = HospitalKeys::of(network, hospital)?;
-    let dek = keys.key_store.get(request.record_id)?;
+    let keys = key_service(hospital, Actor::Doctor(request.doctor)).await?;
     let from = "the hospital chain";
     let hash_c = hex32("Hash C", from, &record.hash_c)?;
     let scratch = scratch_dir()?;
@@ -242,10 +249,9 @@ pub async fn certify_record(
     let sealed = Sealed {
         record_id: request.record_id,
         fingerprints: &fingerprints,
-        dek: &dek,
         ciphertext,
     };
-    certify_ciphertext(network, hospital, &wallet, sealed, observer).await
+    certify_ciphertext(network, hospital, &keys, &wallet, sealed, observer).await
 }
 
 #[cfg(test)]

@@ -1,6 +1,6 @@
-//! Connections to the network's services, from its description: a hospital's gateway as
-//! one of its identities, the certificate contract as a hospital's issuer account, IPFS,
-//! the CSP.
+//! Connections to the network's services, from its description: a hospital's gateway and
+//! key service as one of its identities, the certificate contract as a hospital's issuer
+//! account, IPFS, the CSP.
 
 use std::time::Duration;
 
@@ -10,6 +10,7 @@ use medcert_ethereum::{ChainConfig, MedicalCertificateClient, wallet_from_hex};
 use medcert_fabric::Gateway;
 use medcert_hospital_api::HospitalClient;
 use medcert_ipfs::Ipfs;
+use medcert_key_service::{KeyServiceClient, PublicKeys};
 use medcert_network::{Hospital, Identity, Network};
 
 use crate::error::FlowError;
@@ -37,13 +38,17 @@ impl Actor {
     }
 }
 
+/// `identity`'s Fabric signer, from its certificate and key files.
+fn signer(hospital: &Hospital, identity: &Identity) -> Result<medcert_fabric::Identity, FlowError> {
+    medcert_fabric::Identity::from_files(&identity.msp_id, &identity.cert, &identity.key)
+        .map_err(|source| FlowError::fabric(&hospital.channel, source))
+}
+
 /// Opens `hospital`'s peer gateway as `identity` (any identity the peer accepts: a
 /// doctor, the admin, the relay's org) over TLS with the peer's CA.
 pub async fn gateway(hospital: &Hospital, identity: &Identity) -> Result<Gateway, FlowError> {
     let fabric = |source| FlowError::fabric(&hospital.channel, source);
-    let signer =
-        medcert_fabric::Identity::from_files(&identity.msp_id, &identity.cert, &identity.key)
-            .map_err(fabric)?;
+    let signer = signer(hospital, identity)?;
     let ca = std::fs::read(&hospital.peer.tls_ca).map_err(|source| FlowError::Read {
         path: hospital.peer.tls_ca.clone(),
         source,
@@ -65,6 +70,45 @@ pub async fn hospital_client(
             .network(&hospital.channel)
             .contract(&network.fabric.chaincode_name),
     ))
+}
+
+/// `hospital`'s key service, called as `actor`: every request is signed with the actor's
+/// Fabric enrollment key, and the service serves only its hospital's doctors (and its
+/// admin, to unlock a patient).
+pub async fn key_service(hospital: &Hospital, actor: Actor) -> Result<KeyServiceClient, FlowError> {
+    let signer = signer(hospital, actor.identity(hospital)?)?;
+    let service = &hospital.key_service;
+    let client =
+        KeyServiceClient::connect(&service.endpoint, &service.host, &service.tls_ca, signer)
+            .await
+            .map_err(|source| FlowError::key_service(&hospital.id, source))?;
+    check_serves(hospital, client.keys())?;
+    Ok(client)
+}
+
+/// The public keys `hospital`'s key service publishes (its X25519 key, its watermark and
+/// ticket verifying keys); asks no identity. A service that says it serves another
+/// hospital is refused.
+pub async fn public_keys(hospital: &Hospital) -> Result<PublicKeys, FlowError> {
+    let service = &hospital.key_service;
+    let keys = KeyServiceClient::public_keys(&service.endpoint, &service.host, &service.tls_ca)
+        .await
+        .map_err(|source| FlowError::key_service(&hospital.id, source))?;
+    check_serves(hospital, &keys)?;
+    Ok(keys)
+}
+
+/// A service at `hospital`'s endpoint that serves another hospital (a mixed-up network
+/// description) would wrap keys and sign marks for the wrong one.
+fn check_serves(hospital: &Hospital, keys: &PublicKeys) -> Result<(), FlowError> {
+    if keys.hospital_id == hospital.id {
+        return Ok(());
+    }
+    Err(FlowError::ForeignKeyService {
+        hospital: hospital.id.clone(),
+        endpoint: hospital.key_service.endpoint.clone(),
+        serves: keys.hospital_id.clone(),
+    })
 }
 
 /// The deployed certificate contract's address.

@@ -2,8 +2,8 @@
 //!
 //! The patient reads the envelope header of the certificate's record from IPFS, opens the
 //! DEK with their X25519 key, re-wraps it to H''s key (as registered on the contract, and
-//! the same as H''s own key store when this machine holds it), signs an EIP-712 consent
-//! with a fresh random nonce and an expiry, and writes a consent file for H''s doctor.
+//! the same as H''s key service publishes), signs an EIP-712 consent with a fresh random
+//! nonce and an expiry, and writes a consent file for H''s doctor.
 
 use std::io::Write;
 use std::os::unix::fs::PermissionsExt;
@@ -18,10 +18,9 @@ use medcert_ethereum::ethers::types::Address;
 use medcert_network::Network;
 use serde::{Deserialize, Serialize};
 
-use crate::connect::{certificate_reader, ipfs};
+use crate::connect::{certificate_reader, ipfs, public_keys};
 use crate::error::FlowError;
 use crate::ids::word_text;
-use crate::keys::HospitalKeys;
 use crate::wallet::PatientWallet;
 
 /// The version of the consent file format.
@@ -173,17 +172,11 @@ pub async fn sign_consent(
                 hospital: hospital.id.clone(),
                 len: registered.public_key.len(),
             })?;
-    let key_dir = HospitalKeys::dir(&network.run_dir, &hospital.id);
-    if key_dir.exists() {
-        let local = HospitalKeys::open_existing(&key_dir)?
-            .key_store
-            .public_key()
-            .to_bytes();
-        if local != registered {
-            return Err(FlowError::KeyNotRegistered {
-                hospital: hospital.id.clone(),
-            });
-        }
+    // The key H''s key service holds: a stale registration would wrap to a key no one has.
+    if public_keys(hospital).await?.hospital_key.to_bytes() != registered {
+        return Err(FlowError::KeyNotRegistered {
+            hospital: hospital.id.clone(),
+        });
     }
 
     let header = envelope_header(&ipfs(network)?, &certificate.cid).await?;

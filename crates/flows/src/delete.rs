@@ -1,21 +1,20 @@
 //! The patient's deletion (DESIGN.md, "Flows", Delete): the patient signs → HB
 //! `DeleteRecord` leaves a tombstone → the hospital deletes the CSP object by Hash C and
-//! shreds its copy of the record's key.
+//! its key service, shown the committed deletion, shreds the record's key.
 
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
-use medcert_crypto::CryptoError;
 use medcert_csp::CspError;
 use medcert_hospital_api::{RecordState, args};
+use medcert_key_service::Shredded;
 use medcert_network::{Hospital, Network};
 use serde::{Deserialize, Serialize};
 
-use crate::connect::{Actor, csp, hospital_client};
+use crate::connect::{Actor, csp, hospital_client, key_service};
 use crate::digest::{HashC, hex32};
 use crate::error::FlowError;
 use crate::ids::check_identifier;
-use crate::keys::HospitalKeys;
 use crate::ms;
 use crate::query::record_state;
 use crate::wallet::PatientWallet;
@@ -29,7 +28,8 @@ pub struct DeleteRequest<'a> {
     pub hospital: &'a str,
     /// The record's id.
     pub record_id: &'a str,
-    /// Who submits the patient's signed request on the hospital chain.
+    /// Who submits the patient's signed request on the hospital chain and has the key
+    /// service shred the record's key (a doctor: the service serves doctors).
     pub submitter: Actor,
 }
 
@@ -66,16 +66,17 @@ pub struct DeleteReport {
     pub hash_c: Option<HashC>,
     /// What happened to the record's CSP object.
     pub csp_object: Cleanup,
-    /// What happened to the record's key in the hospital's key store.
+    /// What happened to the record's key in the hospital's key service: destroyed by
+    /// this run, or already gone.
     pub hospital_key: Cleanup,
     /// Time to delete the record on the hospital chain, in milliseconds.
     pub delete_record_ms: f64,
-    /// Time to clean up the CSP object and the key, in milliseconds.
+    /// Time to delete the CSP object and shred the key, in milliseconds.
     pub cleanup_ms: f64,
 }
 
 /// The hospital's note of a deletion in progress, so a re-run can finish the cleanup
-/// after `DeleteRecord` has removed Hash C from world state.
+/// after `DeleteRecord` has removed Hash C from world state. It holds no secret.
 #[derive(Debug, Serialize, Deserialize)]
 struct PendingDeletion {
     record_id: String,
@@ -83,14 +84,17 @@ struct PendingDeletion {
     hash_c: HashC,
 }
 
+/// Where the notes of `hospital`'s deletions in progress are kept in the run directory.
+pub fn pending_deletions_dir(run_dir: &Path, hospital: &str) -> PathBuf {
+    run_dir.join("pending-deletions").join(hospital)
+}
+
 fn pending_path(network: &Network, hospital: &Hospital, record_id: &str) -> PathBuf {
     use sha3::{Digest, Sha3_256};
-    HospitalKeys::dir(&network.run_dir, &hospital.id)
-        .join("pending-deletions")
-        .join(format!(
-            "{}.json",
-            hex::encode(Sha3_256::digest(record_id.as_bytes()))
-        ))
+    pending_deletions_dir(&network.run_dir, &hospital.id).join(format!(
+        "{}.json",
+        hex::encode(Sha3_256::digest(record_id.as_bytes()))
+    ))
 }
 
 /// What the chain says of the deletion.
@@ -103,8 +107,9 @@ struct OnChain {
 }
 
 /// The patient signs the deletion request, the hospital chain deletes the record (leaving
-/// a tombstone), then the hospital deletes the CSP object by Hash C and shreds its key.
-/// Running it again after a failure part-way finishes the cleanup.
+/// a tombstone), then the hospital deletes the CSP object by Hash C and its key service
+/// shreds the key for the committed deletion. Running it again after a failure part-way
+/// finishes the cleanup.
 pub async fn delete_record(
     network: &Network,
     patients_dir: &Path,
@@ -113,7 +118,7 @@ pub async fn delete_record(
     let hospital = network.hospital(request.hospital)?;
     check_identifier("record id", request.record_id)?;
     let wallet = PatientWallet::open(patients_dir, request.patient)?;
-    let keys = HospitalKeys::of(network, hospital)?;
+    let keys = key_service(hospital, request.submitter).await?;
     let csp = csp(network)?;
     let client = hospital_client(network, hospital, request.submitter).await?;
     let pending = pending_path(network, hospital, request.record_id);
@@ -173,10 +178,13 @@ pub async fn delete_record(
             Err(e) => return Err(e.into()),
         },
     };
-    let hospital_key = match keys.key_store.delete(request.record_id) {
-        Ok(()) => Cleanup::Removed,
-        Err(CryptoError::UnknownRecord { .. }) => Cleanup::AlreadyAbsent,
-        Err(e) => return Err(e.into()),
+    let hospital_key = match keys
+        .shred_key(request.record_id, &on_chain.deleted_tx)
+        .await
+        .map_err(|source| FlowError::key_service(&hospital.id, source))?
+    {
+        Shredded::Destroyed => Cleanup::Removed,
+        Shredded::AlreadyGone => Cleanup::AlreadyAbsent,
     };
     match std::fs::remove_file(&pending) {
         Ok(()) => {}

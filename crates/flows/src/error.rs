@@ -8,9 +8,10 @@ use medcert_csp::CspError;
 use medcert_ethereum::EthereumError;
 use medcert_hospital_api::{ClientError, IDENTIFIER_RULE};
 use medcert_ipfs::IpfsError;
+use medcert_key_service::KeyServiceError;
 use medcert_network::NetworkError;
 
-use crate::keys::KeysError;
+use crate::gate::WrongPassword;
 use crate::store::StoreError;
 use crate::verify::VerifyError;
 use crate::wallet::WalletError;
@@ -22,10 +23,10 @@ pub enum FailureKind {
     Failed,
     /// A record's watermark or fingerprint is not the issuing hospital's.
     NotAuthentic,
-    /// A chain refused: wrong password, unknown patient or record, expired or replayed
-    /// consent, a failed recovery.
+    /// A chain or a key service refused: wrong password, locked patient, too many
+    /// attempts, unknown patient or record, expired or replayed consent, a failed recovery.
     Refused,
-    /// A service (peer, node, IPFS, CSP) could not be reached.
+    /// A service (peer, node, IPFS, CSP, key service) could not be reached.
     Unreachable,
 }
 
@@ -188,8 +189,11 @@ pub enum FlowError {
         /// The certificate's id.
         certificate_id: u64,
     },
-    /// A hospital's public key on the certificate contract differs from its key store's.
-    #[error("{hospital}'s key on the certificate contract is not the one in its key store")]
+    /// A hospital's public key on the certificate contract differs from the one its key
+    /// service publishes.
+    #[error(
+        "{hospital}'s key on the certificate contract is not the one its key service publishes"
+    )]
     KeyNotRegistered {
         /// The hospital's id.
         hospital: String,
@@ -247,9 +251,37 @@ pub enum FlowError {
     /// The network description cannot be read or used.
     #[error(transparent)]
     Network(#[from] NetworkError),
-    /// A hospital's secrets cannot be opened or created.
+    /// A hospital's key service refused or failed a call, or cannot be reached.
+    #[error("the key service of {hospital}")]
+    KeyService {
+        /// The hospital's id.
+        hospital: String,
+        /// The service's answer.
+        source: KeyServiceError,
+    },
+    /// The key service at a hospital's endpoint serves another hospital.
+    #[error(
+        "the key service at {endpoint} serves {serves}, not {hospital}; check the network description"
+    )]
+    ForeignKeyService {
+        /// The hospital whose service was asked for.
+        hospital: String,
+        /// The endpoint in the network description.
+        endpoint: String,
+        /// The hospital it serves.
+        serves: String,
+    },
+    /// The patient's password was wrong; the chain recorded the failed attempt.
     #[error(transparent)]
-    Keys(#[from] KeysError),
+    WrongPassword(#[from] WrongPassword),
+    /// The patient is already registered at the hospital, password and all.
+    #[error("patient {treatment_number:?} is already registered at {hospital}")]
+    AlreadyRegistered {
+        /// The hospital's id.
+        hospital: String,
+        /// The patient's treatment number there.
+        treatment_number: String,
+    },
     /// A patient's wallet cannot be opened or saved.
     #[error(transparent)]
     Wallet(#[from] WalletError),
@@ -384,17 +416,33 @@ impl FlowError {
         }
     }
 
+    pub(crate) fn key_service(hospital: &str, source: KeyServiceError) -> Self {
+        FlowError::KeyService {
+            hospital: hospital.to_owned(),
+            source,
+        }
+    }
+
     /// What kind of failure this is.
     pub fn kind(&self) -> FailureKind {
         match self {
+            FlowError::Verify(source)
+            | FlowError::Unverifiable(source @ VerifyError::Keys { .. }) => source.kind(),
             FlowError::NotAuthentic(_)
             | FlowError::TamperedEnvelope(_)
             | FlowError::Unverifiable(_) => FailureKind::NotAuthentic,
-            FlowError::RecoveryFailed { .. } => FailureKind::Refused,
+            FlowError::RecoveryFailed { .. }
+            | FlowError::WrongPassword(_)
+            | FlowError::Store(StoreError::WrongPassword(_))
+            | FlowError::AlreadyRegistered { .. } => FailureKind::Refused,
+            FlowError::KeyService { source, .. }
+            | FlowError::Store(StoreError::KeyService(source)) => key_service_kind(source),
             FlowError::CertifyAfterStore { source, .. } => source.kind(),
             FlowError::Fabric { source, .. } => fabric_kind(source),
             FlowError::HospitalChain { source, .. }
-            | FlowError::Store(StoreError::Chain(source)) => client_kind(source),
+            | FlowError::Store(
+                StoreError::Chain(source) | StoreError::Unconfirmed { source, .. },
+            ) => client_kind(source),
             FlowError::Store(StoreError::Csp(source)) | FlowError::Csp(source) => csp_kind(source),
             FlowError::Ethereum(source) => ethereum_kind(source),
             FlowError::Ipfs(IpfsError::Unreachable { .. } | IpfsError::Timeout { .. }) => {
@@ -403,6 +451,42 @@ impl FlowError {
             FlowError::RecoveryTimeout { .. } => FailureKind::Unreachable,
             _ => FailureKind::Failed,
         }
+    }
+}
+
+/// Whether the chaincode's own message in a failed call says `words` (e.g. "already
+/// exists", "unknown record"): the chaincode's refusals reach a client only as text, in
+/// an evaluation's answer or in the peers' endorsement details.
+pub(crate) fn chain_says(error: &ClientError, words: &str) -> bool {
+    use medcert_fabric::Error;
+    let ClientError::Fabric { source, .. } = error else {
+        return false;
+    };
+    match source {
+        Error::Chaincode { message, .. } | Error::Refused { message, .. } => {
+            message.contains(words)
+        }
+        Error::Gateway {
+            message, details, ..
+        } => message.contains(words) || details.iter().any(|d| d.contains(words)),
+        _ => false,
+    }
+}
+
+fn key_service_kind(error: &KeyServiceError) -> FailureKind {
+    match error {
+        // The service's own peer is a service too.
+        KeyServiceError::Unreachable { .. } | KeyServiceError::PeerFailed { .. } => {
+            FailureKind::Unreachable
+        }
+        KeyServiceError::Refused { .. }
+        | KeyServiceError::Denied { .. }
+        | KeyServiceError::Locked { .. }
+        | KeyServiceError::RateLimited { .. }
+        | KeyServiceError::NotCommitted { .. }
+        | KeyServiceError::NotFound { .. }
+        | KeyServiceError::Conflict { .. } => FailureKind::Refused,
+        _ => FailureKind::Failed,
     }
 }
 
@@ -506,6 +590,68 @@ mod tests {
             .kind(),
             FailureKind::Unreachable
         );
+    }
+
+    #[test]
+    fn key_service_failures_are_unreachable_or_refusals() {
+        let unreachable = KeyServiceError::Unreachable {
+            endpoint: "127.0.0.1:1".into(),
+            source: Box::new(std::io::Error::from(std::io::ErrorKind::ConnectionRefused)),
+        };
+        let locked = KeyServiceError::Locked {
+            treatment_number: "T-1".into(),
+        };
+        let limited = KeyServiceError::RateLimited {
+            retry_after: std::time::Duration::from_secs(3),
+        };
+        let kinds = [unreachable, locked, limited]
+            .map(|source| FlowError::key_service("hospital1", source).kind());
+        assert_eq!(
+            kinds,
+            [
+                FailureKind::Unreachable,
+                FailureKind::Refused,
+                FailureKind::Refused
+            ]
+        );
+        let in_store = FlowError::Store(StoreError::KeyService(KeyServiceError::Locked {
+            treatment_number: "T-1".into(),
+        }));
+        assert_eq!(in_store.kind(), FailureKind::Refused);
+        let wrong = FlowError::from(WrongPassword {
+            treatment_number: "T-1".into(),
+            attempt: 1,
+            limit: 5,
+            tx_id: "tx".into(),
+        });
+        assert_eq!(wrong.kind(), FailureKind::Refused);
+    }
+
+    #[test]
+    fn the_chaincodes_words_are_found_in_evaluations_and_endorsements() {
+        let evaluated = ClientError::Fabric {
+            function: medcert_hospital_api::Function::GetRecord,
+            source: medcert_fabric::Error::Chaincode {
+                status: 404,
+                message: "unknown record \"R-1\"".into(),
+            },
+        };
+        assert!(chain_says(&evaluated, "unknown record"));
+        assert!(!chain_says(&evaluated, "already exists"));
+        let endorsed = ClientError::Fabric {
+            function: medcert_hospital_api::Function::RegisterPatient,
+            source: medcert_fabric::Error::Gateway {
+                operation: "endorsement",
+                code: tonic::Code::Aborted,
+                message: "failed to endorse transaction, see attached details for more info"
+                    .into(),
+                details: vec![
+                    "Hospital1MSP peer0:7051: chaincode response 409, patient \"T-1\" already exists"
+                        .into(),
+                ],
+            },
+        };
+        assert!(chain_says(&endorsed, "already exists"));
     }
 
     #[test]

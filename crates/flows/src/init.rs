@@ -1,5 +1,6 @@
-//! Network init: idempotent bootstrap of the certificate chain on a running
-//! network: contract, relay, each hospital's local keys and on-chain registration.
+//! Network init: idempotent bootstrap of a running network: the certificate contract,
+//! its relay, each hospital's registration on it with the X25519 key its key service
+//! publishes, and each key service's ticket key registered on its hospital's channel.
 
 use std::path::Path;
 
@@ -8,10 +9,12 @@ use medcert_ethereum::bindings::MedicalCertificateErrors;
 use medcert_ethereum::ethers::signers::Signer;
 use medcert_ethereum::ethers::types::Address;
 use medcert_ethereum::{ChainConfig, EthereumError, MedicalCertificateClient, wallet_from_hex};
-use medcert_network::{Network, NetworkError};
+use medcert_hospital_api::args;
+use medcert_network::{Hospital, Network, NetworkError};
 use serde::Serialize;
 
-use crate::keys::{HospitalKeys, KeysError};
+use crate::connect::{Actor, hospital_client, public_keys};
+use crate::error::{FailureKind, FlowError};
 
 /// Why the certificate chain could not be bootstrapped.
 #[derive(Debug, thiserror::Error)]
@@ -36,12 +39,27 @@ pub enum InitError {
     /// The certificate chain refused or failed a call.
     #[error(transparent)]
     Ethereum(#[from] EthereumError),
-    /// A hospital's secrets cannot be opened or created.
-    #[error(transparent)]
-    Keys(#[from] KeysError),
+    /// A hospital's key service or channel refused or failed, or cannot be reached.
+    #[error("hospital {id}")]
+    Hospital {
+        /// The hospital's id.
+        id: String,
+        /// What failed.
+        source: Box<FlowError>,
+    },
     /// The network description cannot be read or used.
     #[error(transparent)]
     Network(#[from] NetworkError),
+}
+
+impl InitError {
+    /// What kind of failure this is (the binary's exit code).
+    pub fn kind(&self) -> FailureKind {
+        match self {
+            InitError::Hospital { source, .. } => source.kind(),
+            _ => FailureKind::Failed,
+        }
+    }
 }
 
 /// What `init` found and did.
@@ -57,6 +75,10 @@ pub struct InitReport {
     pub registered: Vec<String>,
     /// Hospitals already registered with the same account and key.
     pub already_registered: Vec<String>,
+    /// Hospitals whose key service's ticket key this run registered on their channel.
+    pub key_services_set: Vec<String>,
+    /// Hospitals whose channel already had their key service's ticket key.
+    pub key_services_unchanged: Vec<String>,
 }
 
 fn account(network: &Network, index: usize) -> Result<&str, InitError> {
@@ -107,10 +129,24 @@ pub async fn init_network(
 
     let mut registered = Vec::new();
     let mut already_registered = Vec::new();
+    let mut key_services_set = Vec::new();
+    let mut key_services_unchanged = Vec::new();
     for hospital in &network.fabric.hospitals {
-        let keys =
-            HospitalKeys::open_or_create(&HospitalKeys::dir(&network.run_dir, &hospital.id))?;
-        let public_key = keys.key_store.public_key().to_bytes();
+        let in_hospital = |source| InitError::Hospital {
+            id: hospital.id.clone(),
+            source: Box::new(source),
+        };
+        let published = public_keys(hospital).await.map_err(in_hospital)?;
+        let ticket_key = published.ticket_key.to_bytes();
+        if set_key_service(network, hospital, ticket_key)
+            .await
+            .map_err(in_hospital)?
+        {
+            key_services_set.push(hospital.id.clone());
+        } else {
+            key_services_unchanged.push(hospital.id.clone());
+        }
+        let public_key = published.hospital_key.to_bytes();
         let id = hospital_id(&hospital.id).ok_or(InitError::BadHospital {
             id: hospital.id.clone(),
             reason: "its id is not 1 to 32 bytes without NUL",
@@ -139,5 +175,27 @@ pub async fn init_network(
         relay_set,
         registered,
         already_registered,
+        key_services_set,
+        key_services_unchanged,
     })
+}
+
+/// Registers `ticket_key` on `hospital`'s channel as its admin, unless the channel has it
+/// already; answers whether it registered.
+async fn set_key_service(
+    network: &Network,
+    hospital: &Hospital,
+    ticket_key: [u8; 32],
+) -> Result<bool, FlowError> {
+    let chain = |source| FlowError::chain(&hospital.channel, source);
+    let admin = hospital_client(network, hospital, Actor::Admin).await?;
+    let registered = admin.get_key_service().await.map_err(chain)?;
+    if registered.is_some_and(|ks| ks.ticket_key.eq_ignore_ascii_case(&hex::encode(ticket_key))) {
+        return Ok(false);
+    }
+    admin
+        .set_key_service(&args::SetKeyService { ticket_key })
+        .await
+        .map_err(chain)?;
+    Ok(true)
 }

@@ -1,8 +1,12 @@
 //! The medcert flows as a library (DESIGN.md, "Flows"): register, store, certify,
-//! query and retrieve, delete, consent, recover, verify, and network init. Each flow takes
-//! the [`medcert_network::Network`] description and a request, and returns a serialisable
-//! report (transaction ids, CIDs, timings) or a [`FlowError`]. Nothing here draws on a
-//! terminal: long steps are told to an [`Observer`].
+//! query and retrieve, delete, consent, recover, verify, unlock, and network init. Each
+//! flow takes the [`medcert_network::Network`] description and a request, and returns a
+//! serialisable report (transaction ids, CIDs, timings) or a [`FlowError`]. Nothing here
+//! draws on a terminal: long steps are told to an [`Observer`].
+//!
+//! No flow holds a hospital secret (DESIGN.md, "Trust"): each hospital's key service
+//! checks passwords, keeps every record key and signs watermarks, and hands a doctor a
+//! record key only for a committed, audited access on the hospital's chain.
 
 #![warn(missing_docs)]
 #![cfg_attr(test, allow(unused_crate_dependencies))] // a test binary links every dependency of its package
@@ -14,14 +18,15 @@ pub mod consent;
 pub mod delete;
 pub mod digest;
 pub mod error;
+pub mod gate;
 pub mod ids;
 pub mod init;
-pub mod keys;
 pub mod observer;
 pub mod query;
 pub mod recover;
 pub mod register;
 pub mod store;
+pub mod unlock;
 pub mod verify;
 pub mod wallet;
 
@@ -36,13 +41,14 @@ pub use connect::Actor;
 pub use consent::{ConsentFile, ConsentRequest, sign_consent};
 pub use delete::{DeleteRequest, delete_record};
 pub use error::{FailureKind, FlowError};
+pub use gate::WrongPassword;
 pub use init::{InitError, InitReport, init_network};
-pub use keys::{HospitalKeys, KeysError};
 pub use observer::{Observer, Quiet, Step};
 pub use query::{QueryRequest, query_record};
 pub use recover::{RecoverRequest, recover};
 pub use register::{RegisterRequest, register_patient};
 pub use store::{CreateRequest, StoreFlowRequest, create_record, store};
+pub use unlock::{UnlockRequest, unlock_patient};
 pub use verify::{VerifyError, verify_file};
 pub use wallet::PatientWallet;
 

@@ -1,22 +1,25 @@
-//! A doctor's audited query of a record (`QueryRecord`, recorded on the hospital chain)
-//! and, optionally, its retrieval: CSP get → decrypt → watermark and fingerprint check.
+//! A doctor's audited query of a record (`QueryRecord`, recorded on the hospital chain,
+//! with the key service's password ticket) and, optionally, its retrieval: the key
+//! service releases the record's key for that committed query → CSP get → decrypt →
+//! watermark and fingerprint check. No committed query, no key.
 
 use std::fs::File;
 use std::io::BufReader;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
-use medcert_crypto::RecordAad;
-use medcert_hospital_api::{HospitalClient, Record, RecordState, args};
+use medcert_crypto::{Dek, RecordAad};
+use medcert_hospital_api::{Function, HospitalClient, Record, RecordState, args};
+use medcert_key_service::Access;
 use medcert_network::{Hospital, Network};
 use serde::Serialize;
 use zeroize::Zeroizing;
 
-use crate::connect::{Actor, csp, hospital_client};
+use crate::connect::{Actor, csp, hospital_client, key_service};
 use crate::digest::{ContentFingerprint, hex32};
 use crate::error::FlowError;
+use crate::gate::gated;
 use crate::ids::{check_identifier, check_password};
-use crate::keys::HospitalKeys;
 use crate::observer::Observer;
 use crate::verify::{VerdictReport, VerifyReport, verify_file};
 use crate::{ms, scratch_dir};
@@ -63,7 +66,7 @@ pub struct QueryRequest<'a> {
     pub treatment_number: &'a str,
     /// The record's id.
     pub record_id: &'a str,
-    /// The patient's password at the hospital, which the chaincode checks.
+    /// The patient's password at the hospital, which its key service checks.
     pub password: &'a Zeroizing<String>,
     /// Where to write the decrypted document; `None` queries the chain only.
     pub out: Option<&'a Path>,
@@ -80,6 +83,8 @@ pub struct QueryReport {
     pub tx_id: String,
     /// The block holding `tx_id`.
     pub block_number: u64,
+    /// Time for the key service to check the password, in milliseconds.
+    pub password_check_ms: f64,
     /// Time for the audited query on the hospital chain, in milliseconds.
     pub query_ms: f64,
     /// The document retrieved; `None` when only the chain was queried.
@@ -97,6 +102,8 @@ pub struct Retrieved {
     pub verification: VerifyReport,
     /// Whether the document's content fingerprint is the one anchored on the chain.
     pub fingerprint_matches: bool,
+    /// Time for the key service to release the record's key, in milliseconds.
+    pub release_key_ms: f64,
     /// Time to fetch the encrypted record from the CSP, in milliseconds.
     pub csp_get_ms: f64,
     /// Time to decrypt it, in milliseconds.
@@ -118,8 +125,10 @@ impl Retrieved {
     }
 }
 
-/// `QueryRecord` (audited on the hospital chain), then, with `out`, CSP get → decrypt →
-/// watermark and fingerprint check. The document is written all or nothing.
+/// The key service checks the password → `QueryRecord` with its ticket (audited on the
+/// hospital chain; a wrong password is recorded there too, then refused), then, with
+/// `out`, the key service releases the key for that committed query → CSP get → decrypt
+/// → watermark and fingerprint check. The document is written all or nothing.
 pub async fn query_record(
     network: &Network,
     request: &QueryRequest<'_>,
@@ -129,47 +138,68 @@ pub async fn query_record(
     check_identifier("treatment number", request.treatment_number)?;
     check_identifier("record id", request.record_id)?;
     check_password(request.password)?;
-    let keys = match request.out {
-        Some(_) => Some(HospitalKeys::of(network, hospital)?),
-        None => None,
-    };
-    let client = hospital_client(network, hospital, Actor::Doctor(request.doctor)).await?;
+    let actor = Actor::Doctor(request.doctor);
+    let keys = key_service(hospital, actor).await?;
+    let client = hospital_client(network, hospital, actor).await?;
+    let key_service_error = |source| FlowError::key_service(&hospital.id, source);
+
+    let started = Instant::now();
+    let ticket = keys
+        .check_password(
+            Function::QueryRecord,
+            request.treatment_number,
+            request.record_id,
+            request.password.as_bytes(),
+        )
+        .await
+        .map_err(key_service_error)?;
+    let password_check_ms = ms(started);
+
     let started = Instant::now();
     let args = args::QueryRecord {
         treatment_number: request.treatment_number.to_owned(),
         record_id: request.record_id.to_owned(),
+        ticket: ticket.encode(),
     };
-    let committed = client
-        .query_record(&args, request.password.as_bytes())
-        .await
-        .map_err(|e| FlowError::chain(&hospital.channel, e))?;
+    let committed =
+        gated(&ticket, client.query_record(&args).await).map_err(|e| e.on(&hospital.channel))?;
     let query_ms = ms(started);
     let record = committed.answer;
-    let retrieved = match (request.out, keys) {
-        (Some(out), Some(keys)) => {
-            Some(retrieve(network, hospital, &keys, &record, out, observer).await?)
+    let retrieved = match request.out {
+        Some(out) => {
+            let started = Instant::now();
+            let dek = keys
+                .release_key(Access::Query {
+                    tx_id: committed.tx_id.clone(),
+                })
+                .await
+                .map_err(key_service_error)?;
+            let released = (dek, ms(started));
+            Some(retrieve(network, hospital, released, &record, out, observer).await?)
         }
-        _ => None,
+        None => None,
     };
     Ok(QueryReport {
         hospital: hospital.id.clone(),
         record,
         tx_id: committed.tx_id,
         block_number: committed.block_number,
+        password_check_ms,
         query_ms,
         retrieved,
     })
 }
 
+/// CSP get → decrypt with the released key (dropped, and zeroized, when done; released
+/// in `release_key_ms`) → verify.
 async fn retrieve(
     network: &Network,
     hospital: &Hospital,
-    keys: &HospitalKeys,
+    (dek, release_key_ms): (Dek, f64),
     record: &Record,
     out: &Path,
     observer: &dyn Observer,
 ) -> Result<Retrieved, FlowError> {
-    let dek = keys.key_store.get(&record.record_id)?;
     let hash_c = hex32("Hash C", "the hospital chain", &record.hash_c)?;
     let scratch = scratch_dir()?;
     let encrypted = scratch.path().join("record.enc");
@@ -190,10 +220,11 @@ async fn retrieve(
         source,
     })?;
     let bytes = medcert_crypto::decrypt_to_file(&dek, &aad, BufReader::new(file), out)?;
+    drop(dek);
     let decrypt_ms = ms(started);
 
     let started = Instant::now();
-    let verification = verify_file(network, out)?;
+    let verification = verify_file(network, out).await?;
     let anchored = ContentFingerprint(hex32(
         "content fingerprint",
         "the hospital chain",
@@ -205,6 +236,7 @@ async fn retrieve(
         bytes,
         verification,
         fingerprint_matches,
+        release_key_ms,
         csp_get_ms,
         decrypt_ms,
         verify_ms: ms(started),

@@ -1,31 +1,35 @@
 //! Recovery: a doctor at H' recovers a patient's record with the patient's
 //! consent (DESIGN.md, "Flows", Recover).
 //!
-//! HB `RequestRecovery` → the relay serves it on the certificate chain and answers with
-//! `CompleteRecovery` or `FailRecovery` → on completion: IPFS cat by CID → unwrap the
-//! re-wrapped DEK with H''s key store → decrypt → the content fingerprint and the
-//! watermark must be the certificate's and the source hospital's → stored again at H'
-//! (new DEK, new Hash C, `CreateRecord`). Nothing is stored unless every check passes.
+//! H''s key service checks the patient's password → HB `RequestRecovery` with its ticket
+//! → the relay serves it on the certificate chain and answers with `CompleteRecovery` or
+//! `FailRecovery` → on completion: IPFS cat by CID → H''s key service, shown the
+//! committed `CompleteRecovery`, opens the consent's re-wrapped DEK and releases it to the
+//! doctor → decrypt → the content fingerprint and the watermark must be the
+//! certificate's and the source hospital's → stored again at H' like any store (password
+//! ticket, new DEK deposited in the key service, new Hash C, `CreateRecord`). Nothing is
+//! stored unless every check passes.
 
 use std::fs::File;
 use std::io::BufReader;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use medcert_crypto::{CryptoError, EnvelopeHeader, KeyBinding, WrapPurpose};
-use medcert_hospital_api::{HospitalClient, RecoveryResult, RecoveryState, args};
+use medcert_crypto::{CryptoError, EnvelopeHeader};
+use medcert_hospital_api::{Function, HospitalClient, RecoveryResult, RecoveryState, args};
+use medcert_key_service::Access;
 use medcert_network::Network;
 use serde::Serialize;
 use zeroize::Zeroizing;
 
-use crate::connect::{Actor, csp, hospital_client, ipfs};
+use crate::connect::{Actor, csp, hospital_client, ipfs, key_service};
 use crate::consent::ConsentFile;
 use crate::digest::{ContentFingerprint, Fingerprints, WatermarkFingerprint, hex32};
 use crate::error::FlowError;
+use crate::gate::gated;
 use crate::ids::{check_identifier, check_password, check_record_id};
-use crate::keys::HospitalKeys;
 use crate::observer::Observer;
-use crate::store::{StoreRequest, Stored, store_marked};
+use crate::store::{Services, StoreRequest, Stored, create_ticket, store_marked};
 use crate::verify::{VerdictReport, VerifyReport, verify_file};
 use crate::{ms, scratch_dir};
 
@@ -43,7 +47,7 @@ pub struct RecoverRequest<'a> {
     pub doctor: usize,
     /// The patient's treatment number and password at H'.
     pub treatment_number: &'a str,
-    /// The patient's password at H'.
+    /// The patient's password at H', which H''s key service checks.
     pub password: &'a Zeroizing<String>,
     /// The patient's consent file.
     pub consent: &'a Path,
@@ -66,7 +70,9 @@ pub struct RecoverTimings {
     pub relay_wait: f64,
     /// Fetching the envelope from IPFS.
     pub ipfs_get: f64,
-    /// Opening the envelope and decrypting the record.
+    /// The key service releasing the record's key for the completed recovery.
+    pub release_key: f64,
+    /// Decrypting the record.
     pub decrypt: f64,
     /// Verifying the recovered record.
     pub verify: f64,
@@ -130,24 +136,34 @@ pub async fn recover(
     }
     let record_id = request.record_id.unwrap_or(&consent.record_id).to_owned();
     check_record_id(&record_id)?;
-    let keys = HospitalKeys::of(network, hospital)?;
-    let client = hospital_client(network, hospital, Actor::Doctor(request.doctor)).await?;
+    let actor = Actor::Doctor(request.doctor);
+    let keys = key_service(hospital, actor).await?;
+    let client = hospital_client(network, hospital, actor).await?;
+    let key_service_error = |source| FlowError::key_service(&hospital.id, source);
     let mut timings = RecoverTimings::default();
 
     let started = Instant::now();
     let (index, request_tx) = match request.resume {
         Some(index) => (index, None),
         None => {
+            let ticket = keys
+                .check_password(
+                    Function::RequestRecovery,
+                    request.treatment_number,
+                    &consent.record_id,
+                    request.password.as_bytes(),
+                )
+                .await
+                .map_err(key_service_error)?;
             let args = args::RequestRecovery {
                 treatment_number: request.treatment_number.to_owned(),
                 record_id: consent.record_id.clone(),
                 certificate_id: consent.certificate_id.to_string(),
                 consent: consent.signed_consent()?.to_bytes().to_vec(),
+                ticket: ticket.encode(),
             };
-            let committed = client
-                .request_recovery(&args, request.password.as_bytes())
-                .await
-                .map_err(|e| FlowError::chain(&hospital.channel, e))?;
+            let committed = gated(&ticket, client.request_recovery(&args).await)
+                .map_err(|e| e.on(&hospital.channel))?;
             (committed.answer.index, Some(committed.tx_id))
         }
     };
@@ -220,6 +236,18 @@ pub async fn recover(
     }
     timings.ipfs_get = ms(started);
 
+    // H''s key service opens the consent's copy of the key only for the committed
+    // CompleteRecovery of this doctor's request.
+    let started = Instant::now();
+    let dek = keys
+        .release_key(Access::Recovery {
+            tx_id: complete_tx.clone(),
+            wrapped_key: consent.wrapped_key()?,
+        })
+        .await
+        .map_err(key_service_error)?;
+    timings.release_key = ms(started);
+
     let started = Instant::now();
     let mut reader =
         BufReader::new(
@@ -235,20 +263,16 @@ pub async fn recover(
             header.record_id, header.hospital_id, consent.record_id, consent.source_hospital
         )));
     }
-    let dek = keys.key_store.unwrap(
-        &consent.wrapped_key()?,
-        &KeyBinding {
-            record_id: &header.record_id,
-            purpose: WrapPurpose::Recovery,
-        },
-    )?;
     let plain_path = scratch.path().join("record.xml");
     medcert_crypto::decrypt_to_file(&dek, &header.aad(), reader, &plain_path)
         .map_err(not_authentic_if_tampered)?;
+    drop(dek);
     timings.decrypt = ms(started);
 
     let started = Instant::now();
-    let verification = verify_file(network, &plain_path).map_err(FlowError::Unverifiable)?;
+    let verification = verify_file(network, &plain_path)
+        .await
+        .map_err(FlowError::Unverifiable)?;
     check_authentic(&verification, &header, &anchored)?;
     timings.verify = ms(started);
 
@@ -264,13 +288,19 @@ pub async fn recover(
         source: &plain_path,
         password: request.password,
     };
+    let csp = csp(network)?;
+    let services = Services {
+        keys: &keys,
+        csp: &csp,
+        chain: &client,
+    };
+    let ticket = create_ticket(&store_request, services).await?;
     let (stored, _) = store_marked(
         &store_request,
         marked,
         &anchored,
-        &keys,
-        &csp(network)?,
-        &client,
+        ticket,
+        services,
         observer,
     )
     .await?;
@@ -415,18 +445,24 @@ fn check_authentic(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use medcert_crypto::{Dek, HpkeKeyPair, RecordAad};
+    use medcert_crypto::{Dek, HpkeKeyPair, KeyBinding, RecordAad, WrapPurpose, wrap_key};
 
     fn header() -> EnvelopeHeader {
-        EnvelopeHeader::seal(
+        let binding = KeyBinding {
+            record_id: "R-1",
+            purpose: WrapPurpose::PatientEnvelope,
+        };
+        let wrapped = wrap_key(
             &Dek::generate(),
-            &RecordAad {
-                record_id: "R-1",
-                hospital_id: "hospital1",
-            },
             &HpkeKeyPair::generate().public_key(),
+            &binding,
         )
-        .unwrap()
+        .unwrap();
+        let aad = RecordAad {
+            record_id: "R-1",
+            hospital_id: "hospital1",
+        };
+        EnvelopeHeader::seal(&aad, wrapped)
     }
 
     fn report(verdict: VerdictReport, content: [u8; 32], watermark: [u8; 32]) -> VerifyReport {

@@ -1,16 +1,18 @@
 //! A patient's registration at a hospital: the wallet (created on the first one), the
-//! treatment number bound to a hash of the patient's ID number, and the password.
+//! treatment number bound to a hash of the patient's ID number on the hospital chain, and
+//! the password, which only the hospital's key service keeps (as an Argon2id verifier).
 
 use std::path::Path;
 use std::time::Instant;
 
-use medcert_hospital_api::args;
+use medcert_hospital_api::{ClientError, args};
+use medcert_key_service::KeyServiceError;
 use medcert_network::Network;
 use serde::Serialize;
 use sha3::{Digest, Sha3_256};
 use zeroize::Zeroizing;
 
-use crate::connect::{Actor, hospital_client};
+use crate::connect::{Actor, hospital_client, key_service};
 use crate::error::FlowError;
 use crate::ids::{check_identifier, check_password, new_id};
 use crate::ms;
@@ -29,7 +31,7 @@ pub struct RegisterRequest<'a> {
     pub treatment_number: Option<&'a str>,
     /// The patient's ID number; only its SHA3-256 reaches the chain.
     pub id_number: &'a str,
-    /// The patient's password at the hospital.
+    /// The patient's password at the hospital; only its key service keeps it.
     pub password: &'a Zeroizing<String>,
 }
 
@@ -48,16 +50,22 @@ pub struct RegisterReport {
     pub hospital: String,
     /// The patient's treatment number at the hospital (assigned or given).
     pub treatment_number: String,
-    /// The registration's transaction on the hospital chain.
+    /// The registration's transaction on the hospital chain (an earlier run's, when this
+    /// one finished a registration whose password was not yet enrolled).
     pub tx_id: String,
-    /// The block holding `tx_id`.
-    pub block_number: u64,
+    /// The block holding `tx_id`; `None` when an earlier run registered on the chain.
+    pub block_number: Option<u64>,
     /// Time to register on the hospital chain, in milliseconds.
     pub register_ms: f64,
+    /// Time to enroll the password in the hospital's key service, in milliseconds.
+    pub enroll_ms: f64,
 }
 
-/// Creates (or opens) the patient's wallet and registers the patient at the hospital. A
-/// wallet created by a registration that fails is removed again.
+/// Creates (or opens) the patient's wallet, registers the patient on the hospital chain
+/// (no secret goes there), then enrolls the password in the hospital's key service. A
+/// wallet created by a registration the chain refused is removed again. Running it again
+/// after the enrollment failed finishes the registration: the wallet notes what the chain
+/// registered, so only its own registration is taken up, never another patient's.
 pub async fn register_patient(
     network: &Network,
     patients_dir: &Path,
@@ -75,7 +83,9 @@ pub async fn register_patient(
     if request.id_number.trim().is_empty() {
         return Err(FlowError::EmptyIdNumber);
     }
-    let client = hospital_client(network, hospital, Actor::Doctor(request.doctor)).await?;
+    let actor = Actor::Doctor(request.doctor);
+    let client = hospital_client(network, hospital, actor).await?;
+    let keys = key_service(hospital, actor).await?;
     let (mut wallet, created) = PatientWallet::open_or_create(patients_dir, request.patient)?;
     let address = wallet.info().address.clone();
     let x25519_public = wallet.info().x25519_public.clone();
@@ -85,28 +95,56 @@ pub async fn register_patient(
         eth_address: wallet.signer().address(),
         x25519_public: wallet.x25519().public_key().to_bytes(),
     };
+    let already_registered = || FlowError::AlreadyRegistered {
+        hospital: hospital.id.clone(),
+        treatment_number: treatment_number.clone(),
+    };
     let started = Instant::now();
-    let committed = client
-        .register_patient(&args, request.password.as_bytes())
-        .await;
-    let committed = match committed {
-        Ok(committed) => committed,
+    let (tx_id, block_number) = match client.register_patient(&args).await {
+        Ok(committed) => {
+            // Noted before enrolling, so a re-run knows this registration is its own.
+            wallet.add_registration(Registration {
+                hospital: hospital.id.clone(),
+                treatment_number: treatment_number.clone(),
+                tx_id: committed.tx_id.clone(),
+            })?;
+            (committed.tx_id, Some(committed.block_number))
+        }
         Err(source) => {
-            if created {
-                let dir = PatientWallet::dir(patients_dir, request.patient)?;
-                if let Err(e) = std::fs::remove_dir_all(&dir) {
-                    tracing::warn!(error = %e, dir = %dir.display(), "could not remove the wallet of a failed registration");
+            let earlier = wallet
+                .info()
+                .registrations
+                .iter()
+                .find(|r| r.hospital == hospital.id && r.treatment_number == treatment_number)
+                .map(|r| r.tx_id.clone());
+            match earlier {
+                // A re-run: the chain holds this wallet's registration; enroll below.
+                Some(tx_id) if patient_exists(&source) => (tx_id, None),
+                _ => {
+                    if created {
+                        remove_wallet(patients_dir, request.patient);
+                    }
+                    return Err(if patient_exists(&source) {
+                        already_registered()
+                    } else {
+                        FlowError::chain(&hospital.channel, source)
+                    });
                 }
             }
-            return Err(FlowError::chain(&hospital.channel, source));
         }
     };
     let register_ms = ms(started);
-    wallet.add_registration(Registration {
-        hospital: hospital.id.clone(),
-        treatment_number: treatment_number.clone(),
-        tx_id: committed.tx_id.clone(),
-    })?;
+
+    let started = Instant::now();
+    match keys
+        .enroll_patient(&treatment_number, request.password.as_bytes())
+        .await
+    {
+        Ok(()) => {}
+        // The service refuses a second enrollment: the patient is registered already.
+        Err(KeyServiceError::Conflict { .. }) => return Err(already_registered()),
+        Err(source) => return Err(FlowError::key_service(&hospital.id, source)),
+    }
     Ok(RegisterReport {
         patient: request.patient.to_owned(),
         address,
@@ -114,8 +152,23 @@ pub async fn register_patient(
         wallet_created: created,
         hospital: hospital.id.clone(),
         treatment_number,
-        tx_id: committed.tx_id,
-        block_number: committed.block_number,
+        tx_id,
+        block_number,
         register_ms,
+        enroll_ms: ms(started),
     })
+}
+
+/// Whether the chain refused a registration because the treatment number is taken.
+fn patient_exists(error: &ClientError) -> bool {
+    crate::error::chain_says(error, "already exists")
+}
+
+fn remove_wallet(patients_dir: &Path, patient: &str) {
+    let Ok(dir) = PatientWallet::dir(patients_dir, patient) else {
+        return;
+    };
+    if let Err(e) = std::fs::remove_dir_all(&dir) {
+        tracing::warn!(error = %e, dir = %dir.display(), "could not remove the wallet of a failed registration");
+    }
 }

@@ -1,6 +1,7 @@
-//! The watermark verdict for any file, with the hospitals' watermark keys from their key
-//! directories.
+//! The watermark verdict for any file, with the hospitals' watermark verifying keys as
+//! their key services publish them.
 
+use std::cell::RefCell;
 use std::collections::HashMap;
 use std::fs::File;
 use std::io::BufReader;
@@ -11,8 +12,9 @@ use medcert_network::Network;
 use medcert_watermark::{Verdict, WatermarkError};
 use serde::Serialize;
 
+use crate::connect::public_keys;
 use crate::digest::{ContentFingerprint, Fingerprints, WatermarkFingerprint};
-use crate::keys::{HospitalKeys, KeysError};
+use crate::error::{FailureKind, FlowError};
 
 /// Why a file could not be given a verdict.
 #[derive(Debug, thiserror::Error)]
@@ -33,14 +35,24 @@ pub enum VerifyError {
         /// Why it cannot be read as a record.
         source: WatermarkError,
     },
-    /// The network has not been initialised: a hospital has no keys yet.
-    #[error("hospital {id} has no watermark key")]
+    /// The mark names a hospital whose watermark key its key service did not give.
+    #[error("cannot get {id}'s watermark key")]
     Keys {
         /// The hospital's id.
         id: String,
-        /// Why its keys cannot be opened.
-        source: KeysError,
+        /// Why its key service did not give it.
+        source: Box<FlowError>,
     },
+}
+
+impl VerifyError {
+    /// What kind of failure this is: that of the key service's, for a missing key.
+    pub fn kind(&self) -> FailureKind {
+        match self {
+            VerifyError::Keys { source, .. } => source.kind(),
+            VerifyError::Read { .. } | VerifyError::NotARecord { .. } => FailureKind::Failed,
+        }
+    }
 }
 
 /// A watermark verdict, serialisable for reports.
@@ -111,47 +123,64 @@ impl VerifyReport {
     }
 }
 
-/// Verifies `path` against the watermark keys of every hospital in `network`.
-pub fn verify_file(network: &Network, path: &Path) -> Result<VerifyReport, VerifyError> {
-    let mut keys: HashMap<String, VerifyingKey> = HashMap::new();
-    for hospital in &network.fabric.hospitals {
-        let dir = HospitalKeys::dir(&network.run_dir, &hospital.id);
-        let opened = HospitalKeys::open_existing(&dir).map_err(|source| VerifyError::Keys {
-            id: hospital.id.clone(),
-            source,
-        })?;
-        keys.insert(hospital.id.clone(), opened.watermark_verifying_key());
-    }
+/// Verifies `path` against the watermark keys every hospital's key service in `network`
+/// publishes. A hospital whose service does not answer fails the verification only if
+/// the mark names it.
+pub async fn verify_file(network: &Network, path: &Path) -> Result<VerifyReport, VerifyError> {
+    let asked = network.fabric.hospitals.iter().map(|hospital| async move {
+        let keys = public_keys(hospital).await.map(|keys| keys.watermark_key);
+        (hospital.id.clone(), keys)
+    });
+    let mut keys: HashMap<String, Result<VerifyingKey, FlowError>> =
+        futures_util::future::join_all(asked)
+            .await
+            .into_iter()
+            .collect();
     let file = File::open(path).map_err(|source| VerifyError::Read {
         path: path.to_path_buf(),
         source,
     })?;
-    let verification =
-        match medcert_watermark::verify(BufReader::new(file), |id| keys.get(id).copied()) {
-            Ok(v) => v,
-            // A mark naming a hospital that is not in this network cannot be its own.
-            Err(WatermarkError::UnknownHospital { hospital_id }) => {
-                return Ok(VerifyReport {
-                    verdict: VerdictReport::Forged {
-                        claimed_hospital_id: hospital_id,
-                    },
-                    content_fingerprint: None,
-                    watermark_fingerprint: None,
-                });
-            }
-            Err(WatermarkError::Io(source)) => {
-                return Err(VerifyError::Read {
-                    path: path.to_path_buf(),
-                    source,
-                });
-            }
-            Err(source) => {
-                return Err(VerifyError::NotARecord {
-                    path: path.to_path_buf(),
-                    source,
-                });
-            }
-        };
+    let unavailable = RefCell::new(None);
+    let verified = medcert_watermark::verify(BufReader::new(file), |id| match keys.get(id)? {
+        Ok(key) => Some(*key),
+        Err(_) => {
+            *unavailable.borrow_mut() = Some(id.to_owned());
+            None
+        }
+    });
+    if let Some(id) = unavailable.into_inner()
+        && let Some(Err(source)) = keys.remove(&id)
+    {
+        return Err(VerifyError::Keys {
+            id,
+            source: Box::new(source),
+        });
+    }
+    let verification = match verified {
+        Ok(v) => v,
+        // A mark naming a hospital that is not in this network cannot be its own.
+        Err(WatermarkError::UnknownHospital { hospital_id }) => {
+            return Ok(VerifyReport {
+                verdict: VerdictReport::Forged {
+                    claimed_hospital_id: hospital_id,
+                },
+                content_fingerprint: None,
+                watermark_fingerprint: None,
+            });
+        }
+        Err(WatermarkError::Io(source)) => {
+            return Err(VerifyError::Read {
+                path: path.to_path_buf(),
+                source,
+            });
+        }
+        Err(source) => {
+            return Err(VerifyError::NotARecord {
+                path: path.to_path_buf(),
+                source,
+            });
+        }
+    };
     let verdict = match verification.verdict {
         Verdict::Authentic {
             hospital_id,
