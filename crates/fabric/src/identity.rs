@@ -80,6 +80,11 @@ impl Identity {
         &self.msp_id
     }
 
+    /// The identity's certificate, PEM.
+    pub fn certificate_pem(&self) -> &[u8] {
+        &self.cert_pem
+    }
+
     /// The `msp.SerializedIdentity` bytes Fabric calls the creator.
     pub fn serialized(&self) -> Vec<u8> {
         SerializedIdentity {

@@ -31,6 +31,7 @@
 pub mod block;
 mod error;
 mod identity;
+pub mod msp;
 mod proposal;
 
 pub use error::Error;

@@ -65,7 +65,7 @@ pub enum RelayError {
         hospital: String,
         /// Why.
         #[source]
-        source: crate::fabric_proof::FabricProofError,
+        source: medcert_fabric::msp::CaError,
     },
     /// The network description names no such hospital.
     #[error("the network description")]

@@ -4,13 +4,14 @@
 use std::time::SystemTime;
 
 use medcert_fabric::block::{self, BlockTransaction};
+use medcert_fabric::msp::MspTrust;
 use medcert_fabric::{Block, Gateway, Identity};
 use medcert_fabric_protos::protos::TxValidationCode;
 use medcert_hospital_api::events::INTERCHAIN_REQUEST;
 use medcert_hospital_api::{ClientError, HospitalClient, InterchainRequest, Recovery, args};
 use medcert_network::Hospital;
 
-use crate::fabric_proof::{self, MspTrust};
+use crate::fabric_proof;
 use crate::proto::FabricProof;
 use crate::store::Outcome;
 use crate::{ErrorChain, RelayError};
@@ -182,15 +183,15 @@ impl HospitalSide {
             )));
         }
         let proof = fabric_proof::proof_of(transaction, block_number);
-        self.trust
-            .verify(
-                &proof,
-                &self.chaincode,
-                INTERCHAIN_REQUEST,
-                payload,
-                SystemTime::now(),
-            )
-            .map_err(|e| ProofRefused(format!("transaction {tx_id}: {}", ErrorChain(&e))))?;
+        fabric_proof::verify(
+            &self.trust,
+            &proof,
+            &self.chaincode,
+            INTERCHAIN_REQUEST,
+            payload,
+            SystemTime::now(),
+        )
+        .map_err(|e| ProofRefused(format!("transaction {tx_id}: {}", ErrorChain(&e))))?;
         let request: InterchainRequest = serde_json::from_slice(payload).map_err(|e| {
             ProofRefused(format!(
                 "transaction {tx_id}: malformed InterchainRequest: {e}"

@@ -1,37 +1,20 @@
-//! Verification of a Fabric transaction's endorsements against its org's MSP root CA:
-//! each endorser certificate is issued by the CA (P-256 signature over its TBS part, in
-//! its validity period), each endorsement signature verifies under that certificate, and
-//! the chaincode event the relay acts on is the one the endorsers signed.
+//! Verification of a Fabric transaction's proof against its org's MSP: every endorsement
+//! is a member's of the org ([`MspTrust::verify_endorsement`]: certificate issued by its
+//! root CA and in its validity period, correct signature), and the chaincode event the
+//! relay acts on is the one the endorsers signed.
 
 use std::time::SystemTime;
 
 use medcert_fabric::block::BlockTransaction;
-use medcert_fabric_protos::msp::SerializedIdentity;
+use medcert_fabric::msp::{EndorsementError, MspTrust};
 use medcert_fabric_protos::protos::{ChaincodeAction, ChaincodeEvent, ProposalResponsePayload};
-use p256::ecdsa::signature::Verifier;
-use p256::ecdsa::{Signature, VerifyingKey};
 use prost::Message;
-use x509_cert::Certificate;
-use x509_cert::der::{Decode, DecodePem, Encode, oid::ObjectIdentifier};
-use x509_cert::name::Name;
 
 use crate::proto::{FabricEndorsement, FabricProof};
-
-const ECDSA_WITH_SHA256: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.2.840.10045.4.3.2");
-const EC_PUBLIC_KEY: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.2.840.10045.2.1");
 
 /// Why a transaction's proof is refused.
 #[derive(Debug, thiserror::Error)]
 pub enum FabricProofError {
-    /// The MSP CA certificate is not a usable P-256 root.
-    #[error("MSP CA certificate of {msp_id}")]
-    BadCa {
-        /// The MSP.
-        msp_id: String,
-        /// Why.
-        #[source]
-        source: CertificateError,
-    },
     /// No endorsement at all.
     #[error("the transaction carries no endorsement")]
     NoEndorsement,
@@ -43,12 +26,6 @@ pub enum FabricProofError {
         /// Why.
         #[source]
         source: EndorsementError,
-    },
-    /// No endorsement is by the org.
-    #[error("no endorsement by {msp_id}")]
-    NotEndorsedByOrg {
-        /// The org's MSP.
-        msp_id: String,
     },
     /// The endorsed event is not the delivered one, and how.
     #[error("the endorsed transaction {0}")]
@@ -64,194 +41,45 @@ pub enum FabricProofError {
     },
 }
 
-/// Why an endorsement does not count.
-#[derive(Debug, thiserror::Error)]
-pub enum EndorsementError {
-    /// The endorser is not a serialized identity.
-    #[error("endorser is not a serialized identity")]
-    Identity(#[source] prost::DecodeError),
-    /// The endorser is of another MSP.
-    #[error("endorser belongs to {found}, not {expected}")]
-    OtherMsp {
-        /// The endorser's MSP.
-        found: String,
-        /// The org's.
-        expected: String,
-    },
-    /// The endorser's certificate is unusable.
-    #[error("endorser certificate")]
-    Certificate(#[source] CertificateError),
-    /// The endorser's certificate is issued by another CA.
-    #[error("endorser certificate is issued by {issuer}, not by the {msp_id} CA {ca}")]
-    OtherIssuer {
-        /// The certificate's issuer.
-        issuer: String,
-        /// The org's MSP.
-        msp_id: String,
-        /// The org's CA.
-        ca: String,
-    },
-    /// The endorser's certificate names the CA but is not signed by it.
-    #[error("endorser certificate is not signed by the {msp_id} CA")]
-    NotSignedByCa {
-        /// The org's MSP.
-        msp_id: String,
-        /// Why.
-        #[source]
-        source: CertificateError,
-    },
-    /// The endorser's certificate is expired or not yet valid.
-    #[error("endorser certificate is outside its validity period")]
-    OutsideValidity,
-    /// The signature is not DER ECDSA.
-    #[error("signature is not DER ECDSA")]
-    SignatureEncoding(#[source] p256::ecdsa::Error),
-    /// The signature does not verify.
-    #[error("signature does not verify under the endorser's certificate")]
-    Signature,
-}
-
-/// Why a certificate is not a usable P-256 one.
-#[derive(Debug, thiserror::Error)]
-pub enum CertificateError {
-    /// Not a certificate.
-    #[error("not an X.509 certificate")]
-    Parse(#[source] x509_cert::der::Error),
-    /// Its key is not an EC key.
-    #[error("public key algorithm {0} is not EC")]
-    NotEc(ObjectIdentifier),
-    /// Its key is not on P-256.
-    #[error("public key is not a P-256 point")]
-    NotP256,
-    /// It is not signed with ECDSA over SHA-256.
-    #[error("signature algorithm {0} is not ecdsa-with-SHA256")]
-    SignatureAlgorithm(ObjectIdentifier),
-    /// Its signed part cannot be re-encoded.
-    #[error("re-encoding the certificate")]
-    Encode(#[source] x509_cert::der::Error),
-    /// Its signature is not DER ECDSA.
-    #[error("certificate signature is not DER ECDSA")]
-    SignatureEncoding(#[source] p256::ecdsa::Error),
-    /// Its signature does not verify.
-    #[error("certificate signature does not verify")]
-    Signature,
-    /// A CA certificate that does not sign itself.
-    #[error("not a self-signed CA")]
-    NotSelfSigned(#[source] Box<CertificateError>),
-}
-
-/// An org's MSP root CA, the trust anchor of its endorsements.
-#[derive(Debug, Clone)]
-pub struct MspTrust {
-    msp_id: String,
-    subject: Name,
-    key: VerifyingKey,
-}
-
-impl MspTrust {
-    /// The trust anchor of `msp_id`: its self-signed P-256 root CA, PEM.
-    pub fn from_pem(msp_id: &str, ca_pem: &[u8]) -> Result<Self, FabricProofError> {
-        let bad = |source| FabricProofError::BadCa {
-            msp_id: msp_id.to_owned(),
-            source,
-        };
-        let ca = Certificate::from_pem(ca_pem)
-            .map_err(CertificateError::Parse)
-            .map_err(bad)?;
-        let key = p256_key(&ca).map_err(bad)?;
-        // A root CA signs itself: checking it here catches a file that is not one.
-        verify_issued(&ca, &key).map_err(|e| bad(CertificateError::NotSelfSigned(Box::new(e))))?;
-        Ok(Self {
-            msp_id: msp_id.to_owned(),
-            subject: ca.tbs_certificate.subject,
-            key,
-        })
+/// Checks every endorsement of `proof` (by a member of `trust`'s MSP valid at `now`, with
+/// a correct signature), that at least one exists, and that the endorsed chaincode action
+/// carries exactly the event `(chaincode, name, payload)` of transaction `proof.tx_id`.
+pub fn verify(
+    trust: &MspTrust,
+    proof: &FabricProof,
+    chaincode: &str,
+    event_name: &str,
+    payload: &[u8],
+    now: SystemTime,
+) -> Result<(), FabricProofError> {
+    if proof.endorsements.is_empty() {
+        return Err(FabricProofError::NoEndorsement);
     }
-
-    /// The MSP this CA anchors.
-    pub fn msp_id(&self) -> &str {
-        &self.msp_id
+    for (index, endorsement) in proof.endorsements.iter().enumerate() {
+        trust
+            .verify_endorsement(
+                &proof.proposal_response_payload,
+                &endorsement.endorser,
+                &endorsement.signature,
+                now,
+            )
+            .map_err(|source| FabricProofError::BadEndorsement { index, source })?;
     }
-
-    /// Checks every endorsement of `proof` (issued by this CA, valid at `now`, correct
-    /// signature, this MSP), that at least one exists, and that the endorsed chaincode
-    /// action carries exactly the event `(chaincode, name, payload)` of transaction
-    /// `proof.tx_id`.
-    pub fn verify(
-        &self,
-        proof: &FabricProof,
-        chaincode: &str,
-        event_name: &str,
-        payload: &[u8],
-        now: SystemTime,
-    ) -> Result<(), FabricProofError> {
-        if proof.endorsements.is_empty() {
-            return Err(FabricProofError::NoEndorsement);
-        }
-        for (index, endorsement) in proof.endorsements.iter().enumerate() {
-            self.verify_endorsement(&proof.proposal_response_payload, endorsement, now)
-                .map_err(|source| FabricProofError::BadEndorsement { index, source })?;
-        }
-        let event = endorsed_event(&proof.proposal_response_payload)?;
-        let mismatch = FabricProofError::EventMismatch;
-        if event.tx_id != proof.tx_id {
-            return Err(mismatch("event belongs to another transaction"));
-        }
-        if event.chaincode_id != chaincode {
-            return Err(mismatch("event comes from another chaincode"));
-        }
-        if event.event_name != event_name {
-            return Err(mismatch("event has another name"));
-        }
-        if event.payload != payload {
-            return Err(mismatch("event payload differs from the one delivered"));
-        }
-        Ok(())
+    let event = endorsed_event(&proof.proposal_response_payload)?;
+    let mismatch = FabricProofError::EventMismatch;
+    if event.tx_id != proof.tx_id {
+        return Err(mismatch("event belongs to another transaction"));
     }
-
-    fn verify_endorsement(
-        &self,
-        proposal_response_payload: &[u8],
-        endorsement: &FabricEndorsement,
-        now: SystemTime,
-    ) -> Result<(), EndorsementError> {
-        let identity = SerializedIdentity::decode(endorsement.endorser.as_slice())
-            .map_err(EndorsementError::Identity)?;
-        if identity.mspid != self.msp_id {
-            return Err(EndorsementError::OtherMsp {
-                found: identity.mspid,
-                expected: self.msp_id.clone(),
-            });
-        }
-        let cert = Certificate::from_pem(&identity.id_bytes)
-            .or_else(|_| Certificate::from_der(&identity.id_bytes))
-            .map_err(|e| EndorsementError::Certificate(CertificateError::Parse(e)))?;
-        if cert.tbs_certificate.issuer != self.subject {
-            return Err(EndorsementError::OtherIssuer {
-                issuer: cert.tbs_certificate.issuer.to_string(),
-                msp_id: self.msp_id.clone(),
-                ca: self.subject.to_string(),
-            });
-        }
-        verify_issued(&cert, &self.key).map_err(|source| EndorsementError::NotSignedByCa {
-            msp_id: self.msp_id.clone(),
-            source,
-        })?;
-        let validity = &cert.tbs_certificate.validity;
-        let (from, until) = (
-            validity.not_before.to_system_time(),
-            validity.not_after.to_system_time(),
-        );
-        if now < from || now > until {
-            return Err(EndorsementError::OutsideValidity);
-        }
-        let key = p256_key(&cert).map_err(EndorsementError::Certificate)?;
-        let signature = Signature::from_der(&endorsement.signature)
-            .map_err(EndorsementError::SignatureEncoding)?;
-        let message = [proposal_response_payload, endorsement.endorser.as_slice()].concat();
-        key.verify(&message, &signature)
-            .map_err(|_| EndorsementError::Signature)
+    if event.chaincode_id != chaincode {
+        return Err(mismatch("event comes from another chaincode"));
     }
+    if event.event_name != event_name {
+        return Err(mismatch("event has another name"));
+    }
+    if event.payload != payload {
+        return Err(mismatch("event payload differs from the one delivered"));
+    }
+    Ok(())
 }
 
 /// The proof of a committed transaction, from a block's copy of it.
@@ -284,44 +112,19 @@ fn endorsed_event(proposal_response_payload: &[u8]) -> Result<ChaincodeEvent, Fa
     ChaincodeEvent::decode(action.events.as_slice()).map_err(|e| malformed("chaincode event", e))
 }
 
-fn p256_key(cert: &Certificate) -> Result<VerifyingKey, CertificateError> {
-    let spki = &cert.tbs_certificate.subject_public_key_info;
-    if spki.algorithm.oid != EC_PUBLIC_KEY {
-        return Err(CertificateError::NotEc(spki.algorithm.oid));
-    }
-    VerifyingKey::from_sec1_bytes(spki.subject_public_key.raw_bytes())
-        .map_err(|_| CertificateError::NotP256)
-}
-
-/// Checks `cert`'s signature (ECDSA P-256 with SHA-256) under `issuer_key`.
-fn verify_issued(cert: &Certificate, issuer_key: &VerifyingKey) -> Result<(), CertificateError> {
-    if cert.signature_algorithm.oid != ECDSA_WITH_SHA256 {
-        return Err(CertificateError::SignatureAlgorithm(
-            cert.signature_algorithm.oid,
-        ));
-    }
-    let tbs = cert
-        .tbs_certificate
-        .to_der()
-        .map_err(CertificateError::Encode)?;
-    let signature = Signature::from_der(cert.signature.raw_bytes())
-        .map_err(CertificateError::SignatureEncoding)?;
-    issuer_key
-        .verify(&tbs, &signature)
-        .map_err(|_| CertificateError::Signature)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::ErrorChain;
-    use p256::ecdsa::SigningKey;
+    use medcert_fabric_protos::msp::SerializedIdentity;
     use p256::ecdsa::signature::Signer;
+    use p256::ecdsa::{Signature, SigningKey};
     use std::str::FromStr;
     use std::time::Duration;
     use x509_cert::builder::{Builder, CertificateBuilder, Profile};
     use x509_cert::der::EncodePem;
     use x509_cert::der::pem::LineEnding;
+    use x509_cert::name::Name;
     use x509_cert::serial_number::SerialNumber;
     use x509_cert::spki::SubjectPublicKeyInfoOwned;
     use x509_cert::time::Validity;
@@ -420,7 +223,8 @@ mod tests {
     const PAYLOAD: &[u8] = br#"{"index":1}"#;
 
     fn check(trust: &MspTrust, proof: &FabricProof) -> Result<(), FabricProofError> {
-        trust.verify(
+        verify(
+            trust,
             proof,
             "hospital",
             "InterchainRequest",
@@ -503,9 +307,15 @@ mod tests {
             prp,
         );
         let later = SystemTime::now() + Duration::from_secs(7200);
-        let error = trust
-            .verify(&expired, "hospital", "InterchainRequest", PAYLOAD, later)
-            .unwrap_err();
+        let error = verify(
+            &trust,
+            &expired,
+            "hospital",
+            "InterchainRequest",
+            PAYLOAD,
+            later,
+        )
+        .unwrap_err();
         let text = ErrorChain(&error).to_string();
         assert!(text.contains("validity"), "{text}");
     }
