@@ -35,8 +35,10 @@
 //! instead; the anchored content fingerprint still tells that the content changed.
 //!
 //! # Streaming
-//! [`embed`] makes two passes over a seekable source: the first checks the document,
-//! hashes its content and counts its capacity; the second writes the marked copy. Since
+//! [`embed`] makes two passes over a seekable source: the first ([`prepare`]) checks the
+//! document, hashes its content and counts its capacity; the second
+//! ([`Prepared::embed`]) writes the marked copy. Between them the payload is signed, by
+//! [`sign_payload`] with a key at hand or by a signer that holds it elsewhere. Since
 //! the first pass reads everything before a byte is written, a malformed or too small
 //! document writes nothing. [`verify`] makes one pass. Memory is bounded by the reader's
 //! buffer plus the largest single tag, whatever the size of the document or of any of
@@ -57,7 +59,7 @@ use medcert_ccda::xml::{AttributeSpan, Tag, Token};
 use canonical::ContentHasher;
 pub use ed25519_dalek::{SigningKey, VerifyingKey};
 use mark::FrameReader;
-pub use mark::Payload;
+pub use mark::{Payload, UnsignedPayload, sign_payload};
 use scan::{Visitor, scan};
 
 /// Why a document could not be marked or checked.
@@ -134,16 +136,7 @@ impl Mark<'_> {
     }
 
     fn check(&self) -> Result<(), WatermarkError> {
-        let fits = |id: &str| (1..=mark::MAX_ID_LEN).contains(&id.len());
-        if !fits(self.hospital_id) {
-            return Err(WatermarkError::InvalidId {
-                field: "hospital id",
-            });
-        }
-        if !fits(self.record_id) {
-            return Err(WatermarkError::InvalidId { field: "record id" });
-        }
-        Ok(())
+        mark::check_ids(self.hospital_id, self.record_id)
     }
 }
 
@@ -233,13 +226,6 @@ pub fn embed_or_anchor<R: BufRead + Seek, W: Write>(
     mark_document(source, out, mark, key, TooSmall::WriteUnchanged)
 }
 
-/// What to do with a document too small for the mark.
-#[derive(Clone, Copy, PartialEq, Eq)]
-enum TooSmall {
-    Refuse,
-    WriteUnchanged,
-}
-
 fn mark_document<R: BufRead + Seek, W: Write>(
     source: &mut R,
     out: W,
@@ -247,56 +233,120 @@ fn mark_document<R: BufRead + Seek, W: Write>(
     key: &SigningKey,
     too_small: TooSmall,
 ) -> Result<Embedded, WatermarkError> {
+    let prepared = prepare(source, mark)?;
+    let signature = sign_payload(prepared.unsigned(), key);
+    prepared.embed(source, out, signature, too_small)
+}
+
+/// What [`Prepared::embed`] does with a document too small for one copy of the mark.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TooSmall {
+    /// Refuse it with [`WatermarkError::InsufficientCapacity`], writing nothing (as
+    /// [`embed`] does).
+    Refuse,
+    /// Write it unchanged, relying on the anchored content fingerprint (as
+    /// [`embed_or_anchor`] does).
+    WriteUnchanged,
+}
+
+/// The first pass of embedding, for a signer that holds the key elsewhere (the hospital's
+/// key service): the document checked, its content fingerprint and capacity, and the
+/// payload to sign. [`Prepared::embed`] then writes the marked copy with the signature.
+#[derive(Debug, Clone)]
+pub struct Prepared {
+    start: u64,
+    unsigned: UnsignedPayload,
+    available_bits: u64,
+    needed_bits: u64,
+}
+
+/// Reads the document from `source` (from its current position) for `mark`: checks it,
+/// hashes its content and counts its capacity. Nothing is written.
+pub fn prepare<R: BufRead + Seek>(
+    source: &mut R,
+    mark: &Mark<'_>,
+) -> Result<Prepared, WatermarkError> {
     mark.check()?;
     let start = source.stream_position()?;
     let analysis = analyse(&mut *source)?;
-    let content_fingerprint = analysis.hasher.finish();
-    let payload = Payload::sign(
+    let unsigned = UnsignedPayload::new(
         mark.hospital_id,
         mark.record_id,
         mark.issued_at,
-        content_fingerprint,
-        key,
-    );
-    let mut out = BufWriter::with_capacity(64 * 1024, out);
-    source.seek(SeekFrom::Start(start))?;
-    let Some((bits, copies)) = mark::frame(&payload, analysis.available_bits) else {
-        if too_small == TooSmall::Refuse {
-            return Err(WatermarkError::InsufficientCapacity {
-                needed_bits: mark.needed_bits(),
-                available_bits: analysis.available_bits,
+        analysis.hasher.finish(),
+    )?;
+    Ok(Prepared {
+        start,
+        unsigned,
+        available_bits: analysis.available_bits,
+        needed_bits: mark.needed_bits(),
+    })
+}
+
+impl Prepared {
+    /// The payload to sign ([`sign_payload`]).
+    pub fn unsigned(&self) -> &UnsignedPayload {
+        &self.unsigned
+    }
+
+    /// Carrier bits the document offers.
+    pub fn available_bits(&self) -> u64 {
+        self.available_bits
+    }
+
+    /// The second pass: reads the same document again from `source` (from where
+    /// [`prepare`] started) and writes it to `out` with the payload and `signature`, the
+    /// hospital's signature over [`Prepared::unsigned`]. A document too small for the
+    /// mark is handled as `too_small` says.
+    pub fn embed<R: BufRead + Seek, W: Write>(
+        self,
+        source: &mut R,
+        out: W,
+        signature: [u8; 64],
+        too_small: TooSmall,
+    ) -> Result<Embedded, WatermarkError> {
+        let content_fingerprint = self.unsigned.content_fingerprint();
+        let payload = self.unsigned.with_signature(signature);
+        let mut out = BufWriter::with_capacity(64 * 1024, out);
+        source.seek(SeekFrom::Start(self.start))?;
+        let Some((bits, copies)) = mark::frame(&payload, self.available_bits) else {
+            if too_small == TooSmall::Refuse {
+                return Err(WatermarkError::InsufficientCapacity {
+                    needed_bits: self.needed_bits,
+                    available_bits: self.available_bits,
+                });
+            }
+            io::copy(source, &mut out)?;
+            out.flush()?;
+            return Ok(Embedded {
+                content_fingerprint,
+                watermark_fingerprint: payload.fingerprint(),
+                copies: 0,
+                available_bits: self.available_bits,
+                used_bits: 0,
             });
-        }
-        io::copy(source, &mut out)?;
-        out.flush()?;
-        return Ok(Embedded {
+        };
+        let used_bits = bits.len() as u64;
+        let mut rewriter = Rewriter {
+            out,
+            bits,
+            next: 0,
+            pending_start: false,
+        };
+        let rest = scan(&mut *source, &mut rewriter)?;
+        debug_assert!(rewriter.finished(), "the frame fits the capacity");
+        // Past the mark the document is copied as it is; the first pass checked it.
+        rewriter.settle_pending()?;
+        io::copy(rest, &mut rewriter.out)?;
+        rewriter.out.flush()?;
+        Ok(Embedded {
             content_fingerprint,
             watermark_fingerprint: payload.fingerprint(),
-            copies: 0,
-            available_bits: analysis.available_bits,
-            used_bits: 0,
-        });
-    };
-    let used_bits = bits.len() as u64;
-    let mut rewriter = Rewriter {
-        out,
-        bits,
-        next: 0,
-        pending_start: false,
-    };
-    let rest = scan(&mut *source, &mut rewriter)?;
-    debug_assert!(rewriter.finished(), "the frame fits the capacity");
-    // Past the mark the document is copied as it is; the first pass checked it.
-    rewriter.settle_pending()?;
-    io::copy(rest, &mut rewriter.out)?;
-    rewriter.out.flush()?;
-    Ok(Embedded {
-        content_fingerprint,
-        watermark_fingerprint: payload.fingerprint(),
-        copies,
-        available_bits: analysis.available_bits,
-        used_bits,
-    })
+            copies,
+            available_bits: self.available_bits,
+            used_bits,
+        })
+    }
 }
 
 /// Reads the document and decides whether it carries an authentic mark. `keys` gives the

@@ -17,6 +17,8 @@
 use ed25519_dalek::{Signature, Signer, SigningKey, VerifyingKey};
 use sha3::{Digest, Sha3_256};
 
+use crate::WatermarkError;
+
 const MAGIC: u16 = 0x6D57;
 const HEADER_BITS: usize = 32;
 const HEADER_COPIES: usize = 3;
@@ -47,45 +49,151 @@ pub struct Payload {
     pub signature: [u8; 64],
 }
 
-impl Payload {
-    pub(crate) fn sign(
+/// A payload's fields before the hospital signs them: what [`crate::prepare`] yields and
+/// what the hospital's signer ([`sign_payload`]) signs.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UnsignedPayload {
+    hospital_id: String,
+    record_id: String,
+    issued_at: u64,
+    content_fingerprint: [u8; 32],
+}
+
+impl UnsignedPayload {
+    /// The fields of a mark of `record_id` by `hospital_id` (each 1 to 64 bytes), issued at
+    /// `issued_at` (seconds since the Unix epoch), over content with `content_fingerprint`.
+    pub fn new(
         hospital_id: &str,
         record_id: &str,
         issued_at: u64,
         content_fingerprint: [u8; 32],
-        key: &SigningKey,
-    ) -> Self {
-        let mut payload = Self {
-            version: VERSION,
+    ) -> Result<Self, WatermarkError> {
+        check_ids(hospital_id, record_id)?;
+        Ok(Self {
             hospital_id: hospital_id.to_owned(),
             record_id: record_id.to_owned(),
             issued_at,
             content_fingerprint,
-            signature: [0; 64],
-        };
-        payload.signature = key.sign(&payload.signed_message()).to_bytes();
-        payload
+        })
     }
 
+    /// The marking hospital's id.
+    pub fn hospital_id(&self) -> &str {
+        &self.hospital_id
+    }
+
+    /// The record's id.
+    pub fn record_id(&self) -> &str {
+        &self.record_id
+    }
+
+    /// Seconds since the Unix epoch.
+    pub fn issued_at(&self) -> u64 {
+        self.issued_at
+    }
+
+    /// SHA3-256 of the canonical content.
+    pub fn content_fingerprint(&self) -> [u8; 32] {
+        self.content_fingerprint
+    }
+
+    /// The payload with the hospital's signature over these fields.
+    pub(crate) fn with_signature(self, signature: [u8; 64]) -> Payload {
+        Payload {
+            version: VERSION,
+            hospital_id: self.hospital_id,
+            record_id: self.record_id,
+            issued_at: self.issued_at,
+            content_fingerprint: self.content_fingerprint,
+            signature,
+        }
+    }
+}
+
+/// The hospital's Ed25519 signature over `unsigned`, under the watermark's domain
+/// separation context: what [`crate::Prepared::embed`] writes into the document.
+pub fn sign_payload(unsigned: &UnsignedPayload, key: &SigningKey) -> [u8; 64] {
+    let message = signed_message(
+        VERSION,
+        &unsigned.hospital_id,
+        &unsigned.record_id,
+        unsigned.issued_at,
+        &unsigned.content_fingerprint,
+    );
+    key.sign(&message).to_bytes()
+}
+
+/// Both ids must be 1 to [`MAX_ID_LEN`] bytes: the encoding gives each a one-byte length.
+pub(crate) fn check_ids(hospital_id: &str, record_id: &str) -> Result<(), WatermarkError> {
+    let fits = |id: &str| (1..=MAX_ID_LEN).contains(&id.len());
+    if !fits(hospital_id) {
+        return Err(WatermarkError::InvalidId {
+            field: "hospital id",
+        });
+    }
+    if !fits(record_id) {
+        return Err(WatermarkError::InvalidId { field: "record id" });
+    }
+    Ok(())
+}
+
+fn signed_message(
+    version: u8,
+    hospital_id: &str,
+    record_id: &str,
+    issued_at: u64,
+    content_fingerprint: &[u8; 32],
+) -> Vec<u8> {
+    let mut message = SIGNING_CONTEXT.to_vec();
+    encode_fields(
+        &mut message,
+        version,
+        hospital_id,
+        record_id,
+        issued_at,
+        content_fingerprint,
+    );
+    message
+}
+
+fn encode_fields(
+    out: &mut Vec<u8>,
+    version: u8,
+    hospital_id: &str,
+    record_id: &str,
+    issued_at: u64,
+    content_fingerprint: &[u8; 32],
+) {
+    out.push(version);
+    out.push(hospital_id.len() as u8);
+    out.extend_from_slice(hospital_id.as_bytes());
+    out.push(record_id.len() as u8);
+    out.extend_from_slice(record_id.as_bytes());
+    out.extend_from_slice(&issued_at.to_be_bytes());
+    out.extend_from_slice(content_fingerprint);
+}
+
+impl Payload {
     fn signed_message(&self) -> Vec<u8> {
-        let mut message = SIGNING_CONTEXT.to_vec();
-        self.encode_unsigned(&mut message);
-        message
-    }
-
-    fn encode_unsigned(&self, out: &mut Vec<u8>) {
-        out.push(self.version);
-        out.push(self.hospital_id.len() as u8);
-        out.extend_from_slice(self.hospital_id.as_bytes());
-        out.push(self.record_id.len() as u8);
-        out.extend_from_slice(self.record_id.as_bytes());
-        out.extend_from_slice(&self.issued_at.to_be_bytes());
-        out.extend_from_slice(&self.content_fingerprint);
+        signed_message(
+            self.version,
+            &self.hospital_id,
+            &self.record_id,
+            self.issued_at,
+            &self.content_fingerprint,
+        )
     }
 
     pub(crate) fn encode(&self) -> Vec<u8> {
         let mut out = Vec::with_capacity(256);
-        self.encode_unsigned(&mut out);
+        encode_fields(
+            &mut out,
+            self.version,
+            &self.hospital_id,
+            &self.record_id,
+            self.issued_at,
+            &self.content_fingerprint,
+        );
         out.extend_from_slice(&self.signature);
         out
     }
@@ -284,7 +392,10 @@ mod tests {
 
     fn payload() -> Payload {
         let key = SigningKey::from_bytes(&[7; 32]);
-        Payload::sign("hospital1", "record-42", 1_700_000_000, [9; 32], &key)
+        let unsigned =
+            UnsignedPayload::new("hospital1", "record-42", 1_700_000_000, [9; 32]).unwrap();
+        let signature = sign_payload(&unsigned, &key);
+        unsigned.with_signature(signature)
     }
 
     fn read(bits: &[u8]) -> Option<Payload> {

@@ -4,8 +4,9 @@ use std::io::Cursor;
 
 use medcert_ccda::{GeneratorConfig, generate};
 use medcert_watermark::{
-    Mark, SigningKey, Verdict, VerifyingKey, WatermarkError, capacity, content_fingerprint, embed,
-    embed_or_anchor, extract, matches_anchored_fingerprint, verify,
+    Mark, SigningKey, TooSmall, UnsignedPayload, Verdict, VerifyingKey, WatermarkError, capacity,
+    content_fingerprint, embed, embed_or_anchor, extract, matches_anchored_fingerprint, prepare,
+    sign_payload, verify,
 };
 use quick_xml::events::{BytesEnd, BytesStart, Event};
 use quick_xml::reader::Reader;
@@ -210,6 +211,62 @@ fn embed_then_extract_returns_the_payload() {
         verification.watermark_fingerprint,
         Some(report.watermark_fingerprint)
     );
+}
+
+#[test]
+fn a_signature_made_elsewhere_embeds_the_same_mark() {
+    let doc = document(4, 50_000);
+    let mut source = Cursor::new(&doc);
+    let prepared = prepare(&mut source, &MARK).unwrap();
+    let unsigned = prepared.unsigned().clone();
+    assert_eq!(unsigned.hospital_id(), MARK.hospital_id);
+    assert_eq!(unsigned.record_id(), MARK.record_id);
+    assert_eq!(unsigned.issued_at(), MARK.issued_at);
+    assert_eq!(
+        unsigned.content_fingerprint(),
+        content_fingerprint(&doc[..]).unwrap()
+    );
+    // The signer sees only the unsigned fields, as the key service does.
+    let signature = sign_payload(&unsigned, &hospital_key());
+    let mut marked = Vec::new();
+    let report = prepared
+        .embed(&mut source, &mut marked, signature, TooSmall::Refuse)
+        .unwrap();
+    assert_eq!(marked, embedded(&doc));
+    assert_eq!(report.content_fingerprint, unsigned.content_fingerprint());
+    assert!(matches!(
+        verify(&marked[..], hospital_keys).unwrap().verdict,
+        Verdict::Authentic { .. }
+    ));
+
+    // Another key's signature embeds, and reads as forged.
+    let other = SigningKey::from_bytes(&[2; 32]);
+    let mut source = Cursor::new(&doc);
+    let prepared = prepare(&mut source, &MARK).unwrap();
+    let signature = sign_payload(prepared.unsigned(), &other);
+    let mut forged = Vec::new();
+    prepared
+        .embed(&mut source, &mut forged, signature, TooSmall::Refuse)
+        .unwrap();
+    assert!(matches!(
+        verify(&forged[..], hospital_keys).unwrap().verdict,
+        Verdict::Forged { .. }
+    ));
+}
+
+#[test]
+fn unsigned_payloads_keep_the_id_limits() {
+    assert!(UnsignedPayload::new("hospital1", "rec-1", 1, [0; 32]).is_ok());
+    assert!(matches!(
+        UnsignedPayload::new("", "rec-1", 1, [0; 32]),
+        Err(WatermarkError::InvalidId {
+            field: "hospital id"
+        })
+    ));
+    assert!(matches!(
+        UnsignedPayload::new("hospital1", &"r".repeat(65), 1, [0; 32]),
+        Err(WatermarkError::InvalidId { field: "record id" })
+    ));
 }
 
 fn replace_once(doc: &[u8], from: &str, to: &str, skip: usize) -> Vec<u8> {
