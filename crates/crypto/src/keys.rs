@@ -52,6 +52,20 @@ impl Dek {
     }
 }
 
+/// Constant-time: comparing keys (a service checking that a key it is given again is the
+/// one it holds) must not leak where they differ.
+impl PartialEq for Dek {
+    fn eq(&self, other: &Self) -> bool {
+        self.0
+            .iter()
+            .zip(other.0.iter())
+            .fold(0u8, |differ, (a, b)| differ | (a ^ b))
+            == 0
+    }
+}
+
+impl Eq for Dek {}
+
 impl fmt::Debug for Dek {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str("Dek(<redacted>)")
@@ -166,6 +180,9 @@ pub enum WrapPurpose {
     PatientEnvelope,
     /// A copy the patient re-wraps for a hospital that recovers the record.
     Recovery,
+    /// A copy the hospital's key service releases to a doctor's one-time key for one
+    /// audited access.
+    Release,
 }
 
 impl WrapPurpose {
@@ -174,6 +191,7 @@ impl WrapPurpose {
             WrapPurpose::HospitalKeyStore => b"hospital-key-store",
             WrapPurpose::PatientEnvelope => b"patient-envelope",
             WrapPurpose::Recovery => b"recovery",
+            WrapPurpose::Release => b"key-release",
         }
     }
 }
@@ -335,6 +353,16 @@ mod tests {
             unwrap_key(&altered, &patient, &BINDING),
             Err(CryptoError::WrongKey(_))
         ));
+    }
+
+    #[test]
+    fn keys_compare_equal_only_to_themselves() {
+        let dek = Dek::generate();
+        assert_eq!(dek.clone(), dek);
+        assert_ne!(Dek::generate(), dek);
+        let mut one_bit = dek.clone();
+        one_bit.0[31] ^= 1;
+        assert_ne!(one_bit, dek);
     }
 
     #[test]
