@@ -1,0 +1,119 @@
+//! `medcert-key-service`: one hospital's key service, until SIGTERM or SIGINT.
+
+#![allow(unused_crate_dependencies)] // the binary links the library's dependencies
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use anyhow::Context;
+use clap::Parser;
+use medcert_key_service::{Config, DEFAULT_MAX_PASSWORD_FAILURES, KeyServer};
+
+#[derive(Parser)]
+#[command(
+    version,
+    about = "A hospital's key service: its record keys, password verifiers and signing keys"
+)]
+struct Cli {
+    /// The loopback address to listen on, e.g. 127.0.0.1:7443.
+    #[arg(long)]
+    listen: SocketAddr,
+    /// The service's durable state (created 0700).
+    #[arg(long)]
+    state_dir: PathBuf,
+    /// The name on the service's TLS certificate, e.g. keys.hospital1.medcert.local.
+    #[arg(long)]
+    tls_host: String,
+    /// Where to write the service's TLS CA certificate (PEM) for clients, at every start.
+    #[arg(long)]
+    tls_ca_out: PathBuf,
+    /// The hospital's id, e.g. hospital1.
+    #[arg(long)]
+    hospital_id: String,
+    /// The hospital's MSP, e.g. Hospital1MSP.
+    #[arg(long)]
+    msp_id: String,
+    /// The MSP's root CA certificate (PEM).
+    #[arg(long)]
+    msp_ca: PathBuf,
+    /// The hospital's channel.
+    #[arg(long)]
+    channel: String,
+    /// The hospital chaincode's name.
+    #[arg(long)]
+    chaincode: String,
+    /// The hospital's peer, host:port.
+    #[arg(long)]
+    peer_endpoint: String,
+    /// The name on the peer's TLS certificate.
+    #[arg(long)]
+    peer_host: String,
+    /// The peer's TLS CA certificate (PEM).
+    #[arg(long)]
+    peer_tls_ca: PathBuf,
+    /// The service's own Fabric identity: its certificate (PEM).
+    #[arg(long)]
+    identity_cert: PathBuf,
+    /// The service's own Fabric identity: its PKCS#8 private key (PEM).
+    #[arg(long)]
+    identity_key: PathBuf,
+    /// Wrong passwords in a row that lock a patient.
+    #[arg(long, default_value_t = DEFAULT_MAX_PASSWORD_FAILURES)]
+    max_password_failures: u32,
+}
+
+/// Errors are printed as one line (with their causes), never as a backtrace.
+#[tokio::main]
+async fn main() -> std::process::ExitCode {
+    match run().await {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("medcert-key-service: {e:#}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run() -> anyhow::Result<()> {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
+        )
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+        .init();
+    let cli = Cli::parse();
+    let config = Config {
+        listen: cli.listen,
+        state_dir: cli.state_dir,
+        tls_host: cli.tls_host,
+        tls_ca_out: cli.tls_ca_out,
+        hospital_id: cli.hospital_id,
+        msp_id: cli.msp_id,
+        msp_ca: cli.msp_ca,
+        channel: cli.channel,
+        chaincode: cli.chaincode,
+        peer_endpoint: cli.peer_endpoint,
+        peer_host: cli.peer_host,
+        peer_tls_ca: cli.peer_tls_ca,
+        identity_cert: cli.identity_cert,
+        identity_key: cli.identity_key,
+        max_password_failures: cli.max_password_failures,
+    };
+    let mut terminate = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+        .context("listening for SIGTERM")?;
+    let server = KeyServer::start(config)
+        .await
+        .context("starting the key service")?;
+    server
+        .serve_until(async move {
+            tokio::select! {
+                _ = tokio::signal::ctrl_c() => {}
+                _ = terminate.recv() => {}
+            }
+            tracing::info!("stopping");
+        })
+        .await
+        .context("serving")?;
+    Ok(())
+}
