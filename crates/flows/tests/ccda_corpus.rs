@@ -102,11 +102,13 @@ async fn every_corpus_document_is_stored_retrieved_authentic_and_canonically_ide
     let patients = tempfile::tempdir().unwrap();
     let scratch = tempfile::tempdir().unwrap();
     let password = password();
-    let patient = unique("corpus");
-    let treatment = registered(&network, patients.path(), &patient, &hospital, &password).await;
 
     for source in documents(scratch.path()) {
         let name = source.file_name().unwrap().to_string_lossy().into_owned();
+        // A patient per document: the key service checks a patient's password at most
+        // ten times a minute, and each document takes two checks.
+        let patient = unique("corpus");
+        let treatment = registered(&network, patients.path(), &patient, &hospital, &password).await;
         let header = medcert_ccda::parse_header(std::io::BufReader::new(
             std::fs::File::open(&source).unwrap(),
         ))

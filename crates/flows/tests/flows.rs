@@ -1,6 +1,7 @@
 //! The library's flows against the shared network: register → create + certify → query
 //! and retrieve → certificates → consent → delete (and its re-run), and the refusals of
-//! bad input, each leaving nothing behind.
+//! bad input, each leaving nothing behind, neither on the chain, in the CSP nor in the
+//! hospital's key service.
 
 #![allow(unused_crate_dependencies)] // a test binary links every dependency of its package
 
@@ -14,10 +15,11 @@ use medcert_flows::store::StoreError;
 use medcert_flows::wallet::WalletError;
 use medcert_flows::{
     Actor, CertificatesRequest, CertifyRequest, ConsentRequest, CreateRequest, DeleteRequest,
-    FailureKind, FlowError, HospitalKeys, QueryRequest, Quiet, RegisterRequest, StoreFlowRequest,
-    certify_record, connect, create_record, delete_record, list_certificates, query_record,
-    register_patient, sign_consent, store,
+    FailureKind, FlowError, QueryRequest, Quiet, RegisterRequest, StoreFlowRequest, certify_record,
+    connect, create_record, delete_record, list_certificates, query_record, register_patient,
+    sign_consent, store,
 };
+use medcert_key_service::{Access, KeyServiceClient, KeyServiceError};
 use std::time::Duration;
 use support::{assert_kind, message, network, password, registered, unique};
 
@@ -121,7 +123,18 @@ async fn store_certify_query_consent_delete() {
         "the retrieved document has the original's content"
     );
 
-    // Wrong password: refused by the chain, exit kind 4.
+    // A release for that query was given once: its ticket is spent.
+    let keys = connect::key_service(&hospital, Actor::Doctor(0))
+        .await
+        .unwrap();
+    let again = keys
+        .release_key(Access::Query {
+            tx_id: queried.tx_id.clone(),
+        })
+        .await;
+    assert!(again.is_err(), "a second key for one audited query");
+
+    // Wrong password: the failed attempt is recorded on the chain, then refused (exit 4).
     let wrong = zeroize::Zeroizing::new("wrong-password".to_string());
     let error = query_record(
         &network,
@@ -138,6 +151,29 @@ async fn store_certify_query_consent_delete() {
     .await
     .unwrap_err();
     assert_kind(&error, FailureKind::Refused);
+    let FlowError::WrongPassword(wrong_password) = &error else {
+        panic!("expected a wrong password: {}", message(&error));
+    };
+    assert_eq!(wrong_password.attempt, 1);
+    assert!(!message(&error).contains("wrong-password"), "{error}");
+
+    // An audited query without retrieval takes no key (the right password resets the
+    // count of wrong ones).
+    let unretrieved = query_record(
+        &network,
+        &QueryRequest {
+            hospital: &hospital.id,
+            doctor: 0,
+            treatment_number: &treatment,
+            record_id: &record_id,
+            password: &password,
+            out: None,
+        },
+        &Quiet,
+    )
+    .await
+    .unwrap();
+    assert!(unretrieved.retrieved.is_none());
 
     // Consent for another hospital: a file that H' can use.
     let consent_path = scratch.path().join("consent.json");
@@ -156,19 +192,9 @@ async fn store_certify_query_consent_delete() {
     .unwrap();
     assert_eq!(consent.consent.record_id, record_id);
     assert_eq!(consent.consent.source_hospital, hospital.id);
-    let other_keys =
-        HospitalKeys::open_existing(&HospitalKeys::dir(&network.run_dir, &other.id)).unwrap();
-    let dek = other_keys
-        .key_store
-        .unwrap(
-            &consent.consent.wrapped_key().unwrap(),
-            &medcert_crypto::KeyBinding {
-                record_id: &record_id,
-                purpose: medcert_crypto::WrapPurpose::Recovery,
-            },
-        )
-        .expect("H' opens the re-wrapped key");
-    drop(dek);
+    // Its key is for H''s key service, which opens it only for a completed recovery
+    // (recover_flow.rs): the file itself opens nothing.
+    consent.consent.wrapped_key().unwrap();
     // A second consent to the same path is refused, the first file kept.
     let error = sign_consent(
         &network,
@@ -245,9 +271,15 @@ async fn store_certify_query_consent_delete() {
     ));
     let csp = connect::csp(&network).unwrap();
     assert!(!csp.exists(created.stored.hash_c.as_bytes()).await.unwrap());
-    let keys =
-        HospitalKeys::open_existing(&HospitalKeys::dir(&network.run_dir, &hospital.id)).unwrap();
-    assert!(keys.key_store.get(&record_id).is_err());
+    // The key service has no key left: the committed query whose key was never taken
+    // gets none now.
+    let refused = keys
+        .release_key(Access::Query {
+            tx_id: unretrieved.tx_id.clone(),
+        })
+        .await;
+    assert!(refused.is_err(), "a key released after the deletion");
+    assert_no_key(&keys, &record_id).await;
     // The certificate and the envelope stay: they are the patient's.
     assert!(ipfs.is_pinned(&certificate.cid).await.unwrap());
 
@@ -316,7 +348,7 @@ async fn a_deletion_interrupted_after_the_chain_is_finished_by_a_rerun() {
 
     // The chain's half of a deletion, as if the process died right after DeleteRecord:
     // the hospital's note of Hash C is written first, exactly as delete_record does.
-    let note_dir = HospitalKeys::dir(&network.run_dir, &hospital.id).join("pending-deletions");
+    let note_dir = medcert_flows::delete::pending_deletions_dir(&network.run_dir, &hospital.id);
     std::fs::create_dir_all(&note_dir).unwrap();
     use sha3::Digest;
     let note = note_dir.join(format!(
@@ -376,8 +408,9 @@ async fn bad_input_is_refused_and_leaves_nothing() {
     let patient = unique("bob");
     let password = password();
     let treatment = registered(&network, patients.path(), &patient, &hospital.id, &password).await;
-    let keys =
-        HospitalKeys::open_existing(&HospitalKeys::dir(&network.run_dir, &hospital.id)).unwrap();
+    let keys = connect::key_service(&hospital, Actor::Doctor(0))
+        .await
+        .unwrap();
     let contract = connect::hospital_client(&network, &hospital, Actor::Doctor(0))
         .await
         .unwrap();
@@ -416,7 +449,7 @@ async fn bad_input_is_refused_and_leaves_nothing() {
         matches!(error, FlowError::Store(StoreError::Read { .. })),
         "{error}"
     );
-    assert!(keys.key_store.get(&id).is_err());
+    assert_no_key(&keys, &id).await;
     let plain = scratch.path().join("note.xml");
     std::fs::write(&plain, "<note><to>x</to></note>").unwrap();
     let (id, result) = attempt(plain, None).await;
@@ -455,9 +488,9 @@ async fn bad_input_is_refused_and_leaves_nothing() {
             .await
             .is_err()
     );
-    assert!(keys.key_store.get(&id).is_err());
+    assert_no_key(&keys, &id).await;
 
-    // Unknown patient and unknown record: refused by the chain.
+    // A patient the key service does not know, and an unknown record: refused.
     let error = query_record(
         &network,
         &QueryRequest {
@@ -473,7 +506,7 @@ async fn bad_input_is_refused_and_leaves_nothing() {
     .await
     .unwrap_err();
     assert_kind(&error, FailureKind::Refused);
-    assert!(message(&error).contains("unknown patient"), "{error}");
+    assert!(message(&error).contains("not enrolled"), "{error}");
     let error = query_record(
         &network,
         &QueryRequest {
@@ -543,6 +576,16 @@ async fn bad_input_is_refused_and_leaves_nothing() {
     .await
     .unwrap_err();
     assert!(message(&error).contains("unknown record"), "{error}");
+}
+
+/// The key service holds no key for `record_id`: it wraps none to anyone.
+async fn assert_no_key(keys: &KeyServiceClient, record_id: &str) {
+    let anyone = medcert_crypto::HpkeKeyPair::generate().public_key();
+    let wrapped = keys.wrap_for_patient(record_id, &anyone).await;
+    assert!(
+        matches!(wrapped, Err(KeyServiceError::NotFound { .. })),
+        "{wrapped:?}"
+    );
 }
 
 /// Certification failing after `CreateRecord` (IPFS down, or the certificate chain

@@ -167,7 +167,7 @@ async fn deleted_record_is_recovered_at_another_hospital_once() {
         }
         other => panic!("not stored at {}: {other:?}", h2.id),
     }
-    let verified = medcert_flows::verify_file(&network, &out).unwrap();
+    let verified = medcert_flows::verify_file(&network, &out).await.unwrap();
     assert!(matches!(
         verified.verdict,
         medcert_flows::verify::VerdictReport::Authentic { ref hospital_id, .. } if *hospital_id == h1.id
@@ -321,7 +321,9 @@ async fn recoveries_are_refused_without_a_valid_consent_or_password() {
 /// recovery completes on the chains, but H' refuses to store it (not authentic).
 #[tokio::test]
 async fn a_record_tampered_after_marking_is_not_stored() {
-    use medcert_crypto::{Dek, EnvelopeHeader, RecordAad, encrypt_stream};
+    use medcert_crypto::{
+        Dek, EnvelopeHeader, KeyBinding, RecordAad, WrapPurpose, encrypt_stream, wrap_key,
+    };
     use medcert_eip712::{CertificateAuthorization, hospital_id};
 
     let network = network();
@@ -350,23 +352,28 @@ async fn a_record_tampered_after_marking_is_not_stored() {
         &mut document,
     )
     .unwrap();
-    let keys = medcert_flows::HospitalKeys::open_existing(&medcert_flows::HospitalKeys::dir(
-        &network.run_dir,
-        &h1.id,
-    ))
-    .unwrap();
-    let mut marked = Vec::new();
-    let embedded = medcert_watermark::embed(
-        &mut std::io::Cursor::new(document),
-        &mut marked,
+    // H's key service signs the mark, as the store flow has it do.
+    let keys = connect::key_service(&h1, Actor::Doctor(0)).await.unwrap();
+    let mut source = std::io::Cursor::new(document);
+    let prepared = medcert_watermark::prepare(
+        &mut source,
         &medcert_watermark::Mark {
             hospital_id: &h1.id,
             record_id: &record_id,
             issued_at: 1_700_000_000,
         },
-        keys.watermark_key(),
     )
     .unwrap();
+    let signature = keys.sign_watermark(prepared.unsigned()).await.unwrap();
+    let mut marked = Vec::new();
+    let embedded = prepared
+        .embed(
+            &mut source,
+            &mut marked,
+            signature,
+            medcert_watermark::TooSmall::Refuse,
+        )
+        .unwrap();
     let mut text = String::from_utf8(marked).unwrap();
     let at = text.rfind("</").unwrap();
     text.insert_str(at, "Allergy: none.");
@@ -377,10 +384,12 @@ async fn a_record_tampered_after_marking_is_not_stored() {
         record_id: &record_id,
         hospital_id: &h1.id,
     };
-    let mut envelope = EnvelopeHeader::seal(&dek, &aad, &wallet.x25519().public_key())
-        .unwrap()
-        .encode()
-        .unwrap();
+    let binding = KeyBinding {
+        record_id: &record_id,
+        purpose: WrapPurpose::PatientEnvelope,
+    };
+    let wrapped = wrap_key(&dek, &wallet.x25519().public_key(), &binding).unwrap();
+    let mut envelope = EnvelopeHeader::seal(&aad, wrapped).encode().unwrap();
     encrypt_stream(&dek, &aad, text.as_bytes(), &mut envelope).unwrap();
     let cid = connect::ipfs(&network)
         .unwrap()

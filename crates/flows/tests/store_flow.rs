@@ -1,37 +1,36 @@
 //! The hospital half of Store against the shared network: a stored record is on the
-//! hospital chain, in the CSP and in the key store; a refused store leaves none of them.
+//! hospital chain, in the CSP and its key in the hospital's key service; a store with a
+//! wrong password is recorded on the chain as a failed attempt and leaves nothing else.
 
 #![allow(unused_crate_dependencies)] // a test binary links every dependency of its package
 
 use medcert_ccda::{GeneratorConfig, generate};
+use medcert_crypto::{HpkeKeyPair, RecordAad};
 use medcert_csp::Csp;
 use medcert_eip712::PatientSigner;
-use medcert_flows::connect::hospital_client;
-use medcert_flows::hospital_api::{ClientError, HospitalClient, RecordState, args};
+use medcert_flows::Actor;
+use medcert_flows::connect::{hospital_client, key_service};
+use medcert_flows::hospital_api::args::AuditKind;
+use medcert_flows::hospital_api::{RecordState, args, events};
 use medcert_flows::query::record_state;
 use medcert_flows::store::{StoreError, StoreRequest, store_record};
-use medcert_flows::{Actor, HospitalKeys};
-use medcert_network::Network;
+use medcert_key_service::{Access, KeyServiceError};
 use medcert_test_support::{network, unique};
 use zeroize::Zeroizing;
 
 const PASSWORD: &str = "store-flow-secret-9c1e";
 
-async fn doctor(network: &Network, index: usize) -> HospitalClient {
-    let hospital = &network.fabric.hospitals[index];
-    hospital_client(network, hospital, Actor::Doctor(0))
-        .await
-        .unwrap()
-}
-
 #[tokio::test]
 async fn store_then_refused_store_leaves_nothing() {
     let network = network();
     let hospital = &network.fabric.hospitals[0];
-    let keys = HospitalKeys::open_existing(&HospitalKeys::dir(&network.run_dir, &hospital.id))
-        .expect("hospital keys missing: run medcert network init");
+    let keys = key_service(hospital, Actor::Doctor(0))
+        .await
+        .expect("the hospital's key service (deploy/up starts it)");
     let csp = Csp::s3(&network.s3).unwrap();
-    let contract = doctor(&network, 0).await;
+    let contract = hospital_client(&network, hospital, Actor::Doctor(0))
+        .await
+        .unwrap();
 
     let patient = PatientSigner::from_seed(&rand::random());
     let treatment = unique("T");
@@ -41,8 +40,8 @@ async fn store_then_refused_store_leaves_nothing() {
         eth_address: patient.address(),
         x25519_public: [0x33; 32],
     };
-    contract
-        .register_patient(&registration, PASSWORD.as_bytes())
+    contract.register_patient(&registration).await.unwrap();
+    keys.enroll_patient(&treatment, PASSWORD.as_bytes())
         .await
         .unwrap();
 
@@ -68,9 +67,8 @@ async fn store_then_refused_store_leaves_nothing() {
     let stored = store_record(&request, &keys, &csp, &contract)
         .await
         .unwrap();
-    assert!(stored.block_number > 0);
+    assert!(stored.block_number.is_some_and(|block| block > 0));
     assert!(csp.exists(stored.hash_c.as_bytes()).await.unwrap());
-    assert!(keys.key_store.get(&record_id).is_ok());
     let on_chain = record_state(&contract, &hospital.channel, &record_id)
         .await
         .unwrap();
@@ -78,8 +76,31 @@ async fn store_then_refused_store_leaves_nothing() {
         matches!(&on_chain, RecordState::Active { record } if record.treatment_number == treatment),
         "{on_chain:?}"
     );
+    // The key service holds the key: released for the committed creation, it opens E'.
+    let dek = keys
+        .release_key(Access::Create {
+            tx_id: stored.tx_id.clone(),
+        })
+        .await
+        .unwrap();
+    let encrypted = tmp.path().join("record.enc");
+    csp.get_to_file(stored.hash_c.as_bytes(), &encrypted)
+        .await
+        .unwrap();
+    let aad = RecordAad {
+        record_id: &record_id,
+        hospital_id: &hospital.id,
+    };
+    medcert_crypto::decrypt_to_file(
+        &dek,
+        &aad,
+        std::io::BufReader::new(std::fs::File::open(&encrypted).unwrap()),
+        &tmp.path().join("record.out.xml"),
+    )
+    .expect("the released key opens the stored record");
 
-    // The same file under a new id with a wrong password: refused, nothing left behind.
+    // The same file under a new id with a wrong password: the chain records the failed
+    // attempt, and nothing else is left behind.
     let refused_id = unique("R");
     let wrong = Zeroizing::new("not-the-password".to_string());
     let refused = StoreRequest {
@@ -90,11 +111,32 @@ async fn store_then_refused_store_leaves_nothing() {
     let error = store_record(&refused, &keys, &csp, &contract)
         .await
         .unwrap_err();
+    let StoreError::WrongPassword(wrong_password) = &error else {
+        panic!("expected a wrong password, got {error}");
+    };
+    assert_eq!(wrong_password.attempt, 1, "{error}");
+    let message = error.to_string();
+    assert!(message.contains("wrong password"), "{message}");
+    assert!(!message.contains("not-the-password"), "{message}");
+    let trail = contract
+        .get_audit(&args::GetAudit {
+            kind: AuditKind::Patient,
+            id: treatment.clone(),
+        })
+        .await
+        .unwrap();
     assert!(
-        matches!(error, StoreError::Chain(ClientError::Fabric { .. })),
-        "{error}"
+        trail
+            .iter()
+            .any(|entry| entry.action == events::PASSWORD_REJECTED
+                && entry.tx_id == wrong_password.tx_id),
+        "the failed attempt is on the patient's audit trail: {trail:?}"
     );
-    assert!(keys.key_store.get(&refused_id).is_err());
+    let nobody = HpkeKeyPair::generate().public_key();
+    assert!(matches!(
+        keys.wrap_for_patient(&refused_id, &nobody).await,
+        Err(KeyServiceError::NotFound { .. })
+    ));
     assert!(
         record_state(&contract, &hospital.channel, &refused_id)
             .await
@@ -121,5 +163,8 @@ async fn store_then_refused_store_leaves_nothing() {
     .await
     .unwrap_err();
     assert!(matches!(error, StoreError::NotCcda { .. }), "{error}");
-    assert!(keys.key_store.get(&junk_id).is_err());
+    assert!(matches!(
+        keys.wrap_for_patient(&junk_id, &nobody).await,
+        Err(KeyServiceError::NotFound { .. })
+    ));
 }
