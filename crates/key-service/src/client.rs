@@ -14,6 +14,7 @@ use prost::Message;
 use rand::RngCore;
 use tonic::transport::{Certificate, Channel, ClientTlsConfig, Endpoint};
 use tonic::{Code, Request, Status};
+use zeroize::Zeroize;
 
 use crate::auth::{millis, sign_request};
 use crate::proto::key_service_client::KeyServiceClient as Rpc;
@@ -326,13 +327,12 @@ impl KeyServiceClient {
         treatment_number: &str,
         password: &[u8],
     ) -> Result<(), KeyServiceError> {
-        let request = self.signed(
-            "EnrollPatient",
-            &EnrollPatientRequest {
-                treatment_number: treatment_number.to_owned(),
-                password: password.to_vec(),
-            },
-        );
+        let mut message = EnrollPatientRequest {
+            treatment_number: treatment_number.to_owned(),
+            password: password.to_vec(),
+        };
+        let request = self.signed("EnrollPatient", &message);
+        message.password.zeroize();
         self.rpc
             .clone()
             .enroll_patient(request)
@@ -352,15 +352,14 @@ impl KeyServiceClient {
         record_id: &str,
         password: &[u8],
     ) -> Result<SignedTicket, KeyServiceError> {
-        let request = self.signed(
-            "CheckPassword",
-            &CheckPasswordRequest {
-                function: function.name().to_owned(),
-                treatment_number: treatment_number.to_owned(),
-                record_id: record_id.to_owned(),
-                password: password.to_vec(),
-            },
-        );
+        let mut message = CheckPasswordRequest {
+            function: function.name().to_owned(),
+            treatment_number: treatment_number.to_owned(),
+            record_id: record_id.to_owned(),
+            password: password.to_vec(),
+        };
+        let request = self.signed("CheckPassword", &message);
+        message.password.zeroize();
         let reply = self
             .rpc
             .clone()

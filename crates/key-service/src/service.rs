@@ -135,15 +135,13 @@ impl Service {
         method: &str,
         role: Role,
     ) -> Result<(Caller, M), Status> {
-        let signed = request.into_inner();
-        // The body may hold a password: wiped once decoded.
-        let body = Zeroizing::new(signed.body.clone());
-        let mut signed = signed;
+        let mut signed = request.into_inner();
         let admitted = self
             .inner
             .gate
             .admit(&signed, method, role, SystemTime::now());
-        zeroize::Zeroize::zeroize(&mut signed.body);
+        // The body may hold a password: wiped once decoded.
+        let body = Zeroizing::new(std::mem::take(&mut signed.body));
         let caller = admitted.map_err(|reason| {
             tracing::warn!(method, "refused: {reason}");
             Status::from(ServiceError::Refused(reason))
