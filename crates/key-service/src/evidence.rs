@@ -19,7 +19,7 @@ use serde::de::DeserializeOwned;
 use tokio::sync::OnceCell;
 
 use crate::auth::{Caller, error_chain};
-use crate::service::ServiceError;
+use crate::error::ServiceError;
 use crate::store::IssuedTicket;
 
 /// The hospital's peer, reached with the service's own identity.

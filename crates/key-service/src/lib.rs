@@ -38,6 +38,7 @@ use {anyhow as _, clap as _, tracing_subscriber as _};
 
 mod auth;
 mod client;
+mod error;
 mod evidence;
 mod limits;
 mod server;

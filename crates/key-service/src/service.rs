@@ -1,8 +1,8 @@
 //! The gRPC service: each call admitted by the [`Gate`], then served from the store and,
-//! for key releases, the chain.
+//! for key releases, the chain; refusals are [`ServiceError`]s.
 
 use std::sync::Arc;
-use std::time::{Duration, Instant, SystemTime};
+use std::time::{Instant, SystemTime};
 
 use medcert_crypto::{
     Dek, KeyBinding, PasswordParams, PasswordVerifier, PublicKey, WrapPurpose, WrappedKey, wrap_key,
@@ -12,82 +12,17 @@ use medcert_hospital_api::ticket::{NONCE_LEN, Ticket, Verdict};
 use medcert_hospital_api::{Function, MAX_PASSWORD_LEN, is_identifier};
 use medcert_watermark::{UnsignedPayload, sign_payload};
 use prost::Message;
-use tonic::{Code, Request, Response, Status};
+use tonic::{Request, Response, Status};
 use zeroize::Zeroizing;
 
 use crate::auth::{Caller, Gate, error_chain, millis};
+use crate::error::ServiceError;
 use crate::evidence::{self, Chain};
 use crate::limits::RateLimits;
 use crate::proto::key_service_server::KeyService;
 use crate::proto::release_key_request::Access;
 use crate::proto::*;
-use crate::store::{Attempt, Deposit, IssuedTicket, PatientStatus, Store, StoreError};
-
-/// Why a call is not served; each becomes a status with an [`ErrorDetail`]. Messages
-/// never carry a secret.
-#[derive(Debug, thiserror::Error)]
-pub(crate) enum ServiceError {
-    #[error("the key service does not serve this request: {0}")]
-    Refused(String),
-    #[error("the key service releases no key: {0}")]
-    Denied(String),
-    #[error(
-        "patient {treatment_number} is locked after too many wrong passwords; the hospital's \
-         admin unlocks"
-    )]
-    Locked { treatment_number: String },
-    #[error("too many attempts, retry in {}s", retry_after.as_secs_f64().ceil())]
-    RateLimited { retry_after: Duration },
-    #[error("transaction {tx_id} is not committed on channel {channel}")]
-    NotCommitted { tx_id: String, channel: String },
-    #[error("{0}")]
-    NotFound(String),
-    #[error("malformed request to the key service: {0}")]
-    Malformed(String),
-    #[error("{0}")]
-    Conflict(String),
-    #[error("the key service's peer: {0}")]
-    Peer(String),
-    #[error("the key service failed; its log says why")]
-    Internal,
-}
-
-impl From<StoreError> for ServiceError {
-    fn from(error: StoreError) -> Self {
-        tracing::error!("{}", error_chain("state", &error));
-        ServiceError::Internal
-    }
-}
-
-impl From<ServiceError> for Status {
-    fn from(error: ServiceError) -> Self {
-        let mut detail = ErrorDetail::default();
-        let (code, kind) = match &error {
-            ServiceError::Refused(_) => (Code::PermissionDenied, ErrorKind::Refused),
-            ServiceError::Denied(_) => (Code::PermissionDenied, ErrorKind::Denied),
-            ServiceError::Locked { treatment_number } => {
-                detail.treatment_number = treatment_number.clone();
-                (Code::FailedPrecondition, ErrorKind::Locked)
-            }
-            ServiceError::RateLimited { retry_after } => {
-                detail.retry_after_ms = retry_after.as_millis() as u64;
-                (Code::ResourceExhausted, ErrorKind::RateLimited)
-            }
-            ServiceError::NotCommitted { tx_id, channel } => {
-                detail.tx_id = tx_id.clone();
-                detail.channel = channel.clone();
-                (Code::FailedPrecondition, ErrorKind::NotCommitted)
-            }
-            ServiceError::NotFound(_) => (Code::NotFound, ErrorKind::NotFound),
-            ServiceError::Malformed(_) => (Code::InvalidArgument, ErrorKind::Malformed),
-            ServiceError::Conflict(_) => (Code::AlreadyExists, ErrorKind::Conflict),
-            ServiceError::Peer(_) => (Code::Unavailable, ErrorKind::PeerFailed),
-            ServiceError::Internal => (Code::Internal, ErrorKind::Internal),
-        };
-        detail.kind = kind as i32;
-        Status::with_details(code, error.to_string(), detail.encode_to_vec().into())
-    }
-}
+use crate::store::{Attempt, Deposit, IssuedTicket, PatientStatus, Store};
 
 /// What the service is configured with, besides its store and chain.
 pub(crate) struct Settings {
