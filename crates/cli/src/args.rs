@@ -19,12 +19,16 @@ const AFTER_HELP: &str = "Exit codes:
   2  bad usage
   3  not authentic: a watermark or fingerprint is not the issuing hospital's
      (tampered, forged, absent), so nothing was stored
-  4  refused by a chain: wrong password, unknown patient or record, expired, replayed
-     or missing consent, a recovery the relay failed
-  5  a service (Fabric peer, Ethereum node, IPFS, CSP) is unreachable or timed out
+  4  refused by a chain or a hospital's key service: wrong password (recorded on the
+     chain), locked patient, too many attempts, unknown patient or record, expired,
+     replayed or missing consent, a recovery the relay failed
+  5  a service (Fabric peer, Ethereum node, IPFS, CSP, key service) is unreachable or
+     timed out
 
 Passwords: typed at a prompt, piped with --password-stdin, or (for scripts) taken from
-MEDCERT_PASSWORD. Never pass one as an argument.
+MEDCERT_PASSWORD. Never pass one as an argument. Only the hospital's key service checks
+and keeps them; after 5 wrong ones in a row (the service's default) the patient is
+locked until the hospital's admin runs `medcert patient unlock`.
 
 Configuration: --config FILE or MEDCERT_CONFIG, else ~/.config/medcert/config.toml:
   network = \"path/to/network.json\"   patients_dir = \"dir\"

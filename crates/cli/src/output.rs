@@ -6,7 +6,8 @@ use std::process::ExitCode;
 use anyhow::Result;
 use medcert_flows::store::StoreError;
 use medcert_flows::wallet::WalletError;
-use medcert_flows::{FailureKind, FlowError, VerifyError};
+use medcert_flows::{FailureKind, FlowError, InitError, VerifyError, WrongPassword};
+use medcert_key_service::KeyServiceError;
 use serde::Serialize;
 
 /// Prints a report: JSON, or a headline and the report's fields as indented lines.
@@ -89,10 +90,7 @@ pub(crate) fn one_line(error: &(dyn std::error::Error + 'static)) -> String {
 
 /// Reports a failed command on stderr (or as JSON) and returns its exit code.
 pub(crate) fn fail(json: bool, error: &anyhow::Error) -> ExitCode {
-    let code = error
-        .chain()
-        .find_map(|e| e.downcast_ref::<FlowError>())
-        .map_or(1, |e| exit_code(e.kind()));
+    let code = error.chain().find_map(kind).map_or(1, exit_code);
     let mut message = format!("{error:#}").replace('\n', " ");
     if let Some(hint) = error.chain().find_map(hint) {
         message = format!("{message}; {hint}");
@@ -108,6 +106,17 @@ pub(crate) fn fail(json: bool, error: &anyhow::Error) -> ExitCode {
     ExitCode::from(code)
 }
 
+/// The kind of failure an error of the flows library is.
+fn kind(error: &(dyn std::error::Error + 'static)) -> Option<FailureKind> {
+    if let Some(error) = error.downcast_ref::<FlowError>() {
+        return Some(error.kind());
+    }
+    if let Some(error) = error.downcast_ref::<VerifyError>() {
+        return Some(error.kind());
+    }
+    error.downcast_ref::<InitError>().map(InitError::kind)
+}
+
 /// What to type next, for the failures the command line can fix.
 fn hint(error: &(dyn std::error::Error + 'static)) -> Option<String> {
     if let Some(error) = error.downcast_ref::<FlowError>() {
@@ -119,8 +128,8 @@ fn hint(error: &(dyn std::error::Error + 'static)) -> Option<String> {
     if let Some(error) = error.downcast_ref::<VerifyError>() {
         return verify_hint(error);
     }
-    if let Some(medcert_bench::BenchError::Keys { .. }) = error.downcast_ref() {
-        return Some("run `medcert network init` on this network first".into());
+    if let Some(InitError::Hospital { source, .. }) = error.downcast_ref() {
+        return flow_hint(source);
     }
     None
 }
@@ -133,8 +142,46 @@ fn wallet_hint(error: &WalletError) -> Option<String> {
 fn verify_hint(error: &VerifyError) -> Option<String> {
     match error {
         VerifyError::Read { .. } => Some("check the path".into()),
-        VerifyError::Keys { .. } => Some("run `medcert network init`".into()),
+        VerifyError::Keys { source, .. } => flow_hint(source),
         VerifyError::NotARecord { .. } => None,
+    }
+}
+
+/// `hospital` names the hospital in the command to type, when the error knows it.
+fn key_service_hint(hospital: Option<&str>, error: &KeyServiceError) -> Option<String> {
+    let hospital = hospital.unwrap_or("<hospital>");
+    Some(match error {
+        KeyServiceError::Locked { treatment_number } => unlock_hint(hospital, treatment_number),
+        KeyServiceError::RateLimited { retry_after } => format!(
+            "wait {} s and try again",
+            retry_after.as_secs_f64().ceil().max(1.0)
+        ),
+        KeyServiceError::Unreachable { .. } => {
+            format!("is {hospital}'s key service running? `medcert network status` lists it")
+        }
+        KeyServiceError::PeerFailed { .. } => format!(
+            "{hospital}'s key service cannot read its chain: is {hospital}'s peer running? \
+             `medcert network status` lists it"
+        ),
+        _ => return None,
+    })
+}
+
+fn unlock_hint(hospital: &str, treatment_number: &str) -> String {
+    format!(
+        "{hospital}'s admin lifts the lock: `medcert patient unlock --hospital {hospital} \
+         --treatment {treatment_number}`"
+    )
+}
+
+fn wrong_password_hint(wrong: &WrongPassword) -> String {
+    if wrong.locked() {
+        unlock_hint("<hospital>", &wrong.treatment_number)
+    } else {
+        format!(
+            "check the patient's password: {} more wrong in a row lock the patient",
+            wrong.limit - wrong.attempt
+        )
     }
 }
 
@@ -146,6 +193,18 @@ fn flow_hint(error: &FlowError) -> Option<String> {
         FlowError::Store(StoreError::Read { .. }) => "check the path".into(),
         FlowError::Store(StoreError::NotARecord { .. }) => "give a C-CDA XML document".into(),
         FlowError::Store(StoreError::NotCcda { .. }) => "give an HL7 C-CDA XML file".into(),
+        FlowError::KeyService { hospital, source } => {
+            return key_service_hint(Some(hospital), source);
+        }
+        FlowError::Store(StoreError::KeyService(source)) => {
+            return key_service_hint(None, source);
+        }
+        FlowError::WrongPassword(wrong) | FlowError::Store(StoreError::WrongPassword(wrong)) => {
+            wrong_password_hint(wrong)
+        }
+        FlowError::AlreadyRegistered { .. } => {
+            "leave out --treatment for a fresh treatment number".into()
+        }
         FlowError::EmptyPassword => "type it at the prompt or pipe it with --password-stdin".into(),
         FlowError::EmptyIdNumber => "give --id-number".into(),
         FlowError::RecordTooSmall { minimum, .. } => format!("give --size {minimum} or more"),
@@ -208,6 +267,63 @@ mod tests {
             waited_s: 180,
         };
         assert!(flow_hint(&timeout).unwrap().contains("--resume 7"));
+    }
+
+    #[test]
+    fn key_service_refusals_say_what_to_do_and_exit_as_their_kind() {
+        let locked = anyhow::Error::from(FlowError::KeyService {
+            hospital: "hospital2".into(),
+            source: KeyServiceError::Locked {
+                treatment_number: "T-9".into(),
+            },
+        });
+        assert_eq!(
+            locked.chain().find_map(hint).as_deref(),
+            Some(
+                "hospital2's admin lifts the lock: `medcert patient unlock --hospital hospital2 \
+                 --treatment T-9`"
+            )
+        );
+        assert_eq!(locked.chain().find_map(kind), Some(FailureKind::Refused));
+        let limited = FlowError::KeyService {
+            hospital: "hospital2".into(),
+            source: KeyServiceError::RateLimited {
+                retry_after: std::time::Duration::from_millis(2_500),
+            },
+        };
+        assert_eq!(
+            flow_hint(&limited).as_deref(),
+            Some("wait 3 s and try again")
+        );
+        let down = anyhow::Error::from(VerifyError::Keys {
+            id: "hospital1".into(),
+            source: Box::new(FlowError::KeyService {
+                hospital: "hospital1".into(),
+                source: KeyServiceError::Unreachable {
+                    endpoint: "127.0.0.1:1".into(),
+                    source: Box::new(std::io::Error::from(std::io::ErrorKind::ConnectionRefused)),
+                },
+            }),
+        });
+        assert_eq!(down.chain().find_map(kind), Some(FailureKind::Unreachable));
+        assert!(
+            down.chain()
+                .find_map(hint)
+                .is_some_and(|h| h.contains("hospital1's key service running"))
+        );
+    }
+
+    #[test]
+    fn a_wrong_password_tells_how_many_are_left_or_how_to_unlock() {
+        let mut wrong = WrongPassword {
+            treatment_number: "T-1".into(),
+            attempt: 3,
+            limit: 5,
+            tx_id: "tx".into(),
+        };
+        assert!(wrong_password_hint(&wrong).contains("2 more wrong"));
+        wrong.attempt = 5;
+        assert!(wrong_password_hint(&wrong).contains("medcert patient unlock"));
     }
 
     #[test]

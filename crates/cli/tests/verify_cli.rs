@@ -1,5 +1,5 @@
-//! `medcert ehr verify` as a user runs it, against the keys `medcert network init` made
-//! for the running network's hospitals.
+//! `medcert ehr verify` as a user runs it, against the watermark keys the running
+//! network's hospitals' key services publish.
 
 #![allow(unused_crate_dependencies)] // a test binary links every dependency of its package
 
@@ -9,9 +9,10 @@ use std::process::{Command, Output};
 
 use ed25519_dalek::SigningKey;
 use medcert_ccda::{GeneratorConfig, generate};
-use medcert_flows::HospitalKeys;
+use medcert_flows::Actor;
+use medcert_flows::connect::key_service;
 use medcert_test_support::network;
-use medcert_watermark::{Mark, embed};
+use medcert_watermark::{Mark, TooSmall, embed, prepare};
 
 fn medcert(args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_medcert"))
@@ -32,14 +33,33 @@ fn record(patient_id: &str) -> Vec<u8> {
     out
 }
 
-fn marked(document: &[u8], key: &SigningKey, record_id: &str) -> Vec<u8> {
+const MARK: Mark<'static> = Mark {
+    hospital_id: "hospital1",
+    record_id: "r-1",
+    issued_at: 1_700_000_000,
+};
+
+/// Marked by a key that is not hospital1's.
+fn forged(document: &[u8], key: &SigningKey) -> Vec<u8> {
     let mut out = Vec::new();
-    let mark = Mark {
-        hospital_id: "hospital1",
-        record_id,
-        issued_at: 1_700_000_000,
-    };
-    embed(&mut Cursor::new(document), &mut out, &mark, key).unwrap();
+    embed(&mut Cursor::new(document), &mut out, &MARK, key).unwrap();
+    out
+}
+
+/// Marked as hospital1's store flow marks: its key service signs.
+async fn authentic(document: &[u8]) -> Vec<u8> {
+    let network = network();
+    let hospital = network.hospital("hospital1").unwrap();
+    let keys = key_service(hospital, Actor::Doctor(0))
+        .await
+        .expect("hospital1's key service (deploy/up starts it)");
+    let mut source = Cursor::new(document);
+    let prepared = prepare(&mut source, &MARK).unwrap();
+    let signature = keys.sign_watermark(prepared.unsigned()).await.unwrap();
+    let mut out = Vec::new();
+    prepared
+        .embed(&mut source, &mut out, signature, TooSmall::Refuse)
+        .unwrap();
     out
 }
 
@@ -52,19 +72,16 @@ fn verify(path: &Path) -> (Option<i32>, String, String) {
     )
 }
 
-#[test]
-fn verdicts_and_exit_codes() {
-    let network = network();
-    let keys = HospitalKeys::open_existing(&HospitalKeys::dir(&network.run_dir, "hospital1"))
-        .expect("hospital1 has no keys: run medcert network init");
+#[tokio::test]
+async fn verdicts_and_exit_codes() {
     let tmp = tempfile::tempdir().unwrap();
     let patient = format!("T-{}", rand::random::<u32>());
     let document = record(&patient);
 
-    let authentic = tmp.path().join("authentic.xml");
-    let marked_doc = marked(&document, keys.watermark_key(), "r-1");
-    std::fs::write(&authentic, &marked_doc).unwrap();
-    let (code, stdout, _) = verify(&authentic);
+    let marked = tmp.path().join("authentic.xml");
+    let marked_doc = authentic(&document).await;
+    std::fs::write(&marked, &marked_doc).unwrap();
+    let (code, stdout, _) = verify(&marked);
     assert_eq!(code, Some(0), "{stdout}");
     assert!(
         stdout.starts_with("authentic: record r-1 marked by hospital1"),
@@ -78,10 +95,10 @@ fn verdicts_and_exit_codes() {
     assert_eq!(code, Some(3), "{stdout}");
     assert!(stdout.starts_with("TAMPERED"), "{stdout}");
 
-    let forged = tmp.path().join("forged.xml");
+    let forgery = tmp.path().join("forged.xml");
     let forger = SigningKey::from_bytes(&rand::random());
-    std::fs::write(&forged, marked(&document, &forger, "r-1")).unwrap();
-    let (code, stdout, _) = verify(&forged);
+    std::fs::write(&forgery, forged(&document, &forger)).unwrap();
+    let (code, stdout, _) = verify(&forgery);
     assert_eq!(code, Some(3), "{stdout}");
     assert!(
         stdout.starts_with("FORGED: the mark claims hospital1"),

@@ -1,12 +1,18 @@
 //! `medcert demo`: the paper's story on the running network, with an in-process relay.
 //!
 //! Two patients register at two hospitals, whose doctors create and certify a record for
-//! each; the first patient deletes theirs (the hospital chain says deleted, the CSP object
-//! and the hospital's key are gone), registers at a third hospital, consents to it, and
-//! the third hospital recovers the record through the relay, checks it and stores it; a
-//! replay of the spent consent is refused; a forged and a tampered record are caught by
-//! `ehr verify`. Every step prints its transaction ids, CIDs, verdicts and timings; the
-//! first failing step ends the demo.
+//! each; a wrong password is recorded on the chain, then refused; the first patient
+//! deletes their record (the hospital chain says deleted, the CSP object is gone and the
+//! hospital's key service has shredded the key), registers at a third hospital, consents
+//! to it, and the third hospital recovers the record through the relay, checks it and
+//! stores it; a replay of the spent consent is refused; a forged and a tampered record
+//! are caught by `ehr verify`. Every step prints its transaction ids, CIDs, verdicts and
+//! timings; the first failing step ends the demo.
+//!
+//! Each hospital's key service holds every key of the hospital: its record keys, its
+//! patients' password verifiers, its watermark key. A doctor's client gets a record key
+//! only after a committed, audited access on the hospital's chain (the query, the
+//! completed recovery), wrapped to a key made for that one access.
 
 mod story;
 
@@ -184,6 +190,10 @@ async fn run(network: &Network, options: &DemoOptions) -> Result<DemoReport> {
                 .collect::<Vec<_>>()
                 .join(", "),
             scratch.display()
+        );
+        println!(
+            "each hospital's key service holds every key it has; a doctor gets a record key \
+             only after a committed, audited access"
         );
     }
     let story = story::Story::new(network, options, scratch, chosen);

@@ -16,8 +16,8 @@ use crate::output::{not_authentic, print};
 
 #[derive(Subcommand)]
 pub(crate) enum EhrCmd {
-    /// Store a C-CDA document: watermark → encrypt → CSP + hospital chain (+ IPFS and
-    /// certificate with --certify).
+    /// Store a C-CDA document: password check → watermark → encrypt → CSP + key service
+    /// + hospital chain (+ IPFS and certificate with --certify).
     Store {
         #[arg(long)]
         hospital: String,
@@ -71,7 +71,8 @@ pub(crate) enum EhrCmd {
         #[command(flatten)]
         password: PasswordArgs,
     },
-    /// The watermark verdict for a file.
+    /// The watermark verdict for a file, against the keys the hospitals' key services
+    /// publish.
     Verify { file: PathBuf },
 }
 
@@ -154,14 +155,14 @@ impl EhrCmd {
                 );
                 print(ctx.json, &headline, &report)?;
             }
-            EhrCmd::Verify { file } => return verify(ctx.json, &network, file),
+            EhrCmd::Verify { file } => return verify(ctx.json, &network, file).await,
         }
         Ok(ExitCode::SUCCESS)
     }
 }
 
-fn verify(json: bool, network: &Network, file: &Path) -> Result<ExitCode> {
-    let report = verify_file(network, file)?;
+async fn verify(json: bool, network: &Network, file: &Path) -> Result<ExitCode> {
+    let report = verify_file(network, file).await?;
     if json {
         println!("{}", serde_json::to_string(&report)?);
     } else {

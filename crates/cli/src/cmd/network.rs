@@ -20,8 +20,9 @@ pub(crate) enum NetworkCmd {
     Down,
     /// deploy/status.
     Status,
-    /// Deploy the certificate contract if needed, set the relay, create each hospital's
-    /// keys and register it on the contract (idempotent).
+    /// Deploy the certificate contract if needed, set the relay, register each hospital
+    /// on the contract with its key service's key, and each key service's ticket key on
+    /// its hospital's channel (idempotent).
     Init,
 }
 
@@ -60,7 +61,8 @@ async fn init(ctx: &Context) -> Result<()> {
         println!("{}", serde_json::to_string(&report)?);
     } else {
         println!(
-            "contract {} ({}); relay {}; registered: [{}]; already registered: [{}]",
+            "contract {} ({}); relay {}; registered: [{}]; already registered: [{}]; key \
+             services set: [{}]; unchanged: [{}]",
             report.contract_address,
             if report.deployed {
                 "deployed now"
@@ -69,7 +71,9 @@ async fn init(ctx: &Context) -> Result<()> {
             },
             if report.relay_set { "set" } else { "unchanged" },
             report.registered.join(", "),
-            report.already_registered.join(", ")
+            report.already_registered.join(", "),
+            report.key_services_set.join(", "),
+            report.key_services_unchanged.join(", ")
         );
     }
     Ok(())

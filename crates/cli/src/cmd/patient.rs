@@ -1,4 +1,5 @@
-//! `medcert patient`: register, certificates, consent, delete.
+//! `medcert patient`: register, certificates, consent, delete, and unlock (the
+//! hospital's admin).
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -7,8 +8,8 @@ use std::time::Duration;
 use anyhow::Result;
 use clap::Subcommand;
 use medcert_flows::{
-    Actor, CertificatesRequest, ConsentRequest, DeleteRequest, RegisterRequest, delete_record,
-    list_certificates, register_patient, sign_consent,
+    Actor, CertificatesRequest, ConsentRequest, DeleteRequest, RegisterRequest, UnlockRequest,
+    delete_record, list_certificates, register_patient, sign_consent, unlock_patient,
 };
 
 use crate::args::{Context, DoctorArg, PasswordArgs};
@@ -17,7 +18,8 @@ use crate::output::print;
 
 #[derive(Subcommand)]
 pub(crate) enum PatientCmd {
-    /// Create the patient's wallet (if new) and register them at a hospital.
+    /// Create the patient's wallet (if new) and register them at a hospital; the
+    /// hospital's key service keeps the password.
     Register {
         #[arg(long)]
         patient: String,
@@ -65,6 +67,15 @@ pub(crate) enum PatientCmd {
         record: String,
         #[command(flatten)]
         doctor: DoctorArg,
+    },
+    /// Lift a patient's lock-out after too many wrong passwords (the hospital's admin, in
+    /// its key service).
+    Unlock {
+        #[arg(long)]
+        hospital: String,
+        /// The patient's treatment number at the hospital.
+        #[arg(long)]
+        treatment: String,
     },
 }
 
@@ -146,6 +157,21 @@ impl PatientCmd {
                 let headline = format!(
                     "record {} deleted from {}",
                     report.record_id, report.hospital
+                );
+                print(ctx.json, &headline, &report)?;
+            }
+            PatientCmd::Unlock {
+                hospital,
+                treatment,
+            } => {
+                let request = UnlockRequest {
+                    hospital,
+                    treatment_number: treatment,
+                };
+                let report = unlock_patient(&network, &request).await?;
+                let headline = format!(
+                    "patient {} unlocked at {}",
+                    report.treatment_number, report.hospital
                 );
                 print(ctx.json, &headline, &report)?;
             }

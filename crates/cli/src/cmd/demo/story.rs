@@ -5,17 +5,18 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use anyhow::{Context as _, Result, anyhow, bail};
-use medcert_crypto::CryptoError;
-use medcert_flows::connect::{csp, hospital_client};
+use medcert_flows::connect::{csp, hospital_client, key_service};
+use medcert_flows::delete::{Cleanup, DeleteReport};
 use medcert_flows::digest::HashC;
 use medcert_flows::hospital_api::RecordState;
 use medcert_flows::query::record_state;
 use medcert_flows::verify::VerdictReport;
 use medcert_flows::{
-    Actor, ConsentRequest, CreateRequest, DeleteRequest, FlowError, HospitalKeys, QueryRequest,
-    Quiet, RecoverRequest, RegisterRequest, create_record, delete_record, ids, query_record,
-    recover, register_patient, sign_consent, verify_file,
+    Actor, ConsentRequest, CreateRequest, DeleteRequest, FlowError, QueryRequest, Quiet,
+    RecoverRequest, RegisterRequest, create_record, delete_record, ids, query_record, recover,
+    register_patient, sign_consent, verify_file,
 };
+use medcert_key_service::KeyServiceError;
 use medcert_network::{Hospital, Network};
 use zeroize::Zeroizing;
 
@@ -85,17 +86,25 @@ impl<'a> Story<'a> {
             .await?;
 
         let title = format!(
-            "the doctor at {} queries {record1} (audited) and retrieves it",
-            h1.id
+            "the doctor at {} queries {record1} (audited), then {}'s key service releases \
+             its key for that query",
+            h1.id, h1.id
         );
         steps
             .run(&title, self.query_and_retrieve(&alice_t1, &alice, &record1))
+            .await?;
+        let title = format!(
+            "a wrong password for {record1}: recorded on {}'s chain, then refused",
+            h1.id
+        );
+        steps
+            .run(&title, self.wrong_password(&alice_t1, &record1))
             .await?;
 
         let title = format!("{} deletes {record1} from {}", alice.name, h1.id);
         let hash_c = steps.run(&title, self.delete(&alice, &record1)).await?;
         let title = format!(
-            "{} shows {record1} deleted, the CSP has nothing, the key is shredded",
+            "{} shows {record1} deleted, the CSP has nothing, its key service no key",
             h1.id
         );
         steps
@@ -157,9 +166,10 @@ impl<'a> Story<'a> {
                 format!("{} ({})", report.patient, report.address),
             ),
             ("treatment number", report.treatment_number.clone()),
+            ("tx", with_block(&report.tx_id, report.block_number)),
             (
-                "tx",
-                format!("{} (block {})", report.tx_id, report.block_number),
+                "password",
+                format!("enrolled in {}'s key service only", report.hospital),
             ),
         ]);
         Ok((report.treatment_number, d))
@@ -195,7 +205,14 @@ impl<'a> Story<'a> {
             ("Hash C", stored.hash_c.to_string()),
             (
                 "CreateRecord tx",
-                format!("{} (block {})", stored.tx_id, stored.block_number),
+                with_block(&stored.tx_id, stored.block_number),
+            ),
+            (
+                "key",
+                format!(
+                    "deposited in {}'s key service before CreateRecord",
+                    hospital.id
+                ),
             ),
             ("Hash I (CID)", certificate.cid.clone()),
             (
@@ -236,11 +253,53 @@ impl<'a> Story<'a> {
             );
         }
         let d = details([
-            ("QueryRecord tx", report.tx_id),
+            ("QueryRecord tx", report.tx_id.clone()),
+            (
+                "key",
+                format!(
+                    "released for {} only, in {:.0} ms",
+                    report.tx_id, retrieved.release_key_ms
+                ),
+            ),
             ("verdict", verdict_text(&retrieved.verification.verdict)),
             ("bytes", retrieved.bytes.to_string()),
         ]);
         Ok(((), d))
+    }
+
+    /// A query at H1 with a wrong password: the chain records the failed attempt, the
+    /// query is refused and no key is released.
+    async fn wrong_password(&self, treatment: &str, record_id: &str) -> Result<((), Details)> {
+        let wrong = Zeroizing::new(format!("not-{}", ids::new_id("pw")));
+        let request = QueryRequest {
+            hospital: &self.h1.id,
+            doctor: 0,
+            treatment_number: treatment,
+            record_id,
+            password: &wrong,
+            out: Some(&self.scratch.join("never-written.xml")),
+        };
+        match query_record(self.network, &request, &Quiet).await {
+            Err(FlowError::WrongPassword(wrong)) => {
+                let d = details([
+                    ("recorded in", wrong.tx_id.clone()),
+                    (
+                        "attempt",
+                        format!(
+                            "{} of {} before the patient is locked",
+                            wrong.attempt, wrong.limit
+                        ),
+                    ),
+                    ("key", "none released".into()),
+                ]);
+                Ok(((), d))
+            }
+            Err(other) => Err(other.into()),
+            Ok(report) => Err(anyhow!(
+                "a wrong password was let through (query {})",
+                report.tx_id
+            )),
+        }
     }
 
     /// The patient deletes the record from H1; returns its Hash C.
@@ -258,13 +317,16 @@ impl<'a> Story<'a> {
         let d = details([
             ("DeleteRecord tx", report.deleted_tx.clone()),
             ("signed by", report.deleted_by.clone()),
-            ("CSP object", format!("{hash_c}: {:?}", report.csp_object)),
-            ("hospital key", format!("{:?}", report.hospital_key)),
+            (
+                "CSP object",
+                format!("{hash_c}: {}", cleanup_text(report.csp_object)),
+            ),
+            ("key service", shred_text(&report)),
         ]);
         Ok((hash_c, d))
     }
 
-    /// H1's chain says deleted, its CSP holds nothing, its key store opens nothing.
+    /// H1's chain says deleted, its CSP holds nothing, its key service has no key for it.
     async fn check_deleted(&self, record_id: &str, hash_c: HashC) -> Result<((), Details)> {
         let client = hospital_client(self.network, self.h1, Actor::Doctor(0)).await?;
         let tombstone = match record_state(&client, &self.h1.channel, record_id).await? {
@@ -280,17 +342,28 @@ impl<'a> Story<'a> {
         {
             bail!("the CSP still holds object {hash_c}");
         }
-        let keys = HospitalKeys::of(self.network, self.h1)?;
-        match keys.key_store.get(record_id) {
-            Err(CryptoError::UnknownRecord { .. }) => {}
-            Ok(_) => bail!("{}'s key store still opens {record_id}", self.h1.id),
-            Err(e) => return Err(e.into()),
+        // Asked to wrap the record's key to anyone at all, the service has none to wrap.
+        let keys = key_service(self.h1, Actor::Doctor(0)).await?;
+        let anyone = medcert_crypto::HpkeKeyPair::generate().public_key();
+        match keys.wrap_for_patient(record_id, &anyone).await {
+            Err(KeyServiceError::NotFound { .. }) => {}
+            Ok(_) => bail!(
+                "{}'s key service still holds the key of {record_id}",
+                self.h1.id
+            ),
+            Err(source) => {
+                return Err(FlowError::KeyService {
+                    hospital: self.h1.id.clone(),
+                    source,
+                }
+                .into());
+            }
         }
         let d = details([
             ("GetRecord", format!("deleted in {}", tombstone.deleted_tx)),
             ("tombstone by", tombstone.deleted_by),
             ("CSP", format!("no object {hash_c}")),
-            ("key store", "no key for the record".into()),
+            ("key service", "no key for the record".into()),
         ]);
         Ok(((), d))
     }
@@ -337,6 +410,13 @@ impl<'a> Story<'a> {
                 format!("{} (block {})", report.eth_tx, report.eth_block),
             ),
             ("CompleteRecovery tx", report.complete_tx.clone()),
+            (
+                "key",
+                format!(
+                    "released by {}'s key service for {} only",
+                    report.hospital, report.complete_tx
+                ),
+            ),
             ("Hash I (CID)", report.cid.clone()),
             ("verdict", verdict_text(&report.verification.verdict)),
             ("new Hash C", report.stored.hash_c.to_string()),
@@ -344,8 +424,15 @@ impl<'a> Story<'a> {
             (
                 "timings",
                 format!(
-                    "request {:.0} ms, relay {:.0} ms, IPFS {:.0} ms, decrypt {:.0} ms, verify {:.0} ms, store {:.0} ms",
-                    t.request, t.relay_wait, t.ipfs_get, t.decrypt, t.verify, t.store
+                    "request {:.0} ms, relay {:.0} ms, IPFS {:.0} ms, key release {:.0} ms, \
+                     decrypt {:.0} ms, verify {:.0} ms, store {:.0} ms",
+                    t.request,
+                    t.relay_wait,
+                    t.ipfs_get,
+                    t.release_key,
+                    t.decrypt,
+                    t.verify,
+                    t.store
                 ),
             ),
         ]);
@@ -384,6 +471,7 @@ impl<'a> Story<'a> {
         };
         medcert_ccda::generate(&config, &mut document)
             .context("cannot generate the demo's forged record")?;
+        // Signed with a key that is not the one H1's key service holds and publishes.
         let impostor = ed25519_dalek::SigningKey::from_bytes(&rand::random());
         let mut marked = Vec::new();
         let mark = medcert_watermark::Mark {
@@ -400,7 +488,7 @@ impl<'a> Story<'a> {
         .context("cannot forge the demo record")?;
         std::fs::write(&path, marked)
             .with_context(|| format!("cannot write {}", path.display()))?;
-        self.expect_caught(&path, "forged")
+        self.expect_caught(&path, "forged").await
     }
 
     /// A copy of the recovered record whose content changed after marking (text added
@@ -414,11 +502,11 @@ impl<'a> Story<'a> {
             .with_context(|| format!("{} has no end tag to tamper with", recovered.display()))?;
         text.insert_str(at, "Dose changed to 500 mg.");
         std::fs::write(&path, text).with_context(|| format!("cannot write {}", path.display()))?;
-        self.expect_caught(&path, "tampered")
+        self.expect_caught(&path, "tampered").await
     }
 
-    fn expect_caught(&self, path: &Path, expected: &str) -> Result<((), Details)> {
-        let report = verify_file(self.network, path)?;
+    async fn expect_caught(&self, path: &Path, expected: &str) -> Result<((), Details)> {
+        let report = verify_file(self.network, path).await?;
         let verdict = verdict_text(&report.verdict);
         if !verdict.starts_with(expected) {
             bail!("ehr verify said {verdict:?}, expected {expected}");
@@ -429,6 +517,28 @@ impl<'a> Story<'a> {
             ("exit code of `medcert ehr verify`", "3".into()),
         ]);
         Ok(((), d))
+    }
+}
+
+fn with_block(tx_id: &str, block: Option<u64>) -> String {
+    match block {
+        Some(block) => format!("{tx_id} (block {block})"),
+        None => tx_id.to_owned(),
+    }
+}
+
+fn cleanup_text(cleanup: Cleanup) -> &'static str {
+    match cleanup {
+        Cleanup::Removed => "removed",
+        Cleanup::AlreadyAbsent => "already gone",
+        Cleanup::Unknown => "unknown (the note of it is lost)",
+    }
+}
+
+fn shred_text(report: &DeleteReport) -> String {
+    match report.hospital_key {
+        Cleanup::Removed => format!("key destroyed for {}", report.deleted_tx),
+        _ => format!("key {}", cleanup_text(report.hospital_key)),
     }
 }
 

@@ -1,0 +1,143 @@
+//! The password lock-out as a user meets it: each wrong password is recorded and refused
+//! (exit 4) with what is left before the lock; the locked patient is refused even with
+//! the right password, told how to unlock; `medcert patient unlock` (the hospital's
+//! admin) lifts it.
+
+#![allow(unused_crate_dependencies)] // a test binary links every dependency of its package
+
+use std::path::Path;
+use std::process::{Command, Stdio};
+
+use medcert_test_support::{initialised_network, unique};
+
+/// Exit code, stdout and stderr of `medcert --patients-dir <patients> <args>`, with
+/// `password` in MEDCERT_PASSWORD.
+fn medcert(
+    patients: &Path,
+    args: &[&str],
+    password: Option<&str>,
+) -> (Option<i32>, String, String) {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_medcert"));
+    command
+        .arg("--patients-dir")
+        .arg(patients)
+        .args(args)
+        .env_remove("MEDCERT_PASSWORD")
+        .stdin(Stdio::null());
+    if let Some(password) = password {
+        command.env("MEDCERT_PASSWORD", password);
+    }
+    let out = command.output().expect("run medcert");
+    (
+        out.status.code(),
+        String::from_utf8(out.stdout).unwrap(),
+        String::from_utf8(out.stderr).unwrap(),
+    )
+}
+
+#[test]
+fn five_wrong_passwords_lock_the_patient_until_the_admin_unlocks() {
+    let network = initialised_network();
+    let hospital = &network.fabric.hospitals[0].id;
+    let patients = tempfile::tempdir().unwrap();
+    let patient = unique("lou");
+    let password = unique("pw");
+
+    let (code, stdout, stderr) = medcert(
+        patients.path(),
+        &[
+            "--json",
+            "patient",
+            "register",
+            "--patient",
+            &patient,
+            "--hospital",
+            hospital,
+            "--id-number",
+            "ID-777",
+        ],
+        Some(&password),
+    );
+    assert_eq!(code, Some(0), "{stderr}");
+    let registered: serde_json::Value = serde_json::from_str(stdout.trim()).unwrap();
+    let treatment = registered["treatment_number"].as_str().unwrap().to_owned();
+    let (code, stdout, stderr) = medcert(
+        patients.path(),
+        &[
+            "--json",
+            "doctor",
+            "create",
+            "--hospital",
+            hospital,
+            "--treatment",
+            &treatment,
+        ],
+        Some(&password),
+    );
+    assert_eq!(code, Some(0), "{stderr}");
+    let created: serde_json::Value = serde_json::from_str(stdout.trim()).unwrap();
+    let record = created["record_id"].as_str().unwrap().to_owned();
+
+    let query = |password: &str| {
+        medcert(
+            patients.path(),
+            &[
+                "doctor",
+                "query",
+                "--hospital",
+                hospital,
+                "--treatment",
+                &treatment,
+                "--record",
+                &record,
+            ],
+            Some(password),
+        )
+    };
+    for attempt in 1..=5 {
+        let (code, _, stderr) = query("not-the-password");
+        assert_eq!(code, Some(4), "{stderr}");
+        assert_eq!(stderr.trim_end().lines().count(), 1, "{stderr}");
+        assert!(
+            stderr.contains(&format!(
+                "wrong password for patient \"{treatment}\": attempt {attempt} of 5"
+            )),
+            "{stderr}"
+        );
+        assert!(
+            stderr.contains("recorded on the hospital chain"),
+            "{stderr}"
+        );
+        assert!(!stderr.contains(&password), "{stderr}");
+        assert_eq!(stderr.contains("now locked"), attempt == 5, "{stderr}");
+    }
+
+    // Locked: the right password is refused too, with the way out.
+    let (code, _, stderr) = query(&password);
+    assert_eq!(code, Some(4), "{stderr}");
+    assert!(stderr.contains("locked"), "{stderr}");
+    let unlock = format!("medcert patient unlock --hospital {hospital} --treatment {treatment}");
+    assert!(stderr.contains(&unlock), "{stderr}");
+
+    let (code, stdout, stderr) = medcert(
+        patients.path(),
+        &[
+            "patient",
+            "unlock",
+            "--hospital",
+            hospital,
+            "--treatment",
+            &treatment,
+        ],
+        None,
+    );
+    assert_eq!(code, Some(0), "{stderr}");
+    assert!(
+        stdout.starts_with(&format!("patient {treatment} unlocked at {hospital}")),
+        "{stdout}"
+    );
+
+    let (code, stdout, stderr) = query(&password);
+    assert_eq!(code, Some(0), "{stderr}");
+    assert!(stdout.contains("query audited in"), "{stdout}");
+}
