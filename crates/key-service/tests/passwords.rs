@@ -4,7 +4,7 @@
 
 mod support;
 
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use medcert_hospital_api::Function;
 use medcert_hospital_api::ticket::Verdict;
@@ -158,16 +158,25 @@ async fn password_checks_are_rate_limited_per_patient() {
     let server = hospital.start().await;
     let doctor = hospital.client(&server, &hospital.doctor).await;
     doctor.enroll_patient("T-1", PASSWORD).await.unwrap();
-    for _ in 0..medcert_key_service::PATIENT_ATTEMPTS_PER_MINUTE {
-        doctor
+    let per_minute = medcert_key_service::PATIENT_ATTEMPTS_PER_MINUTE;
+    let start = Instant::now();
+    let mut served = 0;
+    let error = loop {
+        match doctor
             .check_password(Function::QueryRecord, "T-1", "R-1", PASSWORD)
             .await
-            .unwrap();
-    }
-    let error = doctor
-        .check_password(Function::QueryRecord, "T-1", "R-1", PASSWORD)
-        .await
-        .unwrap_err();
+        {
+            Ok(_) => served += 1,
+            Err(error) => break error,
+        }
+        assert!(served <= 3 * per_minute, "never rate-limited");
+    };
+    // The whole minute's worth at once, and what refilled while they were checked.
+    let refilled = (start.elapsed().as_secs_f64() * f64::from(per_minute) / 60.0).ceil() as u32;
+    assert!(
+        (per_minute..=per_minute + refilled).contains(&served),
+        "{served} checks served"
+    );
     match &error {
         KeyServiceError::RateLimited { retry_after } => {
             assert!(*retry_after > Duration::ZERO && *retry_after <= Duration::from_secs(60));
