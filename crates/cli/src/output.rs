@@ -202,6 +202,20 @@ fn flow_hint(error: &FlowError) -> Option<String> {
         FlowError::WrongPassword(wrong) | FlowError::Store(StoreError::WrongPassword(wrong)) => {
             wrong_password_hint(wrong)
         }
+        FlowError::NotEnrolled {
+            hospital,
+            treatment_number,
+            source,
+        } => {
+            // The chain has the registration: only the enrollment is left to do.
+            let again = format!(
+                "the same `medcert patient register` with --treatment {treatment_number} finishes it"
+            );
+            match key_service_hint(Some(hospital), source) {
+                Some(first) => format!("{first}; then {again}"),
+                None => again,
+            }
+        }
         FlowError::AlreadyRegistered { .. } => {
             "leave out --treatment for a fresh treatment number".into()
         }

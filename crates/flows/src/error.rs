@@ -274,6 +274,20 @@ pub enum FlowError {
     /// The patient's password was wrong; the chain recorded the failed attempt.
     #[error(transparent)]
     WrongPassword(#[from] WrongPassword),
+    /// The patient is registered on the hospital chain, but the hospital's key service
+    /// did not enroll the password; registering again with the same treatment number
+    /// finishes it.
+    #[error(
+        "patient {treatment_number:?} is registered on {hospital}'s chain, but its key service did not enroll the password"
+    )]
+    NotEnrolled {
+        /// The hospital's id.
+        hospital: String,
+        /// The patient's treatment number there.
+        treatment_number: String,
+        /// The key service's failure.
+        source: KeyServiceError,
+    },
     /// The patient is already registered at the hospital, password and all.
     #[error("patient {treatment_number:?} is already registered at {hospital}")]
     AlreadyRegistered {
@@ -436,6 +450,7 @@ impl FlowError {
             | FlowError::Store(StoreError::WrongPassword(_))
             | FlowError::AlreadyRegistered { .. } => FailureKind::Refused,
             FlowError::KeyService { source, .. }
+            | FlowError::NotEnrolled { source, .. }
             | FlowError::Store(StoreError::KeyService(source)) => key_service_kind(source),
             FlowError::CertifyAfterStore { source, .. } => source.kind(),
             FlowError::Fabric { source, .. } => fabric_kind(source),

@@ -143,7 +143,13 @@ pub async fn register_patient(
         Ok(()) => {}
         // The service refuses a second enrollment: the patient is registered already.
         Err(KeyServiceError::Conflict { .. }) => return Err(already_registered()),
-        Err(source) => return Err(FlowError::key_service(&hospital.id, source)),
+        Err(source) => {
+            return Err(FlowError::NotEnrolled {
+                hospital: hospital.id.clone(),
+                treatment_number,
+                source,
+            });
+        }
     }
     Ok(RegisterReport {
         patient: request.patient.to_owned(),
