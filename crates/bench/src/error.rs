@@ -29,14 +29,6 @@ pub enum BenchError {
     /// Verifying a document failed.
     #[error(transparent)]
     Verify(#[from] medcert_flows::VerifyError),
-    /// The network has not been initialised (`medcert network init`).
-    #[error("hospital keys of {hospital}")]
-    Keys {
-        /// The hospital's id.
-        hospital: String,
-        /// Why its keys cannot be opened.
-        source: medcert_flows::KeysError,
-    },
     /// Watermarking or reading a mark failed.
     #[error("watermark")]
     Watermark(#[from] medcert_watermark::WatermarkError),

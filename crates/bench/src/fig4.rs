@@ -9,14 +9,12 @@
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
-use medcert_flows::{
-    HospitalKeys, QueryRequest, Quiet, StoreFlowRequest, query_record, store as store_flow,
-};
+use medcert_flows::{QueryRequest, Quiet, StoreFlowRequest, query_record, store as store_flow};
 use medcert_network::{Hospital, Network};
 
 use crate::config::{Plan, size_label};
 use crate::error::BenchError;
-use crate::fixtures::{Patient, Workspace};
+use crate::fixtures::{Patient, Workspace, first_hospital};
 use crate::floors::Floors;
 use crate::plot::{LineChart, Series, XAxis};
 use crate::report::{Csv, Line};
@@ -94,11 +92,7 @@ pub async fn run(
     workspace: &Workspace,
     floors: &mut Floors,
 ) -> Result<Fig4, BenchError> {
-    let hospital = network
-        .fabric
-        .hospitals
-        .first()
-        .ok_or_else(|| BenchError::Unavailable("the network has no hospital".into()))?;
+    let hospital = first_hospital(network)?;
     let patient = workspace.patient(network, "fig4", &[hospital]).await?;
     let treatment = patient
         .treatment_number(&hospital.id)
@@ -106,17 +100,7 @@ pub async fn run(
         .to_string();
     let mut lines = Vec::new();
     let mut totals = Vec::new();
-    let mut csv = Csv::new(&[
-        "operation",
-        "size_bytes",
-        "size",
-        "rounds",
-        "mean_ms",
-        "p50_ms",
-        "p99_ms",
-        "floor_p50_ms",
-        "ratio_p50",
-    ]);
+    let mut csv = Csv::timings(&["operation", "size_bytes", "size"]);
     for &size in &plan.store_sizes {
         let document = workspace.document(size, &treatment, &hospital.id)?;
         let plaintext = std::fs::read(&document)
@@ -207,7 +191,11 @@ pub async fn run(
                 stats,
                 floor_p50_ms: floor,
             };
-            csv.push(row(operation, size, &stats, &line));
+            csv.push_timing(
+                vec![operation.into(), size.to_string(), size_label(size)],
+                &stats,
+                floor,
+            );
             // The summary table keeps the totals; the steps are in the CSV.
             if !operation.contains('.') {
                 totals.push((size, operation, stats, floor));
@@ -216,20 +204,6 @@ pub async fn run(
         }
     }
     Ok(Fig4 { lines, totals, csv })
-}
-
-fn row(operation: &str, size: u64, stats: &Stats, line: &Line) -> Vec<String> {
-    vec![
-        operation.to_string(),
-        size.to_string(),
-        size_label(size),
-        stats.rounds.to_string(),
-        format!("{:.3}", stats.mean_ms),
-        format!("{:.3}", stats.p50_ms),
-        format!("{:.3}", stats.p99_ms),
-        crate::report::ms(line.floor_p50_ms),
-        line.ratio().map(|r| format!("{r:.3}")).unwrap_or_default(),
-    ]
 }
 
 pub(crate) async fn one_round(
@@ -321,11 +295,8 @@ pub(crate) async fn one_round(
     medcert_csp::Csp::s3(&network.s3)?
         .delete(stored.stored.hash_c.as_bytes())
         .await?;
-    let keys = HospitalKeys::of(network, hospital).map_err(|source| BenchError::Keys {
-        hospital: hospital.id.clone(),
-        source,
-    })?;
-    keys.key_store.delete(&record_id)?;
+    // The record's key stays in the hospital's key service, which releases it only for an
+    // audited access; without its chain record (the CSP object is gone) it opens nothing.
     medcert_ipfs::Ipfs::new(&network.ipfs.api_url, medcert_ipfs::DEFAULT_TIMEOUT)?
         .unpin(&certificate.cid)
         .await?;

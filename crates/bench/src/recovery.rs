@@ -12,7 +12,7 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
-use medcert_crypto::{EnvelopeHeader, KeyBinding, WrapPurpose};
+use medcert_crypto::{EnvelopeHeader, HpkeKeyPair};
 use medcert_ethereum::ethers;
 use medcert_fabric_protos::protos::TxValidationCode;
 use medcert_flows::consent::ConsentFile;
@@ -20,8 +20,8 @@ use medcert_flows::digest::{ContentFingerprint, Fingerprints, HashC, WatermarkFi
 use medcert_flows::hospital_api::ClientError;
 use medcert_flows::store::StoreError;
 use medcert_flows::{
-    ConsentRequest, FlowError, HospitalKeys, Quiet, RecoverRequest, StoreFlowRequest, recover,
-    sign_consent, store as store_flow,
+    ConsentRequest, FlowError, Quiet, RecoverRequest, StoreFlowRequest, recover, sign_consent,
+    store as store_flow,
 };
 use medcert_network::{Hospital, Network};
 
@@ -30,6 +30,7 @@ use ethers::providers::{Http, Middleware, Provider};
 use ethers::signers::Signer;
 use ethers::types::{Address, Bytes, TransactionRequest, U256};
 
+use crate::anvil::{self, Funded, rpc};
 use crate::error::BenchError;
 use crate::fixtures::{Patient, Workspace};
 
@@ -171,7 +172,7 @@ pub async fn recover_once(
     };
     std::fs::remove_file(consent_path)
         .map_err(BenchError::io("cannot remove a consent file", consent_path))?;
-    remove_stored(network, hospital, &record_id, &report.stored.hash_c).await?;
+    remove_stored(network, &report.stored.hash_c).await?;
     let t = &report.timings_ms;
     Ok(RecoveryTimes {
         end_to_end: t.request + t.relay_wait + t.ipfs_get + t.decrypt + t.verify,
@@ -182,6 +183,46 @@ pub async fn recover_once(
         verify: t.verify,
         store_again: t.store,
     })
+}
+
+/// The way a recovery goes.
+#[derive(Clone, Copy)]
+pub enum Route<'a> {
+    /// medcert's cross-chain recovery, through the relay.
+    CrossChain,
+    /// The non-cross-chain baseline.
+    Baseline(&'a Baseline),
+}
+
+impl Route<'_> {
+    /// What the figures call this route's recoveries.
+    pub fn recoveries(self) -> &'static str {
+        match self {
+            Route::CrossChain => "cross-chain recoveries",
+            Route::Baseline(_) => "baseline (no cross-chain) recoveries",
+        }
+    }
+
+    /// One recovery this way at `hospital` with the consent at `consent_path`, for a load
+    /// that counts recoveries rather than timing their steps.
+    pub async fn recover_once(
+        self,
+        network: &Network,
+        workspace: &Workspace,
+        patient: &Patient,
+        hospital: &Hospital,
+        consent_path: &Path,
+    ) -> Result<(), BenchError> {
+        match self {
+            Route::CrossChain => recover_once(network, patient, hospital, consent_path)
+                .await
+                .map(drop),
+            Route::Baseline(baseline) => baseline
+                .recover_once(network, workspace, hospital, consent_path)
+                .await
+                .map(drop),
+        }
+    }
 }
 
 /// Tries of one recovery request that loses a write conflict on the hospital chain.
@@ -214,25 +255,13 @@ fn is_write_conflict(error: &FlowError) -> bool {
     )
 }
 
-/// Removes a stored record's CSP object and its hospital key.
-async fn remove_stored(
-    network: &Network,
-    hospital: &Hospital,
-    record_id: &str,
-    hash_c: &HashC,
-) -> Result<(), BenchError> {
+/// Removes a stored record's CSP object. Its key stays in the hospital's key service,
+/// which releases it only for an audited access.
+async fn remove_stored(network: &Network, hash_c: &HashC) -> Result<(), BenchError> {
     medcert_csp::Csp::s3(&network.s3)?
         .delete(hash_c.as_bytes())
         .await?;
-    keys_of(network, hospital)?.key_store.delete(record_id)?;
     Ok(())
-}
-
-fn keys_of(network: &Network, hospital: &Hospital) -> Result<HospitalKeys, BenchError> {
-    HospitalKeys::of(network, hospital).map_err(|source| BenchError::Keys {
-        hospital: hospital.id.clone(),
-        source,
-    })
 }
 
 /// Timings of one baseline recovery, in ms.
@@ -255,17 +284,15 @@ pub struct BaselineTimes {
 /// The non-cross-chain baseline, from the same parts: the patient grants on chain (a
 /// transaction from the patient's account to the hospital's, carrying the signed consent),
 /// and once it is mined the hospital reads the certificate straight from the contract,
-/// fetches the envelope from IPFS, decrypts it with the consent's re-wrapped key and
+/// fetches the envelope from IPFS, decrypts it with the key the patient's wallet opens and
 /// checks the watermark and the anchored fingerprints. No hospital chain, no relay.
 pub struct Baseline {
     patient: SignerMiddleware<Provider<Http>, ethers::signers::LocalWallet>,
+    /// The patient's X25519 key: opens the envelope's copy of the record key.
+    patient_key: HpkeKeyPair,
     /// The patient's next nonce: grants of concurrent recoveries each take one.
     nonce: tokio::sync::Mutex<U256>,
     gas_price: U256,
-}
-
-fn rpc<E: std::error::Error + Send + Sync + 'static>(e: E) -> BenchError {
-    BenchError::Ethereum(medcert_ethereum::EthereumError::Rpc(Box::new(e)))
 }
 
 impl Baseline {
@@ -278,20 +305,14 @@ impl Baseline {
         let wallet = workspace.wallet(patient)?;
         let signer = medcert_ethereum::patient_wallet(wallet.signer())
             .with_chain_id(network.ethereum.chain_id);
-        let provider = Provider::<Http>::try_from(network.ethereum.rpc_url.as_str())
-            .map_err(|e| BenchError::Unavailable(format!("anvil RPC URL: {e}")))?
-            .interval(Duration::from_millis(5));
-        provider
-            .request::<_, ()>("anvil_setBalance", (signer.address(), U256::exp10(21)))
-            .await
-            .map_err(rpc)?;
-        let gas_price = provider.get_gas_price().await.map_err(rpc)? * 2;
-        let nonce = provider
-            .get_transaction_count(signer.address(), None)
-            .await
-            .map_err(rpc)?;
+        let Funded {
+            client,
+            nonce,
+            gas_price,
+        } = anvil::fund(network, signer, Duration::from_millis(5)).await?;
         Ok(Self {
-            patient: SignerMiddleware::new(provider, signer),
+            patient: client,
+            patient_key: HpkeKeyPair::from_secret_bytes(&wallet.x25519().secret_bytes()),
             nonce: tokio::sync::Mutex::new(nonce),
             gas_price,
         })
@@ -351,7 +372,6 @@ impl Baseline {
             .ok_or_else(|| {
                 BenchError::Unavailable(format!("{} has no Ethereum account", hospital.id))
             })?;
-        let keys = keys_of(network, hospital)?;
         let reader = medcert_flows::connect::certificate_reader(network)?;
         let ipfs = medcert_ipfs::Ipfs::new(&network.ipfs.api_url, medcert_ipfs::DEFAULT_TIMEOUT)?;
         let scratch = workspace
@@ -384,19 +404,15 @@ impl Baseline {
             File::open(&envelope_path).map_err(BenchError::io("cannot open", &envelope_path))?,
         );
         let header = EnvelopeHeader::read(&mut reader)?;
-        let dek = keys.key_store.unwrap(
-            &consent.wrapped_key()?,
-            &KeyBinding {
-                record_id: &header.record_id,
-                purpose: WrapPurpose::Recovery,
-            },
-        )?;
+        // No chain, no relay, so no key service releases the key here: the patient's own
+        // key opens the envelope, the same one HPKE open the hospital's service makes.
+        let dek = header.unwrap_dek(&self.patient_key)?;
         let plain = scratch.join("record.xml");
         medcert_crypto::decrypt_to_file(&dek, &header.aad(), reader, &plain)?;
         t.decrypt = ms(started);
 
         let started = Instant::now();
-        let verification = medcert_flows::verify_file(network, &plain)?;
+        let verification = medcert_flows::verify_file(network, &plain).await?;
         let anchored = Fingerprints {
             content: ContentFingerprint(certificate.content_fingerprint),
             watermark: WatermarkFingerprint(certificate.watermark_fingerprint),
