@@ -468,7 +468,9 @@ impl KeyServiceClient {
     }
 
     /// The record's key wrapped to the patient's X25519 key for the patient's envelope
-    /// ([`WrapPurpose::PatientEnvelope`](medcert_crypto::WrapPurpose::PatientEnvelope)): only the patient opens it.
+    /// ([`WrapPurpose::PatientEnvelope`](medcert_crypto::WrapPurpose::PatientEnvelope)):
+    /// only the patient opens it. Served only to the doctor who deposited the key
+    /// ([`KeyServiceError::Denied`] for anyone else).
     pub async fn wrap_for_patient(
         &self,
         record_id: &str,

@@ -261,8 +261,11 @@ impl Service {
                 ))
             })?;
         let record = record_id.clone();
+        let depositor = caller.cert_id_hex();
         let outcome = self
-            .blocking(move |store| Ok(store.deposit(&record, &treatment_number, &dek)?))
+            .blocking(move |store| {
+                Ok(store.deposit(&record, &treatment_number, &depositor, &dek)?)
+            })
             .await?;
         match outcome {
             Deposit::Stored => {
@@ -377,10 +380,10 @@ impl Service {
         }
         let record = access.record_id.clone();
         let (owner, dek) = self
-            .blocking(move |store| Ok((store.record_patient(&record)?, store.record_key(&record)?)))
+            .blocking(move |store| Ok((store.record_owner(&record)?, store.record_key(&record)?)))
             .await?;
         let dek = dek.ok_or_else(|| no_key(&access.record_id))?;
-        if owner.is_some_and(|owner| owner != access.treatment_number) {
+        if owner.is_some_and(|owner| owner.treatment_number != access.treatment_number) {
             return Err(ServiceError::Denied(format!(
                 "record {} was deposited for another patient",
                 access.record_id
@@ -389,17 +392,26 @@ impl Service {
         Ok((access.record_id, dek, Some(access.ticket)))
     }
 
+    /// Served only to the doctor who deposited the key, who made it: to anyone else, a key
+    /// wrapped to a public key of their choosing would be a key without an audited access.
     async fn wrap_for_patient(
         &self,
+        caller: Caller,
         request: WrapForPatientRequest,
     ) -> Result<WrapForPatientReply, ServiceError> {
         let record_id = identifier("record id", request.record_id)?;
         let patient = public_key("patient public key", &request.patient_public_key)?;
         let record = record_id.clone();
-        let dek = self
-            .blocking(move |store| Ok(store.record_key(&record)?))
-            .await?
-            .ok_or_else(|| no_key(&record_id))?;
+        let (owner, dek) = self
+            .blocking(move |store| Ok((store.record_owner(&record)?, store.record_key(&record)?)))
+            .await?;
+        let dek = dek.ok_or_else(|| no_key(&record_id))?;
+        if owner.is_none_or(|owner| owner.depositor != caller.cert_id_hex()) {
+            return Err(ServiceError::Denied(format!(
+                "only the doctor who deposited record {record_id}'s key has it wrapped to its \
+                 patient"
+            )));
+        }
         let binding = KeyBinding {
             record_id: &record_id,
             purpose: WrapPurpose::PatientEnvelope,
@@ -573,8 +585,8 @@ impl KeyService for Service {
     }
 
     async fn wrap_for_patient(&self, request: Request<Signed>) -> Reply<WrapForPatientReply> {
-        let (_, body) = self.admit(request, "WrapForPatient", Role::Client)?;
-        answer(Service::wrap_for_patient(self, body).await)
+        let (caller, body) = self.admit(request, "WrapForPatient", Role::Client)?;
+        answer(Service::wrap_for_patient(self, caller, body).await)
     }
 
     async fn shred_key(&self, request: Request<Signed>) -> Reply<ShredKeyReply> {

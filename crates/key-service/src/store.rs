@@ -5,7 +5,7 @@
 //! | `keys/` | the X25519 key pair and each record's wrapped key ([`KeyStore`]) |
 //! | `watermark.ed25519`, `ticket.ed25519` | the watermark and ticket signing keys' seeds |
 //! | `patients/<SHA-256 of the treatment number>.json` | a verifier, its failure count, the lock |
-//! | `records/<SHA-256 of the record id>.json` | whose record a deposited key is |
+//! | `records/<SHA-256 of the record id>.json` | whose record a deposited key is, who deposited it |
 //! | `tickets/<nonce>.json` | an issued ticket, and whether it released a key |
 //! | `tls/` | the service's TLS CA and server certificate ([`crate::tls`]) |
 //!
@@ -245,6 +245,16 @@ struct Tickets {
 struct RecordFile {
     record_id: String,
     treatment_number: String,
+    /// The depositing doctor's cert id, hex.
+    depositor: String,
+}
+
+/// Whose record a deposited key is, and who deposited it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct RecordOwner {
+    pub(crate) treatment_number: String,
+    /// The depositing doctor's cert id, hex.
+    pub(crate) depositor: String,
 }
 
 /// What a deposit did.
@@ -500,17 +510,18 @@ impl Store {
         self.records.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    /// Holds `dek` for `record_id` of patient `treatment_number`, persisted before it
-    /// returns.
+    /// Holds `dek` for `record_id` of patient `treatment_number`, deposited by the doctor
+    /// with cert id `depositor` (hex), persisted before it returns.
     pub(crate) fn deposit(
         &self,
         record_id: &str,
         treatment_number: &str,
+        depositor: &str,
         dek: &Dek,
     ) -> Result<Deposit, StoreError> {
         let _records = self.records();
-        if let Some(owner) = self.record_patient(record_id)?
-            && owner != treatment_number
+        if let Some(owner) = self.record_owner(record_id)?
+            && owner.treatment_number != treatment_number
         {
             return Ok(Deposit::Conflict(format!(
                 "record {record_id} holds a key of another patient"
@@ -530,6 +541,7 @@ impl Store {
         let file = RecordFile {
             record_id: record_id.to_owned(),
             treatment_number: treatment_number.to_owned(),
+            depositor: depositor.to_owned(),
         };
         write_atomic(
             &self.dir.join(RECORDS),
@@ -541,15 +553,18 @@ impl Store {
         Ok(Deposit::Stored)
     }
 
-    /// The patient a record's key was deposited for.
-    pub(crate) fn record_patient(&self, record_id: &str) -> Result<Option<String>, StoreError> {
+    /// Whose record a deposited key is.
+    pub(crate) fn record_owner(&self, record_id: &str) -> Result<Option<RecordOwner>, StoreError> {
         let path = self.dir.join(RECORDS).join(json_name(record_id));
         let Some(bytes) = read_optional(&path)? else {
             return Ok(None);
         };
         let file: RecordFile = serde_json::from_slice(&bytes)
             .map_err(|source| StoreError::Malformed { path, source })?;
-        Ok(Some(file.treatment_number))
+        Ok(Some(RecordOwner {
+            treatment_number: file.treatment_number,
+            depositor: file.depositor,
+        }))
     }
 
     /// The record's key, if held.

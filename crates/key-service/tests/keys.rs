@@ -18,7 +18,7 @@ use support::Hospital;
 const PASSWORD: &[u8] = b"a password that must never reach a disk";
 
 #[tokio::test]
-async fn a_deposited_key_survives_a_restart_and_opens_for_its_patient_only() {
+async fn a_deposited_key_survives_a_restart_and_is_wrapped_for_its_patient_by_its_depositor() {
     let hospital = Hospital::new();
     let server = hospital.start().await;
     let doctor = hospital.client(&server, &hospital.doctor).await;
@@ -56,6 +56,16 @@ async fn a_deposited_key_survives_a_restart_and_opens_for_its_patient_only() {
         .await
         .unwrap_err();
     assert!(matches!(error, KeyServiceError::NotFound { .. }), "{error}");
+    // Another doctor could name their own key as the patient's: refused.
+    let colleague = hospital
+        .msp
+        .member("User2@hospital1.medcert.local", "client");
+    let colleague = hospital.client(&server, &colleague).await;
+    let error = colleague
+        .wrap_for_patient("R-1", &patient.public_key())
+        .await
+        .unwrap_err();
+    assert!(matches!(error, KeyServiceError::Denied { .. }), "{error}");
     server.stop().await.unwrap();
 }
 
