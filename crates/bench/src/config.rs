@@ -158,6 +158,11 @@ impl Plan {
     pub fn wants(&self, figure: Figure) -> bool {
         self.figures.contains(&figure)
     }
+
+    /// The largest of the hospital counts: how many hospitals the recovery figures need.
+    pub fn most_hospitals(&self) -> usize {
+        self.hospital_counts.iter().copied().max().unwrap_or(1)
+    }
 }
 
 /// A size as the figures label it: "10 KB", "15 MB".

@@ -15,7 +15,7 @@ use crate::fixtures::{Patient, Workspace};
 use crate::floors::Floors;
 use crate::plot::{LineChart, Series, XAxis};
 use crate::recovery::{Baseline, Certified, consent, recover_once};
-use crate::report::{Csv, Line, ms};
+use crate::report::{Csv, Line};
 use crate::stats::{Samples, Stats};
 
 /// What a point measured.
@@ -79,18 +79,7 @@ pub async fn run(inputs: &Inputs<'_>, floors: &mut Floors) -> Result<Fig56, Benc
         ..
     } = *inputs;
     let fixed = floors.fixed(network, plan).await?;
-    let mut csv = Csv::new(&[
-        "operation",
-        "size_bytes",
-        "size",
-        "hospitals",
-        "rounds",
-        "mean_ms",
-        "p50_ms",
-        "p99_ms",
-        "floor_p50_ms",
-        "ratio_p50",
-    ]);
+    let mut csv = Csv::timings(&["operation", "size_bytes", "size", "hospitals"]);
     let mut points = Vec::new();
     for certified in inputs.certified {
         let size = certified.size;
@@ -155,19 +144,13 @@ pub async fn run(inputs: &Inputs<'_>, floors: &mut Floors) -> Result<Fig56, Benc
             ];
             for (operation, s, floor) in rows {
                 if let Some(stats) = s.stats() {
-                    let ratio = floor.filter(|f| *f > 0.0).map(|f| stats.p50_ms / f);
-                    csv.push(vec![
+                    let point = vec![
                         operation.into(),
                         size.to_string(),
                         size_label(size),
                         count.to_string(),
-                        stats.rounds.to_string(),
-                        format!("{:.3}", stats.mean_ms),
-                        format!("{:.3}", stats.p50_ms),
-                        format!("{:.3}", stats.p99_ms),
-                        ms(floor),
-                        ratio.map(|r| format!("{r:.3}")).unwrap_or_default(),
-                    ]);
+                    ];
+                    csv.push_timing(point, &stats, floor);
                 }
             }
             points.push(Point {

@@ -11,7 +11,7 @@ use crate::config::{Plan, size_label};
 use crate::error::BenchError;
 use crate::fixtures::{Patient, Workspace};
 use crate::plot::{LineChart, Series, XAxis};
-use crate::recovery::{Baseline, Certified, consent, recover_once};
+use crate::recovery::{Baseline, Certified, Route, consent};
 use crate::report::Csv;
 
 /// Figure 8's result at one hospital count.
@@ -56,59 +56,22 @@ pub async fn run(
     for &count in &plan.hospital_counts {
         let hospitals: Vec<&Hospital> = network.fabric.hospitals.iter().take(count).collect();
         tracing::info!(hospitals = count, per_hospital, "figure 8");
-        let signed = consents(
-            network,
-            workspace,
-            patient,
-            certified,
-            &hospitals,
-            per_hospital,
-        )
-        .await?;
-        let started = Instant::now();
-        let done = futures_util::future::join_all(hospitals.iter().zip(signed).map(
-            |(hospital, paths)| async move {
-                for path in &paths {
-                    recover_once(network, patient, hospital, path).await?;
-                }
-                Ok::<_, BenchError>(paths.len())
-            },
-        ))
-        .await;
-        let seconds = started.elapsed().as_secs_f64();
-        let mut recoveries = 0;
-        for outcome in done {
-            recoveries += outcome?;
-        }
+        let batch_by = |route| {
+            batch(
+                route,
+                network,
+                workspace,
+                patient,
+                certified,
+                &hospitals,
+                per_hospital,
+            )
+        };
+        let (recoveries, seconds) = batch_by(Route::CrossChain).await?;
         let baseline_per_s = match baseline {
             None => None,
             Some(baseline) => {
-                let signed = consents(
-                    network,
-                    workspace,
-                    patient,
-                    certified,
-                    &hospitals,
-                    per_hospital,
-                )
-                .await?;
-                let started = Instant::now();
-                let done = futures_util::future::join_all(hospitals.iter().zip(signed).map(
-                    |(hospital, paths)| async move {
-                        for path in &paths {
-                            baseline
-                                .recover_once(network, workspace, hospital, path)
-                                .await?;
-                        }
-                        Ok::<_, BenchError>(paths.len())
-                    },
-                ))
-                .await;
-                let seconds = started.elapsed().as_secs_f64();
-                let mut count = 0;
-                for outcome in done {
-                    count += outcome?;
-                }
+                let (count, seconds) = batch_by(Route::Baseline(baseline)).await?;
                 Some(count as f64 / seconds.max(1e-9))
             }
         };
@@ -125,23 +88,44 @@ pub async fn run(
     })
 }
 
-async fn consents(
+/// One batch of a point: `each` recoveries the `route` way back to back at every hospital,
+/// all hospitals at once, with consents signed beforehand; returns the recoveries
+/// completed and the batch's wall time in seconds.
+async fn batch(
+    route: Route<'_>,
     network: &Network,
     workspace: &Workspace,
     patient: &Patient,
     certified: &Certified,
     hospitals: &[&Hospital],
     each: usize,
-) -> Result<Vec<Vec<PathBuf>>, BenchError> {
-    let mut all = Vec::new();
+) -> Result<(usize, f64), BenchError> {
+    let mut signed = Vec::new();
     for hospital in hospitals {
         let mut paths = Vec::new();
         for _ in 0..each {
             paths.push(consent(network, workspace, patient, hospital, certified).await?);
         }
-        all.push(paths);
+        signed.push(paths);
     }
-    Ok(all)
+    let started = Instant::now();
+    let done = futures_util::future::join_all(hospitals.iter().zip(signed).map(
+        |(hospital, paths)| async move {
+            for path in &paths {
+                route
+                    .recover_once(network, workspace, patient, hospital, path)
+                    .await?;
+            }
+            Ok::<_, BenchError>(paths.len())
+        },
+    ))
+    .await;
+    let seconds = started.elapsed().as_secs_f64();
+    let mut recoveries = 0;
+    for outcome in done {
+        recoveries += outcome?;
+    }
+    Ok((recoveries, seconds))
 }
 
 impl Fig8 {

@@ -12,6 +12,15 @@ use zeroize::Zeroizing;
 
 use crate::error::BenchError;
 
+/// The network's first hospital, where the figures and floors measured at one hospital run.
+pub fn first_hospital(network: &Network) -> Result<&Hospital, BenchError> {
+    network
+        .fabric
+        .hospitals
+        .first()
+        .ok_or_else(|| BenchError::Unavailable("the network has no hospital".into()))
+}
+
 /// A patient of the run: one wallet, registered at some hospitals.
 pub struct Patient {
     /// The wallet name.

@@ -13,7 +13,7 @@
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
-use std::process::Stdio;
+use std::process::{Output, Stdio};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -29,8 +29,10 @@ use ethers::providers::{Http, Middleware, Provider};
 use ethers::signers::{LocalWallet, Signer};
 use ethers::types::{Address, TransactionRequest, U256};
 
+use crate::anvil::{self, Funded, rpc};
 use crate::config::{Plan, size_label};
 use crate::error::BenchError;
+use crate::fixtures::first_hospital;
 use crate::report::Csv;
 use crate::stats::{Samples, Stats};
 
@@ -46,6 +48,26 @@ fn tool_failed(tool: &str, stderr: &[u8]) -> BenchError {
             .unwrap_or("no error output")
             .to_string(),
     }
+}
+
+/// Runs a tool's command to its end: the time it took and its output, or the tool's own
+/// error as a failure of `what`.
+async fn run_tool(
+    mut command: Command,
+    bin: &Path,
+    cannot_run: &'static str,
+    what: &str,
+) -> Result<(Duration, Output), BenchError> {
+    let started = Instant::now();
+    let output = command
+        .output()
+        .await
+        .map_err(BenchError::io(cannot_run, bin))?;
+    let elapsed = started.elapsed();
+    if !output.status.success() {
+        return Err(tool_failed(what, &output.stderr));
+    }
+    Ok((elapsed, output))
 }
 
 /// Fabric's own `peer` CLI, as hospital `hospital`'s first doctor.
@@ -101,17 +123,10 @@ impl PeerCli {
         Ok(command)
     }
 
-    async fn run(&self, mut command: Command, what: &str) -> Result<Duration, BenchError> {
-        let started = Instant::now();
-        let output = command
-            .output()
+    async fn run(&self, command: Command, what: &str) -> Result<Duration, BenchError> {
+        run_tool(command, &self.bin, "cannot run the peer CLI", what)
             .await
-            .map_err(BenchError::io("cannot run the peer CLI", &self.bin))?;
-        let elapsed = started.elapsed();
-        if !output.status.success() {
-            return Err(tool_failed(what, &output.stderr));
-        }
-        Ok(elapsed)
+            .map(|(elapsed, _)| elapsed)
     }
 
     /// One committed transaction: `peer chaincode invoke --waitForEvent`.
@@ -122,26 +137,28 @@ impl PeerCli {
             .args(["-o", &self.orderer.endpoint])
             .args(["--ordererTLSHostnameOverride", &self.orderer.host])
             .arg("--cafile")
-            .arg(&self.orderer.tls_ca)
-            .args(["-C", &self.hospital.channel, "-n", &self.chaincode])
-            .args(["--peerAddresses", &self.hospital.peer.endpoint])
-            .arg("--tlsRootCertFiles")
-            .arg(&self.hospital.peer.tls_ca)
-            .args(["-c", r#"{"Args":["Version"]}"#]);
+            .arg(&self.orderer.tls_ca);
+        self.call_version(&mut command);
         self.run(command, "peer chaincode invoke").await
     }
 
     /// One read: `peer chaincode query`.
     pub async fn query(&self) -> Result<Duration, BenchError> {
         let mut command = self.command()?;
+        command.args(["chaincode", "query", "--tls"]);
+        self.call_version(&mut command);
+        self.run(command, "peer chaincode query").await
+    }
+
+    /// What both floors call: the chaincode's no-op `Version` on the hospital's channel,
+    /// at its peer.
+    fn call_version(&self, command: &mut Command) {
         command
-            .args(["chaincode", "query", "--tls"])
             .args(["-C", &self.hospital.channel, "-n", &self.chaincode])
             .args(["--peerAddresses", &self.hospital.peer.endpoint])
             .arg("--tlsRootCertFiles")
             .arg(&self.hospital.peer.tls_ca)
             .args(["-c", r#"{"Args":["Version"]}"#]);
-        self.run(command, "peer chaincode query").await
     }
 }
 
@@ -162,53 +179,47 @@ impl IpfsCli {
 
     /// `ipfs add` of a file with medcert's add options; the time and the CID.
     pub async fn add(&self, file: &Path) -> Result<(Duration, String), BenchError> {
-        let started = Instant::now();
-        let output = Command::new(&self.bin)
-            .args(["--api", &self.api, "add", "-Q"])
+        let mut command = self.command();
+        command
+            .args(["add", "-Q"])
             .args(medcert_ipfs::ADD_CLI_FLAGS)
             .arg(file)
-            .stdin(Stdio::null())
-            .output()
-            .await
-            .map_err(BenchError::io("cannot run the ipfs CLI", &self.bin))?;
-        let elapsed = started.elapsed();
-        if !output.status.success() {
-            return Err(tool_failed("ipfs add", &output.stderr));
-        }
+            .stdin(Stdio::null());
+        let (elapsed, output) = self.run(command, "ipfs add").await?;
         let cid = String::from_utf8_lossy(&output.stdout).trim().to_string();
         Ok((elapsed, cid))
     }
 
     /// `ipfs cat` of a CID into nothing.
     pub async fn cat(&self, cid: &str) -> Result<Duration, BenchError> {
-        let started = Instant::now();
-        let output = Command::new(&self.bin)
-            .args(["--api", &self.api, "cat", cid])
+        let mut command = self.command();
+        command
+            .args(["cat", cid])
             .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .output()
-            .await
-            .map_err(BenchError::io("cannot run the ipfs CLI", &self.bin))?;
-        let elapsed = started.elapsed();
-        if !output.status.success() {
-            return Err(tool_failed("ipfs cat", &output.stderr));
-        }
+            .stderr(Stdio::piped());
+        let (elapsed, _) = self.run(command, "ipfs cat").await?;
         Ok(elapsed)
     }
 
     /// Unpins what a floor run added, so repeated runs do not grow the node.
     pub async fn unpin(&self, cid: &str) -> Result<(), BenchError> {
-        let output = Command::new(&self.bin)
-            .args(["--api", &self.api, "pin", "rm", cid])
+        let mut command = self.command();
+        command
+            .args(["pin", "rm", cid])
             .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .output()
-            .await
-            .map_err(BenchError::io("cannot run the ipfs CLI", &self.bin))?;
-        if !output.status.success() {
-            return Err(tool_failed("ipfs pin rm", &output.stderr));
-        }
-        Ok(())
+            .stderr(Stdio::piped());
+        self.run(command, "ipfs pin rm").await.map(drop)
+    }
+
+    /// `ipfs --api <the node's API>`, to be given its subcommand.
+    fn command(&self) -> Command {
+        let mut command = Command::new(&self.bin);
+        command.args(["--api", &self.api]);
+        command
+    }
+
+    async fn run(&self, command: Command, what: &str) -> Result<(Duration, Output), BenchError> {
+        run_tool(command, &self.bin, "cannot run the ipfs CLI", what).await
     }
 }
 
@@ -309,32 +320,20 @@ pub struct AnvilTransfer {
     to: Address,
 }
 
-fn rpc<E: std::error::Error + Send + Sync + 'static>(e: E) -> BenchError {
-    BenchError::Ethereum(medcert_ethereum::EthereumError::Rpc(Box::new(e)))
-}
-
 impl AnvilTransfer {
     /// A fresh account, funded with `anvil_setBalance`.
     pub async fn new(network: &Network) -> Result<Self, BenchError> {
-        let provider = Provider::<Http>::try_from(network.ethereum.rpc_url.as_str())
-            .map_err(|e| BenchError::Unavailable(format!("anvil RPC URL: {e}")))?
-            .interval(Duration::from_millis(1));
         let wallet =
             LocalWallet::new(&mut rand::thread_rng()).with_chain_id(network.ethereum.chain_id);
-        let funds = U256::exp10(21);
-        provider
-            .request::<_, ()>("anvil_setBalance", (wallet.address(), funds))
-            .await
-            .map_err(rpc)?;
-        let gas_price = provider.get_gas_price().await.map_err(rpc)?;
-        let nonce = provider
-            .get_transaction_count(wallet.address(), None)
-            .await
-            .map_err(rpc)?;
-        Ok(Self {
-            client: SignerMiddleware::new(provider, wallet),
+        let Funded {
+            client,
             nonce,
-            gas_price: gas_price * 2,
+            gas_price,
+        } = anvil::fund(network, wallet, Duration::from_millis(1)).await?;
+        Ok(Self {
+            client,
+            nonce,
+            gas_price,
             to: Address::random(),
         })
     }
@@ -466,11 +465,7 @@ impl Floors {
         if let Some(fixed) = self.fixed {
             return Ok(fixed);
         }
-        let hospital = network
-            .fabric
-            .hospitals
-            .first()
-            .ok_or_else(|| BenchError::Unavailable("the network has no hospital".into()))?;
+        let hospital = first_hospital(network)?;
         tracing::info!("floors: peer CLI, anvil transfer");
         let peer = PeerCli::new(network, hospital);
         let mut anvil = AnvilTransfer::new(network).await?;
@@ -556,25 +551,15 @@ impl Floors {
 
     /// Every floor measured, one row each.
     pub fn csv(&self) -> Csv {
-        let mut csv = Csv::new(&[
-            "floor",
-            "size_bytes",
-            "size",
-            "rounds",
-            "mean_ms",
-            "p50_ms",
-            "p99_ms",
-        ]);
+        let mut csv = Csv::new(&[&["floor", "size_bytes", "size"][..], &Stats::COLUMNS].concat());
         let mut push = |name: &str, size: Option<u64>, s: &Stats| {
-            csv.push(vec![
+            let mut row = vec![
                 name.to_string(),
                 size.map(|s| s.to_string()).unwrap_or_default(),
                 size.map(size_label).unwrap_or_default(),
-                s.rounds.to_string(),
-                format!("{:.3}", s.mean_ms),
-                format!("{:.3}", s.p50_ms),
-                format!("{:.3}", s.p99_ms),
-            ]);
+            ];
+            row.extend(s.fields());
+            csv.push(row);
         };
         if let Some(f) = &self.fixed {
             push(

@@ -7,6 +7,7 @@
 // Dependencies of the binaries (medcert-bench, large-documents), not of the library.
 use {anyhow as _, medcert_eip712 as _, serde as _, serde_json as _, tracing_subscriber as _};
 
+mod anvil;
 pub mod config;
 pub mod error;
 pub mod fig4;

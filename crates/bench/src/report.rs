@@ -24,6 +24,31 @@ impl Csv {
         }
     }
 
+    /// A CSV of operations' times beside their floors: the point's own `columns`, then
+    /// [`Stats::COLUMNS`], `floor_p50_ms` and `ratio_p50`.
+    pub fn timings(columns: &[&'static str]) -> Self {
+        Self::new(&[columns, &Stats::COLUMNS, &["floor_p50_ms", "ratio_p50"]].concat())
+    }
+
+    /// Appends a row of a [`Csv::timings`] CSV: the point's own fields, then the times and
+    /// the floor (empty without one).
+    pub fn push_timing(
+        &mut self,
+        mut point: Vec<String>,
+        stats: &Stats,
+        floor_p50_ms: Option<f64>,
+    ) {
+        point.extend(stats.fields());
+        point.push(ms(floor_p50_ms));
+        point.push(
+            stats
+                .ratio(floor_p50_ms)
+                .map(|r| format!("{r:.3}"))
+                .unwrap_or_default(),
+        );
+        self.push(point);
+    }
+
     /// Appends a row of one field per column.
     pub fn push(&mut self, row: Vec<String>) {
         debug_assert_eq!(row.len(), self.columns.len());
@@ -78,9 +103,7 @@ pub struct Line {
 impl Line {
     /// p50 over the floor's p50; `None` without a floor above zero.
     pub fn ratio(&self) -> Option<f64> {
-        self.floor_p50_ms
-            .filter(|f| *f > 0.0)
-            .map(|f| self.stats.p50_ms / f)
+        self.stats.ratio(self.floor_p50_ms)
     }
 }
 
@@ -223,6 +246,20 @@ mod tests {
         let mut csv = Csv::new(&["a", "b"]);
         csv.push(vec!["plain".into(), "with, comma \"q\"".into()]);
         assert_eq!(csv.render(), "a,b\nplain,\"with, comma \"\"q\"\"\"\n");
+    }
+
+    #[test]
+    fn a_timing_row_ends_with_the_times_and_the_floor() {
+        let mut csv = Csv::timings(&["operation"]);
+        let stats = Stats::of_ms(vec![10.0, 30.0]).unwrap();
+        csv.push_timing(vec!["store".into()], &stats, Some(10.0));
+        csv.push_timing(vec!["verify".into()], &stats, None);
+        assert_eq!(
+            csv.render(),
+            "operation,rounds,mean_ms,p50_ms,p99_ms,floor_p50_ms,ratio_p50\n\
+             store,2,20.000,10.000,30.000,10.00,1.000\n\
+             verify,2,20.000,10.000,30.000,,\n"
+        );
     }
 
     #[test]

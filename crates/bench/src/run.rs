@@ -8,7 +8,7 @@ use crate::config::{BenchArgs, Figure, Plan, size_label};
 use crate::error::BenchError;
 use crate::fixtures::{Patient, Workspace};
 use crate::floors::Floors;
-use crate::recovery::{Baseline, Certified, certify, consent, recover_once};
+use crate::recovery::{Baseline, Certified, Route, certify, consent};
 use crate::relay::InProcessRelay;
 use crate::report::{Line, Summary, Target, machine};
 use crate::{fig4, fig5, fig7, fig8};
@@ -40,8 +40,12 @@ pub async fn run(network: &Network, args: &BenchArgs) -> Result<Summary, BenchEr
 
     let recovery_figures = [Figure::Fig5, Figure::Fig6, Figure::Fig7, Figure::Fig8];
     if recovery_figures.iter().any(|f| plan.wants(*f)) {
-        let count = plan.hospital_counts.iter().copied().max().unwrap_or(1);
-        let hospitals: Vec<&Hospital> = network.fabric.hospitals.iter().take(count).collect();
+        let hospitals: Vec<&Hospital> = network
+            .fabric
+            .hospitals
+            .iter()
+            .take(plan.most_hospitals())
+            .collect();
         let relay = if args.external_relay {
             Ok(None)
         } else {
@@ -78,7 +82,7 @@ pub async fn run(network: &Network, args: &BenchArgs) -> Result<Summary, BenchEr
                     summary.skipped.push(format!(
                         "fig7 under recovery load: the relay did not start ({e}); sampled under a store + certify + retrieve load instead"
                     ));
-                    let fig = store_retrieve_load(network, &plan, &workspace).await?;
+                    let fig = store_retrieve_load(network, &plan, &workspace, &hospitals).await?;
                     fig7_facts(&mut summary, &fig);
                     summary.files.extend(fig.write(&plan.out, "fig7")?);
                 }
@@ -203,16 +207,17 @@ async fn recovery_figures_run(
     }
     if plan.wants(Figure::Fig7) {
         let certified = certify(network, workspace, source, &patient, LOAD_SIZE).await?;
-        let fig = recovery_load(network, plan, workspace, &patient, &certified, hospitals).await?;
-        fig7_facts(summary, &fig);
-        summary.files.extend(fig.write(&plan.out, "fig7")?);
+        let mut loads = vec![(Route::CrossChain, "fig7")];
         if let Some(baseline) = &baseline {
-            let fig = baseline_load(
-                network, plan, workspace, &patient, &certified, hospitals, baseline,
+            loads.push((Route::Baseline(baseline), "fig7_baseline"));
+        }
+        for (route, name) in loads {
+            let fig = recovery_load(
+                network, plan, workspace, &patient, &certified, hospitals, route,
             )
             .await?;
             fig7_facts(summary, &fig);
-            summary.files.extend(fig.write(&plan.out, "fig7_baseline")?);
+            summary.files.extend(fig.write(&plan.out, name)?);
         }
     }
     Ok(fig8_rate)
@@ -234,7 +239,7 @@ fn fig7_facts(summary: &mut Summary, fig: &fig7::Fig7) {
     }
 }
 
-/// Figure 7's load: every hospital recovers the record back to back through the relay.
+/// Figure 7's load: every hospital recovers the record back to back, the `route` way.
 async fn recovery_load(
     network: &Network,
     plan: &Plan,
@@ -242,9 +247,11 @@ async fn recovery_load(
     patient: &Patient,
     certified: &Certified,
     hospitals: &[&Hospital],
+    route: Route<'_>,
 ) -> Result<fig7::Fig7, BenchError> {
     let load = format!(
-        "cross-chain recoveries of {} at {} hospitals",
+        "{} of {} at {} hospitals",
+        route.recoveries(),
         size_label(certified.size),
         hospitals.len()
     );
@@ -258,44 +265,9 @@ async fn recovery_load(
             let hospital = hospitals[worker];
             async move {
                 let path = consent(network, workspace, patient, hospital, certified).await?;
-                recover_once(network, patient, hospital, &path)
+                route
+                    .recover_once(network, workspace, patient, hospital, &path)
                     .await
-                    .map(drop)
-            }
-        },
-    )
-    .await
-}
-
-/// The same load through the non-cross-chain baseline.
-async fn baseline_load(
-    network: &Network,
-    plan: &Plan,
-    workspace: &Workspace,
-    patient: &Patient,
-    certified: &Certified,
-    hospitals: &[&Hospital],
-    baseline: &Baseline,
-) -> Result<fig7::Fig7, BenchError> {
-    let load = format!(
-        "baseline (no cross-chain) recoveries of {} at {} hospitals",
-        size_label(certified.size),
-        hospitals.len()
-    );
-    tracing::info!(%load, seconds = plan.load.as_secs(), "figure 7");
-    fig7::run(
-        &network.run_dir,
-        &load,
-        hospitals.len(),
-        plan.load,
-        |worker| {
-            let hospital = hospitals[worker];
-            async move {
-                let path = consent(network, workspace, patient, hospital, certified).await?;
-                baseline
-                    .recover_once(network, workspace, hospital, &path)
-                    .await
-                    .map(drop)
             }
         },
     )
@@ -308,12 +280,11 @@ async fn store_retrieve_load(
     network: &Network,
     plan: &Plan,
     workspace: &Workspace,
+    hospitals: &[&Hospital],
 ) -> Result<fig7::Fig7, BenchError> {
-    let count = plan.hospital_counts.iter().copied().max().unwrap_or(1);
-    let hospitals: Vec<_> = network.fabric.hospitals.iter().take(count).collect();
-    let patient = workspace.patient(network, "fig7", &hospitals).await?;
+    let patient = workspace.patient(network, "fig7", hospitals).await?;
     let mut documents = Vec::new();
-    for hospital in &hospitals {
+    for hospital in hospitals {
         let treatment = patient
             .treatment_number(&hospital.id)
             .expect("registered above");
@@ -325,7 +296,7 @@ async fn store_retrieve_load(
         hospitals.len()
     );
     tracing::info!(%load, seconds = plan.load.as_secs(), "figure 7");
-    let (patient, documents, hospitals) = (&patient, &documents, &hospitals);
+    let (patient, documents) = (&patient, &documents);
     fig7::run(
         &network.run_dir,
         &load,
@@ -375,7 +346,7 @@ fn targets(lines: &[Line], plan: &Plan, fig8_rate: Option<(usize, f64)>) -> Vec<
         },
         None => not_measured(name, goal),
     };
-    let hospitals = plan.hospital_counts.iter().copied().max().unwrap_or(1);
+    let hospitals = plan.most_hospitals();
     let mut targets = vec![ratio_target(
         "store 15 MB".into(),
         "store of 15 MB <= 1.25x its floors",

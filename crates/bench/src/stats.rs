@@ -34,6 +34,24 @@ impl Stats {
             p99_ms: percentile(&ms, 99.0),
         })
     }
+
+    /// The CSV columns [`Stats::fields`] fills.
+    pub const COLUMNS: [&'static str; 4] = ["rounds", "mean_ms", "p50_ms", "p99_ms"];
+
+    /// Rounds, mean, p50 and p99 as the CSV files write them (milliseconds, three decimals).
+    pub fn fields(&self) -> [String; 4] {
+        [
+            self.rounds.to_string(),
+            format!("{:.3}", self.mean_ms),
+            format!("{:.3}", self.p50_ms),
+            format!("{:.3}", self.p99_ms),
+        ]
+    }
+
+    /// p50 over the floor's p50; `None` without a floor above zero.
+    pub fn ratio(&self, floor_p50_ms: Option<f64>) -> Option<f64> {
+        floor_p50_ms.filter(|f| *f > 0.0).map(|f| self.p50_ms / f)
+    }
 }
 
 /// Nearest-rank percentile of sorted values: with 10 rounds, p50 is the 5th value and

@@ -37,51 +37,63 @@ async fn quick_run_writes_every_file() {
     let summary = medcert_bench::run(&network, &args).await.unwrap();
 
     let dir = out.path();
-    assert_eq!(
-        header(&dir.join("fig4.csv")),
-        "operation,size_bytes,size,rounds,mean_ms,p50_ms,p99_ms,floor_p50_ms,ratio_p50"
-    );
-    // 2 sizes x 12 operations (totals and steps).
-    assert_eq!(rows(&dir.join("fig4.csv")), 24);
-    assert_eq!(
-        header(&dir.join("floors.csv")),
-        "floor,size_bytes,size,rounds,mean_ms,p50_ms,p99_ms"
-    );
-    // The fixed floors, then six per size: 10 KB, 100 KB (figure 4) and 1 MB (figure 5).
-    assert_eq!(rows(&dir.join("floors.csv")), 3 + 3 * 6);
-    assert_eq!(
-        header(&dir.join("fig7.csv")),
-        "load,process,mean_cpu_percent,peak_cpu_percent,peak_rss_mib"
-    );
-    assert_eq!(
-        header(&dir.join("fig7_samples.csv")),
-        "load,t_s,process,cpu_percent,rss_mib"
-    );
+    // Every CSV file's header, and its rows where the quick plan fixes how many.
+    let csvs: [(&str, &str, Option<usize>); 8] = [
+        (
+            "fig4.csv",
+            "operation,size_bytes,size,rounds,mean_ms,p50_ms,p99_ms,floor_p50_ms,ratio_p50",
+            // 2 sizes x 12 operations (totals and steps).
+            Some(24),
+        ),
+        (
+            "floors.csv",
+            "floor,size_bytes,size,rounds,mean_ms,p50_ms,p99_ms",
+            // The fixed floors, then six per size: 10 KB, 100 KB (figure 4) and 1 MB (figure 5).
+            Some(3 + 3 * 6),
+        ),
+        (
+            "fig7.csv",
+            "load,process,mean_cpu_percent,peak_cpu_percent,peak_rss_mib",
+            None,
+        ),
+        (
+            "fig7_samples.csv",
+            "load,t_s,process,cpu_percent,rss_mib",
+            None,
+        ),
+        (
+            "fig5.csv",
+            "operation,size_bytes,size,hospitals,rounds,mean_ms,p50_ms,p99_ms,floor_p50_ms,ratio_p50",
+            // 1 size x 2 hospital counts x 10 operations (recovery, baseline and their steps).
+            Some(20),
+        ),
+        (
+            "fig6.csv",
+            "size_bytes,size,hospitals,medcert_p50_ms,baseline_p50_ms,medcert_mean_ms,baseline_mean_ms,ratio_p50",
+            Some(2),
+        ),
+        (
+            "fig8.csv",
+            "size_bytes,hospitals,recoveries,seconds,recoveries_per_s,baseline_per_s",
+            Some(2),
+        ),
+        (
+            "fig7_baseline.csv",
+            "load,process,mean_cpu_percent,peak_cpu_percent,peak_rss_mib",
+            None,
+        ),
+    ];
+    for (file, columns, count) in csvs {
+        assert_eq!(header(&dir.join(file)), columns, "{file}");
+        if let Some(count) = count {
+            assert_eq!(rows(&dir.join(file)), count, "{file}");
+        }
+    }
     let fig7 = std::fs::read_to_string(dir.join("fig7.csv")).unwrap();
     for process in ["peer", "orderer", "anvil", "medcert (bench + CLI flows)"] {
         assert!(fig7.contains(process), "no {process} in fig7.csv:\n{fig7}");
     }
     assert!(fig7.contains("medcert relay (in-process)"), "{fig7}");
-    assert_eq!(
-        header(&dir.join("fig5.csv")),
-        "operation,size_bytes,size,hospitals,rounds,mean_ms,p50_ms,p99_ms,floor_p50_ms,ratio_p50"
-    );
-    // 1 size x 2 hospital counts x 10 operations (recovery, baseline and their steps).
-    assert_eq!(rows(&dir.join("fig5.csv")), 20);
-    assert_eq!(
-        header(&dir.join("fig6.csv")),
-        "size_bytes,size,hospitals,medcert_p50_ms,baseline_p50_ms,medcert_mean_ms,baseline_mean_ms,ratio_p50"
-    );
-    assert_eq!(rows(&dir.join("fig6.csv")), 2);
-    assert_eq!(
-        header(&dir.join("fig8.csv")),
-        "size_bytes,hospitals,recoveries,seconds,recoveries_per_s,baseline_per_s"
-    );
-    assert_eq!(rows(&dir.join("fig8.csv")), 2);
-    assert_eq!(
-        header(&dir.join("fig7_baseline.csv")),
-        "load,process,mean_cpu_percent,peak_cpu_percent,peak_rss_mib"
-    );
     for png in [
         "fig4.png",
         "fig5.png",
