@@ -151,25 +151,27 @@ fn patient_and_doctor_commands_end_to_end() {
         Some(certificate)
     );
 
+    // The doctor's query of this record, run four ways below.
+    let query = |extra: &[&str], password: Option<&str>| {
+        let args = [
+            &[
+                "doctor",
+                "query",
+                "--hospital",
+                hospital,
+                "--treatment",
+                &treatment,
+                "--record",
+                &record,
+            ][..],
+            extra,
+        ]
+        .concat();
+        medcert(patients.path(), &args, password, None)
+    };
+
     let out = scratch.path().join("record.xml");
-    let run = medcert(
-        patients.path(),
-        &[
-            "--json",
-            "doctor",
-            "query",
-            "--hospital",
-            hospital,
-            "--treatment",
-            &treatment,
-            "--record",
-            &record,
-            "--out",
-            out.to_str().unwrap(),
-        ],
-        Some(&password),
-        None,
-    );
+    let run = query(&["--json", "--out", out.to_str().unwrap()], Some(&password));
     assert_eq!(run.code, Some(0), "{}", run.stderr);
     assert_eq!(
         run.json()["retrieved"]["verification"]["verdict"],
@@ -185,21 +187,7 @@ fn patient_and_doctor_commands_end_to_end() {
     assert!(run.stdout.starts_with("authentic"), "{}", run.stdout);
 
     // A wrong password is refused by the chain: exit 4, one line.
-    let run = medcert(
-        patients.path(),
-        &[
-            "doctor",
-            "query",
-            "--hospital",
-            hospital,
-            "--treatment",
-            &treatment,
-            "--record",
-            &record,
-        ],
-        Some("not-the-password"),
-        None,
-    );
+    let run = query(&[], Some("not-the-password"));
     assert_eq!(run.code, Some(4));
     assert!(
         run.one_line_error().contains("wrong password"),
@@ -209,21 +197,7 @@ fn patient_and_doctor_commands_end_to_end() {
     assert!(!run.stderr.contains(&password));
 
     // No password at all, stdin not a terminal: told how to give one.
-    let run = medcert(
-        patients.path(),
-        &[
-            "doctor",
-            "query",
-            "--hospital",
-            hospital,
-            "--treatment",
-            &treatment,
-            "--record",
-            &record,
-        ],
-        None,
-        None,
-    );
+    let run = query(&[], None);
     assert_eq!(run.code, Some(1));
     assert!(run.one_line_error().contains("--password-stdin"));
 
@@ -248,22 +222,7 @@ fn patient_and_doctor_commands_end_to_end() {
     assert_eq!(deleted["csp_object"], "removed");
     assert_eq!(deleted["hospital_key"], "removed");
 
-    let run = medcert(
-        patients.path(),
-        &[
-            "--json",
-            "doctor",
-            "query",
-            "--hospital",
-            hospital,
-            "--treatment",
-            &treatment,
-            "--record",
-            &record,
-        ],
-        Some(&password),
-        None,
-    );
+    let run = query(&["--json"], Some(&password));
     assert_eq!(run.code, Some(4), "a deleted record is refused");
     assert!(run.json()["error"].as_str().unwrap().contains("deleted"));
 }
@@ -275,87 +234,83 @@ fn bad_input_gets_one_line_and_a_stable_code() {
     let patients = tempfile::tempdir().unwrap();
     let scratch = tempfile::tempdir().unwrap();
 
-    let run = medcert(
-        patients.path(),
-        &[
-            "--network",
-            "/nonexistent/network.json",
-            "patient",
-            "certificates",
-            "--patient",
-            "x",
-        ],
-        None,
-        None,
-    );
-    assert_eq!(run.code, Some(1));
-    assert!(run.one_line_error().contains("medcert network up"));
-
-    let run = medcert(
-        patients.path(),
-        &["patient", "certificates", "--patient", &unique("ghost")],
-        None,
-        None,
-    );
-    assert_eq!(run.code, Some(1));
-    assert!(run.one_line_error().contains("medcert patient register"));
-
+    let ghost = unique("ghost");
     let missing = scratch.path().join("missing.xml");
-    let run = medcert(
-        patients.path(),
-        &[
-            "ehr",
-            "store",
-            "--hospital",
-            hospital,
-            "--treatment",
-            "T-1",
-            "--file",
-            missing.to_str().unwrap(),
-        ],
-        Some("pw"),
-        None,
-    );
-    assert_eq!(run.code, Some(1));
-    assert!(run.one_line_error().contains("check the path"));
-
+    let missing = missing.to_str().unwrap();
     let text = scratch.path().join("notes.txt");
     std::fs::write(&text, "not xml at all").unwrap();
-    let run = medcert(
-        patients.path(),
-        &[
-            "ehr",
-            "store",
-            "--hospital",
-            hospital,
-            "--treatment",
-            "T-1",
-            "--file",
-            text.to_str().unwrap(),
-        ],
-        Some("pw"),
-        None,
-    );
-    assert_eq!(run.code, Some(1));
-    assert!(run.one_line_error().contains("not a C-CDA document"));
-
-    let run = medcert(
-        patients.path(),
-        &[
-            "ehr",
-            "recover",
-            "--hospital",
-            hospital,
-            "--treatment",
-            "T-1",
-            "--consent",
-            text.to_str().unwrap(),
-        ],
-        Some("pw"),
-        None,
-    );
-    assert_eq!(run.code, Some(1));
-    assert!(run.one_line_error().contains("not a medcert consent file"));
+    let text = text.to_str().unwrap();
+    // Each mistake, the password the command is given, and what its one line must say.
+    let mistakes: [(&[&str], Option<&str>, &str); 5] = [
+        (
+            &[
+                "--network",
+                "/nonexistent/network.json",
+                "patient",
+                "certificates",
+                "--patient",
+                "x",
+            ],
+            None,
+            "medcert network up",
+        ),
+        (
+            &["patient", "certificates", "--patient", &ghost],
+            None,
+            "medcert patient register",
+        ),
+        (
+            &[
+                "ehr",
+                "store",
+                "--hospital",
+                hospital,
+                "--treatment",
+                "T-1",
+                "--file",
+                missing,
+            ],
+            Some("pw"),
+            "check the path",
+        ),
+        (
+            &[
+                "ehr",
+                "store",
+                "--hospital",
+                hospital,
+                "--treatment",
+                "T-1",
+                "--file",
+                text,
+            ],
+            Some("pw"),
+            "not a C-CDA document",
+        ),
+        (
+            &[
+                "ehr",
+                "recover",
+                "--hospital",
+                hospital,
+                "--treatment",
+                "T-1",
+                "--consent",
+                text,
+            ],
+            Some("pw"),
+            "not a medcert consent file",
+        ),
+    ];
+    for (args, password, message) in mistakes {
+        let run = medcert(patients.path(), args, password, None);
+        assert_eq!(run.code, Some(1), "{args:?}");
+        assert!(
+            run.one_line_error().contains(message),
+            "{args:?}: {}",
+            run.stderr
+        );
+    }
 
     let run = medcert(
         patients.path(),
