@@ -40,6 +40,7 @@ mod auth;
 mod client;
 mod error;
 mod evidence;
+mod fields;
 mod limits;
 mod server;
 mod service;

@@ -4,12 +4,10 @@
 use std::sync::Arc;
 use std::time::{Instant, SystemTime};
 
-use medcert_crypto::{
-    Dek, KeyBinding, PasswordParams, PasswordVerifier, PublicKey, WrapPurpose, WrappedKey, wrap_key,
-};
+use medcert_crypto::{Dek, KeyBinding, PasswordParams, PasswordVerifier, WrapPurpose, wrap_key};
 use medcert_fabric::msp::Role;
+use medcert_hospital_api::Function;
 use medcert_hospital_api::ticket::{NONCE_LEN, Ticket, Verdict};
-use medcert_hospital_api::{Function, MAX_PASSWORD_LEN, is_identifier};
 use medcert_watermark::{UnsignedPayload, sign_payload};
 use prost::Message;
 use tonic::{Request, Response, Status};
@@ -18,6 +16,7 @@ use zeroize::Zeroizing;
 use crate::auth::{Caller, Gate, error_chain, millis};
 use crate::error::ServiceError;
 use crate::evidence::{self, Chain};
+use crate::fields::{identifier, password, public_key, tx_id, wrapped_key};
 use crate::limits::RateLimits;
 use crate::proto::key_service_server::KeyService;
 use crate::proto::release_key_request::Access;
@@ -471,53 +470,6 @@ impl Service {
             signature: signature.to_vec(),
         })
     }
-}
-
-fn identifier(what: &str, value: String) -> Result<String, ServiceError> {
-    if is_identifier(value.as_bytes()) {
-        Ok(value)
-    } else {
-        Err(ServiceError::Malformed(format!(
-            "the {what} must be {}",
-            medcert_hospital_api::IDENTIFIER_RULE
-        )))
-    }
-}
-
-fn password(password: Vec<u8>) -> Result<Zeroizing<Vec<u8>>, ServiceError> {
-    let password = Zeroizing::new(password);
-    if password.is_empty() || password.len() > MAX_PASSWORD_LEN {
-        return Err(ServiceError::Malformed(format!(
-            "the password must be 1 to {MAX_PASSWORD_LEN} bytes"
-        )));
-    }
-    Ok(password)
-}
-
-/// A Fabric transaction id: 64 lowercase hex digits.
-fn tx_id(tx_id: &str) -> Result<String, ServiceError> {
-    if tx_id.len() == 64
-        && tx_id
-            .bytes()
-            .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
-    {
-        Ok(tx_id.to_owned())
-    } else {
-        Err(ServiceError::Malformed(
-            "a transaction id is 64 lowercase hex digits".to_owned(),
-        ))
-    }
-}
-
-fn public_key(what: &str, bytes: &[u8]) -> Result<PublicKey, ServiceError> {
-    let bytes: [u8; 32] = bytes
-        .try_into()
-        .map_err(|_| ServiceError::Malformed(format!("the {what} is not 32 bytes")))?;
-    Ok(PublicKey::from_bytes(bytes))
-}
-
-fn wrapped_key(bytes: &[u8]) -> Result<WrappedKey, ServiceError> {
-    WrappedKey::from_bytes(bytes).map_err(|e| ServiceError::Malformed(e.to_string()))
 }
 
 fn not_enrolled(treatment_number: &str) -> ServiceError {
