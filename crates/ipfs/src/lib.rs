@@ -193,11 +193,8 @@ impl Ipfs {
 
     /// The node's Kubo version: a cheap check that the node is up.
     pub async fn version(&self) -> Result<String, IpfsError> {
-        let operation = "version";
-        let response = self.bounded(operation, self.client.version()).await?;
-        response
-            .map(|v| v.version)
-            .map_err(|e| self.classify(operation, None, e))
+        let response = self.call("version", None, self.client.version()).await?;
+        Ok(response.version)
     }
 
     /// Streams `content` into the node with [`ADD_OPTIONS`] and returns its CID (Hash I).
@@ -206,7 +203,6 @@ impl Ipfs {
     where
         R: AsyncRead + Send + Sync + Unpin + 'static,
     {
-        let operation = "add";
         let options = Add {
             cid_version: Some(ADD_OPTIONS.cid_version),
             raw_leaves: Some(ADD_OPTIONS.raw_leaves),
@@ -221,10 +217,8 @@ impl Ipfs {
         let request = self
             .client
             .add_async_with_options(content.compat(), options);
-        let response = self.bounded(operation, request).await?;
-        response
-            .map(|added| added.hash)
-            .map_err(|e| self.classify(operation, None, e))
+        let added = self.call("add", None, request).await?;
+        Ok(added.hash)
     }
 
     /// The content of `cid` as a stream of chunks. An unknown CID fails here with
@@ -244,9 +238,12 @@ impl Ipfs {
             });
         }
         let stat = self
-            .bounded("cat", self.client.files_stat(&format!("/ipfs/{cid}")))
-            .await?
-            .map_err(|e| self.classify("cat", Some(cid), e))?;
+            .call(
+                "cat",
+                Some(cid),
+                self.client.files_stat(&format!("/ipfs/{cid}")),
+            )
+            .await?;
         let state = Catting {
             chunks: Some(self.client.cat(cid)),
             expected: stat.size,
@@ -303,57 +300,44 @@ impl Ipfs {
 
     /// Pins `cid` (recursively) so the node keeps it through garbage collection.
     pub async fn pin(&self, cid: &str) -> Result<(), IpfsError> {
-        let operation = "pin add";
-        let response = self
-            .bounded(operation, self.client.pin_add(cid, true))
-            .await?;
-        response
+        self.call("pin add", Some(cid), self.client.pin_add(cid, true))
+            .await
             .map(drop)
-            .map_err(|e| self.classify(operation, Some(cid), e))
     }
 
     /// Removes the pin of `cid` (when a patient revokes it). The blocks stay until the
     /// node's garbage collector runs; other pins of the same content are unaffected.
     pub async fn unpin(&self, cid: &str) -> Result<(), IpfsError> {
-        let operation = "pin rm";
-        let response = self
-            .bounded(operation, self.client.pin_rm(cid, true))
-            .await?;
-        response
+        self.call("pin rm", Some(cid), self.client.pin_rm(cid, true))
+            .await
             .map(drop)
-            .map_err(|e| self.classify(operation, Some(cid), e))
     }
 
     /// Whether `cid` is pinned (directly, recursively or as part of a pinned graph).
     pub async fn is_pinned(&self, cid: &str) -> Result<bool, IpfsError> {
-        let operation = "pin ls";
-        let response = self
-            .bounded(operation, self.client.pin_ls(Some(cid), None))
-            .await?;
-        match response.map_err(|e| self.classify(operation, Some(cid), e)) {
+        let listed = self
+            .call("pin ls", Some(cid), self.client.pin_ls(Some(cid), None))
+            .await;
+        match listed {
             Ok(listing) => Ok(!listing.keys.is_empty()),
             Err(IpfsError::NotPinned { .. }) => Ok(false),
             Err(e) => Err(e),
         }
     }
 
-    async fn bounded<F: Future>(
-        &self,
-        operation: &'static str,
-        request: F,
-    ) -> Result<F::Output, IpfsError> {
-        tokio::time::timeout(self.timeout, request)
-            .await
-            .map_err(|_| self.context().timeout_error(operation))
-    }
-
-    fn classify(
+    /// Sends `request`, waiting for the node at most the timeout; an error names
+    /// `operation` and the CID it was about.
+    async fn call<T>(
         &self,
         operation: &'static str,
         cid: Option<&str>,
-        error: ipfs_api_backend_hyper::Error,
-    ) -> IpfsError {
-        self.context().classify(operation, cid, error)
+        request: impl Future<Output = Result<T, ipfs_api_backend_hyper::Error>>,
+    ) -> Result<T, IpfsError> {
+        let context = self.context();
+        tokio::time::timeout(self.timeout, request)
+            .await
+            .map_err(|_| context.timeout_error(operation))?
+            .map_err(|e| context.classify(operation, cid, e))
     }
 
     fn context(&self) -> ErrorContext {
