@@ -250,11 +250,7 @@ impl MedicalCertificateClient {
         consent: &Consent,
         signature: &[u8; 65],
     ) -> Result<Served, EthereumError> {
-        let call = self.contract.serve_recovery(
-            request_id,
-            consent_tuple(consent),
-            Bytes::from(signature.to_vec()),
-        );
+        let call = self.serve_recovery_call(request_id, consent, signature);
         let receipt = self.send(call).await?;
         let event = recovery_served(self.log_of::<RecoveryServedFilter>(&receipt)?)?;
         Ok(Served { event, receipt })
@@ -269,12 +265,22 @@ impl MedicalCertificateClient {
         consent: &Consent,
         signature: &[u8; 65],
     ) -> Result<H256, EthereumError> {
-        let call = self.contract.serve_recovery(
+        let call = self.serve_recovery_call(request_id, consent, signature);
+        Ok(call.send().await.map_err(contract_error)?.tx_hash())
+    }
+
+    /// The `serveRecovery` call of [`Self::serve_recovery`] and [`Self::send_serve_recovery`].
+    fn serve_recovery_call(
+        &self,
+        request_id: [u8; 32],
+        consent: &Consent,
+        signature: &[u8; 65],
+    ) -> FunctionCall<Arc<Client>, Client, ()> {
+        self.contract.serve_recovery(
             request_id,
             consent_tuple(consent),
             Bytes::from(signature.to_vec()),
-        );
-        Ok(call.send().await.map_err(contract_error)?.tx_hash())
+        )
     }
 
     /// Decodes a `RecoveryServed` log of this contract (e.g. one taken from a receipt the

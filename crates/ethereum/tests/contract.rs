@@ -41,6 +41,29 @@ fn refusal<T: std::fmt::Debug>(result: Result<T, EthereumError>) -> E {
     }
 }
 
+/// The number of the chain's newest block.
+async fn head(f: &Fixture) -> u64 {
+    f.admin
+        .contract()
+        .client()
+        .get_block_number()
+        .await
+        .unwrap()
+        .as_u64()
+}
+
+/// The next event of a stream, within ten seconds.
+async fn next_event<T, S>(events: &mut S) -> T
+where
+    S: futures_util::Stream<Item = Result<T, EthereumError>> + Unpin,
+{
+    tokio::time::timeout(Duration::from_secs(10), events.next())
+        .await
+        .expect("the next event arrives")
+        .unwrap()
+        .unwrap()
+}
+
 #[test]
 fn network_accounts_are_usable_wallets() {
     let network = medcert_test_support::network();
@@ -349,14 +372,7 @@ async fn removed_hospital_can_no_longer_issue() {
 async fn serve_recovery_emits_the_certificate_once() {
     let f = Fixture::new().await;
     let certificate_id = f.issue(1).await;
-    let start = f
-        .admin
-        .contract()
-        .client()
-        .get_block_number()
-        .await
-        .unwrap()
-        .as_u64();
+    let start = head(&f).await;
     // Recovery at another hospital than the issuer, as in the paper's flow.
     let other = hospital_id("hospital2").unwrap();
     register(&f.admin, other).await;
@@ -406,13 +422,8 @@ async fn serve_recovery_emits_the_certificate_once() {
         E::RequestAlreadyServed(e) if e.request_id == [1; 32]
     ));
 
-    let events = f.admin.recovery_served_events(start);
-    let first = tokio::time::timeout(Duration::from_secs(10), Box::pin(events).next())
-        .await
-        .expect("the served event arrives")
-        .unwrap()
-        .unwrap();
-    assert_eq!(first, served.event);
+    let mut events = Box::pin(f.admin.recovery_served_events(start));
+    assert_eq!(next_event(&mut events).await, served.event);
 }
 
 #[tokio::test]
@@ -610,16 +621,8 @@ async fn patient_revokes_a_certificate_for_recovery() {
 #[tokio::test]
 async fn event_stream_yields_every_served_recovery_in_order() {
     let f = Fixture::new().await;
-    let start = f
-        .admin
-        .contract()
-        .client()
-        .get_block_number()
-        .await
-        .unwrap()
-        .as_u64();
-    let events = f.admin.recovery_served_events(start);
-    let mut events = Box::pin(events);
+    let start = head(&f).await;
+    let mut events = Box::pin(f.admin.recovery_served_events(start));
     let mut expected = Vec::new();
     for record in 1..=3 {
         let certificate_id = f.issue(record).await;
@@ -632,12 +635,7 @@ async fn event_stream_yields_every_served_recovery_in_order() {
         expected.push(served.event);
     }
     for want in expected {
-        let got = tokio::time::timeout(Duration::from_secs(10), events.next())
-            .await
-            .expect("the next served event arrives")
-            .unwrap()
-            .unwrap();
-        assert_eq!(got, want);
+        assert_eq!(next_event(&mut events).await, want);
     }
 }
 

@@ -25,22 +25,30 @@ fn domain() -> CertificateDomain {
     }
 }
 
-fn domain_json() -> serde_json::Value {
-    json!({
-        "name": "MedicalCertificate",
-        "version": "1",
-        "chainId": 31337,
-        "verifyingContract": format!("0x{}", "5f".repeat(20)),
-    })
-}
-
-fn domain_type() -> serde_json::Value {
-    json!([
+/// The standard EIP-712 digest of `message`, of type `primary` with `fields`, in the
+/// MedicalCertificate domain of [`domain`].
+fn in_certificate_domain(
+    primary: &str,
+    fields: serde_json::Value,
+    message: serde_json::Value,
+) -> [u8; 32] {
+    let domain_type = json!([
         {"name": "name", "type": "string"},
         {"name": "version", "type": "string"},
         {"name": "chainId", "type": "uint256"},
         {"name": "verifyingContract", "type": "address"},
-    ])
+    ]);
+    typed_data(json!({
+        "types": {"EIP712Domain": domain_type, primary: fields},
+        "primaryType": primary,
+        "domain": {
+            "name": "MedicalCertificate",
+            "version": "1",
+            "chainId": 31337,
+            "verifyingContract": format!("0x{}", "5f".repeat(20)),
+        },
+        "message": message,
+    }))
 }
 
 #[test]
@@ -51,25 +59,21 @@ fn consent_digest_matches_standard_eip712() {
         expiry: 1_900_000_000,
         nonce: u64::MAX,
     };
-    let expected = typed_data(json!({
-        "types": {
-            "EIP712Domain": domain_type(),
-            "Consent": [
-                {"name": "hospital", "type": "bytes32"},
-                {"name": "certificateId", "type": "uint256"},
-                {"name": "expiry", "type": "uint64"},
-                {"name": "nonce", "type": "uint256"},
-            ],
-        },
-        "primaryType": "Consent",
-        "domain": domain_json(),
-        "message": {
+    let expected = in_certificate_domain(
+        "Consent",
+        json!([
+            {"name": "hospital", "type": "bytes32"},
+            {"name": "certificateId", "type": "uint256"},
+            {"name": "expiry", "type": "uint64"},
+            {"name": "nonce", "type": "uint256"},
+        ]),
+        json!({
             "hospital": hex32(&consent.hospital),
             "certificateId": "12",
             "expiry": "1900000000",
             "nonce": u64::MAX.to_string(),
-        },
-    }));
+        }),
+    );
     assert_eq!(consent.digest(&domain()), expected);
 }
 
@@ -83,29 +87,25 @@ fn certificate_authorization_digest_matches_standard_eip712() {
         watermark_fingerprint: [0x3a; 32],
         nonce: 7,
     };
-    let expected = typed_data(json!({
-        "types": {
-            "EIP712Domain": domain_type(),
-            "CertificateAuthorization": [
-                {"name": "hospital", "type": "bytes32"},
-                {"name": "recordId", "type": "bytes32"},
-                {"name": "cid", "type": "string"},
-                {"name": "contentFingerprint", "type": "bytes32"},
-                {"name": "watermarkFingerprint", "type": "bytes32"},
-                {"name": "nonce", "type": "uint256"},
-            ],
-        },
-        "primaryType": "CertificateAuthorization",
-        "domain": domain_json(),
-        "message": {
+    let expected = in_certificate_domain(
+        "CertificateAuthorization",
+        json!([
+            {"name": "hospital", "type": "bytes32"},
+            {"name": "recordId", "type": "bytes32"},
+            {"name": "cid", "type": "string"},
+            {"name": "contentFingerprint", "type": "bytes32"},
+            {"name": "watermarkFingerprint", "type": "bytes32"},
+            {"name": "nonce", "type": "uint256"},
+        ]),
+        json!({
             "hospital": hex32(&authorization.hospital),
             "recordId": hex32(&authorization.record_id),
             "cid": authorization.cid,
             "contentFingerprint": hex32(&authorization.content_fingerprint),
             "watermarkFingerprint": hex32(&authorization.watermark_fingerprint),
             "nonce": "7",
-        },
-    }));
+        }),
+    );
     assert_eq!(authorization.digest(&domain()), expected);
 }
 
