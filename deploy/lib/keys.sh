@@ -2,6 +2,15 @@
 # TLS, holding the hospital's keys and patients' password verifiers in $MEDCERT_KEYS.
 # shellcheck shell=bash
 
+# Password checks each service allows a minute, per patient and per doctor; unset, the
+# service's own defaults (10 and 60, for people at a desk). The test command raises them:
+# its suites and benchmark act as one doctor making hundreds of accesses a minute.
+KEY_SERVICE_LIMITS=()
+[[ -z ${KEY_SERVICE_PATIENT_CHECKS:-} ]] ||
+  KEY_SERVICE_LIMITS+=(--patient-checks-per-minute "$KEY_SERVICE_PATIENT_CHECKS")
+[[ -z ${KEY_SERVICE_DOCTOR_CHECKS:-} ]] ||
+  KEY_SERVICE_LIMITS+=(--doctor-checks-per-minute "$KEY_SERVICE_DOCTOR_CHECKS")
+
 key_service_ca() { echo "$MEDCERT_RUN/keys/hospital$1-ca.pem"; }
 key_service_host() { echo "keys.$(org_domain "$1")"; }
 
@@ -30,7 +39,8 @@ start_key_service() {
     --peer-host "peer0.$domain" \
     --peer-tls-ca "$peer_dir/tls/ca.crt" \
     --identity-cert "$(the_one "$user"/signcerts/*.pem)" \
-    --identity-key "$user/keystore/priv_sk"
+    --identity-key "$user/keystore/priv_sk" \
+    "${KEY_SERVICE_LIMITS[@]}"
 }
 
 key_service_ready() {

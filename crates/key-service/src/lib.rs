@@ -63,9 +63,9 @@ pub use store::StoreError;
 
 /// The default number of wrong passwords in a row that lock a patient.
 pub const DEFAULT_MAX_PASSWORD_FAILURES: u32 = 5;
-/// Password checks allowed per patient per minute.
+/// Password checks allowed per patient per minute, unless configured otherwise.
 pub const PATIENT_ATTEMPTS_PER_MINUTE: u32 = 10;
-/// Password checks allowed per doctor per minute.
+/// Password checks allowed per doctor per minute, unless configured otherwise.
 pub const DOCTOR_ATTEMPTS_PER_MINUTE: u32 = 60;
 /// How far a request's timestamp may be from the service's clock.
 pub const REQUEST_WINDOW: std::time::Duration = std::time::Duration::from_secs(120);

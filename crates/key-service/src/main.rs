@@ -7,7 +7,10 @@ use std::path::PathBuf;
 
 use anyhow::Context;
 use clap::Parser;
-use medcert_key_service::{Config, DEFAULT_MAX_PASSWORD_FAILURES, KeyServer};
+use medcert_key_service::{
+    Config, DEFAULT_MAX_PASSWORD_FAILURES, DOCTOR_ATTEMPTS_PER_MINUTE, KeyServer,
+    PATIENT_ATTEMPTS_PER_MINUTE,
+};
 
 #[derive(Parser)]
 #[command(
@@ -60,6 +63,12 @@ struct Cli {
     /// Wrong passwords in a row that lock a patient.
     #[arg(long, default_value_t = DEFAULT_MAX_PASSWORD_FAILURES)]
     max_password_failures: u32,
+    /// Password checks allowed per patient per minute.
+    #[arg(long, default_value_t = PATIENT_ATTEMPTS_PER_MINUTE)]
+    patient_checks_per_minute: u32,
+    /// Password checks allowed per doctor per minute.
+    #[arg(long, default_value_t = DOCTOR_ATTEMPTS_PER_MINUTE)]
+    doctor_checks_per_minute: u32,
 }
 
 /// Errors are printed as one line (with their causes), never as a backtrace.
@@ -99,6 +108,8 @@ async fn run() -> anyhow::Result<()> {
         identity_cert: cli.identity_cert,
         identity_key: cli.identity_key,
         max_password_failures: cli.max_password_failures,
+        patient_checks_per_minute: cli.patient_checks_per_minute,
+        doctor_checks_per_minute: cli.doctor_checks_per_minute,
     };
     let mut terminate = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
         .context("listening for SIGTERM")?;

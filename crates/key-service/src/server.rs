@@ -53,6 +53,10 @@ pub struct Config {
     pub identity_key: PathBuf,
     /// Wrong passwords in a row that lock a patient.
     pub max_password_failures: u32,
+    /// Password checks allowed per patient per minute.
+    pub patient_checks_per_minute: u32,
+    /// Password checks allowed per doctor per minute.
+    pub doctor_checks_per_minute: u32,
 }
 
 /// Why the service cannot start or stopped with an error.
@@ -64,6 +68,9 @@ pub enum ServerError {
     /// A limit of 0 would lock every patient at once.
     #[error("the number of wrong passwords that lock a patient must be at least 1")]
     NoFailuresAllowed,
+    /// A rate limit of zero would refuse every password check.
+    #[error("the password checks allowed per patient and per doctor must be at least 1 a minute")]
+    NoChecksAllowed,
     /// A configured file cannot be read.
     #[error("cannot read {path}")]
     Read {
@@ -123,6 +130,9 @@ impl KeyServer {
         if config.max_password_failures == 0 {
             return Err(ServerError::NoFailuresAllowed);
         }
+        if config.patient_checks_per_minute == 0 || config.doctor_checks_per_minute == 0 {
+            return Err(ServerError::NoChecksAllowed);
+        }
         let trust =
             MspTrust::from_pem(&config.msp_id, &read(&config.msp_ca)?).map_err(|source| {
                 ServerError::MspCa {
@@ -160,6 +170,8 @@ impl KeyServer {
                 hospital_id: config.hospital_id.clone(),
                 channel: config.channel.clone(),
                 max_password_failures: config.max_password_failures,
+                patient_checks_per_minute: config.patient_checks_per_minute,
+                doctor_checks_per_minute: config.doctor_checks_per_minute,
             },
             Gate::new(trust.clone(), now),
             store,

@@ -28,6 +28,8 @@ pub(crate) struct Settings {
     pub(crate) hospital_id: String,
     pub(crate) channel: String,
     pub(crate) max_password_failures: u32,
+    pub(crate) patient_checks_per_minute: u32,
+    pub(crate) doctor_checks_per_minute: u32,
 }
 
 struct Inner {
@@ -48,15 +50,16 @@ type Reply<T> = Result<Response<T>, Status>;
 
 impl Service {
     pub(crate) fn new(settings: Settings, gate: Gate, store: Arc<Store>, chain: Chain) -> Self {
+        let limits = RateLimits::new(
+            settings.patient_checks_per_minute,
+            settings.doctor_checks_per_minute,
+        );
         Self {
             inner: Arc::new(Inner {
                 settings,
                 gate,
                 store,
-                limits: RateLimits::new(
-                    crate::PATIENT_ATTEMPTS_PER_MINUTE,
-                    crate::DOCTOR_ATTEMPTS_PER_MINUTE,
-                ),
+                limits,
                 chain,
             }),
         }

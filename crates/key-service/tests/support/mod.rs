@@ -53,6 +53,8 @@ impl Hospital {
             identity_cert: write("service-cert.pem", &service.cert_pem),
             identity_key: write("service-key.pem", &service.key_pem),
             max_password_failures: 5,
+            patient_checks_per_minute: medcert_key_service::PATIENT_ATTEMPTS_PER_MINUTE,
+            doctor_checks_per_minute: medcert_key_service::DOCTOR_ATTEMPTS_PER_MINUTE,
         };
         Self {
             doctor: msp.member("User1@hospital1.medcert.local", "client"),
