@@ -10,17 +10,22 @@ use std::io::Cursor;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use medcert_crypto::{Dek, EnvelopeHeader, RecordAad, encrypt_stream};
+use medcert_crypto::{
+    Dek, EnvelopeHeader, KeyBinding, RecordAad, WrapPurpose, encrypt_stream, wrap_key,
+};
 use medcert_eip712::{CertificateAuthorization, SignedConsent, hospital_id};
-use medcert_flows::connect::{certificate_client_as_hospital, csp, hospital_client, ipfs};
+use medcert_flows::connect::{
+    certificate_client_as_hospital, csp, hospital_client, ipfs, key_service,
+};
+use medcert_flows::delete::Cleanup;
 use medcert_flows::hospital_api::RecordState;
 use medcert_flows::query::record_state;
 use medcert_flows::recover::RecoverReport;
 use medcert_flows::verify::VerdictReport;
 use medcert_flows::{
-    Actor, ConsentFile, ConsentRequest, CreateRequest, DeleteRequest, FlowError, HospitalKeys,
-    PatientWallet, QueryRequest, Quiet, RecoverRequest, RegisterRequest, create_record,
-    delete_record, init_network, query_record, recover, register_patient, sign_consent,
+    Actor, ConsentFile, ConsentRequest, CreateRequest, DeleteRequest, FlowError, PatientWallet,
+    QueryRequest, Quiet, RecoverRequest, RegisterRequest, create_record, delete_record,
+    init_network, query_record, recover, register_patient, sign_consent,
 };
 use medcert_network::{Hospital, Network};
 use medcert_relay::{Relay, RelayConfig};
@@ -222,9 +227,8 @@ async fn records_are_deleted_and_recovered_elsewhere_only_with_consent() {
             .await
             .unwrap()
     );
-    let keys =
-        HospitalKeys::open_existing(&HospitalKeys::dir(&network.run_dir, &world.h(0).id)).unwrap();
-    assert!(keys.key_store.get(&record).is_err());
+    // Crypto-shredding: the key service destroyed the record's key.
+    assert_eq!(deleted.hospital_key, Cleanup::Removed);
     let after = query_record(network, &QueryRequest { out: None, ..query }, &Quiet).await;
     assert!(format!("{:?}", after.unwrap_err()).contains("deleted"));
 
@@ -343,21 +347,28 @@ async fn certify_tampered_record(world: &World, patient: &str, treatment_number:
         &mut document,
     )
     .unwrap();
-    let keys =
-        HospitalKeys::open_existing(&HospitalKeys::dir(&world.network.run_dir, &hospital.id))
-            .unwrap();
-    let mut marked = Vec::new();
-    medcert_watermark::embed(
-        &mut Cursor::new(document),
-        &mut marked,
+    // Hospital 1's key service signs the mark, as the store flow has it do.
+    let keys = key_service(hospital, Actor::Doctor(0)).await.unwrap();
+    let mut source = Cursor::new(document);
+    let prepared = medcert_watermark::prepare(
+        &mut source,
         &medcert_watermark::Mark {
             hospital_id: &hospital.id,
             record_id: &record_id,
             issued_at: 1_800_000_000,
         },
-        keys.watermark_key(),
     )
     .unwrap();
+    let signature = keys.sign_watermark(prepared.unsigned()).await.unwrap();
+    let mut marked = Vec::new();
+    prepared
+        .embed(
+            &mut source,
+            &mut marked,
+            signature,
+            medcert_watermark::TooSmall::Refuse,
+        )
+        .unwrap();
     edit_first_text(&mut marked);
     let watermark_fingerprint = medcert_watermark::extract(Cursor::new(&marked))
         .unwrap()
@@ -371,10 +382,12 @@ async fn certify_tampered_record(world: &World, patient: &str, treatment_number:
         record_id: &record_id,
         hospital_id: &hospital.id,
     };
-    let mut envelope = EnvelopeHeader::seal(&dek, &aad, &wallet.x25519().public_key())
-        .unwrap()
-        .encode()
-        .unwrap();
+    let binding = KeyBinding {
+        record_id: &record_id,
+        purpose: WrapPurpose::PatientEnvelope,
+    };
+    let wrapped = wrap_key(&dek, &wallet.x25519().public_key(), &binding).unwrap();
+    let mut envelope = EnvelopeHeader::seal(&aad, wrapped).encode().unwrap();
     encrypt_stream(&dek, &aad, Cursor::new(marked), &mut envelope).unwrap();
     let cid = ipfs(&world.network)
         .unwrap()

@@ -150,15 +150,19 @@ impl ContainerNetwork {
         wait_for(&mut up, &log_path, Duration::from_secs(120), || {
             services.join(".ready").exists()
         });
-        let mut containers = Vec::new();
+        // All at once: deploy/up waits for each in turn, and on a loaded machine one
+        // container after another can outlast its wait.
+        let mut starting = tokio::task::JoinSet::new();
         for entry in std::fs::read_dir(&services).unwrap() {
             let path = entry.unwrap().path();
             if path.extension().is_none_or(|e| e != "json") {
                 continue;
             }
             let spec: ServiceSpec = serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap();
-            containers.push(start_service(&spec, run_dir.path()).await);
+            let run_dir = run_dir.path().to_owned();
+            starting.spawn(async move { start_service(&spec, &run_dir).await });
         }
+        let containers = starting.join_all().await;
         wait_for(&mut up, &log_path, Duration::from_secs(180), || false);
 
         let network = Network::load_from(&run_dir.path().join("network.json"))

@@ -1,6 +1,7 @@
 //! Recovery requests on the shared network, made the way a hospital makes them: a fresh
-//! patient registered at the requesting hospital, a certificate issued on Ethereum with
-//! the patient's authorisation, the patient's consent, and `RequestRecovery`.
+//! patient registered at the requesting hospital (its password enrolled in the hospital's
+//! key service), a certificate issued on Ethereum with the patient's authorisation, the
+//! patient's consent, and `RequestRecovery` with the key service's password ticket.
 #![allow(dead_code)] // each test binary uses its own part
 
 use std::time::{Duration, Instant};
@@ -13,7 +14,8 @@ use medcert_ethereum::ethers::contract::EthEvent;
 use medcert_ethereum::ethers::providers::Middleware;
 use medcert_ethereum::ethers::types::{Address, Filter, H256, Log};
 use medcert_ethereum::{ChainConfig, EthereumError, MedicalCertificateClient, wallet_from_hex};
-use medcert_hospital_api::{ClientError, HospitalClient, args};
+use medcert_hospital_api::{ClientError, Function, HospitalClient, args};
+use medcert_key_service::KeyServiceClient;
 use medcert_network::{Hospital, Network};
 use serde_json::Value;
 
@@ -54,6 +56,13 @@ pub(crate) async fn doctor(network: &Network, hospital: &Hospital) -> HospitalCl
         .unwrap()
 }
 
+/// Doctor 0 of `hospital` at its key service.
+pub(crate) async fn key_service(hospital: &Hospital) -> KeyServiceClient {
+    medcert_flows::connect::key_service(hospital, medcert_flows::Actor::Doctor(0))
+        .await
+        .unwrap()
+}
+
 /// Other processes send as the same hospital account: retry when they took our nonce.
 async fn retry_nonce<T, F, Fut>(mut call: F) -> T
 where
@@ -79,6 +88,7 @@ pub(crate) struct Patient {
     pub(crate) certificate_id: u64,
     pub(crate) hospital: Hospital,
     pub(crate) doctor: HospitalClient,
+    pub(crate) key_service: KeyServiceClient,
     pub(crate) cid: String,
     pub(crate) domain: medcert_eip712::CertificateDomain,
 }
@@ -96,8 +106,10 @@ impl Patient {
             eth_address: signer.address(),
             x25519_public: HASH,
         };
-        doctor
-            .register_patient(&registration, PASSWORD.as_bytes())
+        doctor.register_patient(&registration).await.unwrap();
+        let key_service = key_service(hospital).await;
+        key_service
+            .enroll_patient(&treatment, PASSWORD.as_bytes())
             .await
             .unwrap();
 
@@ -122,6 +134,7 @@ impl Patient {
             certificate_id: issued.certificate_id,
             hospital: hospital.clone(),
             doctor,
+            key_service,
             cid,
             domain,
         }
@@ -149,20 +162,29 @@ impl Patient {
 
     /// Like [`Self::request_recovery_raw`], also returning the request's block number.
     pub(crate) async fn request_recovery_at(&self, consent: &[u8]) -> (u64, u64) {
-        let request = args::RequestRecovery {
-            treatment_number: self.treatment.clone(),
-            record_id: unique("R"),
-            certificate_id: self.certificate_id.to_string(),
-            consent: consent.to_vec(),
-        };
+        let record_id = unique("R");
         // Requests on one channel share its counter: concurrent ones conflict (MVCC)
-        // and are submitted again, as a hospital application would.
+        // and are submitted again, as a hospital application would, each time with a new
+        // ticket (a ticket is spent by the attempt that carried it).
         for attempt in 1.. {
-            match self
-                .doctor
-                .request_recovery(&request, PASSWORD.as_bytes())
+            let ticket = self
+                .key_service
+                .check_password(
+                    Function::RequestRecovery,
+                    &self.treatment,
+                    &record_id,
+                    PASSWORD.as_bytes(),
+                )
                 .await
-            {
+                .unwrap();
+            let request = args::RequestRecovery {
+                treatment_number: self.treatment.clone(),
+                record_id: record_id.clone(),
+                certificate_id: self.certificate_id.to_string(),
+                consent: consent.to_vec(),
+                ticket: ticket.encode(),
+            };
+            match self.doctor.request_recovery(&request).await {
                 Ok(committed) => return (committed.answer.index, committed.block_number),
                 Err(ClientError::Fabric {
                     source: medcert_fabric::Error::NotCommitted { code, .. },
