@@ -19,6 +19,7 @@ use std::io::{self, Read};
 
 use tokio::io::{AsyncRead, AsyncReadExt};
 
+use crate::stream::check_opening;
 use crate::{CryptoError, Dek, HpkeKeyPair, KeyBinding, RecordAad, WrapPurpose, WrappedKey};
 
 const MAGIC: &[u8; 4] = b"MCEV";
@@ -96,7 +97,7 @@ impl EnvelopeHeader {
     pub fn read(reader: &mut impl Read) -> Result<Self, CryptoError> {
         let mut fixed = [0u8; 5];
         exact(reader.read_exact(&mut fixed))?;
-        check_magic(&fixed)?;
+        check_opening(WHAT, MAGIC, VERSION, &fixed)?;
         let record_id = read_id(reader)?;
         let hospital_id = read_id(reader)?;
         let mut wrapped = [0u8; WrappedKey::LEN];
@@ -112,7 +113,7 @@ impl EnvelopeHeader {
     pub async fn read_async(reader: &mut (impl AsyncRead + Unpin)) -> Result<Self, CryptoError> {
         let mut fixed = [0u8; 5];
         exact(reader.read_exact(&mut fixed).await)?;
-        check_magic(&fixed)?;
+        check_opening(WHAT, MAGIC, VERSION, &fixed)?;
         let mut ids = Vec::with_capacity(2);
         for _ in 0..2 {
             let mut len = [0u8; 2];
@@ -138,22 +139,6 @@ fn exact<T>(read: io::Result<T>) -> Result<T, CryptoError> {
         io::ErrorKind::UnexpectedEof => CryptoError::Truncated,
         _ => CryptoError::Io(e),
     })
-}
-
-fn check_magic(fixed: &[u8; 5]) -> Result<(), CryptoError> {
-    if &fixed[..4] != MAGIC {
-        return Err(CryptoError::Malformed {
-            what: WHAT,
-            reason: "wrong magic bytes",
-        });
-    }
-    if fixed[4] != VERSION {
-        return Err(CryptoError::UnsupportedVersion {
-            what: WHAT,
-            version: fixed[4],
-        });
-    }
-    Ok(())
 }
 
 fn id_len(len: [u8; 2]) -> Result<usize, CryptoError> {

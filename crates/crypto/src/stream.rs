@@ -183,21 +183,33 @@ struct Opener {
     key_committed: bool,
 }
 
+/// Checks the opening of one of medcert's binary formats (`what`): its four `magic` bytes,
+/// then its `version`. `found` holds at least five bytes.
+pub(crate) fn check_opening(
+    what: &'static str,
+    magic: &[u8; 4],
+    version: u8,
+    found: &[u8],
+) -> Result<(), CryptoError> {
+    if &found[..4] != magic {
+        return Err(CryptoError::Malformed {
+            what,
+            reason: "wrong magic bytes",
+        });
+    }
+    if found[4] != version {
+        return Err(CryptoError::UnsupportedVersion {
+            what,
+            version: found[4],
+        });
+    }
+    Ok(())
+}
+
 impl Opener {
     fn new(dek: &Dek, aad: &RecordAad<'_>, header: &[u8; HEADER_LEN]) -> Result<Self, CryptoError> {
         const WHAT: &str = "encrypted record (E')";
-        if &header[..4] != MAGIC {
-            return Err(CryptoError::Malformed {
-                what: WHAT,
-                reason: "wrong magic bytes",
-            });
-        }
-        if header[4] != VERSION {
-            return Err(CryptoError::UnsupportedVersion {
-                what: WHAT,
-                version: header[4],
-            });
-        }
+        check_opening(WHAT, MAGIC, VERSION, header)?;
         let log2 = header[5];
         if !(MIN_CHUNK_LOG2..=MAX_CHUNK_LOG2).contains(&log2) {
             return Err(CryptoError::Malformed {

@@ -2,6 +2,8 @@
 
 #![allow(unused_crate_dependencies)] // a test binary links every dependency of its package
 
+mod support;
+
 use std::fs;
 use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
@@ -10,15 +12,7 @@ use medcert_crypto::{
     CryptoError, Dek, HpkeKeyPair, KeyBinding, KeyStore, RecordAad, WrapPurpose, decrypt_stream,
     encrypt_stream, wrap_key,
 };
-
-fn entries(dir: &Path) -> Vec<String> {
-    let mut names: Vec<String> = fs::read_dir(dir)
-        .unwrap()
-        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
-        .collect();
-    names.sort();
-    names
-}
+use support::entries;
 
 fn mode(path: &Path) -> u32 {
     fs::metadata(path).unwrap().permissions().mode() & 0o777

@@ -2,9 +2,10 @@
 
 #![allow(unused_crate_dependencies)] // a test binary links every dependency of its package
 
+mod support;
+
 use std::fs;
 use std::io::Cursor;
-use std::path::Path;
 
 use medcert_crypto::{
     CryptoError, DEFAULT_CHUNK_SIZE, Dek, RecordAad, decrypt_stream, decrypt_stream_async,
@@ -13,6 +14,7 @@ use medcert_crypto::{
 };
 use rand::{Rng, RngCore, SeedableRng, rngs::StdRng};
 use sha3::{Digest, Sha3_256};
+use support::entries;
 
 const AAD: RecordAad<'static> = RecordAad {
     record_id: "rec-42",
@@ -287,15 +289,6 @@ fn not_a_stream_is_malformed() {
     ));
 }
 
-fn dir_entries(dir: &Path) -> Vec<String> {
-    let mut names: Vec<String> = fs::read_dir(dir)
-        .unwrap()
-        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
-        .collect();
-    names.sort();
-    names
-}
-
 #[test]
 fn decrypting_to_a_file_writes_all_or_nothing() {
     let dek = Dek::generate();
@@ -330,7 +323,7 @@ fn decrypting_to_a_file_writes_all_or_nothing() {
     let err = decrypt_to_file(&Dek::generate(), &AAD, sealed.as_slice(), &fresh).unwrap_err();
     assert!(matches!(err, CryptoError::WrongKey(_)));
     assert!(fs::read(&out).unwrap() == plain);
-    assert_eq!(dir_entries(dir.path()), ["record.xml"]);
+    assert_eq!(entries(dir.path()), ["record.xml"]);
 }
 
 #[tokio::test]
@@ -369,5 +362,5 @@ async fn async_forms_interoperate_with_the_sync_ones() {
         .await
         .unwrap_err();
     assert!(matches!(err, CryptoError::Truncated), "{err:?}");
-    assert_eq!(dir_entries(dir.path()), ["record.xml"]);
+    assert_eq!(entries(dir.path()), ["record.xml"]);
 }
