@@ -299,6 +299,23 @@ impl Store {
         value.map(|v| self.decode(key, v.value())).transpose()
     }
 
+    /// Stores `value` as JSON under `key` in `table`, in a transaction of its own.
+    fn put_json<T: Serialize>(
+        &self,
+        table: TableDefinition<&str, &[u8]>,
+        key: &str,
+        value: &T,
+    ) -> Result<(), StoreError> {
+        let json = serde_json::to_vec(value).expect("the relay's records serialise");
+        self.write(|txn| {
+            let mut table = txn.open_table(table).map_err(|e| self.db_error(e))?;
+            table
+                .insert(key, json.as_slice())
+                .map_err(|e| self.db_error(e))?;
+            Ok(())
+        })
+    }
+
     /// The next index expected on `pair`, if any was admitted.
     pub fn next_index(&self, pair: &str) -> Result<Option<u64>, StoreError> {
         let txn = self.db.begin_read().map_err(|e| self.db_error(e))?;
@@ -314,14 +331,7 @@ impl Store {
 
     /// Moves `channel`'s checkpoint.
     pub fn set_checkpoint(&self, channel: &str, checkpoint: &Checkpoint) -> Result<(), StoreError> {
-        let json = serde_json::to_vec(checkpoint).expect("a checkpoint serialises");
-        self.write(|txn| {
-            let mut table = txn.open_table(CHECKPOINTS).map_err(|e| self.db_error(e))?;
-            table
-                .insert(channel, json.as_slice())
-                .map_err(|e| self.db_error(e))?;
-            Ok(())
-        })
+        self.put_json(CHECKPOINTS, channel, checkpoint)
     }
 
     /// Records a new message as `Received`, advances its pair to `index + 1` and the
@@ -406,14 +416,7 @@ impl Store {
 
     /// Records what the relay saw of the certificate chain.
     pub fn set_ethereum_mark(&self, mark: &EthereumMark) -> Result<(), StoreError> {
-        let json = serde_json::to_vec(mark).expect("a mark serialises");
-        self.write(|txn| {
-            let mut table = txn.open_table(META).map_err(|e| self.db_error(e))?;
-            table
-                .insert(ETHEREUM_META, json.as_slice())
-                .map_err(|e| self.db_error(e))?;
-            Ok(())
-        })
+        self.put_json(META, ETHEREUM_META, mark)
     }
 }
 

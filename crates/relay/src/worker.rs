@@ -154,24 +154,14 @@ impl Core {
     ) -> Result<(), RelayError> {
         let key = record.key();
         own.start();
-        let request = match decode_request(record) {
-            Ok(request) => request,
-            Err(reason) => {
-                self.store.transition(
-                    &key,
-                    Status::Failing {
-                        reason,
-                        rollback: false,
-                    },
-                )?;
-                own.stop();
-                return Ok(());
-            }
-        };
-        let consent = match check_consent(&request, &side.hospital.id) {
+        let checked = decode_request(record).and_then(|request| {
+            check_consent(&request, &side.hospital.id).inspect_err(|reason| {
+                tracing::warn!(request = %key, %reason, "request cannot be served");
+            })
+        });
+        let consent = match checked {
             Ok(consent) => consent,
             Err(reason) => {
-                tracing::warn!(request = %key, %reason, "request cannot be served");
                 self.store.transition(
                     &key,
                     Status::Failing {

@@ -62,6 +62,12 @@ fn counter(metrics: &str, name: &str) -> u64 {
         .unwrap()
 }
 
+/// The reason of a request the relay answered with FailRecovery.
+fn failure(outcome: &serde_json::Value) -> &str {
+    assert_eq!(outcome["state"], "failed", "{outcome}");
+    outcome["reason"].as_str().unwrap()
+}
+
 #[tokio::test]
 async fn two_hospitals_recover_at_once() {
     init_tracing();
@@ -132,12 +138,8 @@ async fn refused_consents_end_in_fail_recovery() {
     );
 
     let outcome = patient.outcome(i_expired, WAIT).await;
-    assert_eq!(outcome["state"], "failed", "{outcome}");
     assert!(
-        outcome["reason"]
-            .as_str()
-            .unwrap()
-            .starts_with("consent expired"),
+        failure(&outcome).starts_with("consent expired"),
         "{outcome}"
     );
     assert!(
@@ -150,22 +152,11 @@ async fn refused_consents_end_in_fail_recovery() {
     );
 
     let outcome = patient.outcome(i_foreign, WAIT).await;
-    assert_eq!(outcome["state"], "failed", "{outcome}");
-    assert!(
-        outcome["reason"]
-            .as_str()
-            .unwrap()
-            .contains("another hospital"),
-        "{outcome}"
-    );
+    assert!(failure(&outcome).contains("another hospital"), "{outcome}");
 
     let outcome = patient.outcome(i_malformed, WAIT).await;
-    assert_eq!(outcome["state"], "failed", "{outcome}");
     assert!(
-        outcome["reason"]
-            .as_str()
-            .unwrap()
-            .starts_with("malformed consent"),
+        failure(&outcome).starts_with("malformed consent"),
         "{outcome}"
     );
 
@@ -175,12 +166,8 @@ async fn refused_consents_end_in_fail_recovery() {
     // The same consent again: its nonce is spent.
     let i_replayed = patient.request_recovery(good).await;
     let outcome = patient.outcome(i_replayed, WAIT).await;
-    assert_eq!(outcome["state"], "failed", "{outcome}");
     assert!(
-        outcome["reason"]
-            .as_str()
-            .unwrap()
-            .starts_with("consent already used or revoked"),
+        failure(&outcome).starts_with("consent already used or revoked"),
         "{outcome}"
     );
     assert!(
@@ -239,39 +226,33 @@ async fn forged_proof_freezes_only_that_chain_until_unfrozen() {
     drop(store);
 
     // The operator's view and unfreeze, through the binary.
-    let bin = env!("CARGO_BIN_EXE_medcert-relay");
-    let state = dir.path().to_str().unwrap();
-    let listed = std::process::Command::new(bin)
-        .args(["--state-dir", state, "frozen"])
-        .output()
-        .unwrap();
+    let operator = |args: &[&str]| {
+        std::process::Command::new(env!("CARGO_BIN_EXE_medcert-relay"))
+            .arg("--state-dir")
+            .arg(dir.path())
+            .args(args)
+            .output()
+            .unwrap()
+    };
+    let listed = operator(&["frozen"]);
     let listed = String::from_utf8(listed.stdout).unwrap();
     assert!(
         listed.contains(&format!("{chain} frozen since")),
         "{listed}"
     );
     assert!(listed.contains("refused fabric:"), "{listed}");
-    let unfrozen = std::process::Command::new(bin)
-        .args(["--state-dir", state, "unfreeze", &chain])
-        .output()
-        .unwrap();
+    let unfrozen = operator(&["unfreeze", &chain]);
     assert!(
         unfrozen.status.success(),
         "{}",
         String::from_utf8_lossy(&unfrozen.stderr)
     );
-    let listed = std::process::Command::new(bin)
-        .args(["--state-dir", state, "frozen"])
-        .output()
-        .unwrap();
+    let listed = operator(&["frozen"]);
     assert_eq!(
         String::from_utf8(listed.stdout).unwrap(),
         "no chain is frozen\n"
     );
-    let again = std::process::Command::new(bin)
-        .args(["--state-dir", state, "unfreeze", &chain])
-        .output()
-        .unwrap();
+    let again = operator(&["unfreeze", &chain]);
     assert!(!again.status.success());
 
     // With the right CA, the refused request is read again, proven and served once.
