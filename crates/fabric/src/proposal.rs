@@ -165,7 +165,6 @@ impl Proposal {
             transaction_id: self.tx_id.clone(),
             channel_id: self.network.channel.clone(),
             proposed_transaction: Some(self.signed),
-            target_organizations: Vec::new(),
         };
         let response = self
             .network
@@ -191,7 +190,6 @@ impl Proposal {
             transaction_id: self.tx_id.clone(),
             channel_id: self.network.channel.clone(),
             proposed_transaction: Some(self.signed),
-            endorsing_organizations: Vec::new(),
         };
         let envelope = self
             .network
