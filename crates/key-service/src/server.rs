@@ -177,6 +177,10 @@ impl KeyServer {
             store,
             Chain::new(&config.channel, &config.chaincode, trust, peer),
         );
+        // tonic's TLS server takes rustls's process-wide provider, which is ambiguous when
+        // the build also enables aws-lc-rs for another crate: choose ring, as the clients
+        // do. Another part of the process may have chosen already; that one stands.
+        let _ = rustls::crypto::ring::default_provider().install_default();
         let tls = ServerTlsConfig::new().identity(tonic::transport::Identity::from_pem(
             &material.cert_pem,
             material.key_pem.as_bytes(),
