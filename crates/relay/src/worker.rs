@@ -134,6 +134,34 @@ impl Core {
         Ok(())
     }
 
+    /// Records that transaction `tx` serves the request, then pauses there if told to.
+    async fn eth_sent(
+        &self,
+        record: &MessageRecord,
+        key: &str,
+        tx: H256,
+    ) -> Result<(), RelayError> {
+        self.store.transition(
+            key,
+            Status::EthSent {
+                tx_hash: format!("{tx:#x}"),
+            },
+        )?;
+        self.pause(PauseStep::EthSent, record.index).await;
+        Ok(())
+    }
+
+    /// Where a request goes when its transaction did not serve it: to whichever
+    /// transaction did, or back to be sent again.
+    async fn without_tx(&self, id: [u8; 32], floor: u64) -> Result<Status, RelayError> {
+        Ok(match self.eth.served_by(id, floor).await? {
+            Some(other) => Status::EthSent {
+                tx_hash: format!("{other:#x}"),
+            },
+            None => Status::Received,
+        })
+    }
+
     fn freeze_ethereum(&self, record: &MessageRecord, fault: ChainFault) -> RelayError {
         let reason = ErrorChain(&fault).to_string();
         if let Err(e) = self.refuse(&self.eth.chain, &reason, &record.key(), &reason) {
@@ -212,37 +240,18 @@ impl Core {
             Status::Received => {
                 if let Some(tx) = self.eth.served_by(id, floor).await? {
                     tracing::info!(request = key, tx = ?tx, "already served on Ethereum (earlier run or another relay)");
-                    self.store.transition(
-                        key,
-                        Status::EthSent {
-                            tx_hash: format!("{tx:#x}"),
-                        },
-                    )?;
-                    self.pause(PauseStep::EthSent, record.index).await;
-                    return Ok(());
+                    return self.eth_sent(record, key, tx).await;
                 }
                 match self.eth.send(id, consent).await? {
                     SendOutcome::Sent(tx) => {
-                        self.store.transition(
-                            key,
-                            Status::EthSent {
-                                tx_hash: format!("{tx:#x}"),
-                            },
-                        )?;
                         tracing::info!(request = key, tx = ?tx, "serveRecovery sent");
-                        self.pause(PauseStep::EthSent, record.index).await;
+                        self.eth_sent(record, key, tx).await?;
                     }
                     SendOutcome::AlreadyServed => {
                         // Served by a transaction not mined yet (the contract refused
                         // against the pending state): the next step finds it mined.
                         if let Some(tx) = self.eth.served_by(id, floor).await? {
-                            self.store.transition(
-                                key,
-                                Status::EthSent {
-                                    tx_hash: format!("{tx:#x}"),
-                                },
-                            )?;
-                            self.pause(PauseStep::EthSent, record.index).await;
+                            self.eth_sent(record, key, tx).await?;
                         }
                     }
                     SendOutcome::Refused(reason) => {
@@ -265,12 +274,7 @@ impl Core {
                 })?;
                 let Some(receipt) = self.eth.confirmed_receipt(tx).await? else {
                     // The node does not know the transaction: it was dropped.
-                    let next = match self.eth.served_by(id, floor).await? {
-                        Some(other) => Status::EthSent {
-                            tx_hash: format!("{other:#x}"),
-                        },
-                        None => Status::Received,
-                    };
+                    let next = self.without_tx(id, floor).await?;
                     tracing::warn!(request = key, tx = ?tx, next = next.name(), "serveRecovery transaction dropped");
                     self.store.transition(key, next)?;
                     return Ok(());
@@ -278,12 +282,7 @@ impl Core {
                 if receipt.status != Some(1u64.into()) {
                     // Mined but reverted: state moved between estimation and mining
                     // (another relay served it first, or the patient revoked).
-                    let next = match self.eth.served_by(id, floor).await? {
-                        Some(other) => Status::EthSent {
-                            tx_hash: format!("{other:#x}"),
-                        },
-                        None => Status::Received,
-                    };
+                    let next = self.without_tx(id, floor).await?;
                     tracing::warn!(request = key, tx = ?tx, "serveRecovery reverted on chain; checking again");
                     self.store.transition(key, next)?;
                     return Ok(());
