@@ -367,10 +367,11 @@ fn the_demo_tells_the_whole_story() {
     let report = run.json();
     assert_eq!(report["passed"], true);
     let steps = report["steps"].as_array().unwrap();
-    assert_eq!(steps.len(), 13);
+    assert_eq!(steps.len(), 14);
     assert!(steps.iter().all(|s| s["ok"] == true));
     let titles: Vec<&str> = steps.iter().map(|s| s["title"].as_str().unwrap()).collect();
     assert!(titles.iter().any(|t| t.contains("recovers")));
+    assert!(titles.iter().any(|t| t.contains("wrong password")));
     assert!(titles.iter().any(|t| t.contains("forged")));
     assert!(titles.iter().any(|t| t.contains("edited afterwards")));
 
