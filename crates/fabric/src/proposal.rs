@@ -166,13 +166,8 @@ impl Proposal {
             channel_id: self.network.channel.clone(),
             proposed_transaction: Some(self.signed),
         };
-        let response = self
-            .network
-            .client()
-            .evaluate(request)
-            .await
-            .map_err(|s| gateway_error("evaluation", s))?
-            .into_inner()
+        let response = answer("evaluation", self.network.client().evaluate(request))
+            .await?
             .result
             .ok_or(Error::Incomplete("evaluate response without a result"))?;
         if response.status >= 400 {
@@ -191,13 +186,8 @@ impl Proposal {
             channel_id: self.network.channel.clone(),
             proposed_transaction: Some(self.signed),
         };
-        let envelope = self
-            .network
-            .client()
-            .endorse(request)
-            .await
-            .map_err(|s| gateway_error("endorsement", s))?
-            .into_inner()
+        let envelope = answer("endorsement", self.network.client().endorse(request))
+            .await?
             .prepared_transaction
             .ok_or(Error::Incomplete("endorse response without a transaction"))?;
         let response = block::chaincode_response(&envelope)?;
@@ -237,11 +227,7 @@ impl Transaction {
             channel_id: self.network.channel.clone(),
             prepared_transaction: Some(self.envelope),
         };
-        self.network
-            .client()
-            .submit(request)
-            .await
-            .map_err(|s| gateway_error("submission", s))?;
+        answer("submission", self.network.client().submit(request)).await?;
         Ok(Submitted {
             network: self.network,
             tx_id: self.tx_id,
@@ -287,13 +273,7 @@ impl Submitted {
             signature: self.network.identity().sign(&request),
             request,
         };
-        let status = self
-            .network
-            .client()
-            .commit_status(signed)
-            .await
-            .map_err(|s| gateway_error("commit status", s))?
-            .into_inner();
+        let status = answer("commit status", self.network.client().commit_status(signed)).await?;
         let code = TxValidationCode::try_from(status.result)
             .unwrap_or(TxValidationCode::InvalidOtherReason);
         if code != TxValidationCode::Valid {
@@ -316,4 +296,14 @@ impl Submitted {
             result: self.response.payload,
         })
     }
+}
+
+/// The answer of one Gateway call; a failure names the `operation`.
+async fn answer<T>(
+    operation: &'static str,
+    call: impl Future<Output = Result<tonic::Response<T>, tonic::Status>>,
+) -> Result<T, Error> {
+    call.await
+        .map(tonic::Response::into_inner)
+        .map_err(|status| gateway_error(operation, status))
 }
