@@ -24,8 +24,7 @@ use object_store::path::Path as ObjectPath;
 use object_store::{ObjectStore, ObjectStoreExt, PutPayload};
 use tokio::process::Command;
 
-use ethers::middleware::SignerMiddleware;
-use ethers::providers::{Http, Middleware, Provider};
+use ethers::providers::Middleware;
 use ethers::signers::{LocalWallet, Signer};
 use ethers::types::{Address, TransactionRequest, U256};
 
@@ -314,9 +313,7 @@ pub fn aes_decrypt(dek: &Dek, ciphertext: &[u8]) -> Result<Duration, BenchError>
 /// Plain ETH transfers from a throw-away account funded with `anvil_setBalance`, so the
 /// floor never competes for a nonce with the accounts other clients are using.
 pub struct AnvilTransfer {
-    client: SignerMiddleware<Provider<Http>, LocalWallet>,
-    nonce: U256,
-    gas_price: U256,
+    account: Funded,
     to: Address,
 }
 
@@ -325,43 +322,32 @@ impl AnvilTransfer {
     pub async fn new(network: &Network) -> Result<Self, BenchError> {
         let wallet =
             LocalWallet::new(&mut rand::thread_rng()).with_chain_id(network.ethereum.chain_id);
-        let Funded {
-            client,
-            nonce,
-            gas_price,
-        } = anvil::fund(network, wallet, Duration::from_millis(1)).await?;
         Ok(Self {
-            client,
-            nonce,
-            gas_price,
+            account: anvil::fund(network, wallet, Duration::from_millis(1)).await?,
             to: Address::random(),
         })
     }
 
     /// One transfer, from signing to its mined receipt.
     pub async fn round_trip(&mut self) -> Result<Duration, BenchError> {
+        let Funded {
+            client,
+            nonce,
+            gas_price,
+        } = &mut self.account;
         let request = TransactionRequest::pay(self.to, 1u64)
-            .from(self.client.address())
-            .nonce(self.nonce)
+            .from(client.address())
+            .nonce(*nonce)
             .gas(21_000u64)
-            .gas_price(self.gas_price)
-            .chain_id(self.client.signer().chain_id());
+            .gas_price(*gas_price)
+            .chain_id(client.signer().chain_id());
         let started = Instant::now();
-        let pending = self
-            .client
-            .send_transaction(request, None)
-            .await
-            .map_err(rpc)?;
+        let pending = client.send_transaction(request, None).await.map_err(rpc)?;
         let hash = pending.tx_hash();
-        self.nonce += U256::one();
+        *nonce += U256::one();
         let deadline = started + Duration::from_secs(30);
         loop {
-            if let Some(receipt) = self
-                .client
-                .get_transaction_receipt(hash)
-                .await
-                .map_err(rpc)?
-            {
+            if let Some(receipt) = client.get_transaction_receipt(hash).await.map_err(rpc)? {
                 if receipt.status != Some(1u64.into()) {
                     return Err(BenchError::Unexpected {
                         what: "anvil",
