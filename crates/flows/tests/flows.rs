@@ -93,16 +93,20 @@ async fn store_certify_query_consent_delete() {
     );
 
     // Query (audited) and retrieve: the document comes back authentic.
+    let query = QueryRequest {
+        hospital: &hospital.id,
+        doctor: 0,
+        treatment_number: &treatment,
+        record_id: &record_id,
+        password: &password,
+        out: None,
+    };
     let out = scratch.path().join("retrieved.xml");
     let queried = query_record(
         &network,
         &QueryRequest {
-            hospital: &hospital.id,
-            doctor: 0,
-            treatment_number: &treatment,
-            record_id: &record_id,
-            password: &password,
             out: Some(&out),
+            ..query
         },
         &Quiet,
     )
@@ -139,12 +143,8 @@ async fn store_certify_query_consent_delete() {
     let error = query_record(
         &network,
         &QueryRequest {
-            hospital: &hospital.id,
-            doctor: 0,
-            treatment_number: &treatment,
-            record_id: &record_id,
             password: &wrong,
-            out: None,
+            ..query
         },
         &Quiet,
     )
@@ -159,56 +159,30 @@ async fn store_certify_query_consent_delete() {
 
     // An audited query without retrieval takes no key (the right password resets the
     // count of wrong ones).
-    let unretrieved = query_record(
-        &network,
-        &QueryRequest {
-            hospital: &hospital.id,
-            doctor: 0,
-            treatment_number: &treatment,
-            record_id: &record_id,
-            password: &password,
-            out: None,
-        },
-        &Quiet,
-    )
-    .await
-    .unwrap();
+    let unretrieved = query_record(&network, &query, &Quiet).await.unwrap();
     assert!(unretrieved.retrieved.is_none());
 
     // Consent for another hospital: a file that H' can use.
     let consent_path = scratch.path().join("consent.json");
-    let consent = sign_consent(
-        &network,
-        patients.path(),
-        &ConsentRequest {
-            patient: &patient,
-            hospital: &other.id,
-            certificate_id: certificate.certificate_id,
-            valid_for: Duration::from_secs(600),
-            out: &consent_path,
-        },
-    )
-    .await
-    .unwrap();
+    let consent_request = ConsentRequest {
+        patient: &patient,
+        hospital: &other.id,
+        certificate_id: certificate.certificate_id,
+        valid_for: Duration::from_secs(600),
+        out: &consent_path,
+    };
+    let consent = sign_consent(&network, patients.path(), &consent_request)
+        .await
+        .unwrap();
     assert_eq!(consent.consent.record_id, record_id);
     assert_eq!(consent.consent.source_hospital, hospital.id);
     // Its key is for H''s key service, which opens it only for a completed recovery
     // (recover_flow.rs): the file itself opens nothing.
     consent.consent.wrapped_key().unwrap();
     // A second consent to the same path is refused, the first file kept.
-    let error = sign_consent(
-        &network,
-        patients.path(),
-        &ConsentRequest {
-            patient: &patient,
-            hospital: &other.id,
-            certificate_id: certificate.certificate_id,
-            valid_for: Duration::from_secs(600),
-            out: &consent_path,
-        },
-    )
-    .await
-    .unwrap_err();
+    let error = sign_consent(&network, patients.path(), &consent_request)
+        .await
+        .unwrap_err();
     assert!(message(&error).contains("already exists"), "{error}");
 
     // Another patient cannot consent for this certificate.
@@ -219,10 +193,8 @@ async fn store_certify_query_consent_delete() {
         patients.path(),
         &ConsentRequest {
             patient: &mallory,
-            hospital: &other.id,
-            certificate_id: certificate.certificate_id,
-            valid_for: Duration::from_secs(600),
             out: &scratch.path().join("mallory.json"),
+            ..consent_request
         },
     )
     .await
@@ -230,14 +202,18 @@ async fn store_certify_query_consent_delete() {
     assert!(message(&error).contains("is not patient"), "{error}");
 
     // Another patient cannot delete it either.
+    let deletion = DeleteRequest {
+        patient: &patient,
+        hospital: &hospital.id,
+        record_id: &record_id,
+        submitter: Actor::Doctor(0),
+    };
     let error = delete_record(
         &network,
         patients.path(),
         &DeleteRequest {
             patient: &mallory,
-            hospital: &hospital.id,
-            record_id: &record_id,
-            submitter: Actor::Doctor(0),
+            ..deletion
         },
     )
     .await
@@ -245,18 +221,9 @@ async fn store_certify_query_consent_delete() {
     assert_kind(&error, FailureKind::Refused);
 
     // Delete: HB says deleted, CSP object gone, key shredded.
-    let deleted = delete_record(
-        &network,
-        patients.path(),
-        &DeleteRequest {
-            patient: &patient,
-            hospital: &hospital.id,
-            record_id: &record_id,
-            submitter: Actor::Doctor(0),
-        },
-    )
-    .await
-    .unwrap();
+    let deleted = delete_record(&network, patients.path(), &deletion)
+        .await
+        .unwrap();
     assert!(deleted.tx_id.is_some());
     assert_eq!(deleted.csp_object, Cleanup::Removed);
     assert_eq!(deleted.hospital_key, Cleanup::Removed);
@@ -284,37 +251,15 @@ async fn store_certify_query_consent_delete() {
     assert!(ipfs.is_pinned(&certificate.cid).await.unwrap());
 
     // Re-running finds everything done.
-    let rerun = delete_record(
-        &network,
-        patients.path(),
-        &DeleteRequest {
-            patient: &patient,
-            hospital: &hospital.id,
-            record_id: &record_id,
-            submitter: Actor::Doctor(0),
-        },
-    )
-    .await
-    .unwrap();
+    let rerun = delete_record(&network, patients.path(), &deletion)
+        .await
+        .unwrap();
     assert!(rerun.tx_id.is_none());
     assert_eq!(rerun.deleted_tx, deleted.deleted_tx);
     assert_eq!(rerun.hospital_key, Cleanup::AlreadyAbsent);
 
     // A deleted record cannot be queried.
-    let error = query_record(
-        &network,
-        &QueryRequest {
-            hospital: &hospital.id,
-            doctor: 0,
-            treatment_number: &treatment,
-            record_id: &record_id,
-            password: &password,
-            out: None,
-        },
-        &Quiet,
-    )
-    .await
-    .unwrap_err();
+    let error = query_record(&network, &query, &Quiet).await.unwrap_err();
     assert!(message(&error).contains("deleted"), "{error}");
 }
 
@@ -491,15 +436,19 @@ async fn bad_input_is_refused_and_leaves_nothing() {
     assert_no_key(&keys, &id).await;
 
     // A patient the key service does not know, and an unknown record: refused.
+    let unknown_record = QueryRequest {
+        hospital: &hospital.id,
+        doctor: 0,
+        treatment_number: &treatment,
+        record_id: &unique("R"),
+        password: &password,
+        out: None,
+    };
     let error = query_record(
         &network,
         &QueryRequest {
-            hospital: &hospital.id,
-            doctor: 0,
             treatment_number: &unique("T"),
-            record_id: &unique("R"),
-            password: &password,
-            out: None,
+            ..unknown_record
         },
         &Quiet,
     )
@@ -507,33 +456,29 @@ async fn bad_input_is_refused_and_leaves_nothing() {
     .unwrap_err();
     assert_kind(&error, FailureKind::Refused);
     assert!(message(&error).contains("not enrolled"), "{error}");
-    let error = query_record(
-        &network,
-        &QueryRequest {
-            hospital: &hospital.id,
-            doctor: 0,
-            treatment_number: &treatment,
-            record_id: &unique("R"),
-            password: &password,
-            out: None,
-        },
-        &Quiet,
-    )
-    .await
-    .unwrap_err();
+    let error = query_record(&network, &unknown_record, &Quiet)
+        .await
+        .unwrap_err();
     assert!(message(&error).contains("unknown record"), "{error}");
 
     // Unknown hospital, bad ids, a taken treatment number.
+    let carol = unique("carol");
+    let taken_treatment = RegisterRequest {
+        patient: &carol,
+        hospital: &hospital.id,
+        doctor: 0,
+        treatment_number: Some(&treatment),
+        id_number: "ID",
+        password: &password,
+    };
     let error = register_patient(
         &network,
         patients.path(),
         &RegisterRequest {
             patient: &unique("carol"),
             hospital: "hospital99",
-            doctor: 0,
             treatment_number: None,
-            id_number: "ID",
-            password: &password,
+            ..taken_treatment
         },
     )
     .await
@@ -542,21 +487,9 @@ async fn bad_input_is_refused_and_leaves_nothing() {
         message(&error).contains("no hospital hospital99"),
         "{error}"
     );
-    let carol = unique("carol");
-    let error = register_patient(
-        &network,
-        patients.path(),
-        &RegisterRequest {
-            patient: &carol,
-            hospital: &hospital.id,
-            doctor: 0,
-            treatment_number: Some(&treatment),
-            id_number: "ID",
-            password: &password,
-        },
-    )
-    .await
-    .unwrap_err();
+    let error = register_patient(&network, patients.path(), &taken_treatment)
+        .await
+        .unwrap_err();
     assert_kind(&error, FailureKind::Refused);
     assert!(
         !patients.path().join(&carol).exists(),

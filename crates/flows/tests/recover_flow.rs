@@ -7,6 +7,7 @@
 
 mod support;
 
+use std::path::PathBuf;
 use std::time::Duration;
 
 use medcert_flows::hospital_api::RecordState;
@@ -15,17 +16,107 @@ use medcert_flows::{
     Actor, ConsentRequest, CreateRequest, DeleteRequest, FailureKind, FlowError, PatientWallet,
     Quiet, RecoverRequest, connect, create_record, delete_record, recover, sign_consent,
 };
-use medcert_network::Network;
+use medcert_network::{Hospital, Network};
 use medcert_relay::{Relay, RelayConfig, RelayHandle};
 use support::{assert_kind, message, network, password, registered, unique};
 use zeroize::Zeroizing;
 
 const WAIT: Duration = Duration::from_secs(120);
 
-async fn relay(network: &Network, hospital: &str, state: &std::path::Path) -> RelayHandle {
-    let mut config = RelayConfig::new(network.clone(), state.to_owned());
-    config.only_hospitals = Some(vec![hospital.to_owned()]);
-    Relay::start(config).await.expect("relay starts")
+/// What every recovery test starts from: the source hospital H, the recovering hospital
+/// H' with a relay of its own, a patients' folder and a scratch folder.
+struct Scene {
+    network: Network,
+    h1: Hospital,
+    h2: Hospital,
+    patients: tempfile::TempDir,
+    scratch: tempfile::TempDir,
+    relay: RelayHandle,
+}
+
+impl Scene {
+    async fn new() -> Self {
+        let network = network();
+        let (h1, h2) = (
+            network.fabric.hospitals[0].clone(),
+            network.fabric.hospitals[2].clone(),
+        );
+        let scratch = tempfile::tempdir().unwrap();
+        let mut config = RelayConfig::new(network.clone(), scratch.path().join("relay"));
+        config.only_hospitals = Some(vec![h2.id.clone()]);
+        let relay = Relay::start(config).await.expect("relay starts");
+        Scene {
+            network,
+            h1,
+            h2,
+            patients: tempfile::tempdir().unwrap(),
+            scratch,
+            relay,
+        }
+    }
+
+    /// `patient`'s consent for H' to recover `certificate`, valid for `valid_for`, signed
+    /// into the scratch folder as `file`.
+    async fn consent(
+        &self,
+        patient: &str,
+        certificate: u64,
+        valid_for: Duration,
+        file: &str,
+    ) -> PathBuf {
+        let out = self.scratch.path().join(file);
+        sign_consent(
+            &self.network,
+            self.patients.path(),
+            &ConsentRequest {
+                patient,
+                hospital: &self.h2.id,
+                certificate_id: certificate,
+                valid_for,
+                out: &out,
+            },
+        )
+        .await
+        .unwrap();
+        out
+    }
+
+    /// A patient with a certified record at H (returned: record id, certificate id), also
+    /// registered at H'.
+    async fn patient_with_certificate(&self) -> (Patient, String, u64) {
+        let (network, patients) = (&self.network, self.patients.path());
+        let name = unique("pat");
+        let password = password();
+        let treatment = registered(network, patients, &name, &self.h1.id, &password).await;
+        let created = create_record(
+            network,
+            patients,
+            &CreateRequest {
+                hospital: &self.h1.id,
+                doctor: 0,
+                treatment_number: &treatment,
+                record_id: None,
+                password: &password,
+                size: 40_000,
+                certify_for: Some(&name),
+                keep: None,
+            },
+            &Quiet,
+        )
+        .await
+        .unwrap();
+        let treatment_at_h2 = registered(network, patients, &name, &self.h2.id, &password).await;
+        let certificate = created.certificate.unwrap().certificate_id;
+        (
+            Patient {
+                name,
+                password,
+                treatment_at_h2,
+            },
+            created.stored.record_id,
+            certificate,
+        )
+    }
 }
 
 struct Patient {
@@ -34,86 +125,21 @@ struct Patient {
     treatment_at_h2: String,
 }
 
-/// A patient with a certified record at H (returned: record id, certificate id), also
-/// registered at H'.
-async fn patient_with_certificate(
-    network: &Network,
-    patients: &std::path::Path,
-    h1: &str,
-    h2: &str,
-) -> (Patient, String, u64) {
-    let name = unique("pat");
-    let password = password();
-    let treatment = registered(network, patients, &name, h1, &password).await;
-    let created = create_record(
-        network,
-        patients,
-        &CreateRequest {
-            hospital: h1,
-            doctor: 0,
-            treatment_number: &treatment,
-            record_id: None,
-            password: &password,
-            size: 40_000,
-            certify_for: Some(&name),
-            keep: None,
-        },
-        &Quiet,
-    )
-    .await
-    .unwrap();
-    let treatment_at_h2 = registered(network, patients, &name, h2, &password).await;
-    let certificate = created.certificate.unwrap().certificate_id;
-    (
-        Patient {
-            name,
-            password,
-            treatment_at_h2,
-        },
-        created.stored.record_id,
-        certificate,
-    )
-}
-
-async fn consent(
-    network: &Network,
-    patients: &std::path::Path,
-    patient: &str,
-    hospital: &str,
-    certificate: u64,
-    valid_for: Duration,
-    out: &std::path::Path,
-) {
-    sign_consent(
-        network,
-        patients,
-        &ConsentRequest {
-            patient,
-            hospital,
-            certificate_id: certificate,
-            valid_for,
-            out,
-        },
-    )
-    .await
-    .unwrap();
-}
-
 #[tokio::test]
 async fn deleted_record_is_recovered_at_another_hospital_once() {
-    let network = network();
-    let (h1, h2) = (
-        network.fabric.hospitals[0].clone(),
-        network.fabric.hospitals[2].clone(),
-    );
-    let patients = tempfile::tempdir().unwrap();
-    let scratch = tempfile::tempdir().unwrap();
-    let relay = relay(&network, &h2.id, &scratch.path().join("relay")).await;
+    let scene = Scene::new().await;
+    let Scene {
+        network,
+        h1,
+        h2,
+        patients,
+        scratch,
+        ..
+    } = &scene;
 
-    let (patient, record_id, certificate) =
-        patient_with_certificate(&network, patients.path(), &h1.id, &h2.id).await;
+    let (patient, record_id, certificate) = scene.patient_with_certificate().await;
     delete_record(
-        &network,
+        network,
         patients.path(),
         &DeleteRequest {
             patient: &patient.name,
@@ -125,17 +151,14 @@ async fn deleted_record_is_recovered_at_another_hospital_once() {
     .await
     .unwrap();
 
-    let consent_path = scratch.path().join("consent.json");
-    consent(
-        &network,
-        patients.path(),
-        &patient.name,
-        &h2.id,
-        certificate,
-        Duration::from_secs(600),
-        &consent_path,
-    )
-    .await;
+    let consent_path = scene
+        .consent(
+            &patient.name,
+            certificate,
+            Duration::from_secs(600),
+            "consent.json",
+        )
+        .await;
     let out = scratch.path().join("recovered.xml");
     let request = RecoverRequest {
         hospital: &h2.id,
@@ -148,13 +171,13 @@ async fn deleted_record_is_recovered_at_another_hospital_once() {
         wait: WAIT,
         out: Some(&out),
     };
-    let report = recover(&network, &request, &Quiet).await.unwrap();
+    let report = recover(network, &request, &Quiet).await.unwrap();
     assert_eq!(report.source_hospital, h1.id);
     assert_eq!(report.source_record_id, record_id);
     assert_eq!(report.certificate_id, certificate);
     assert!(report.eth_tx.starts_with("0x"));
     assert_eq!(report.stored.record_id, record_id);
-    let contract = connect::hospital_client(&network, &h2, Actor::Doctor(0))
+    let contract = connect::hospital_client(network, h2, Actor::Doctor(0))
         .await
         .unwrap();
     match record_state(&contract, &h2.channel, &record_id)
@@ -167,7 +190,7 @@ async fn deleted_record_is_recovered_at_another_hospital_once() {
         }
         other => panic!("not stored at {}: {other:?}", h2.id),
     }
-    let verified = medcert_flows::verify_file(&network, &out).await.unwrap();
+    let verified = medcert_flows::verify_file(network, &out).await.unwrap();
     assert!(matches!(
         verified.verdict,
         medcert_flows::verify::VerdictReport::Authentic { ref hospital_id, .. } if *hospital_id == h1.id
@@ -179,38 +202,28 @@ async fn deleted_record_is_recovered_at_another_hospital_once() {
         out: None,
         ..request
     };
-    let error = recover(&network, &replay, &Quiet).await.unwrap_err();
+    let error = recover(network, &replay, &Quiet).await.unwrap_err();
     assert_kind(&error, FailureKind::Refused);
     assert!(matches!(error, FlowError::RecoveryFailed { .. }), "{error}");
-    relay.shutdown().await;
+    scene.relay.shutdown().await;
 }
 
 #[tokio::test]
 async fn recoveries_are_refused_without_a_valid_consent_or_password() {
-    let network = network();
-    let (h1, h2, h3) = (
-        network.fabric.hospitals[0].clone(),
-        network.fabric.hospitals[2].clone(),
-        network.fabric.hospitals[1].clone(),
-    );
-    let patients = tempfile::tempdir().unwrap();
-    let scratch = tempfile::tempdir().unwrap();
-    let relay = relay(&network, &h2.id, &scratch.path().join("relay")).await;
-    let (patient, _, certificate) =
-        patient_with_certificate(&network, patients.path(), &h1.id, &h2.id).await;
+    let scene = Scene::new().await;
+    let Scene { network, h2, .. } = &scene;
+    let h3 = &network.fabric.hospitals[1];
+    let (patient, _, certificate) = scene.patient_with_certificate().await;
 
     // Expired consent: recorded on the hospital chain, failed by the relay.
-    let expired = scratch.path().join("expired.json");
-    consent(
-        &network,
-        patients.path(),
-        &patient.name,
-        &h2.id,
-        certificate,
-        Duration::from_secs(1),
-        &expired,
-    )
-    .await;
+    let expired = scene
+        .consent(
+            &patient.name,
+            certificate,
+            Duration::from_secs(1),
+            "expired.json",
+        )
+        .await;
     tokio::time::sleep(Duration::from_secs(3)).await;
     let request = RecoverRequest {
         hospital: &h2.id,
@@ -223,7 +236,7 @@ async fn recoveries_are_refused_without_a_valid_consent_or_password() {
         wait: WAIT,
         out: None,
     };
-    let error = recover(&network, &request, &Quiet).await.unwrap_err();
+    let error = recover(network, &request, &Quiet).await.unwrap_err();
     match &error {
         FlowError::RecoveryFailed { reason, .. } => {
             assert!(reason.contains("expired"), "{reason}")
@@ -232,20 +245,17 @@ async fn recoveries_are_refused_without_a_valid_consent_or_password() {
     }
 
     // A wrong password: refused by H''s chain before anything crosses chains.
-    let valid = scratch.path().join("valid.json");
-    consent(
-        &network,
-        patients.path(),
-        &patient.name,
-        &h2.id,
-        certificate,
-        Duration::from_secs(600),
-        &valid,
-    )
-    .await;
+    let valid = scene
+        .consent(
+            &patient.name,
+            certificate,
+            Duration::from_secs(600),
+            "valid.json",
+        )
+        .await;
     let wrong = Zeroizing::new("wrong-password".to_string());
     let error = recover(
-        &network,
+        network,
         &RecoverRequest {
             password: &wrong,
             consent: &valid,
@@ -260,7 +270,7 @@ async fn recoveries_are_refused_without_a_valid_consent_or_password() {
 
     // No consent for this hospital: refused before anything is sent.
     let error = recover(
-        &network,
+        network,
         &RecoverRequest {
             hospital: &h3.id,
             consent: &valid,
@@ -279,10 +289,10 @@ async fn recoveries_are_refused_without_a_valid_consent_or_password() {
         wait: Duration::ZERO,
         ..request
     };
-    let report = match recover(&network, &impatient, &Quiet).await {
+    let report = match recover(network, &impatient, &Quiet).await {
         Err(FlowError::RecoveryTimeout { index, .. }) => {
             let resumed = recover(
-                &network,
+                network,
                 &RecoverRequest {
                     resume: Some(index),
                     ..request
@@ -296,7 +306,7 @@ async fn recoveries_are_refused_without_a_valid_consent_or_password() {
                 "resuming with the expired consent is refused"
             );
             let resumed = recover(
-                &network,
+                network,
                 &RecoverRequest {
                     consent: &valid,
                     resume: Some(index),
@@ -314,7 +324,7 @@ async fn recoveries_are_refused_without_a_valid_consent_or_password() {
         other => other.unwrap(),
     };
     assert_eq!(report.certificate_id, certificate);
-    relay.shutdown().await;
+    scene.relay.shutdown().await;
 }
 
 /// A certificate whose envelope holds a document changed after H marked it: the
@@ -326,17 +336,17 @@ async fn a_record_tampered_after_marking_is_not_stored() {
     };
     use medcert_eip712::{CertificateAuthorization, hospital_id};
 
-    let network = network();
-    let (h1, h2) = (
-        network.fabric.hospitals[0].clone(),
-        network.fabric.hospitals[2].clone(),
-    );
-    let patients = tempfile::tempdir().unwrap();
-    let scratch = tempfile::tempdir().unwrap();
-    let relay = relay(&network, &h2.id, &scratch.path().join("relay")).await;
+    let scene = Scene::new().await;
+    let Scene {
+        network,
+        h1,
+        h2,
+        patients,
+        ..
+    } = &scene;
     let name = unique("pat");
     let password = password();
-    let treatment = registered(&network, patients.path(), &name, &h2.id, &password).await;
+    let treatment = registered(network, patients.path(), &name, &h2.id, &password).await;
     let wallet = PatientWallet::open(patients.path(), &name).unwrap();
 
     // H marks the document; then its content is changed.
@@ -353,7 +363,7 @@ async fn a_record_tampered_after_marking_is_not_stored() {
     )
     .unwrap();
     // H's key service signs the mark, as the store flow has it do.
-    let keys = connect::key_service(&h1, Actor::Doctor(0)).await.unwrap();
+    let keys = connect::key_service(h1, Actor::Doctor(0)).await.unwrap();
     let mut source = std::io::Cursor::new(document);
     let prepared = medcert_watermark::prepare(
         &mut source,
@@ -391,12 +401,12 @@ async fn a_record_tampered_after_marking_is_not_stored() {
     let wrapped = wrap_key(&dek, &wallet.x25519().public_key(), &binding).unwrap();
     let mut envelope = EnvelopeHeader::seal(&aad, wrapped).encode().unwrap();
     encrypt_stream(&dek, &aad, text.as_bytes(), &mut envelope).unwrap();
-    let cid = connect::ipfs(&network)
+    let cid = connect::ipfs(network)
         .unwrap()
         .add(std::io::Cursor::new(envelope))
         .await
         .unwrap();
-    let client = connect::certificate_client_as_hospital(&network, &h1).unwrap();
+    let client = connect::certificate_client_as_hospital(network, h1).unwrap();
     let authorization = CertificateAuthorization {
         hospital: hospital_id(&h1.id).unwrap(),
         record_id: medcert_flows::ids::certificate_record_id(&record_id).unwrap(),
@@ -413,19 +423,16 @@ async fn a_record_tampered_after_marking_is_not_stored() {
         .await
         .unwrap();
 
-    let consent_path = scratch.path().join("consent.json");
-    consent(
-        &network,
-        patients.path(),
-        &name,
-        &h2.id,
-        issued.certificate_id,
-        Duration::from_secs(600),
-        &consent_path,
-    )
-    .await;
+    let consent_path = scene
+        .consent(
+            &name,
+            issued.certificate_id,
+            Duration::from_secs(600),
+            "consent.json",
+        )
+        .await;
     let error = recover(
-        &network,
+        network,
         &RecoverRequest {
             hospital: &h2.id,
             doctor: 0,
@@ -443,7 +450,7 @@ async fn a_record_tampered_after_marking_is_not_stored() {
     .unwrap_err();
     assert_kind(&error, FailureKind::NotAuthentic);
     assert!(message(&error).contains("tampered"), "{error}");
-    let contract = connect::hospital_client(&network, &h2, Actor::Doctor(0))
+    let contract = connect::hospital_client(network, h2, Actor::Doctor(0))
         .await
         .unwrap();
     assert!(
@@ -453,5 +460,5 @@ async fn a_record_tampered_after_marking_is_not_stored() {
         "nothing was stored at {}",
         h2.id
     );
-    relay.shutdown().await;
+    scene.relay.shutdown().await;
 }
