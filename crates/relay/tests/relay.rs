@@ -62,6 +62,13 @@ fn counter(metrics: &str, name: &str) -> u64 {
         .unwrap()
 }
 
+/// Whether the certificate chain never served request `index` of `channel`.
+async fn never_served(network: &Network, channel: &str, index: u64) -> bool {
+    served_logs(network, medcert_relay::request_id(channel, index))
+        .await
+        .is_empty()
+}
+
 /// The reason of a request the relay answered with FailRecovery.
 fn failure(outcome: &serde_json::Value) -> &str {
     assert_eq!(outcome["state"], "failed", "{outcome}");
@@ -142,14 +149,7 @@ async fn refused_consents_end_in_fail_recovery() {
         failure(&outcome).starts_with("consent expired"),
         "{outcome}"
     );
-    assert!(
-        served_logs(
-            &net,
-            medcert_relay::request_id(&hospital.channel, i_expired)
-        )
-        .await
-        .is_empty()
-    );
+    assert!(never_served(&net, &hospital.channel, i_expired).await);
 
     let outcome = patient.outcome(i_foreign, WAIT).await;
     assert!(failure(&outcome).contains("another hospital"), "{outcome}");
@@ -170,14 +170,7 @@ async fn refused_consents_end_in_fail_recovery() {
         failure(&outcome).starts_with("consent already used or revoked"),
         "{outcome}"
     );
-    assert!(
-        served_logs(
-            &net,
-            medcert_relay::request_id(&hospital.channel, i_replayed)
-        )
-        .await
-        .is_empty()
-    );
+    assert!(never_served(&net, &hospital.channel, i_replayed).await);
     relay.shutdown().await;
 }
 
@@ -303,7 +296,6 @@ async fn unreachable_certificate_chain_rolls_back_after_the_timeout() {
     let outcome = patient.outcome(index, WAIT).await;
     if outcome["state"] == "failed" {
         assert_eq!(outcome["reason"], reason.as_str());
-        let id = medcert_relay::request_id(&hospital.channel, index);
-        assert!(served_logs(&net, id).await.is_empty());
+        assert!(never_served(&net, &hospital.channel, index).await);
     }
 }
