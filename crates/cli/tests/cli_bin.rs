@@ -3,70 +3,12 @@
 
 #![allow(unused_crate_dependencies)] // a test binary links every dependency of its package
 
-use std::io::Write;
-use std::path::Path;
-use std::process::{Command, Output, Stdio};
+mod support;
+
+use std::process::{Command, Stdio};
 
 use medcert_test_support::{initialised_network, unique};
-
-struct Run {
-    code: Option<i32>,
-    stdout: String,
-    stderr: String,
-}
-
-impl Run {
-    fn json(&self) -> serde_json::Value {
-        serde_json::from_str(self.stdout.trim())
-            .unwrap_or_else(|e| panic!("not JSON ({e}): {} / {}", self.stdout, self.stderr))
-    }
-
-    fn one_line_error(&self) -> &str {
-        let line = self.stderr.trim_end();
-        assert!(!line.is_empty(), "no error message");
-        assert_eq!(line.lines().count(), 1, "{line}");
-        assert!(line.starts_with("medcert: "), "{line}");
-        line
-    }
-}
-
-fn medcert(patients: &Path, args: &[&str], password: Option<&str>, stdin: Option<&str>) -> Run {
-    let mut command = Command::new(env!("CARGO_BIN_EXE_medcert"));
-    command
-        .arg("--patients-dir")
-        .arg(patients)
-        .args(args)
-        .env_remove("MEDCERT_PASSWORD")
-        .stdin(if stdin.is_some() {
-            Stdio::piped()
-        } else {
-            Stdio::null()
-        })
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped());
-    if let Some(password) = password {
-        command.env("MEDCERT_PASSWORD", password);
-    }
-    let mut child = command.spawn().expect("run medcert");
-    if let Some(input) = stdin {
-        child
-            .stdin
-            .take()
-            .unwrap()
-            .write_all(input.as_bytes())
-            .unwrap();
-    }
-    let Output {
-        status,
-        stdout,
-        stderr,
-    } = child.wait_with_output().unwrap();
-    Run {
-        code: status.code(),
-        stdout: String::from_utf8(stdout).unwrap(),
-        stderr: String::from_utf8(stderr).unwrap(),
-    }
-}
+use support::{medcert, register};
 
 #[test]
 fn help_documents_the_exit_codes() {
@@ -94,24 +36,7 @@ fn patient_and_doctor_commands_end_to_end() {
     let patient = unique("dana");
     let password = unique("pw");
 
-    let run = medcert(
-        patients.path(),
-        &[
-            "--json",
-            "patient",
-            "register",
-            "--patient",
-            &patient,
-            "--hospital",
-            hospital,
-            "--id-number",
-            "ID-12345",
-        ],
-        Some(&password),
-        None,
-    );
-    assert_eq!(run.code, Some(0), "{}", run.stderr);
-    let registered = run.json();
+    let registered = register(patients.path(), &patient, hospital, &password);
     let treatment = registered["treatment_number"].as_str().unwrap().to_owned();
     assert_eq!(registered["wallet_created"], true);
     assert!(registered["tx_id"].as_str().unwrap().len() >= 32);

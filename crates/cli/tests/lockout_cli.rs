@@ -5,35 +5,10 @@
 
 #![allow(unused_crate_dependencies)] // a test binary links every dependency of its package
 
-use std::path::Path;
-use std::process::{Command, Stdio};
+mod support;
 
 use medcert_test_support::{initialised_network, unique};
-
-/// Exit code, stdout and stderr of `medcert --patients-dir <patients> <args>`, with
-/// `password` in MEDCERT_PASSWORD.
-fn medcert(
-    patients: &Path,
-    args: &[&str],
-    password: Option<&str>,
-) -> (Option<i32>, String, String) {
-    let mut command = Command::new(env!("CARGO_BIN_EXE_medcert"));
-    command
-        .arg("--patients-dir")
-        .arg(patients)
-        .args(args)
-        .env_remove("MEDCERT_PASSWORD")
-        .stdin(Stdio::null());
-    if let Some(password) = password {
-        command.env("MEDCERT_PASSWORD", password);
-    }
-    let out = command.output().expect("run medcert");
-    (
-        out.status.code(),
-        String::from_utf8(out.stdout).unwrap(),
-        String::from_utf8(out.stderr).unwrap(),
-    )
-}
+use support::{Run, medcert, register};
 
 #[test]
 fn five_wrong_passwords_lock_the_patient_until_the_admin_unlocks() {
@@ -43,25 +18,9 @@ fn five_wrong_passwords_lock_the_patient_until_the_admin_unlocks() {
     let patient = unique("lou");
     let password = unique("pw");
 
-    let (code, stdout, stderr) = medcert(
-        patients.path(),
-        &[
-            "--json",
-            "patient",
-            "register",
-            "--patient",
-            &patient,
-            "--hospital",
-            hospital,
-            "--id-number",
-            "ID-777",
-        ],
-        Some(&password),
-    );
-    assert_eq!(code, Some(0), "{stderr}");
-    let registered: serde_json::Value = serde_json::from_str(stdout.trim()).unwrap();
+    let registered = register(patients.path(), &patient, hospital, &password);
     let treatment = registered["treatment_number"].as_str().unwrap().to_owned();
-    let (code, stdout, stderr) = medcert(
+    let run = medcert(
         patients.path(),
         &[
             "--json",
@@ -73,9 +32,10 @@ fn five_wrong_passwords_lock_the_patient_until_the_admin_unlocks() {
             &treatment,
         ],
         Some(&password),
+        None,
     );
-    assert_eq!(code, Some(0), "{stderr}");
-    let created: serde_json::Value = serde_json::from_str(stdout.trim()).unwrap();
+    assert_eq!(run.code, Some(0), "{}", run.stderr);
+    let created = run.json();
     let record = created["record_id"].as_str().unwrap().to_owned();
 
     let query = |password: &str| {
@@ -92,10 +52,11 @@ fn five_wrong_passwords_lock_the_patient_until_the_admin_unlocks() {
                 &record,
             ],
             Some(password),
+            None,
         )
     };
     for attempt in 1..=5 {
-        let (code, _, stderr) = query("not-the-password");
+        let Run { code, stderr, .. } = query("not-the-password");
         assert_eq!(code, Some(4), "{stderr}");
         assert_eq!(stderr.trim_end().lines().count(), 1, "{stderr}");
         assert!(
@@ -113,13 +74,17 @@ fn five_wrong_passwords_lock_the_patient_until_the_admin_unlocks() {
     }
 
     // Locked: the right password is refused too, with the way out.
-    let (code, _, stderr) = query(&password);
+    let Run { code, stderr, .. } = query(&password);
     assert_eq!(code, Some(4), "{stderr}");
     assert!(stderr.contains("locked"), "{stderr}");
     let unlock = format!("medcert patient unlock --hospital {hospital} --treatment {treatment}");
     assert!(stderr.contains(&unlock), "{stderr}");
 
-    let (code, stdout, stderr) = medcert(
+    let Run {
+        code,
+        stdout,
+        stderr,
+    } = medcert(
         patients.path(),
         &[
             "patient",
@@ -130,6 +95,7 @@ fn five_wrong_passwords_lock_the_patient_until_the_admin_unlocks() {
             &treatment,
         ],
         None,
+        None,
     );
     assert_eq!(code, Some(0), "{stderr}");
     assert!(
@@ -137,7 +103,11 @@ fn five_wrong_passwords_lock_the_patient_until_the_admin_unlocks() {
         "{stdout}"
     );
 
-    let (code, stdout, stderr) = query(&password);
+    let Run {
+        code,
+        stdout,
+        stderr,
+    } = query(&password);
     assert_eq!(code, Some(0), "{stderr}");
     assert!(stdout.contains("query audited in"), "{stdout}");
 }
