@@ -21,7 +21,7 @@ use medcert_flows::{
 };
 use medcert_key_service::{Access, KeyServiceClient, KeyServiceError};
 use std::time::Duration;
-use support::{assert_kind, message, network, password, registered, unique};
+use support::{assert_kind, message, network, password, registered, unique, visit};
 
 #[tokio::test]
 async fn store_certify_query_consent_delete() {
@@ -40,14 +40,9 @@ async fn store_certify_query_consent_delete() {
         &network,
         patients.path(),
         &CreateRequest {
-            hospital: &hospital.id,
-            doctor: 0,
-            treatment_number: &treatment,
-            record_id: None,
-            password: &password,
-            size: 30_000,
             certify_for: Some(&patient),
             keep: Some(&kept),
+            ..visit(&hospital.id, &treatment, &password, 30_000)
         },
         &Quiet,
     )
@@ -274,16 +269,7 @@ async fn a_deletion_interrupted_after_the_chain_is_finished_by_a_rerun() {
     let created = create_record(
         &network,
         patients.path(),
-        &CreateRequest {
-            hospital: &hospital.id,
-            doctor: 0,
-            treatment_number: &treatment,
-            record_id: None,
-            password: &password,
-            size: 20_000,
-            certify_for: None,
-            keep: None,
-        },
+        &visit(&hospital.id, &treatment, &password, 20_000),
         &Quiet,
     )
     .await
@@ -546,14 +532,8 @@ async fn a_failed_certification_leaves_the_record_and_is_retried() {
             broken,
             patients.path(),
             &CreateRequest {
-                hospital: &hospital.id,
-                doctor: 0,
-                treatment_number: &treatment,
-                record_id: None,
-                password: &password,
-                size: 20_000,
                 certify_for: Some(&patient),
-                keep: None,
+                ..visit(&hospital.id, &treatment, &password, 20_000)
             },
             &Quiet,
         )

@@ -18,7 +18,7 @@ use medcert_flows::{
 };
 use medcert_network::{Hospital, Network};
 use medcert_relay::{Relay, RelayConfig, RelayHandle};
-use support::{assert_kind, message, network, password, registered, unique};
+use support::{assert_kind, message, network, password, registered, unique, visit};
 use zeroize::Zeroizing;
 
 const WAIT: Duration = Duration::from_secs(120);
@@ -92,14 +92,8 @@ impl Scene {
             network,
             patients,
             &CreateRequest {
-                hospital: &self.h1.id,
-                doctor: 0,
-                treatment_number: &treatment,
-                record_id: None,
-                password: &password,
-                size: 40_000,
                 certify_for: Some(&name),
-                keep: None,
+                ..visit(&self.h1.id, &treatment, &password, 40_000)
             },
             &Quiet,
         )

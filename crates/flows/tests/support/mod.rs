@@ -4,7 +4,7 @@
 
 #![allow(dead_code)] // each test binary uses the part it needs
 
-use medcert_flows::{FailureKind, FlowError, RegisterRequest, register_patient};
+use medcert_flows::{CreateRequest, FailureKind, FlowError, RegisterRequest, register_patient};
 use medcert_network::Network;
 use zeroize::Zeroizing;
 
@@ -44,6 +44,27 @@ pub(crate) async fn registered(
     .await
     .expect("registration")
     .treatment_number
+}
+
+/// `create_record`'s request for a visit of the patient `treatment` at `hospital`: a
+/// generated document of `size` bytes, stored by doctor 0 under a fresh id, neither
+/// certified nor kept.
+pub(crate) fn visit<'a>(
+    hospital: &'a str,
+    treatment: &'a str,
+    password: &'a Zeroizing<String>,
+    size: u64,
+) -> CreateRequest<'a> {
+    CreateRequest {
+        hospital,
+        doctor: 0,
+        treatment_number: treatment,
+        record_id: None,
+        password,
+        size,
+        certify_for: None,
+        keep: None,
+    }
 }
 
 /// An error and its sources, as the command line prints them.
