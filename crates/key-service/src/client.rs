@@ -1,6 +1,7 @@
 //! The key service's client, for doctors' and admins' tools: every call signed with the
 //! caller's Fabric identity.
 
+use std::future::Future;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime};
 
@@ -13,7 +14,7 @@ use medcert_watermark::UnsignedPayload;
 use prost::Message;
 use rand::RngCore;
 use tonic::transport::{Certificate, Channel, ClientTlsConfig, Endpoint};
-use tonic::{Code, Request, Status};
+use tonic::{Code, Request, Response, Status};
 use zeroize::Zeroize;
 
 use crate::auth::{millis, sign_request};
@@ -316,8 +317,17 @@ impl KeyServiceClient {
         ))
     }
 
-    fn error(&self, status: Status) -> KeyServiceError {
-        KeyServiceError::from_status(&self.endpoint, status)
+    /// Sends `request` with `call` (one of the generated client's methods) over the
+    /// shared channel; answers the reply, or the service's status as a typed error.
+    async fn send<T, F, Fut>(&self, request: Request<Signed>, call: F) -> Result<T, KeyServiceError>
+    where
+        F: FnOnce(Rpc<Channel>, Request<Signed>) -> Fut,
+        Fut: Future<Output = Result<Response<T>, Status>>,
+    {
+        call(self.rpc.clone(), request)
+            .await
+            .map(Response::into_inner)
+            .map_err(|status| KeyServiceError::from_status(&self.endpoint, status))
     }
 
     /// Enrolls a patient's password (a doctor, at registration). Refused for a patient
@@ -333,11 +343,10 @@ impl KeyServiceClient {
         };
         let request = self.signed("EnrollPatient", &message);
         message.password.zeroize();
-        self.rpc
-            .clone()
-            .enroll_patient(request)
-            .await
-            .map_err(|s| self.error(s))?;
+        self.send(request, |mut rpc, request| async move {
+            rpc.enroll_patient(request).await
+        })
+        .await?;
         Ok(())
     }
 
@@ -361,12 +370,10 @@ impl KeyServiceClient {
         let request = self.signed("CheckPassword", &message);
         message.password.zeroize();
         let reply = self
-            .rpc
-            .clone()
-            .check_password(request)
-            .await
-            .map_err(|s| self.error(s))?
-            .into_inner();
+            .send(request, |mut rpc, request| async move {
+                rpc.check_password(request).await
+            })
+            .await?;
         let ticket = SignedTicket::decode(&reply.ticket)
             .map_err(|_| KeyServiceError::BadAnswer("the ticket does not decode"))?;
         ticket.verify(&self.keys.ticket_key).map_err(|_| {
@@ -383,11 +390,10 @@ impl KeyServiceClient {
                 treatment_number: treatment_number.to_owned(),
             },
         );
-        self.rpc
-            .clone()
-            .unlock_patient(request)
-            .await
-            .map_err(|s| self.error(s))?;
+        self.send(request, |mut rpc, request| async move {
+            rpc.unlock_patient(request).await
+        })
+        .await?;
         Ok(())
     }
 
@@ -410,11 +416,10 @@ impl KeyServiceClient {
                 wrapped_key: wrapped.as_bytes().to_vec(),
             },
         );
-        self.rpc
-            .clone()
-            .deposit_key(request)
-            .await
-            .map_err(|s| self.error(s))?;
+        self.send(request, |mut rpc, request| async move {
+            rpc.deposit_key(request).await
+        })
+        .await?;
         Ok(())
     }
 
@@ -427,11 +432,10 @@ impl KeyServiceClient {
                 record_id: record_id.to_owned(),
             },
         );
-        self.rpc
-            .clone()
-            .abandon_key(request)
-            .await
-            .map_err(|s| self.error(s))?;
+        self.send(request, |mut rpc, request| async move {
+            rpc.abandon_key(request).await
+        })
+        .await?;
         Ok(())
     }
 
@@ -455,12 +459,10 @@ impl KeyServiceClient {
             },
         );
         let reply = self
-            .rpc
-            .clone()
-            .release_key(request)
-            .await
-            .map_err(|s| self.error(s))?
-            .into_inner();
+            .send(request, |mut rpc, request| async move {
+                rpc.release_key(request).await
+            })
+            .await?;
         let wrapped = WrappedKey::from_bytes(&reply.wrapped_key)
             .map_err(|_| KeyServiceError::BadAnswer("the released key is not a wrapped key"))?;
         unwrap_key(&wrapped, &one_time, &release_binding(&reply.record_id))
@@ -484,12 +486,10 @@ impl KeyServiceClient {
             },
         );
         let reply = self
-            .rpc
-            .clone()
-            .wrap_for_patient(request)
-            .await
-            .map_err(|s| self.error(s))?
-            .into_inner();
+            .send(request, |mut rpc, request| async move {
+                rpc.wrap_for_patient(request).await
+            })
+            .await?;
         WrappedKey::from_bytes(&reply.wrapped_key)
             .map_err(|_| KeyServiceError::BadAnswer("the patient's key is not a wrapped key"))
     }
@@ -508,12 +508,10 @@ impl KeyServiceClient {
             },
         );
         let reply = self
-            .rpc
-            .clone()
-            .shred_key(request)
-            .await
-            .map_err(|s| self.error(s))?
-            .into_inner();
+            .send(request, |mut rpc, request| async move {
+                rpc.shred_key(request).await
+            })
+            .await?;
         Ok(if reply.destroyed {
             Shredded::Destroyed
         } else {
@@ -538,12 +536,10 @@ impl KeyServiceClient {
             },
         );
         let reply = self
-            .rpc
-            .clone()
-            .sign_watermark(request)
-            .await
-            .map_err(|s| self.error(s))?
-            .into_inner();
+            .send(request, |mut rpc, request| async move {
+                rpc.sign_watermark(request).await
+            })
+            .await?;
         reply
             .signature
             .as_slice()
