@@ -7,7 +7,7 @@
 
 mod support;
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use medcert_flows::hospital_api::RecordState;
@@ -79,6 +79,27 @@ impl Scene {
         .await
         .unwrap();
         out
+    }
+
+    /// A recovery at H' by its doctor 0 with `consent`, under the record's original id,
+    /// waiting up to [`WAIT`] and writing no copy.
+    fn recovery<'a>(
+        &'a self,
+        treatment: &'a str,
+        password: &'a Zeroizing<String>,
+        consent: &'a Path,
+    ) -> RecoverRequest<'a> {
+        RecoverRequest {
+            hospital: &self.h2.id,
+            doctor: 0,
+            treatment_number: treatment,
+            password,
+            consent,
+            record_id: None,
+            resume: None,
+            wait: WAIT,
+            out: None,
+        }
     }
 
     /// A patient with a certified record at H (returned: record id, certificate id), also
@@ -155,15 +176,8 @@ async fn deleted_record_is_recovered_at_another_hospital_once() {
         .await;
     let out = scratch.path().join("recovered.xml");
     let request = RecoverRequest {
-        hospital: &h2.id,
-        doctor: 0,
-        treatment_number: &patient.treatment_at_h2,
-        password: &patient.password,
-        consent: &consent_path,
-        record_id: None,
-        resume: None,
-        wait: WAIT,
         out: Some(&out),
+        ..scene.recovery(&patient.treatment_at_h2, &patient.password, &consent_path)
     };
     let report = recover(network, &request, &Quiet).await.unwrap();
     assert_eq!(report.source_hospital, h1.id);
@@ -205,7 +219,7 @@ async fn deleted_record_is_recovered_at_another_hospital_once() {
 #[tokio::test]
 async fn recoveries_are_refused_without_a_valid_consent_or_password() {
     let scene = Scene::new().await;
-    let Scene { network, h2, .. } = &scene;
+    let network = &scene.network;
     let h3 = &network.fabric.hospitals[1];
     let (patient, _, certificate) = scene.patient_with_certificate().await;
 
@@ -220,15 +234,8 @@ async fn recoveries_are_refused_without_a_valid_consent_or_password() {
         .await;
     tokio::time::sleep(Duration::from_secs(3)).await;
     let request = RecoverRequest {
-        hospital: &h2.id,
-        doctor: 0,
-        treatment_number: &patient.treatment_at_h2,
-        password: &patient.password,
-        consent: &expired,
         record_id: Some(&unique("R")),
-        resume: None,
-        wait: WAIT,
-        out: None,
+        ..scene.recovery(&patient.treatment_at_h2, &patient.password, &expired)
     };
     let error = recover(network, &request, &Quiet).await.unwrap_err();
     match &error {
@@ -427,17 +434,7 @@ async fn a_record_tampered_after_marking_is_not_stored() {
         .await;
     let error = recover(
         network,
-        &RecoverRequest {
-            hospital: &h2.id,
-            doctor: 0,
-            treatment_number: &treatment,
-            password: &password,
-            consent: &consent_path,
-            record_id: None,
-            resume: None,
-            wait: WAIT,
-            out: None,
-        },
+        &scene.recovery(&treatment, &password, &consent_path),
         &Quiet,
     )
     .await
