@@ -121,14 +121,20 @@ impl ContainerNetwork {
             .unwrap()
             .to_owned();
         let chaincode = profile_dir.join("medcert-chaincode");
+        let key_service = profile_dir.join("medcert-key-service");
         let built = Command::new("cargo")
             .args(["build", "--quiet", "-p", "medcert-chaincode"])
+            .args(["-p", "medcert-key-service"])
             .current_dir(repo_dir())
             .status()
             .unwrap();
-        assert!(built.success(), "cargo build -p medcert-chaincode failed");
-        // The key services run from the image deploy/images built (deploy/test builds it
-        // before the tests); their secrets live beside the run directory.
+        assert!(
+            built.success(),
+            "cargo build of the chaincode and key service failed"
+        );
+        // The key services run from the image deploy/images built of that binary
+        // (deploy/test builds it before the tests); their secrets live beside the run
+        // directory.
         let keys_dir = keys_dir_of(run_dir.path());
 
         let log_path = run_dir.path().join("up.log");
@@ -139,6 +145,7 @@ impl ContainerNetwork {
             .env("MEDCERT_RUN", run_dir.path())
             .env("CHAINCODE_BIN", &chaincode)
             .env("MEDCERT_KEYS", &keys_dir)
+            .env("KEY_SERVICE_BIN", &key_service)
             .stdout(Stdio::null())
             .stderr(std::fs::File::create(&log_path).unwrap());
         for (var, port) in PORTS {

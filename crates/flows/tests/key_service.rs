@@ -237,7 +237,7 @@ async fn keys_survive_a_killed_key_service_and_the_run_directory_alone_opens_not
         for secret in &secrets {
             for needle in [secret.clone(), hex::encode(secret).into_bytes()] {
                 assert!(
-                    !bytes.windows(needle.len()).any(|w| w == needle.as_slice()),
+                    memchr::memmem::find(&bytes, &needle).is_none(),
                     "{} holds a secret of {}'s key service",
                     file.display(),
                     hospital.id
@@ -331,7 +331,7 @@ async fn no_block_of_any_channel_carries_a_password_verifier_or_plaintext() {
             let bytes = prost::Message::encode_to_vec(&block);
             for needle in &needles {
                 assert!(
-                    !bytes.windows(needle.len()).any(|w| w == needle.as_slice()),
+                    memchr::memmem::find(&bytes, needle).is_none(),
                     "a block of {} carries {:?}",
                     hospital.channel,
                     String::from_utf8_lossy(needle)
@@ -362,14 +362,19 @@ fn service_secrets(dir: &Path) -> Vec<Vec<u8>> {
 }
 
 /// Every file of the run directory except the stores of ciphertext and blocks (the CSP's
-/// objects, Kubo's envelopes, the ledgers: the block scan covers those).
+/// objects, Kubo's envelopes, the peers' ledgers and the orderer's Raft log and ledger:
+/// the block scan covers those).
 fn files_outside_data(run_dir: &Path) -> Vec<PathBuf> {
     walk(run_dir)
         .into_iter()
         .filter(|f| {
             let relative = f.strip_prefix(run_dir).unwrap();
             let top = relative.components().next().unwrap().as_os_str();
-            top != "s3" && top != "ipfs" && !relative.to_string_lossy().contains("/ledger")
+            let path = relative.to_string_lossy();
+            top != "s3"
+                && top != "ipfs"
+                && !path.starts_with("fabric/orderer")
+                && !path.contains("/ledger")
         })
         .collect()
 }
@@ -406,16 +411,25 @@ fn command_line_file(network: &Network, hospital: &Hospital) -> PathBuf {
         .join(format!("{}-key-service.argv", hospital.id))
 }
 
-/// SIGKILLs the hospital's key service (as deploy/up started it), keeping its command
-/// line to start it again.
+/// SIGKILLs the hospital's key service (as deploy/up started it), keeping its binary and
+/// arguments to start it again.
 fn stop_key_service(network: &Network, hospital: &Hospital) {
     let pid: i32 = std::fs::read_to_string(pid_file(network, hospital))
         .unwrap()
         .trim()
         .parse()
         .unwrap();
+    // deploy/up starts it by name on its PATH: keep the binary's own path instead.
+    // A rebuilt binary shows as "<path> (deleted)": the path then holds the new build.
+    let exe = std::fs::read_link(format!("/proc/{pid}/exe")).unwrap();
+    let exe = exe.to_string_lossy();
+    let exe = PathBuf::from(exe.strip_suffix(" (deleted)").unwrap_or(&exe));
     let argv = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap();
-    std::fs::write(command_line_file(network, hospital), argv).unwrap();
+    let args = argv.splitn(2, |b| *b == 0).nth(1).unwrap_or_default();
+    let mut command_line = exe.into_os_string().into_encoded_bytes();
+    command_line.push(0);
+    command_line.extend_from_slice(args);
+    std::fs::write(command_line_file(network, hospital), command_line).unwrap();
     let killed = std::process::Command::new("kill")
         .args(["-KILL", &pid.to_string()])
         .status()
@@ -437,6 +451,7 @@ fn stop_key_service(network: &Network, hospital: &Hospital) {
 
 /// Starts the service stopped by [`stop_key_service`] with the same command line, and
 /// waits until it answers.
+#[allow(clippy::zombie_processes)] // the service is the network's, and outlives the test
 async fn start_key_service_again(network: &Network, hospital: &Hospital) {
     use std::os::unix::process::CommandExt;
     let argv = std::fs::read(command_line_file(network, hospital)).unwrap();
