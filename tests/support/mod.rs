@@ -16,6 +16,7 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use medcert_network::Network;
+use medcert_test_support::key_services_dir;
 use serde::Deserialize;
 use testcontainers::core::{AccessMode, Mount};
 use testcontainers::runners::AsyncRunner;
@@ -135,7 +136,7 @@ impl ContainerNetwork {
         // The key services run from the image deploy/images built of that binary
         // (deploy/test builds it before the tests); their secrets live beside the run
         // directory.
-        let keys_dir = keys_dir_of(run_dir.path());
+        let keys_dir = key_services_dir(run_dir.path());
 
         let log_path = run_dir.path().join("up.log");
         let mut up = Command::new(deploy_dir().join("up"));
@@ -186,18 +187,11 @@ impl ContainerNetwork {
     }
 }
 
-/// The key services' directory of a run directory: beside it, as deploy/up places it.
-fn keys_dir_of(run_dir: &Path) -> PathBuf {
-    let mut name = run_dir.file_name().unwrap().to_owned();
-    name.push(".keys");
-    run_dir.with_file_name(name)
-}
-
 /// Every container sees the run directory and the key services' directory (read-write),
 /// the tool cache and deploy/ (read-only) at their host paths, so the paths in
 /// deploy/up's configuration hold.
 async fn start_service(spec: &ServiceSpec, run_dir: &Path) -> ContainerAsync<GenericImage> {
-    let keys_dir = keys_dir_of(run_dir);
+    let keys_dir = key_services_dir(run_dir);
     let mut request = image_of(&spec.tool)
         .with_cmd(spec.args.clone())
         .with_network("host")
@@ -265,6 +259,6 @@ impl Drop for ContainerNetwork {
         let _ = Command::new(deploy_dir().join("down"))
             .env("MEDCERT_RUN", self.run_dir.path())
             .output();
-        let _ = std::fs::remove_dir_all(keys_dir_of(self.run_dir.path()));
+        let _ = std::fs::remove_dir_all(key_services_dir(self.run_dir.path()));
     }
 }

@@ -14,12 +14,12 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use medcert_flows::connect::{gateway, hospital_client, key_service};
-use medcert_flows::hospital_api::args::{self, Arguments, AuditKind};
+use medcert_flows::hospital_api::args::{self, Arguments};
 use medcert_flows::hospital_api::{Function, events, ticket::Verdict};
 use medcert_flows::{Actor, CreateRequest, QueryRequest, Quiet, create_record, query_record};
 use medcert_key_service::{Access, KeyServiceError};
 use medcert_network::{Hospital, Network};
-use support::{network, password, registered, unique};
+use support::{network, password, patient_trail, registered, unique, visit};
 use zeroize::Zeroizing;
 
 /// Serialises the tests that kill the last hospital's key service.
@@ -49,23 +49,10 @@ async fn patient_with_record(
         password,
     )
     .await;
-    let stored = create_record(
-        network,
-        patients.path(),
-        &CreateRequest {
-            hospital: &hospital.id,
-            doctor: 0,
-            treatment_number: &treatment,
-            record_id: None,
-            password,
-            size: 8_000,
-            certify_for: None,
-            keep: None,
-        },
-        &Quiet,
-    )
-    .await
-    .unwrap();
+    let visit = visit(&hospital.id, &treatment, password, 8_000);
+    let stored = create_record(network, patients.path(), &visit, &Quiet)
+        .await
+        .unwrap();
     (treatment, stored.stored.record_id)
 }
 
@@ -132,13 +119,7 @@ async fn a_query_never_submitted_gets_no_key_and_a_ticketless_one_is_recorded_as
         ..query
     };
     assert!(client.query_record(&ticketless).await.is_err());
-    let trail = client
-        .get_audit(&args::GetAudit {
-            kind: AuditKind::Patient,
-            id: treatment.clone(),
-        })
-        .await
-        .unwrap();
+    let trail = patient_trail(&client, &treatment).await;
     assert!(
         trail
             .iter()
@@ -230,7 +211,8 @@ async fn keys_survive_a_killed_key_service_and_the_run_directory_alone_opens_not
     assert_eq!(read.record.record_id, record);
 
     // No secret of the service is anywhere in the run directory, raw or as hex.
-    let secrets = service_secrets(&keys_dir(&network).join(&hospital.id));
+    let keys_dir = medcert_test_support::key_services_dir(&network.run_dir);
+    let secrets = service_secrets(&keys_dir.join(&hospital.id));
     assert!(secrets.len() >= 4, "the service's store holds its keys");
     for file in files_outside_data(&network.run_dir) {
         let bytes = std::fs::read(&file).unwrap();
@@ -273,23 +255,13 @@ async fn no_block_of_any_channel_carries_a_password_verifier_or_plaintext() {
     )
     .await;
     let document = patients.path().join("visit.xml");
-    let stored = create_record(
-        &network,
-        patients.path(),
-        &CreateRequest {
-            hospital: &hospital.id,
-            doctor: 0,
-            treatment_number: &treatment,
-            record_id: None,
-            password: &password,
-            size: 8_000,
-            certify_for: None,
-            keep: Some(&document),
-        },
-        &Quiet,
-    )
-    .await
-    .unwrap();
+    let visit = CreateRequest {
+        keep: Some(&document),
+        ..visit(&hospital.id, &treatment, &password, 8_000)
+    };
+    let stored = create_record(&network, patients.path(), &visit, &Quiet)
+        .await
+        .unwrap();
     query_record(
         &network,
         &QueryRequest {
@@ -339,13 +311,6 @@ async fn no_block_of_any_channel_carries_a_password_verifier_or_plaintext() {
             }
         }
     }
-}
-
-/// The key services' directory: beside the run directory, as deploy/up places it.
-fn keys_dir(network: &Network) -> PathBuf {
-    let mut name = network.run_dir.file_name().unwrap().to_owned();
-    name.push(".keys");
-    network.run_dir.with_file_name(name)
 }
 
 /// The service's secrets as its store keeps them: seeds, its X25519 key, wrapped keys.

@@ -4,13 +4,14 @@
 
 #![allow(unused_crate_dependencies)] // a test binary links every dependency of its package
 
+mod support;
+
 use medcert_ccda::{GeneratorConfig, generate};
 use medcert_crypto::{HpkeKeyPair, RecordAad};
 use medcert_csp::Csp;
 use medcert_eip712::PatientSigner;
 use medcert_flows::Actor;
 use medcert_flows::connect::{hospital_client, key_service};
-use medcert_flows::hospital_api::args::AuditKind;
 use medcert_flows::hospital_api::{RecordState, args, events};
 use medcert_flows::query::record_state;
 use medcert_flows::store::{StoreError, StoreRequest, store_record};
@@ -118,13 +119,7 @@ async fn store_then_refused_store_leaves_nothing() {
     let message = error.to_string();
     assert!(message.contains("wrong password"), "{message}");
     assert!(!message.contains("not-the-password"), "{message}");
-    let trail = contract
-        .get_audit(&args::GetAudit {
-            kind: AuditKind::Patient,
-            id: treatment.clone(),
-        })
-        .await
-        .unwrap();
+    let trail = support::patient_trail(&contract, &treatment).await;
     assert!(
         trail
             .iter()

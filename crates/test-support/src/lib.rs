@@ -4,6 +4,7 @@
 
 #![warn(missing_docs)]
 
+use std::path::{Path, PathBuf};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use medcert_network::Network;
@@ -22,6 +23,14 @@ pub fn initialised_network() -> Network {
         "no certificate contract: run medcert network init"
     );
     network
+}
+
+/// The hospitals' key services' directory of a run directory: beside it, as deploy/up
+/// places it (`MEDCERT_KEYS`).
+pub fn key_services_dir(run_dir: &Path) -> PathBuf {
+    let mut name = run_dir.file_name().unwrap_or_default().to_owned();
+    name.push(".keys");
+    run_dir.with_file_name(name)
 }
 
 /// A fresh name such as `R-3f9c0a12d4e5b6c7`: a prefix and 64 random bits.

@@ -49,6 +49,21 @@ pub(crate) async fn registered(
 /// `create_record`'s request for a visit of the patient `treatment` at `hospital`: a
 /// generated document of `size` bytes, stored by doctor 0 under a fresh id, neither
 /// certified nor kept.
+/// The patient's audit trail on `client`'s channel, oldest first.
+pub(crate) async fn patient_trail(
+    client: &medcert_flows::hospital_api::HospitalClient,
+    treatment: &str,
+) -> Vec<medcert_flows::hospital_api::AuditEntry> {
+    use medcert_flows::hospital_api::args::{AuditKind, GetAudit};
+    client
+        .get_audit(&GetAudit {
+            kind: AuditKind::Patient,
+            id: treatment.to_owned(),
+        })
+        .await
+        .unwrap()
+}
+
 pub(crate) fn visit<'a>(
     hospital: &'a str,
     treatment: &'a str,
