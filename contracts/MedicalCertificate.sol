@@ -4,12 +4,16 @@ pragma solidity 0.8.37;
 /// @title MedicalCertificate: the patient-owned Medical Certificate Blockchain of medcert.
 /// @notice Registered hospitals issue certificates (the IPFS CID of an encrypted record and
 /// its fingerprints) with the patient's EIP-712 authorisation; the relay serves a recovery
-/// only against the patient's EIP-712 consent. Every refusal is a custom error and reverts,
-/// so a refused call leaves no state behind.
+/// only against the patient's EIP-712 consent; after a served recovery only the patient
+/// releases the record's key to the recovering hospital (`releaseKey`), so the release is
+/// on the record. Each hospital's public keys (X25519 for wrapped keys, Ed25519 for
+/// watermarks) are published here: verifiers read no other source. Every refusal is a
+/// custom error and reverts, so a refused call leaves no state behind.
 contract MedicalCertificate {
     struct Hospital {
         address account;
         bytes publicKey; // X25519, receives wrapped record keys
+        bytes watermarkKey; // Ed25519, verifies the hospital's watermarks
     }
 
     struct Certificate {
@@ -42,6 +46,8 @@ contract MedicalCertificate {
     // malleable twin of another signature and is refused.
     uint256 private constant MAX_S = 0x7FFFFFFFFFFFFFFFFFFFFFFFFFFFFFFF5D576E7357A4501DDFE92F46681B20A0;
     uint256 private constant PUBLIC_KEY_LENGTH = 32;
+    // An HPKE-wrapped 32-byte key with its encapsulated key and tag is well under this.
+    uint256 private constant MAX_WRAPPED_KEY_LENGTH = 256;
 
     address public immutable admin;
     address public relay;
@@ -57,9 +63,14 @@ contract MedicalCertificate {
 
     /// One nonce space per patient, shared by issuance authorisations and consents.
     mapping(address patient => mapping(uint256 nonce => bool)) public nonceUsed;
-    mapping(bytes32 requestId => bool) public requestServed;
+    /// The certificate a recovery request was served with; 0 while it is not served (a
+    /// relay proves a timeout with a storage proof of this slot).
+    mapping(bytes32 requestId => uint256 certificateId) public servedCertificate;
+    /// Whether the patient released the record's key for a served request.
+    mapping(bytes32 requestId => bool) public keyReleased;
 
-    event HospitalRegistered(bytes32 indexed hospital, address indexed account, bytes publicKey);
+    event HospitalRegistered(bytes32 indexed hospital, address indexed account, bytes publicKey, bytes watermarkKey);
+    event HospitalKeysSet(bytes32 indexed hospital, bytes publicKey, bytes watermarkKey);
     event HospitalRemoved(bytes32 indexed hospital, address indexed account);
     event RelaySet(address indexed previous, address indexed relay);
     event CertificateIssued(
@@ -79,8 +90,12 @@ contract MedicalCertificate {
         bytes32 indexed hospital,
         string cid,
         bytes32 contentFingerprint,
-        bytes32 watermarkFingerprint
+        bytes32 watermarkFingerprint,
+        uint256 consentNonce
     );
+    /// The patient's release of a served recovery's record key, wrapped (HPKE) to the
+    /// recovering hospital's published X25519 key: only that hospital's key service opens it.
+    event KeyReleased(bytes32 indexed requestId, uint256 indexed certificateId, bytes wrappedKey);
 
     error NotAdmin(address caller);
     error NotRelay(address caller);
@@ -99,6 +114,9 @@ contract MedicalCertificate {
     error CertificateRevoked(uint256 certificateId);
     error CertificateExists(uint256 certificateId);
     error RequestAlreadyServed(bytes32 requestId);
+    error RequestNotServed(bytes32 requestId);
+    error KeyAlreadyReleased(bytes32 requestId);
+    error InvalidWrappedKey();
 
     modifier onlyAdmin() {
         if (msg.sender != admin) revert NotAdmin(msg.sender);
@@ -118,14 +136,29 @@ contract MedicalCertificate {
         relay = relay_;
     }
 
-    function registerHospital(bytes32 id, address account, bytes calldata publicKey) external onlyAdmin {
+    function registerHospital(bytes32 id, address account, bytes calldata publicKey, bytes calldata watermarkKey)
+        external
+        onlyAdmin
+    {
         if (id == bytes32(0) || account == address(0)) revert InvalidHospital();
-        if (publicKey.length != PUBLIC_KEY_LENGTH) revert InvalidPublicKey(publicKey.length);
+        _checkKeys(publicKey, watermarkKey);
         if (hospitals[id].account != address(0)) revert HospitalAlreadyRegistered(id);
         if (hospitalOf[account] != bytes32(0)) revert AccountAlreadyRegistered(account);
-        hospitals[id] = Hospital(account, publicKey);
+        hospitals[id] = Hospital(account, publicKey, watermarkKey);
         hospitalOf[account] = id;
-        emit HospitalRegistered(id, account, publicKey);
+        emit HospitalRegistered(id, account, publicKey, watermarkKey);
+    }
+
+    /// Replaces a hospital's published keys (key rotation); records marked with the old
+    /// watermark key no longer verify. The admin or the hospital itself may.
+    function setHospitalKeys(bytes32 id, bytes calldata publicKey, bytes calldata watermarkKey) external {
+        Hospital storage h = hospitals[id];
+        if (h.account == address(0)) revert UnknownHospital(id);
+        if (msg.sender != admin && msg.sender != h.account) revert NotAdmin(msg.sender);
+        _checkKeys(publicKey, watermarkKey);
+        h.publicKey = publicKey;
+        h.watermarkKey = watermarkKey;
+        emit HospitalKeysSet(id, publicKey, watermarkKey);
     }
 
     /// Removing a hospital stops it issuing and receiving recoveries; its certificates stay.
@@ -183,7 +216,7 @@ contract MedicalCertificate {
     /// A request id is served at most once, which the relay relies on for exactly-once delivery.
     function serveRecovery(bytes32 requestId, Consent calldata consent, bytes calldata signature) external {
         if (msg.sender != relay) revert NotRelay(msg.sender);
-        if (requestServed[requestId]) revert RequestAlreadyServed(requestId);
+        if (servedCertificate[requestId] != 0) revert RequestAlreadyServed(requestId);
         Certificate storage cert = certificates[consent.certificateId];
         address patient = cert.patient;
         if (patient == address(0)) revert UnknownCertificate(consent.certificateId);
@@ -195,15 +228,30 @@ contract MedicalCertificate {
         if (nonceUsed[patient][consent.nonce]) revert NonceUsed(patient, consent.nonce);
 
         nonceUsed[patient][consent.nonce] = true;
-        requestServed[requestId] = true;
+        servedCertificate[requestId] = consent.certificateId;
         emit RecoveryServed(
             requestId,
             consent.certificateId,
             consent.hospital,
             cert.cid,
             cert.contentFingerprint,
-            cert.watermarkFingerprint
+            cert.watermarkFingerprint,
+            consent.nonce
         );
+    }
+
+    /// The patient releases the record key of a served recovery, wrapped to the recovering
+    /// hospital's published X25519 key, once. The patient's agent calls it only after it
+    /// has verified the `RecoveryServed` of its own consent against the block.
+    function releaseKey(bytes32 requestId, bytes calldata wrappedKey) external {
+        uint256 certificateId = servedCertificate[requestId];
+        if (certificateId == 0) revert RequestNotServed(requestId);
+        address patient = certificates[certificateId].patient;
+        if (msg.sender != patient) revert NotPatient(patient, msg.sender);
+        if (keyReleased[requestId]) revert KeyAlreadyReleased(requestId);
+        if (wrappedKey.length == 0 || wrappedKey.length > MAX_WRAPPED_KEY_LENGTH) revert InvalidWrappedKey();
+        keyReleased[requestId] = true;
+        emit KeyReleased(requestId, certificateId, wrappedKey);
     }
 
     // ---- patient revocations ----
@@ -277,6 +325,11 @@ contract MedicalCertificate {
             abi.encode(CONSENT_TYPEHASH, consent.hospital, consent.certificateId, consent.expiry, consent.nonce)
         );
         return _typedDataHash(structHash);
+    }
+
+    function _checkKeys(bytes calldata publicKey, bytes calldata watermarkKey) private pure {
+        if (publicKey.length != PUBLIC_KEY_LENGTH) revert InvalidPublicKey(publicKey.length);
+        if (watermarkKey.length != PUBLIC_KEY_LENGTH) revert InvalidPublicKey(watermarkKey.length);
     }
 
     function _typedDataHash(bytes32 structHash) private view returns (bytes32) {

@@ -8,7 +8,7 @@
 mod support;
 
 use medcert_ethereum::ethers::types::TransactionReceipt;
-use medcert_ethereum::hospital_id;
+use medcert_ethereum::{HospitalKeys, hospital_id};
 use support::{Fixture, funded_wallet, register};
 
 fn gas(receipt: &TransactionReceipt) -> u64 {
@@ -25,7 +25,14 @@ async fn main() {
     let id = hospital_id("hospital9").unwrap();
     let receipt = f
         .admin
-        .register_hospital(id, spare_account, [9; 32])
+        .register_hospital(
+            id,
+            spare_account,
+            &HospitalKeys {
+                public_key: [9; 32],
+                watermark_key: [9; 32],
+            },
+        )
         .await
         .unwrap();
     rows.push(("registerHospital", "32-byte X25519 key", gas(&receipt)));

@@ -90,7 +90,7 @@ fn describe(error: &MedicalCertificateErrors) -> String {
             "InvalidHospital: a hospital needs a non-zero id and account".to_owned()
         }
         E::InvalidPublicKey(e) => format!(
-            "InvalidPublicKey: a hospital's X25519 public key is 32 bytes, got {}",
+            "InvalidPublicKey: a hospital's X25519 and watermark keys are 32 bytes each, got {}",
             e.length
         ),
         E::InvalidPatient(_) => "InvalidPatient: the patient is the zero address".to_owned(),
@@ -127,6 +127,15 @@ fn describe(error: &MedicalCertificateErrors) -> String {
             "RequestAlreadyServed: request 0x{} was already served",
             hex(&e.request_id)
         ),
+        E::RequestNotServed(e) => format!(
+            "RequestNotServed: request 0x{} was not served, so no key can be released for it",
+            hex(&e.request_id)
+        ),
+        E::KeyAlreadyReleased(e) => format!(
+            "KeyAlreadyReleased: the key of request 0x{} was already released",
+            hex(&e.request_id)
+        ),
+        E::InvalidWrappedKey(_) => "InvalidWrappedKey: a released key is 1 to 256 bytes".to_owned(),
         E::RevertString(reason) => format!("reverted: {reason}"),
     }
 }

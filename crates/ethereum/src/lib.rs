@@ -44,7 +44,8 @@ pub mod bindings {
 }
 
 use bindings::{
-    CertificateIssuedFilter, MedicalCertificate, MedicalCertificateErrors, RecoveryServedFilter,
+    CertificateIssuedFilter, KeyReleasedFilter, MedicalCertificate, MedicalCertificateErrors,
+    RecoveryServedFilter,
 };
 pub use config::{ChainConfig, Client};
 
@@ -53,7 +54,8 @@ const BYTECODE_HEX: &str = include_str!("../../../contracts/out/MedicalCertifica
 
 /// A certificate as the contract stores it.
 pub type CertificateRecord = bindings::Certificate;
-/// A registered hospital: its Ethereum account and X25519 public key.
+/// A registered hospital: its Ethereum account, X25519 public key and watermark verifying
+/// (Ed25519) key.
 pub type HospitalRecord = bindings::Hospital;
 
 /// A certificate just issued.
@@ -80,6 +82,8 @@ pub struct RecoveryServed {
     pub content_fingerprint: [u8; 32],
     /// The certificate's watermark fingerprint: SHA3-256 of the signed watermark payload.
     pub watermark_fingerprint: [u8; 32],
+    /// The nonce of the patient's consent the recovery was served with.
+    pub consent_nonce: u64,
     /// The block the event is in.
     pub block_number: u64,
     /// The `serveRecovery` transaction that emitted it.
@@ -192,17 +196,35 @@ impl MedicalCertificateClient {
         self.send(self.contract.set_relay(relay)).await
     }
 
-    /// Registers hospital `id` (see [`hospital_id`]) with the account it sends from and
-    /// its X25519 public key; an id or account already registered is refused.
+    /// Registers hospital `id` (see [`hospital_id`]) with the account it sends from, its
+    /// X25519 public key and its watermark verifying key; an id or account already
+    /// registered is refused.
     pub async fn register_hospital(
         &self,
         id: [u8; 32],
         account: Address,
-        public_key: [u8; 32],
+        keys: &HospitalKeys,
     ) -> Result<TransactionReceipt, EthereumError> {
-        let call = self
-            .contract
-            .register_hospital(id, account, Bytes::from(public_key.to_vec()));
+        let call = self.contract.register_hospital(
+            id,
+            account,
+            Bytes::from(keys.public_key.to_vec()),
+            Bytes::from(keys.watermark_key.to_vec()),
+        );
+        self.send(call).await
+    }
+
+    /// Replaces hospital `id`'s published keys (as the admin or the hospital's account).
+    pub async fn set_hospital_keys(
+        &self,
+        id: [u8; 32],
+        keys: &HospitalKeys,
+    ) -> Result<TransactionReceipt, EthereumError> {
+        let call = self.contract.set_hospital_keys(
+            id,
+            Bytes::from(keys.public_key.to_vec()),
+            Bytes::from(keys.watermark_key.to_vec()),
+        );
         self.send(call).await
     }
 
@@ -297,7 +319,20 @@ impl MedicalCertificateClient {
         recovery_served(log)
     }
 
-    // ---- patient revocations (patient account) ----
+    // ---- the patient's own transactions (patient account) ----
+
+    /// Releases the record key of served request `request_id`, wrapped to the recovering
+    /// hospital's published X25519 key; only the certificate's patient may, once.
+    pub async fn release_key(
+        &self,
+        request_id: [u8; 32],
+        wrapped_key: &[u8],
+    ) -> Result<TransactionReceipt, EthereumError> {
+        let call = self
+            .contract
+            .release_key(request_id, Bytes::from(wrapped_key.to_vec()));
+        self.send(call).await
+    }
 
     /// Burns the sender's `nonce`, so that no consent or authorisation signed with it can
     /// be used.
@@ -354,9 +389,48 @@ impl MedicalCertificateClient {
             .await
     }
 
-    /// Whether recovery request `request_id` was served.
-    pub async fn request_served(&self, request_id: [u8; 32]) -> Result<bool, EthereumError> {
-        self.view(self.contract.request_served(request_id)).await
+    /// The certificate recovery request `request_id` was served with, or `None` while it
+    /// is not served.
+    pub async fn served_certificate(
+        &self,
+        request_id: [u8; 32],
+    ) -> Result<Option<u64>, EthereumError> {
+        let id = self
+            .view(self.contract.served_certificate(request_id))
+            .await?;
+        let id = to_u64(id, "a certificate id")?;
+        Ok((id != 0).then_some(id))
+    }
+
+    /// Whether the patient released the key of served request `request_id`.
+    pub async fn key_released(&self, request_id: [u8; 32]) -> Result<bool, EthereumError> {
+        self.view(self.contract.key_released(request_id)).await
+    }
+
+    /// The wrapped key the patient released for `request_id` (its `KeyReleased` event,
+    /// searching from `from_block`), or `None` while it is not released.
+    pub async fn released_key(
+        &self,
+        request_id: [u8; 32],
+        from_block: u64,
+    ) -> Result<Option<Vec<u8>>, EthereumError> {
+        let filter = Filter::new()
+            .address(self.address())
+            .topic0(KeyReleasedFilter::signature())
+            .topic1(H256::from(request_id))
+            .from_block(from_block);
+        let logs = self
+            .contract
+            .client()
+            .get_logs(&filter)
+            .await
+            .map_err(|e| EthereumError::Rpc(Box::new(e)))?;
+        let Some(log) = logs.into_iter().next() else {
+            return Ok(None);
+        };
+        let event = ethers::contract::parse_log::<KeyReleasedFilter>(log)
+            .map_err(|e| EthereumError::Rpc(Box::new(e)))?;
+        Ok(Some(event.wrapped_key.to_vec()))
     }
 
     // ---- events ----
@@ -500,6 +574,25 @@ impl MedicalCertificateClient {
     }
 }
 
+/// The public keys a hospital publishes on the contract.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct HospitalKeys {
+    /// Its X25519 key: record keys for it are wrapped to this one.
+    pub public_key: [u8; 32],
+    /// Its Ed25519 watermark verifying key.
+    pub watermark_key: [u8; 32],
+}
+
+impl HospitalKeys {
+    /// The keys a registered hospital publishes, or `None` if a key has the wrong length.
+    pub fn of(record: &HospitalRecord) -> Option<Self> {
+        Some(Self {
+            public_key: record.public_key.as_ref().try_into().ok()?,
+            watermark_key: record.watermark_key.as_ref().try_into().ok()?,
+        })
+    }
+}
+
 /// A wallet from a 0x-prefixed (or bare) hex private key, such as the accounts in the
 /// network description. The error never repeats the key.
 pub fn wallet_from_hex(private_key: &str) -> Result<LocalWallet, EthereumError> {
@@ -540,6 +633,7 @@ fn recovery_served(log: Log) -> Result<RecoveryServed, EthereumError> {
         cid: event.cid,
         content_fingerprint: event.content_fingerprint,
         watermark_fingerprint: event.watermark_fingerprint,
+        consent_nonce: to_u64(event.consent_nonce, "a consent nonce")?,
         block_number: block_number.as_u64(),
         transaction_hash,
         log_index: to_u64(log_index, "a log index")?,

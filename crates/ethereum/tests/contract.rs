@@ -17,7 +17,7 @@ use medcert_ethereum::ethers::contract::{EthEvent, parse_log};
 use medcert_ethereum::ethers::providers::Middleware;
 use medcert_ethereum::ethers::types::{Address, Bytes, TransactionReceipt, U256};
 use medcert_ethereum::{Consent, EthereumError, PatientSigner, hospital_id};
-use support::{Fixture, address_of, funded_wallet, register, sent_transactions};
+use support::{Fixture, address_of, funded_wallet, keys, register, sent_transactions};
 
 /// The one event `T` the contract emitted in `receipt`.
 fn emitted<T: EthEvent>(receipt: &TransactionReceipt) -> T {
@@ -140,7 +140,7 @@ async fn admin_registers_and_removes_hospitals() {
     let account2 = address_of(&funded_wallet(&f.config).await);
     let receipt = f
         .admin
-        .register_hospital(id2, account2, [7; 32])
+        .register_hospital(id2, account2, &keys([7; 32]))
         .await
         .unwrap();
     let event: HospitalRegisteredFilter = emitted(&receipt);
@@ -157,7 +157,7 @@ async fn admin_registers_and_removes_hospitals() {
     ));
     // The account is free again once its hospital is removed.
     f.admin
-        .register_hospital(hospital_id("hospital3").unwrap(), account2, [7; 32])
+        .register_hospital(hospital_id("hospital3").unwrap(), account2, &keys([7; 32]))
         .await
         .unwrap();
 }
@@ -169,17 +169,21 @@ async fn hospital_registry_refusals() {
     assert!(matches!(
         refusal(
             f.admin
-                .register_hospital(f.hospital_id, other, [1; 32])
+                .register_hospital(f.hospital_id, other, &keys([1; 32]))
                 .await
         ),
         E::HospitalAlreadyRegistered(_)
     ));
     assert!(matches!(
-        refusal(f.admin.register_hospital(hospital_id("h2").unwrap(), f.hospital.sender(), [1; 32]).await),
+        refusal(f.admin.register_hospital(hospital_id("h2").unwrap(), f.hospital.sender(), &keys([1; 32])).await),
         E::AccountAlreadyRegistered(e) if e.account == f.hospital.sender()
     ));
     assert!(matches!(
-        refusal(f.admin.register_hospital([0; 32], other, [1; 32]).await),
+        refusal(
+            f.admin
+                .register_hospital([0; 32], other, &keys([1; 32]))
+                .await
+        ),
         E::InvalidHospital(_)
     ));
     assert!(matches!(
@@ -195,6 +199,7 @@ async fn hospital_registry_refusals() {
         hospital_id("h3").unwrap(),
         other,
         Bytes::from(vec![1; 31]),
+        Bytes::from(vec![1; 32]),
     );
     let error = call.call().await.unwrap_err();
     assert!(matches!(
@@ -204,7 +209,7 @@ async fn hospital_registry_refusals() {
     // Only the admin administers.
     for client in [&f.hospital, &f.relay, &f.patient_client] {
         assert!(matches!(
-            refusal(client.register_hospital(hospital_id("h4").unwrap(), other, [1; 32]).await),
+            refusal(client.register_hospital(hospital_id("h4").unwrap(), other, &keys([1; 32])).await),
             E::NotAdmin(e) if e.caller == client.sender()
         ));
         assert!(matches!(
@@ -400,7 +405,7 @@ async fn serve_recovery_emits_the_certificate_once() {
         served.event.transaction_hash,
         served.receipt.transaction_hash
     );
-    assert!(f.admin.request_served([1; 32]).await.unwrap());
+    assert!(f.admin.served_certificate([1; 32]).await.unwrap().is_some());
     let deployed_in = f.deployment.block_number.unwrap().as_u64();
     let found = f.admin.served_recovery([1; 32], deployed_in).await.unwrap();
     assert_eq!(found, Some(served.event.clone()));
@@ -510,7 +515,7 @@ async fn serve_recovery_refusals_change_nothing() {
         sent_transactions(&f.config, f.relay.sender()).await,
         relay_txs
     );
-    assert!(!f.admin.request_served([2; 32]).await.unwrap());
+    assert_eq!(f.admin.served_certificate([2; 32]).await.unwrap(), None);
     assert!(!f.admin.nonce_used(patient, 10).await.unwrap());
 
     // The valid consent is served; replaying it under a new request id is refused.
@@ -662,7 +667,7 @@ async fn transactions_wait_for_the_configured_confirmations() {
     let wallet = funded_wallet(&f.config).await;
     let id = hospital_id("hospital2").unwrap();
     f.admin
-        .register_hospital(id, address_of(&wallet), [2; 32])
+        .register_hospital(id, address_of(&wallet), &keys([2; 32]))
         .await
         .unwrap();
     let hospital =

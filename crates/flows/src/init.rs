@@ -8,7 +8,9 @@ use medcert_eip712::hospital_id;
 use medcert_ethereum::bindings::MedicalCertificateErrors;
 use medcert_ethereum::ethers::signers::Signer;
 use medcert_ethereum::ethers::types::Address;
-use medcert_ethereum::{ChainConfig, EthereumError, MedicalCertificateClient, wallet_from_hex};
+use medcert_ethereum::{
+    ChainConfig, EthereumError, HospitalKeys, MedicalCertificateClient, wallet_from_hex,
+};
 use medcert_hospital_api::args;
 use medcert_network::{Hospital, Network, NetworkError};
 use serde::Serialize;
@@ -146,27 +148,35 @@ pub async fn init_network(
         } else {
             key_services_unchanged.push(hospital.id.clone());
         }
-        let public_key = published.hospital_key.to_bytes();
+        let keys = HospitalKeys {
+            public_key: published.hospital_key.to_bytes(),
+            watermark_key: published.watermark_key.to_bytes(),
+        };
         let id = hospital_id(&hospital.id).ok_or(InitError::BadHospital {
             id: hospital.id.clone(),
             reason: "its id is not 1 to 32 bytes without NUL",
         })?;
         let account = wallet_from_hex(account(network, hospital.eth_account)?)?.address();
         match client.hospital(id).await {
-            Ok(on_chain)
-                if on_chain.account == account && on_chain.public_key.as_ref() == public_key =>
-            {
-                already_registered.push(hospital.id.clone());
+            Ok(on_chain) if on_chain.account == account => {
+                if HospitalKeys::of(&on_chain) == Some(keys) {
+                    already_registered.push(hospital.id.clone());
+                } else {
+                    // The key service's keys were recreated (e.g. after a wipe): publish
+                    // the new ones; records marked with the old watermark key read as forged.
+                    client.set_hospital_keys(id, &keys).await?;
+                    registered.push(hospital.id.clone());
+                }
                 continue;
             }
-            // Re-registering replaces a stale entry (e.g. keys recreated after a wipe).
+            // Another account under this id: re-register it.
             Ok(_) => {
                 client.remove_hospital(id).await?;
             }
             Err(EthereumError::Refused(MedicalCertificateErrors::UnknownHospital(_))) => {}
             Err(e) => return Err(e.into()),
         }
-        client.register_hospital(id, account, public_key).await?;
+        client.register_hospital(id, account, &keys).await?;
         registered.push(hospital.id.clone());
     }
     Ok(InitReport {

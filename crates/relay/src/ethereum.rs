@@ -157,7 +157,7 @@ impl EthereumSide {
         }
     }
 
-    /// The transaction that served `request_id`, if any: the contract's `requestServed`
+    /// The transaction that served `request_id`, if any: the contract's `servedCertificate`
     /// first, then its `RecoveryServed` log from `floor` on (from the first block if it
     /// is not there).
     pub async fn served_by(
@@ -165,7 +165,7 @@ impl EthereumSide {
         request_id: [u8; 32],
         floor: u64,
     ) -> Result<Option<H256>, RelayError> {
-        if !self.client.request_served(request_id).await? {
+        if self.client.served_certificate(request_id).await?.is_none() {
             return Ok(None);
         }
         let mut event = self.client.served_recovery(request_id, floor).await?;

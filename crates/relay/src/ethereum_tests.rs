@@ -71,6 +71,7 @@ fn recovery_result_follows_the_contract() {
         cid: "bafy".into(),
         content_fingerprint: [0xc0; 32],
         watermark_fingerprint: [0x3a; 32],
+        consent_nonce: 5,
         block_number: 9,
         transaction_hash: H256::repeat_byte(0xab),
         log_index: 0,

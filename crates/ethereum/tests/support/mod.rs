@@ -10,8 +10,8 @@ use medcert_ethereum::ethers::providers::{Http, Middleware, Provider};
 use medcert_ethereum::ethers::signers::LocalWallet;
 use medcert_ethereum::ethers::types::{Address, TransactionReceipt, U256};
 use medcert_ethereum::{
-    CertificateAuthorization, ChainConfig, Consent, MedicalCertificateClient, PatientSigner,
-    hospital_id, patient_wallet,
+    CertificateAuthorization, ChainConfig, Consent, HospitalKeys, MedicalCertificateClient,
+    PatientSigner, hospital_id, patient_wallet,
 };
 pub(crate) use medcert_test_support::unix_now;
 
@@ -134,7 +134,7 @@ pub(crate) async fn register(
 ) -> MedicalCertificateClient {
     let wallet = funded_wallet(admin.config()).await;
     admin
-        .register_hospital(id, address_of(&wallet), [0x25; 32])
+        .register_hospital(id, address_of(&wallet), &keys([0x25; 32]))
         .await
         .expect("register a hospital");
     admin.with_signer(wallet).unwrap()
@@ -166,4 +166,12 @@ pub(crate) async fn fund(config: &ChainConfig, account: Address) {
 pub(crate) async fn sent_transactions(config: &ChainConfig, account: Address) -> U256 {
     let provider = Provider::<Http>::try_from(config.rpc_url.as_str()).unwrap();
     provider.get_transaction_count(account, None).await.unwrap()
+}
+
+/// A hospital's published keys, both `byte` repeated.
+pub(crate) fn keys(byte: [u8; 32]) -> HospitalKeys {
+    HospitalKeys {
+        public_key: byte,
+        watermark_key: byte,
+    }
 }
