@@ -16,6 +16,7 @@
 
 mod config;
 mod error;
+pub mod proof;
 
 use std::collections::VecDeque;
 use std::sync::Arc;
