@@ -12,15 +12,18 @@ pub enum Error {
     /// The client's identity cannot be loaded.
     #[error("cannot load the Fabric identity")]
     Identity(#[from] IdentityError),
-    /// The gateway cannot be reached.
+    /// No gateway can be reached.
     #[error("cannot connect to the gateway at {endpoint}")]
     Connect {
-        /// `host:port` of the gateway.
+        /// `host:port` of each gateway tried, comma-separated.
         endpoint: String,
-        /// Why.
+        /// Why the last one tried cannot be reached.
         #[source]
         source: tonic::transport::Error,
     },
+    /// A gateway was asked for with no peer to connect to.
+    #[error("no peer to connect to")]
+    NoPeers,
     /// The gateway refused or failed a request; `details` carries each peer's or
     /// orderer's reason (for a chaincode refusal, the chaincode's message).
     #[error("{operation}: {}", gateway_reason(.message, .details))]

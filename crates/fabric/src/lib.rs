@@ -30,6 +30,8 @@
 
 pub mod block;
 mod error;
+#[cfg(test)]
+mod failover_tests;
 mod identity;
 pub mod msp;
 mod proposal;
@@ -55,16 +57,37 @@ use prost::Message;
 use rand::RngCore;
 use sha2::{Digest, Sha256};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use tonic::transport::{Certificate, Channel, ClientTlsConfig, Endpoint};
 
 pub use medcert_fabric_protos::common::Block;
 
-struct Inner {
+/// One peer's gateway service: where it listens and how its TLS certificate is checked.
+#[derive(Debug, Clone)]
+pub struct PeerEndpoint {
+    /// Its `host:port`.
+    pub endpoint: String,
+    /// The name its TLS certificate is for.
+    pub server_name: String,
+    /// The CA certificate (PEM) its TLS certificate chains to.
+    pub tls_ca_pem: Vec<u8>,
+}
+
+struct Peer {
+    endpoint: String,
     channel: Channel,
+}
+
+struct Inner {
+    peers: Vec<Peer>,
+    /// The peer that answered last: calls start there, so a dead peer costs one refused
+    /// connection, not one per call.
+    current: AtomicUsize,
     identity: Identity,
 }
 
-/// A connection to one peer's gateway service as one identity.
+/// A connection to one organisation's peers' gateway services as one identity: each call
+/// goes to one peer, and to the next one while a peer is unreachable.
 #[derive(Clone)]
 pub struct Gateway {
     inner: Arc<Inner>,
@@ -79,29 +102,89 @@ impl Gateway {
         tls_ca_pem: &[u8],
         identity: Identity,
     ) -> Result<Self, Error> {
-        let connect_error = |source| Error::Connect {
+        let peer = PeerEndpoint {
             endpoint: endpoint.to_owned(),
-            source,
+            server_name: server_name.to_owned(),
+            tls_ca_pem: tls_ca_pem.to_vec(),
         };
-        let tls = ClientTlsConfig::new()
-            .ca_certificate(Certificate::from_pem(tls_ca_pem))
-            .domain_name(server_name);
-        let channel = Endpoint::from_shared(format!("https://{endpoint}"))
-            .map_err(connect_error)?
-            .tls_config(tls)
-            .map_err(connect_error)?
-            .connect_timeout(std::time::Duration::from_secs(10))
-            .connect()
-            .await
-            .map_err(connect_error)?;
+        Self::connect_any(&[peer], identity).await
+    }
+
+    /// Connects to the first of `peers` (one organisation's, in order of preference) that
+    /// answers. Evaluation, endorsement, submission, commit status and the opening of an
+    /// event or block stream then go to the peer that answered last and, when it cannot
+    /// be reached (a connection error or UNAVAILABLE), to each other peer in turn.
+    pub async fn connect_any(peers: &[PeerEndpoint], identity: Identity) -> Result<Self, Error> {
+        let endpoints = peers
+            .iter()
+            .map(|peer| {
+                let tls = ClientTlsConfig::new()
+                    .ca_certificate(Certificate::from_pem(&peer.tls_ca_pem))
+                    .domain_name(&peer.server_name);
+                Endpoint::from_shared(format!("https://{}", peer.endpoint))
+                    .and_then(|e| e.tls_config(tls))
+                    .map(|e| e.connect_timeout(std::time::Duration::from_secs(10)))
+                    .map_err(|source| Error::Connect {
+                        endpoint: peer.endpoint.clone(),
+                        source,
+                    })
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        let mut failure = None;
+        let mut connected = None;
+        for (i, endpoint) in endpoints.iter().enumerate() {
+            match endpoint.connect().await {
+                Ok(channel) => {
+                    connected = Some((i, channel));
+                    break;
+                }
+                Err(source) => failure = Some(source),
+            }
+        }
+        let Some((first, channel)) = connected else {
+            let tried = peers
+                .iter()
+                .map(|p| p.endpoint.as_str())
+                .collect::<Vec<_>>();
+            return Err(match failure {
+                Some(source) => Error::Connect {
+                    endpoint: tried.join(", "),
+                    source,
+                },
+                None => Error::NoPeers,
+            });
+        };
+        // The others connect when a call first needs them.
+        let mut channel = Some(channel);
+        let peers = peers
+            .iter()
+            .zip(&endpoints)
+            .enumerate()
+            .map(|(i, (peer, endpoint))| Peer {
+                endpoint: peer.endpoint.clone(),
+                channel: match channel.take_if(|_| i == first) {
+                    Some(connected) => connected,
+                    None => endpoint.connect_lazy(),
+                },
+            })
+            .collect();
         Ok(Self {
-            inner: Arc::new(Inner { channel, identity }),
+            inner: Arc::new(Inner {
+                peers,
+                current: AtomicUsize::new(first),
+                identity,
+            }),
         })
     }
 
     /// The identity the gateway signs as.
     pub fn identity(&self) -> &Identity {
         &self.inner.identity
+    }
+
+    /// The `host:port` of the peer that answered last (or was connected first).
+    pub fn current_peer(&self) -> &str {
+        &self.inner.peers[self.inner.current.load(Ordering::Relaxed)].endpoint
     }
 
     /// The channel `channel` through this gateway.
@@ -111,6 +194,51 @@ impl Gateway {
             channel: channel.to_owned(),
         }
     }
+
+    /// The answer of `call` made on the current peer or, while a peer answers UNAVAILABLE
+    /// (which a connection error also is), on the next one; a failure names `operation`.
+    /// Every call may be repeated on another peer: an evaluation or endorsement commits
+    /// nothing, and a transaction submitted twice commits once (the second copy is
+    /// invalidated as a duplicate of its id).
+    pub(crate) async fn call<T, F, Fut>(
+        &self,
+        operation: &'static str,
+        mut call: F,
+    ) -> Result<T, Error>
+    where
+        F: FnMut(Channel) -> Fut,
+        Fut: Future<Output = Result<tonic::Response<T>, tonic::Status>>,
+    {
+        let peers = &self.inner.peers;
+        let start = self.inner.current.load(Ordering::Relaxed);
+        let mut unavailable = None;
+        for i in (start..peers.len()).chain(0..start) {
+            match call(peers[i].channel.clone()).await {
+                Ok(response) => {
+                    self.inner.current.store(i, Ordering::Relaxed);
+                    return Ok(response.into_inner());
+                }
+                Err(status) if unreachable(&status) => unavailable = Some(status),
+                Err(status) => return Err(gateway_error(operation, status)),
+            }
+        }
+        // No peer could be reached: that is UNAVAILABLE, however the last one failed.
+        let last = unavailable.expect("a gateway has at least one peer");
+        Err(gateway_error(
+            operation,
+            tonic::Status::unavailable(last.message()),
+        ))
+    }
+}
+
+/// Whether `status` says the peer could not be reached or did not answer: UNAVAILABLE (a
+/// refused connection is one), or a failure of the connection itself (a peer that went
+/// away under an open connection), which tonic reports as UNKNOWN with the transport
+/// error as its source. A status the peer sent has no source.
+fn unreachable(status: &tonic::Status) -> bool {
+    status.code() == tonic::Code::Unavailable
+        || std::error::Error::source(status)
+            .is_some_and(|source| source.is::<tonic::transport::Error>())
 }
 
 /// The peer's system chaincode that answers ledger queries.
@@ -219,8 +347,13 @@ impl Network {
         &self.gateway.inner.identity
     }
 
-    pub(crate) fn client(&self) -> GatewayClient<Channel> {
-        GatewayClient::new(self.gateway.inner.channel.clone())
+    /// [`Gateway::call`] on this channel's gateway.
+    pub(crate) async fn call<T, F, Fut>(&self, operation: &'static str, call: F) -> Result<T, Error>
+    where
+        F: FnMut(Channel) -> Fut,
+        Fut: Future<Output = Result<tonic::Response<T>, tonic::Status>>,
+    {
+        self.gateway.call(operation, call).await
     }
 
     /// Committed events of `chaincode` from `start` on; the stream waits for new blocks
@@ -247,11 +380,11 @@ impl Network {
             request,
         };
         let stream = self
-            .client()
-            .chaincode_events(signed)
-            .await
-            .map_err(|s| gateway_error("chaincode events", s))?
-            .into_inner();
+            .call("chaincode events", |channel| {
+                let signed = signed.clone();
+                async move { GatewayClient::new(channel).chaincode_events(signed).await }
+            })
+            .await?;
         let chaincode = chaincode.to_owned();
         Ok(stream.flat_map(move |item| {
             let events: Vec<Result<ChaincodeEvent, Error>> = match item {
@@ -306,11 +439,16 @@ impl Network {
             signature: self.identity().sign(&payload),
             payload,
         };
-        let mut stream = DeliverClient::new(self.gateway.inner.channel.clone())
-            .deliver(tokio_stream::once(envelope))
-            .await
-            .map_err(|s| gateway_error("block delivery", s))?
-            .into_inner();
+        let mut stream = self
+            .call("block delivery", |channel| {
+                let envelope = envelope.clone();
+                async move {
+                    DeliverClient::new(channel)
+                        .deliver(tokio_stream::once(envelope))
+                        .await
+                }
+            })
+            .await?;
         let mut blocks = Vec::new();
         while let Some(response) = stream
             .message()

@@ -2,6 +2,7 @@
 //! to the orderer, and awaited until it commits.
 
 use medcert_fabric_protos::common::{Envelope, Header, HeaderType};
+use medcert_fabric_protos::gateway::gateway_client::GatewayClient;
 use medcert_fabric_protos::gateway::{
     CommitStatusRequest, EndorseRequest, EvaluateRequest, SignedCommitStatusRequest, SubmitRequest,
 };
@@ -13,7 +14,7 @@ use medcert_fabric_protos::protos::{
 use prost::Message;
 use std::collections::HashMap;
 
-use crate::{Error, Network, block, gateway_error};
+use crate::{Error, Network, block};
 
 /// One chaincode on one channel.
 #[derive(Clone)]
@@ -166,7 +167,12 @@ impl Proposal {
             channel_id: self.network.channel.clone(),
             proposed_transaction: Some(self.signed),
         };
-        let response = answer("evaluation", self.network.client().evaluate(request))
+        let response = self
+            .network
+            .call("evaluation", |channel| {
+                let request = request.clone();
+                async move { GatewayClient::new(channel).evaluate(request).await }
+            })
             .await?
             .result
             .ok_or(Error::Incomplete("evaluate response without a result"))?;
@@ -186,7 +192,12 @@ impl Proposal {
             channel_id: self.network.channel.clone(),
             proposed_transaction: Some(self.signed),
         };
-        let envelope = answer("endorsement", self.network.client().endorse(request))
+        let envelope = self
+            .network
+            .call("endorsement", |channel| {
+                let request = request.clone();
+                async move { GatewayClient::new(channel).endorse(request).await }
+            })
             .await?
             .prepared_transaction
             .ok_or(Error::Incomplete("endorse response without a transaction"))?;
@@ -227,7 +238,12 @@ impl Transaction {
             channel_id: self.network.channel.clone(),
             prepared_transaction: Some(self.envelope),
         };
-        answer("submission", self.network.client().submit(request)).await?;
+        self.network
+            .call("submission", |channel| {
+                let request = request.clone();
+                async move { GatewayClient::new(channel).submit(request).await }
+            })
+            .await?;
         Ok(Submitted {
             network: self.network,
             tx_id: self.tx_id,
@@ -273,7 +289,13 @@ impl Submitted {
             signature: self.network.identity().sign(&request),
             request,
         };
-        let status = answer("commit status", self.network.client().commit_status(signed)).await?;
+        let status = self
+            .network
+            .call("commit status", |channel| {
+                let signed = signed.clone();
+                async move { GatewayClient::new(channel).commit_status(signed).await }
+            })
+            .await?;
         let code = TxValidationCode::try_from(status.result)
             .unwrap_or(TxValidationCode::InvalidOtherReason);
         if code != TxValidationCode::Valid {
@@ -296,14 +318,4 @@ impl Submitted {
             result: self.response.payload,
         })
     }
-}
-
-/// The answer of one Gateway call; a failure names the `operation`.
-async fn answer<T>(
-    operation: &'static str,
-    call: impl Future<Output = Result<tonic::Response<T>, tonic::Status>>,
-) -> Result<T, Error> {
-    call.await
-        .map(tonic::Response::into_inner)
-        .map_err(|status| gateway_error(operation, status))
 }

@@ -7,7 +7,7 @@ use std::time::SystemTime;
 
 use medcert_fabric::block::{self, BlockTransaction};
 use medcert_fabric::msp::{MspTrust, Role};
-use medcert_fabric::{Gateway, Identity};
+use medcert_fabric::{Gateway, Identity, PeerEndpoint};
 use medcert_fabric_protos::protos::TxValidationCode;
 use medcert_hospital_api::events::{
     RECORD_CREATED, RECORD_DELETED, RECORD_QUERIED, RECOVERY_COMPLETED, RecordDeleted,
@@ -22,11 +22,9 @@ use crate::auth::{Caller, error_chain};
 use crate::error::ServiceError;
 use crate::store::IssuedTicket;
 
-/// The hospital's peer, reached with the service's own identity.
-pub(crate) struct Peer {
-    pub(crate) endpoint: String,
-    pub(crate) host: String,
-    pub(crate) tls_ca_pem: Vec<u8>,
+/// The hospital's peers, reached with the service's own identity.
+pub(crate) struct Peers {
+    pub(crate) peers: Vec<PeerEndpoint>,
     pub(crate) identity: Identity,
 }
 
@@ -35,7 +33,7 @@ pub(crate) struct Chain {
     channel: String,
     chaincode: String,
     trust: MspTrust,
-    peer: Peer,
+    peers: Peers,
     /// Connected on first use, so the service starts while the peer is down.
     gateway: OnceCell<Gateway>,
 }
@@ -49,12 +47,12 @@ pub(crate) struct CommittedEvent {
 }
 
 impl Chain {
-    pub(crate) fn new(channel: &str, chaincode: &str, trust: MspTrust, peer: Peer) -> Self {
+    pub(crate) fn new(channel: &str, chaincode: &str, trust: MspTrust, peers: Peers) -> Self {
         Self {
             channel: channel.to_owned(),
             chaincode: chaincode.to_owned(),
             trust,
-            peer,
+            peers,
             gateway: OnceCell::new(),
         }
     }
@@ -62,12 +60,7 @@ impl Chain {
     async fn gateway(&self) -> Result<&Gateway, ServiceError> {
         self.gateway
             .get_or_try_init(|| {
-                Gateway::connect(
-                    &self.peer.endpoint,
-                    &self.peer.host,
-                    &self.peer.tls_ca_pem,
-                    self.peer.identity.clone(),
-                )
+                Gateway::connect_any(&self.peers.peers, self.peers.identity.clone())
             })
             .await
             .map_err(|e| ServiceError::Peer(error_chain("connecting to the peer", &e)))

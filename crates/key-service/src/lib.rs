@@ -58,7 +58,7 @@ pub mod proto {
 
 pub use auth::sign_request;
 pub use client::{Access, KeyServiceClient, KeyServiceError, PublicKeys, Shredded};
-pub use server::{Config, KeyServer, ServerError};
+pub use server::{Config, KeyServer, PeerAddress, ServerError};
 pub use store::StoreError;
 
 /// The default number of wrong passwords in a row that lock a patient.

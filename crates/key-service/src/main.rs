@@ -9,7 +9,7 @@ use anyhow::Context;
 use clap::Parser;
 use medcert_key_service::{
     Config, DEFAULT_MAX_PASSWORD_FAILURES, DOCTOR_ATTEMPTS_PER_MINUTE, KeyServer,
-    PATIENT_ATTEMPTS_PER_MINUTE,
+    PATIENT_ATTEMPTS_PER_MINUTE, PeerAddress,
 };
 
 #[derive(Parser)]
@@ -45,15 +45,15 @@ struct Cli {
     /// The hospital chaincode's name.
     #[arg(long)]
     chaincode: String,
-    /// The hospital's peer, host:port.
-    #[arg(long)]
-    peer_endpoint: String,
-    /// The name on the peer's TLS certificate.
-    #[arg(long)]
-    peer_host: String,
-    /// The peer's TLS CA certificate (PEM).
-    #[arg(long)]
-    peer_tls_ca: PathBuf,
+    /// One of the hospital's peers, host:port; repeated for each, in the order to try them.
+    #[arg(long, required = true)]
+    peer_endpoint: Vec<String>,
+    /// The name on that peer's TLS certificate (one per --peer-endpoint, in order).
+    #[arg(long, required = true)]
+    peer_host: Vec<String>,
+    /// That peer's TLS CA certificate, PEM (one per --peer-endpoint, in order).
+    #[arg(long, required = true)]
+    peer_tls_ca: Vec<PathBuf>,
     /// The service's own Fabric identity: its certificate (PEM).
     #[arg(long)]
     identity_cert: PathBuf,
@@ -92,6 +92,24 @@ async fn run() -> anyhow::Result<()> {
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .init();
     let cli = Cli::parse();
+    if cli.peer_host.len() != cli.peer_endpoint.len()
+        || cli.peer_tls_ca.len() != cli.peer_endpoint.len()
+    {
+        anyhow::bail!(
+            "give one --peer-host and one --peer-tls-ca for each --peer-endpoint, in the same order"
+        );
+    }
+    let peers = cli
+        .peer_endpoint
+        .into_iter()
+        .zip(cli.peer_host)
+        .zip(cli.peer_tls_ca)
+        .map(|((endpoint, host), tls_ca)| PeerAddress {
+            endpoint,
+            host,
+            tls_ca,
+        })
+        .collect();
     let config = Config {
         listen: cli.listen,
         state_dir: cli.state_dir,
@@ -102,9 +120,7 @@ async fn run() -> anyhow::Result<()> {
         msp_ca: cli.msp_ca,
         channel: cli.channel,
         chaincode: cli.chaincode,
-        peer_endpoint: cli.peer_endpoint,
-        peer_host: cli.peer_host,
-        peer_tls_ca: cli.peer_tls_ca,
+        peers,
         identity_cert: cli.identity_cert,
         identity_key: cli.identity_key,
         max_password_failures: cli.max_password_failures,

@@ -5,8 +5,8 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::SystemTime;
 
-use medcert_fabric::Identity;
 use medcert_fabric::msp::{CaError, MspTrust};
+use medcert_fabric::{Identity, PeerEndpoint};
 use tokio::net::TcpListener;
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
@@ -14,7 +14,7 @@ use tonic::transport::server::TcpIncoming;
 use tonic::transport::{Server, ServerTlsConfig};
 
 use crate::auth::{Gate, millis};
-use crate::evidence::{Chain, Peer};
+use crate::evidence::{Chain, Peers};
 use crate::proto::key_service_server::KeyServiceServer;
 use crate::service::{Service, Settings};
 use crate::store::{Store, StoreError, write_atomic};
@@ -41,12 +41,9 @@ pub struct Config {
     pub channel: String,
     /// The hospital chaincode's name.
     pub chaincode: String,
-    /// The hospital's peer (`host:port`), from which the service reads blocks.
-    pub peer_endpoint: String,
-    /// The name on the peer's TLS certificate.
-    pub peer_host: String,
-    /// The peer's TLS CA certificate, PEM.
-    pub peer_tls_ca: PathBuf,
+    /// The hospital's peers, from which the service reads blocks: the first that answers,
+    /// then another while one is down.
+    pub peers: Vec<PeerAddress>,
     /// The service's own Fabric identity (a member of the MSP): certificate, PEM.
     pub identity_cert: PathBuf,
     /// Its PKCS#8 private key, PEM.
@@ -59,6 +56,17 @@ pub struct Config {
     pub doctor_checks_per_minute: u32,
 }
 
+/// One of the hospital's peers, as the service reaches it.
+#[derive(Debug, Clone)]
+pub struct PeerAddress {
+    /// Its gRPC endpoint, `host:port`.
+    pub endpoint: String,
+    /// The name on its TLS certificate.
+    pub host: String,
+    /// Its TLS CA certificate, PEM.
+    pub tls_ca: PathBuf,
+}
+
 /// Why the service cannot start or stopped with an error.
 #[derive(Debug, thiserror::Error)]
 pub enum ServerError {
@@ -68,6 +76,9 @@ pub enum ServerError {
     /// A limit of 0 would lock every patient at once.
     #[error("the number of wrong passwords that lock a patient must be at least 1")]
     NoFailuresAllowed,
+    /// The service reads blocks from its hospital's peers, and was given none.
+    #[error("no peer of the hospital to read blocks from")]
+    NoPeers,
     /// A rate limit of zero would refuse every password check.
     #[error("the password checks allowed per patient and per doctor must be at least 1 a minute")]
     NoChecksAllowed,
@@ -122,7 +133,7 @@ pub struct KeyServer {
 impl KeyServer {
     /// Opens the state, makes or loads the TLS certificates, writes the TLS CA
     /// certificate out, binds `config.listen` and serves until [`KeyServer::stop`]. The
-    /// peer is connected on first use.
+    /// peers are connected on first use.
     pub async fn start(config: Config) -> Result<Self, ServerError> {
         if !config.listen.ip().is_loopback() {
             return Err(ServerError::NotLoopback(config.listen));
@@ -132,6 +143,9 @@ impl KeyServer {
         }
         if config.patient_checks_per_minute == 0 || config.doctor_checks_per_minute == 0 {
             return Err(ServerError::NoChecksAllowed);
+        }
+        if config.peers.is_empty() {
+            return Err(ServerError::NoPeers);
         }
         let trust =
             MspTrust::from_pem(&config.msp_id, &read(&config.msp_ca)?).map_err(|source| {
@@ -143,12 +157,18 @@ impl KeyServer {
         let identity =
             Identity::from_files(&config.msp_id, &config.identity_cert, &config.identity_key)
                 .map_err(ServerError::Identity)?;
-        let peer = Peer {
-            endpoint: config.peer_endpoint.clone(),
-            host: config.peer_host.clone(),
-            tls_ca_pem: read(&config.peer_tls_ca)?,
-            identity,
-        };
+        let peers = config
+            .peers
+            .iter()
+            .map(|peer| {
+                Ok(PeerEndpoint {
+                    endpoint: peer.endpoint.clone(),
+                    server_name: peer.host.clone(),
+                    tls_ca_pem: read(&peer.tls_ca)?,
+                })
+            })
+            .collect::<Result<_, ServerError>>()?;
+        let peers = Peers { peers, identity };
         let now = SystemTime::now();
         let store = Arc::new(Store::open(&config.state_dir, millis(now))?);
         let material = tls::load_or_create(&config.state_dir, &config.tls_host)?;
@@ -175,7 +195,7 @@ impl KeyServer {
             },
             Gate::new(trust.clone(), now),
             store,
-            Chain::new(&config.channel, &config.chaincode, trust, peer),
+            Chain::new(&config.channel, &config.chaincode, trust, peers),
         );
         // tonic's TLS server takes rustls's process-wide provider, which is ambiguous when
         // the build also enables aws-lc-rs for another crate: choose ring, as the clients

@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 
 use medcert_key_service::proto::Signed;
 use medcert_key_service::proto::key_service_client::KeyServiceClient as Rpc;
-use medcert_key_service::{Config, KeyServer, KeyServiceClient};
+use medcert_key_service::{Config, KeyServer, KeyServiceClient, PeerAddress};
 use tempfile::TempDir;
 use tonic::transport::{Certificate, Channel, ClientTlsConfig, Endpoint};
 
@@ -47,9 +47,11 @@ impl Hospital {
             channel: "hospital1".to_owned(),
             chaincode: "medcert".to_owned(),
             // Nothing listens there: the service connects to its peer only on first use.
-            peer_endpoint: "127.0.0.1:1".to_owned(),
-            peer_host: "peer0.hospital1.medcert.local".to_owned(),
-            peer_tls_ca: write("peer-tls-ca.pem", &msp.ca_pem),
+            peers: vec![PeerAddress {
+                endpoint: "127.0.0.1:1".to_owned(),
+                host: "peer0.hospital1.medcert.local".to_owned(),
+                tls_ca: write("peer-tls-ca.pem", &msp.ca_pem),
+            }],
             identity_cert: write("service-cert.pem", &service.cert_pem),
             identity_key: write("service-key.pem", &service.key_pem),
             max_password_failures: 5,
