@@ -1,11 +1,17 @@
-//! medcert-eip712's hand-written hashing against an independent EIP-712 implementation
-//! (ethers' `TypedData`, which hashes the standard JSON form wallets sign).
+//! medcert-eip712's digests, typed-data JSON and signatures against two independent
+//! EIP-712 implementations: ethers-rs' `TypedData`, fed JSON written here by hand, and
+//! ethers.js (`tests/ethers-js`), fed the JSON medcert prints for wallets. Each signs what
+//! the other verifies.
 
 #![allow(unused_crate_dependencies)] // a test binary links every dependency of its package
 
+mod ethers_js;
+
+use medcert_eip712::{Deletion, VerifyError, parse_signature, verify_signer};
 use medcert_ethereum::ethers::types::transaction::eip712::{Eip712, TypedData};
 use medcert_ethereum::{
-    CertificateAuthorization, CertificateDomain, Consent, deletion_digest, hospital_id,
+    CertificateAuthorization, CertificateDomain, Consent, PatientSigner, deletion_digest,
+    hospital_id,
 };
 use serde_json::json;
 
@@ -128,4 +134,109 @@ fn deletion_digest_matches_standard_eip712() {
         "message": {"channel": "hospital1", "recordId": "record-42", "nonce": "9"},
     }));
     assert_eq!(deletion_digest("hospital1", "record-42", 9), expected);
+}
+
+fn authorization() -> CertificateAuthorization {
+    CertificateAuthorization {
+        hospital: hospital_id("hospital1").unwrap(),
+        record_id: [0x11; 32],
+        cid: "bafybeigdyrzt5sfp7udm7hu76uh7y26nf3efuylqabf3oclgtqy55fbzdi".into(),
+        content_fingerprint: [0xc0; 32],
+        watermark_fingerprint: [0x3a; 32],
+        nonce: u64::MAX,
+    }
+}
+
+fn consent() -> Consent {
+    Consent {
+        hospital: hospital_id("hospital2").unwrap(),
+        certificate_id: 12,
+        expiry: u64::MAX,
+        nonce: u64::MAX - 1,
+    }
+}
+
+fn deletion() -> Deletion {
+    Deletion {
+        channel: "hospital1".into(),
+        record_id: "record-42".into(),
+        nonce: u64::MAX,
+    }
+}
+
+/// Each message's typed-data JSON and medcert's digest of it.
+fn messages() -> [(serde_json::Value, [u8; 32]); 3] {
+    [
+        (
+            authorization().typed_data(&domain()),
+            authorization().digest(&domain()),
+        ),
+        (consent().typed_data(&domain()), consent().digest(&domain())),
+        (deletion().typed_data(), deletion().digest()),
+    ]
+}
+
+/// A random patient and their secret key, as another wallet would hold it.
+fn random_patient() -> (PatientSigner, [u8; 32]) {
+    let patient = PatientSigner::from_seed(&rand::random());
+    let secret = patient.signing_key().to_bytes().into();
+    (patient, secret)
+}
+
+#[test]
+fn ethers_js_hashes_medcerts_typed_data_to_medcerts_digests_and_recovers_its_signatures() {
+    let (patient, _) = random_patient();
+    for (typed_data, digest) in messages() {
+        let signature = patient.sign_digest(&digest);
+        let ethers = ethers_js::verify(&typed_data, &signature);
+        assert_eq!(ethers.digest, digest, "{typed_data}");
+        assert_eq!(ethers.signer, patient.address(), "{typed_data}");
+    }
+}
+
+#[test]
+fn signatures_made_by_ethers_js_are_accepted_as_the_patients_and_no_one_elses() {
+    let (patient, secret) = random_patient();
+    let (stranger, _) = random_patient();
+    for (typed_data, digest) in messages() {
+        let ethers = ethers_js::sign(&typed_data, &secret);
+        assert_eq!(ethers.signer, patient.address());
+        let signature = parse_signature(ethers.signature.as_deref().unwrap()).unwrap();
+        assert_eq!(
+            verify_signer(&digest, &signature, &patient.address()),
+            Ok(())
+        );
+        assert_eq!(
+            verify_signer(&digest, &signature, &stranger.address()),
+            Err(VerifyError::WrongSigner {
+                expected: stranger.address(),
+                signer: patient.address(),
+            })
+        );
+    }
+}
+
+/// The chaincode's tests submit `tests/ethers-js/deletion-signed.json` as a deletion
+/// request signed by another wallet; it must be what ethers.js signs, for medcert's JSON.
+#[test]
+fn the_chaincodes_wallet_signed_deletion_is_ethers_js_signing_medcerts_json() {
+    let path = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../tests/ethers-js/deletion-signed.json"
+    );
+    let fixture: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+    let deletion = Deletion {
+        channel: "hospital1".into(),
+        record_id: "R-1".into(),
+        nonce: 1,
+    };
+    assert_eq!(fixture["typedData"], deletion.typed_data());
+    let secret: [u8; 32] = hex::decode(&fixture["privateKey"].as_str().unwrap()[2..])
+        .unwrap()
+        .try_into()
+        .unwrap();
+    let ethers = ethers_js::sign(&deletion.typed_data(), &secret);
+    assert_eq!(ethers.signature.as_deref(), fixture["signature"].as_str());
+    assert_eq!(ethers.digest, deletion.digest());
 }
