@@ -331,6 +331,36 @@ async fn deletion_needs_the_patients_signature_and_a_fresh_nonce() {
     assert_eq!(deleted, [true, false]);
 }
 
+/// A deletion request signed by another wallet: ethers.js signed medcert's typed-data JSON
+/// (`tests/ethers-js/deletion-signed.json`; medcert-ethereum's `typed_data` test checks
+/// ethers.js still signs exactly that).
+#[tokio::test]
+async fn deletion_signed_by_a_standard_wallet_is_accepted() {
+    let fixture: serde_json::Value = serde_json::from_str(include_str!(
+        "../../../../tests/ethers-js/deletion-signed.json"
+    ))
+    .unwrap();
+    let message = &fixture["typedData"]["message"];
+    assert_eq!(
+        (&message["channel"], &message["recordId"], &message["nonce"]),
+        (&"hospital1".into(), &"R-1".into(), &"1".into()),
+        "Chain::delete submits record R-1 of channel hospital1 with nonce 1"
+    );
+    let secret = hex::decode(&fixture["privateKey"].as_str().unwrap()[2..]).unwrap();
+    let mut chain = Chain::new().await;
+    chain.patient = PatientSigner::from_bytes(&secret.try_into().unwrap()).unwrap();
+    ok(&chain.register("T-1").await);
+    ok(&chain.create_accepted("R-1").await);
+
+    ok(&chain.delete(fixture["signature"].as_str().unwrap()).await);
+    let tombstone: serde_json::Value =
+        serde_json::from_slice(&chain.ledger.committed()[&keys::tombstone("R-1")]).unwrap();
+    assert_eq!(
+        tombstone["deleted_by"].as_str().unwrap(),
+        fixture["signer"].as_str().unwrap().to_lowercase()
+    );
+}
+
 #[tokio::test]
 async fn a_deleted_records_id_is_never_reused() {
     let mut chain = Chain::new().await;
