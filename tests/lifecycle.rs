@@ -23,9 +23,9 @@ use medcert_flows::query::record_state;
 use medcert_flows::recover::RecoverReport;
 use medcert_flows::verify::VerdictReport;
 use medcert_flows::{
-    Actor, ConsentFile, ConsentRequest, CreateRequest, DeleteRequest, FlowError, PatientWallet,
-    QueryRequest, Quiet, RecoverRequest, RegisterRequest, create_record, delete_record,
-    init_network, query_record, recover, register_patient, sign_consent,
+    Actor, ConsentFile, ConsentRequest, CreateRequest, DeleteRequest, FlowError, PatientAgent,
+    PatientWallet, QueryRequest, Quiet, RecoverRequest, RegisterRequest, create_record,
+    delete_record, init_network, query_record, recover, register_patient, sign_consent,
 };
 use medcert_network::{Hospital, Network};
 use medcert_relay::{Relay, RelayConfig};
@@ -96,30 +96,35 @@ impl World {
         out
     }
 
+    /// A recovery at hospital `hospital` while `patient`'s agent runs beside it.
     async fn recover(
         &self,
+        patient: &str,
         hospital: usize,
         treatment_number: &str,
         password: &Zeroizing<String>,
         consent: &Path,
         record_id: &str,
     ) -> Result<RecoverReport, FlowError> {
-        recover(
-            &self.network,
-            &RecoverRequest {
-                hospital: &self.h(hospital).id,
-                doctor: 0,
-                treatment_number,
-                password,
-                consent,
-                record_id: Some(record_id),
-                resume: None,
-                wait: RELAY_WAIT,
-                out: None,
-            },
-            &Quiet,
-        )
-        .await
+        let request = RecoverRequest {
+            hospital: &self.h(hospital).id,
+            doctor: 0,
+            treatment_number,
+            password,
+            consent,
+            record_id: Some(record_id),
+            resume: None,
+            wait: RELAY_WAIT,
+            out: None,
+        };
+        PatientAgent::open(&self.network, &self.patients, patient)
+            .await
+            .unwrap()
+            .beside(
+                Duration::from_millis(50),
+                recover(&self.network, &request, &Quiet),
+            )
+            .await
     }
 
     /// Whether `record_id` exists (active or deleted) on hospital `n`'s chain.
@@ -243,7 +248,7 @@ async fn records_are_deleted_and_recovered_elsewhere_only_with_consent() {
         .consent(alice, 1, certificate, Duration::from_secs(3600))
         .await;
     let recovered = world
-        .recover(1, &t2, &password, &consent, &record)
+        .recover(alice, 1, &t2, &password, &consent, &record)
         .await
         .unwrap();
     assert!(
@@ -259,7 +264,9 @@ async fn records_are_deleted_and_recovered_elsewhere_only_with_consent() {
     assert!(world.on_chain(1, &record).await);
 
     // Refusals. A spent consent: the contract refuses the replayed nonce.
-    let replay = world.recover(1, &t2, &password, &consent, "R-replay").await;
+    let replay = world
+        .recover(alice, 1, &t2, &password, &consent, "R-replay")
+        .await;
     assert!(
         matches!(replay, Err(FlowError::RecoveryFailed { .. })),
         "{replay:?}"
@@ -271,7 +278,7 @@ async fn records_are_deleted_and_recovered_elsewhere_only_with_consent() {
         .consent(alice, 1, certificate, Duration::from_secs(3600))
         .await;
     let wrong_password = world
-        .recover(1, &t2, &wrong, &fresh, "R-wrong-password")
+        .recover(alice, 1, &t2, &wrong, &fresh, "R-wrong-password")
         .await;
     assert!(
         matches!(wrong_password, Err(FlowError::WrongPassword { .. })),
@@ -283,7 +290,9 @@ async fn records_are_deleted_and_recovered_elsewhere_only_with_consent() {
         .consent(alice, 1, certificate, Duration::from_secs(1))
         .await;
     tokio::time::sleep(Duration::from_secs(3)).await;
-    let expired = world.recover(1, &t2, &password, &short, "R-expired").await;
+    let expired = world
+        .recover(alice, 1, &t2, &password, &short, "R-expired")
+        .await;
     match expired {
         Err(FlowError::RecoveryFailed { reason, .. }) => {
             assert!(reason.contains("expired"), "{reason}")
@@ -296,7 +305,7 @@ async fn records_are_deleted_and_recovered_elsewhere_only_with_consent() {
     world.register(mallory, 1, &password).await;
     let forged = forge_signature(&world, &fresh, mallory).await;
     let unconsented = world
-        .recover(1, &t2, &password, &forged, "R-unconsented")
+        .recover(alice, 1, &t2, &password, &forged, "R-unconsented")
         .await;
     assert!(
         matches!(unconsented, Err(FlowError::RecoveryFailed { .. })),
@@ -311,7 +320,7 @@ async fn records_are_deleted_and_recovered_elsewhere_only_with_consent() {
         .consent(alice, 1, tampered_certificate, Duration::from_secs(3600))
         .await;
     let tampered = world
-        .recover(1, &t2, &password, &consent, "R-tampered")
+        .recover(alice, 1, &t2, &password, &consent, "R-tampered")
         .await;
     assert!(
         matches!(tampered, Err(FlowError::NotAuthentic(_))),

@@ -186,7 +186,7 @@ async fn one_round(
         hospitals
             .iter()
             .zip(&consents)
-            .map(|(hospital, path)| recover_once(network, patient, hospital, path)),
+            .map(|(hospital, path)| recover_once(network, workspace, patient, hospital, path)),
     )
     .await;
     let mut baselines = Vec::new();

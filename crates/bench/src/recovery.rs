@@ -20,8 +20,8 @@ use medcert_flows::digest::{ContentFingerprint, Fingerprints, HashC, WatermarkFi
 use medcert_flows::hospital_api::ClientError;
 use medcert_flows::store::StoreError;
 use medcert_flows::{
-    ConsentRequest, FlowError, Quiet, RecoverRequest, StoreFlowRequest, recover, sign_consent,
-    store as store_flow,
+    ConsentRequest, FlowError, PatientAgent, Quiet, RecoverRequest, StoreFlowRequest, recover,
+    sign_consent, store as store_flow,
 };
 use medcert_network::{Hospital, Network};
 
@@ -36,6 +36,9 @@ use crate::fixtures::{Patient, Workspace};
 
 /// Longest wait for the relay's answer to one request.
 const RELAY_WAIT: Duration = Duration::from_secs(120);
+/// How often the patient's agent beside a recovery checks the certificate chain: one
+/// `eth_getLogs` per unsettled consent.
+const AGENT_INTERVAL: Duration = Duration::from_millis(40);
 /// How long a consent of the benchmark stays valid.
 const CONSENT_VALIDITY: Duration = Duration::from_secs(3600);
 
@@ -134,10 +137,12 @@ pub struct RecoveryTimes {
     pub store_again: f64,
 }
 
-/// One cross-chain recovery at `hospital` with the consent at `consent_path`; the
-/// recovered copy is removed again afterwards.
+/// One cross-chain recovery at `hospital` with the consent at `consent_path`, with the
+/// patient's agent running beside it to release the key; the recovered copy is removed
+/// again afterwards.
 pub async fn recover_once(
     network: &Network,
+    workspace: &Workspace,
     patient: &Patient,
     hospital: &Hospital,
     consent_path: &Path,
@@ -157,25 +162,36 @@ pub async fn recover_once(
         wait: RELAY_WAIT,
         out: None,
     };
-    let mut attempt = 1;
-    let report = loop {
-        match recover(network, &request, &Quiet).await {
-            Err(e) if attempt < CONFLICT_ATTEMPTS && is_write_conflict(&e) => {
-                // Another client of the shared network raced this request for the
-                // channel's recovery counter; nothing was recorded, so ask again.
-                tracing::warn!(hospital = %hospital.id, error = %e, "recovery request retried");
-                CONFLICTS_RETRIED.fetch_add(1, Ordering::Relaxed);
-                attempt += 1;
+    let patients_dir = workspace.patients_dir();
+    let agent = PatientAgent::open(network, &patients_dir, &patient.name).await?;
+    let recovered = agent.beside(AGENT_INTERVAL, async {
+        let mut attempt = 1;
+        loop {
+            match recover(network, &request, &Quiet).await {
+                Err(e) if attempt < CONFLICT_ATTEMPTS && is_write_conflict(&e) => {
+                    // Another client of the shared network raced this request for the
+                    // channel's recovery counter; nothing was recorded, so ask again.
+                    tracing::warn!(hospital = %hospital.id, error = %e, "recovery request retried");
+                    CONFLICTS_RETRIED.fetch_add(1, Ordering::Relaxed);
+                    attempt += 1;
+                }
+                outcome => break outcome,
             }
-            outcome => break outcome?,
         }
-    };
+    });
+    let report = recovered.await?;
     std::fs::remove_file(consent_path)
         .map_err(BenchError::io("cannot remove a consent file", consent_path))?;
     remove_stored(network, &report.stored.hash_c).await?;
     let t = &report.timings_ms;
     Ok(RecoveryTimes {
-        end_to_end: t.request + t.relay_wait + t.ipfs_get + t.decrypt + t.verify,
+        end_to_end: t.request
+            + t.relay_wait
+            + t.ipfs_get
+            + t.patient_release
+            + t.release_key
+            + t.decrypt
+            + t.verify,
         request: t.request,
         relay_wait: t.relay_wait,
         ipfs_get: t.ipfs_get,
@@ -214,7 +230,7 @@ impl Route<'_> {
         consent_path: &Path,
     ) -> Result<(), BenchError> {
         match self {
-            Route::CrossChain => recover_once(network, patient, hospital, consent_path)
+            Route::CrossChain => recover_once(network, workspace, patient, hospital, consent_path)
                 .await
                 .map(drop),
             Route::Baseline(baseline) => baseline

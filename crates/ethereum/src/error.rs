@@ -53,6 +53,9 @@ pub enum EthereumError {
     /// A log lacks its block, transaction or index, as a log not yet mined does.
     #[error("the node returned a log without its block, transaction or index")]
     PendingLog,
+    /// The node answered no latest block.
+    #[error("the node has no latest block")]
+    NoBlock,
     /// A private key is not 32 bytes of hex or not a valid scalar.
     #[error("not a valid secp256k1 private key (expected 32 bytes of hex)")]
     InvalidPrivateKey,

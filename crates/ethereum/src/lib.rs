@@ -527,6 +527,85 @@ impl MedicalCertificateClient {
     /// Sends a call and waits for its receipt and confirmations. Refusals are caught at
     /// gas estimation, before anything is sent.
     async fn send<D>(
+    /// The `RecoveryServed` events of certificate `certificate_id` to `hospital` (see
+    /// [`hospital_id`]), searching from `from_block`, in chain order.
+    pub async fn recoveries_served(
+        &self,
+        certificate_id: u64,
+        hospital: [u8; 32],
+        from_block: u64,
+    ) -> Result<Vec<RecoveryServed>, EthereumError> {
+        let mut certificate = [0u8; 32];
+        certificate[24..].copy_from_slice(&certificate_id.to_be_bytes());
+        let filter = Filter::new()
+            .address(self.address())
+            .topic0(RecoveryServedFilter::signature())
+            .topic2(H256::from(certificate))
+            .topic3(H256::from(hospital))
+            .from_block(from_block);
+        let logs = self
+            .contract
+            .client()
+            .get_logs(&filter)
+            .await
+            .map_err(|e| EthereumError::Rpc(Box::new(e)))?;
+        logs.into_iter().map(recovery_served).collect()
+    }
+
+    /// Sends `amount` wei from this client's account to `to` when `to` holds less than
+    /// `minimum`; answers whether it sent. A development chain's funded account pays the
+    /// gas of accounts (a patient's) that have never been funded.
+    pub async fn top_up(
+        &self,
+        to: Address,
+        minimum: U256,
+        amount: U256,
+    ) -> Result<bool, EthereumError> {
+        let client = self.contract.client();
+        let balance = client
+            .get_balance(to, None)
+            .await
+            .map_err(|e| EthereumError::Rpc(Box::new(e)))?;
+        if balance >= minimum {
+            return Ok(false);
+        }
+        let transfer = ethers::types::TransactionRequest::new()
+            .to(to)
+            .value(amount);
+        let pending = client
+            .send_transaction(transfer, None)
+            .await
+            .map_err(|e| EthereumError::Rpc(Box::new(e)))?;
+        let tx_hash = pending.tx_hash();
+        let receipt = tokio::time::timeout(self.config.timeout, pending)
+            .await
+            .map_err(|_| EthereumError::Timeout {
+                what: "a transfer's receipt",
+                after: self.config.timeout,
+            })?
+            .map_err(|e| EthereumError::Rpc(Box::new(e)))?
+            .ok_or(EthereumError::Dropped(tx_hash))?;
+        if receipt.status != Some(U64::one()) {
+            return Err(EthereumError::Failed {
+                tx_hash,
+                block: receipt.block_number.map(|b| b.as_u64()),
+            });
+        }
+        Ok(true)
+    }
+
+    /// The timestamp of the chain's latest block, by which the contract judges expiry.
+    pub async fn latest_block_time(&self) -> Result<u64, EthereumError> {
+        let block = self
+            .contract
+            .client()
+            .get_block(ethers::types::BlockNumber::Latest)
+            .await
+            .map_err(|e| EthereumError::Rpc(Box::new(e)))?
+            .ok_or(EthereumError::NoBlock)?;
+        to_u64(block.timestamp, "a block timestamp")
+    }
+
         &self,
         call: FunctionCall<Arc<Client>, Client, D>,
     ) -> Result<TransactionReceipt, EthereumError>

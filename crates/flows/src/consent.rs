@@ -1,30 +1,28 @@
 //! The patient's consent: hospital H' may recover one certificate once.
 //!
-//! The patient reads the envelope header of the certificate's record from IPFS, opens the
-//! DEK with their X25519 key, re-wraps it to H''s key (as registered on the contract, and
-//! the same as H''s key service publishes), signs an EIP-712 consent with a fresh random
-//! nonce and an expiry, and writes a consent file for H''s doctor.
+//! A consent is a signature only (DESIGN.md, "Trust"): the patient signs an EIP-712
+//! consent with a fresh random nonce and an expiry, records it in their wallet (so that
+//! their agent knows it) and writes a consent file for H''s doctor. The file opens
+//! nothing: the record's key reaches H' only when the patient's agent releases it on the
+//! certificate chain after the recovery was served (see [`crate::agent`]).
 
 use std::io::Write;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use medcert_crypto::{
-    CryptoError, Dek, EnvelopeHeader, KeyBinding, PublicKey, WrapPurpose, WrappedKey, wrap_key,
-};
 use medcert_eip712::{Consent, SignedConsent, hospital_id};
 use medcert_ethereum::ethers::types::Address;
 use medcert_network::Network;
 use serde::{Deserialize, Serialize};
 
-use crate::connect::{certificate_reader, ipfs, public_keys};
+use crate::connect::certificate_reader;
 use crate::error::FlowError;
 use crate::ids::word_text;
-use crate::wallet::PatientWallet;
+use crate::wallet::{IssuedConsent, PatientWallet};
 
 /// The version of the consent file format.
-pub const CONSENT_FILE_VERSION: u32 = 1;
+pub const CONSENT_FILE_VERSION: u32 = 2;
 
 /// What the patient hands to the recovering hospital's doctor.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -35,7 +33,7 @@ pub struct ConsentFile {
     pub hospital: String,
     /// The certificate to be recovered.
     pub certificate_id: u64,
-    /// The record's id and hospital where it was created (H), from the envelope.
+    /// The record's id at the hospital where it was created (H), from the certificate.
     pub record_id: String,
     /// The hospital where the record was created (H).
     pub source_hospital: String,
@@ -49,8 +47,6 @@ pub struct ConsentFile {
     pub nonce: u64,
     /// [`SignedConsent::to_bytes`] in hex: what `RequestRecovery` carries to the relay.
     pub signed_consent: String,
-    /// The DEK wrapped to H''s key for [`WrapPurpose::Recovery`] of `record_id`, hex.
-    pub wrapped_key: String,
 }
 
 impl ConsentFile {
@@ -80,7 +76,6 @@ impl ConsentFile {
                 path: path.to_owned(),
             });
         }
-        file.wrapped_key()?;
         Ok(file)
     }
 
@@ -91,15 +86,6 @@ impl ConsentFile {
             source,
         })?;
         SignedConsent::from_bytes(&bytes).map_err(FlowError::ConsentEncoding)
-    }
-
-    /// The record's key, wrapped to H'.
-    pub fn wrapped_key(&self) -> Result<WrappedKey, FlowError> {
-        let bytes = hex::decode(&self.wrapped_key).map_err(|source| FlowError::ConsentHex {
-            field: "wrapped key",
-            source,
-        })?;
-        Ok(WrappedKey::from_bytes(&bytes)?)
     }
 }
 
@@ -146,7 +132,7 @@ pub async fn sign_consent(
     if request.valid_for.is_zero() {
         return Err(FlowError::ZeroValidity);
     }
-    let wallet = PatientWallet::open(patients_dir, request.patient)?;
+    let mut wallet = PatientWallet::open(patients_dir, request.patient)?;
     let client = certificate_reader(network)?;
     let certificate = client.certificate(request.certificate_id).await?;
     if certificate.patient != Address::from(wallet.signer().address()) {
@@ -161,42 +147,10 @@ pub async fn sign_consent(
         });
     }
 
-    // H''s key as the contract knows it; the relay serves the consent to that hospital.
-    let registered = client.hospital(hospital_word).await?;
-    let registered: [u8; 32] =
-        registered
-            .public_key
-            .as_ref()
-            .try_into()
-            .map_err(|_| FlowError::MalformedHospitalKey {
-                hospital: hospital.id.clone(),
-                len: registered.public_key.len(),
-            })?;
-    // The key H''s key service holds: a stale registration would wrap to a key no one has.
-    if public_keys(hospital).await?.hospital_key.to_bytes() != registered {
-        return Err(FlowError::KeyNotRegistered {
-            hospital: hospital.id.clone(),
-        });
-    }
-
-    let header = envelope_header(&ipfs(network)?, &certificate.cid).await?;
-    if hospital_id(&header.hospital_id) != Some(certificate.hospital)
-        || word_text(&certificate.record_id) != header.record_id
-    {
-        return Err(FlowError::NotAuthentic(format!(
-            "the envelope {} names record {} of {}, not certificate {}'s record",
-            certificate.cid, header.record_id, header.hospital_id, request.certificate_id
-        )));
-    }
-    let dek = unwrap_envelope_key(&wallet, &header)?;
-    let wrapped = wrap_key(
-        &dek,
-        &PublicKey::from_bytes(registered),
-        &KeyBinding {
-            record_id: &header.record_id,
-            purpose: WrapPurpose::Recovery,
-        },
-    )?;
+    // The relay serves a consent only to a hospital registered on the contract.
+    client.hospital(hospital_word).await?;
+    let source_hospital = word_text(&certificate.hospital);
+    let record_id = word_text(&certificate.record_id);
 
     let now = SystemTime::now()
         .duration_since(UNIX_EPOCH)
@@ -214,15 +168,23 @@ pub async fn sign_consent(
         version: CONSENT_FILE_VERSION,
         hospital: hospital.id.clone(),
         certificate_id: request.certificate_id,
-        record_id: header.record_id.clone(),
-        source_hospital: header.hospital_id.clone(),
+        record_id,
+        source_hospital,
         cid: certificate.cid.clone(),
         patient_address: wallet.info().address.clone(),
         expiry: consent.expiry,
         nonce: consent.nonce,
         signed_consent: hex::encode(signed.to_bytes()),
-        wrapped_key: hex::encode(wrapped.as_bytes()),
     };
+    // The agent releases a key only for a consent its wallet knows, so record it first.
+    wallet.add_consent(IssuedConsent {
+        hospital: hospital.id.clone(),
+        certificate_id: request.certificate_id,
+        nonce: consent.nonce,
+        expiry: consent.expiry,
+        revoked: false,
+        settled: None,
+    })?;
     write_new(
         request.out,
         &serde_json::to_vec_pretty(&file).expect("serialises"),
@@ -231,31 +193,6 @@ pub async fn sign_consent(
         path: request.out.to_owned(),
         consent: file,
     })
-}
-
-/// The patient's copy of a record's key, from the envelope header.
-fn unwrap_envelope_key(wallet: &PatientWallet, header: &EnvelopeHeader) -> Result<Dek, FlowError> {
-    header.unwrap_dek(wallet.x25519()).map_err(|e| match e {
-        CryptoError::WrongKey(_) => FlowError::EnvelopeNotForPatient {
-            record_id: header.record_id.clone(),
-            patient: wallet.info().name.clone(),
-            source: e,
-        },
-        other => other.into(),
-    })
-}
-
-/// Reads just the envelope header of `cid` from IPFS.
-async fn envelope_header(
-    ipfs: &medcert_ipfs::Ipfs,
-    cid: &str,
-) -> Result<EnvelopeHeader, FlowError> {
-    let chunks = Box::pin(ipfs.cat(cid).await?);
-    let mut reader =
-        tokio_util::io::StreamReader::new(futures_util::StreamExt::map(chunks, |chunk| {
-            chunk.map_err(std::io::Error::other)
-        }));
-    Ok(EnvelopeHeader::read_async(&mut reader).await?)
 }
 
 /// Writes a new file beside its final name and renames it into place.
@@ -284,7 +221,6 @@ fn write_new(path: &Path, bytes: &[u8]) -> Result<(), FlowError> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use medcert_crypto::{Dek, HpkeKeyPair};
     use medcert_eip712::PatientSigner;
 
     fn sample() -> ConsentFile {
@@ -303,15 +239,6 @@ mod tests {
             consent,
             signature: signer.sign_consent(&consent, &domain),
         };
-        let wrapped = wrap_key(
-            &Dek::generate(),
-            &HpkeKeyPair::generate().public_key(),
-            &KeyBinding {
-                record_id: "R-1",
-                purpose: WrapPurpose::Recovery,
-            },
-        )
-        .unwrap();
         ConsentFile {
             version: CONSENT_FILE_VERSION,
             hospital: "hospital3".into(),
@@ -323,7 +250,6 @@ mod tests {
             expiry: 2_000_000_000,
             nonce: 5,
             signed_consent: hex::encode(signed.to_bytes()),
-            wrapped_key: hex::encode(wrapped.as_bytes()),
         }
     }
 
@@ -360,10 +286,18 @@ mod tests {
             "{error}"
         );
 
-        let mut short_key = sample();
-        short_key.wrapped_key = "abcd".into();
-        std::fs::write(&path, serde_json::to_vec(&short_key).unwrap()).unwrap();
+        let mut short_signature = sample();
+        short_signature.signed_consent = "abcd".into();
+        std::fs::write(&path, serde_json::to_vec(&short_signature).unwrap()).unwrap();
         assert!(ConsentFile::read(&path).is_err());
+
+        let mut old = serde_json::to_value(sample()).unwrap();
+        old["version"] = 1.into();
+        std::fs::write(&path, serde_json::to_vec(&old).unwrap()).unwrap();
+        assert!(matches!(
+            ConsentFile::read(&path),
+            Err(FlowError::ConsentVersion { version: 1, .. })
+        ));
 
         let missing = tmp.path().join("missing.json");
         assert!(matches!(

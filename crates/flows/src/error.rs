@@ -379,6 +379,40 @@ pub enum FlowError {
         /// How long the flow waited, in seconds.
         waited_s: u64,
     },
+    /// The relay served the recovery, but the patient's agent had not released the
+    /// record's key when the wait ran out.
+    #[error(
+        "recovery {index} was served (request {request_id}) but the patient's agent has not released the key after {waited_s} s"
+    )]
+    KeyNotReleased {
+        /// The recovery's index on the hospital chain.
+        index: u64,
+        /// The served request's id, `0x` hex.
+        request_id: String,
+        /// How long the flow waited, in seconds.
+        waited_s: u64,
+    },
+    /// The patient's wallet holds no consent with this nonce.
+    #[error("patient {patient} signed no consent with nonce {nonce} (see their wallet.json)")]
+    UnknownConsent {
+        /// The patient.
+        patient: String,
+        /// The nonce asked for.
+        nonce: u64,
+    },
+    /// A `RecoveryServed` the node reported could not be proven against the chain's
+    /// verified headers; the agent releases nothing for it.
+    #[error("the service of request {request_id} is not proven: {what}")]
+    ServiceUnproven {
+        /// The request, `0x` hex.
+        request_id: String,
+        /// What failed.
+        what: String,
+    },
+    /// A proof about the certificate chain failed: its node's answers are inconsistent,
+    /// or the chain was reorganised or reset under a verified checkpoint.
+    #[error("certificate chain proof")]
+    Proof(#[from] medcert_ethereum::proof::ProofError),
     /// An answer or file is not JSON of the shape expected.
     #[error("{what} from {from} is not JSON of the expected shape")]
     MalformedJson {
@@ -463,7 +497,9 @@ impl FlowError {
             FlowError::Ipfs(IpfsError::Unreachable { .. } | IpfsError::Timeout { .. }) => {
                 FailureKind::Unreachable
             }
-            FlowError::RecoveryTimeout { .. } => FailureKind::Unreachable,
+            FlowError::RecoveryTimeout { .. } | FlowError::KeyNotReleased { .. } => {
+                FailureKind::Unreachable
+            }
             _ => FailureKind::Failed,
         }
     }

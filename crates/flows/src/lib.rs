@@ -11,6 +11,7 @@
 #![warn(missing_docs)]
 #![cfg_attr(test, allow(unused_crate_dependencies))] // a test binary links every dependency of its package
 
+pub mod agent;
 pub mod certificates;
 pub mod certify;
 pub mod connect;
@@ -25,6 +26,7 @@ pub mod observer;
 pub mod query;
 pub mod recover;
 pub mod register;
+pub mod revoke;
 pub mod store;
 pub mod unlock;
 pub mod verify;
@@ -35,6 +37,7 @@ use std::time::Instant;
 /// The hospital chain's interface, whose answers the reports carry.
 pub use medcert_hospital_api as hospital_api;
 
+pub use agent::{PatientAgent, ReleasePass};
 pub use certificates::{CertificatesRequest, list_certificates};
 pub use certify::{CertifyRequest, certify_record};
 pub use connect::Actor;
@@ -47,6 +50,7 @@ pub use observer::{Observer, Quiet, Step};
 pub use query::{QueryRequest, query_record};
 pub use recover::{RecoverRequest, recover};
 pub use register::{RegisterRequest, register_patient};
+pub use revoke::{revoke_certificate, revoke_consent};
 pub use store::{CreateRequest, StoreFlowRequest, create_record, store};
 pub use unlock::{UnlockRequest, unlock_patient};
 pub use verify::{VerifyError, verify_file};

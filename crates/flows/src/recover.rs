@@ -3,9 +3,10 @@
 //!
 //! H''s key service checks the patient's password → HB `RequestRecovery` with its ticket
 //! → the relay serves it on the certificate chain and answers with `CompleteRecovery` or
-//! `FailRecovery` → on completion: IPFS cat by CID → H''s key service, shown the
-//! committed `CompleteRecovery`, opens the consent's re-wrapped DEK and releases it to the
-//! doctor → decrypt → the content fingerprint and the watermark must be the
+//! `FailRecovery` → on completion: IPFS cat by CID, and a wait for the patient's agent
+//! to release the record's key on the certificate chain (wrapped to H''s published key,
+//! only after it verified the `RecoveryServed`) → H''s key service, shown the committed
+//! `CompleteRecovery`, opens that key and releases it to the doctor → decrypt → the content fingerprint and the watermark must be the
 //! certificate's and the source hospital's → stored again at H' like any store (password
 //! ticket, new DEK deposited in the key service, new Hash C, `CreateRecord`). Nothing is
 //! stored unless every check passes.
@@ -15,14 +16,14 @@ use std::io::BufReader;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use medcert_crypto::{CryptoError, EnvelopeHeader};
+use medcert_crypto::{CryptoError, EnvelopeHeader, WrappedKey};
 use medcert_hospital_api::{Function, HospitalClient, RecoveryResult, RecoveryState, args};
 use medcert_key_service::Access;
 use medcert_network::Network;
 use serde::Serialize;
 use zeroize::Zeroizing;
 
-use crate::connect::{Actor, csp, hospital_client, ipfs, key_service};
+use crate::connect::{Actor, certificate_reader, csp, hospital_client, ipfs, key_service};
 use crate::consent::ConsentFile;
 use crate::digest::{ContentFingerprint, Fingerprints, WatermarkFingerprint, hex32};
 use crate::error::FlowError;
@@ -33,9 +34,10 @@ use crate::store::{Services, StoreRequest, Stored, create_ticket, store_marked};
 use crate::verify::{VerdictReport, VerifyReport, verify_file};
 use crate::{ms, scratch_dir};
 
-/// How often the recovery's status is read while waiting for the relay. A status read is
-/// one peer query (a few ms); at 200 ms the wait was quantised to whole polls and added
-/// about 100 ms to every recovery (docs/bench, Figure 5).
+/// How often the recovery's status is read while waiting for the relay, and the
+/// certificate chain for the patient's release. A read is one query (a few ms); at 200 ms
+/// the wait was quantised to whole polls and added about 100 ms to every recovery
+/// (docs/bench, Figure 5).
 const POLL_INTERVAL: Duration = Duration::from_millis(40);
 
 /// A doctor at H' recovering a record for a patient registered at H'.
@@ -70,6 +72,8 @@ pub struct RecoverTimings {
     pub relay_wait: f64,
     /// Fetching the envelope from IPFS.
     pub ipfs_get: f64,
+    /// Waiting for the patient's agent to release the record's key on the certificate chain.
+    pub patient_release: f64,
     /// The key service releasing the record's key for the completed recovery.
     pub release_key: f64,
     /// Decrypting the record.
@@ -236,13 +240,32 @@ pub async fn recover(
     }
     timings.ipfs_get = ms(started);
 
-    // H''s key service opens the consent's copy of the key only for the committed
-    // CompleteRecovery of this doctor's request.
+    let started = Instant::now();
+    let released = {
+        let _step = observer.step(
+            &format!(
+                "waiting for patient's agent to release the key (request {}; the patient runs `medcert patient agent`)",
+                result.request_id
+            ),
+            None,
+        );
+        wait_for_release(
+            network,
+            index,
+            &result,
+            request.wait.saturating_sub(total.elapsed()),
+        )
+        .await?
+    };
+    timings.patient_release = ms(started);
+
+    // H''s key service opens the released key only for the committed CompleteRecovery of
+    // this doctor's request.
     let started = Instant::now();
     let dek = keys
         .release_key(Access::Recovery {
             tx_id: complete_tx.clone(),
-            wrapped_key: consent.wrapped_key()?,
+            wrapped_key: released,
         })
         .await
         .map_err(key_service_error)?;
@@ -365,6 +388,32 @@ async fn wait_for_outcome(
             return Err(FlowError::RecoveryTimeout {
                 channel: channel.to_owned(),
                 index,
+                waited_s: started.elapsed().as_secs(),
+            });
+        }
+        tokio::time::sleep(POLL_INTERVAL).await;
+    }
+}
+
+/// The record key the patient's agent released for the served request of `result`, once
+/// it is on the certificate chain, within `wait`.
+async fn wait_for_release(
+    network: &Network,
+    index: u64,
+    result: &RecoveryResult,
+    wait: Duration,
+) -> Result<WrappedKey, FlowError> {
+    let request_id = hex32("request id", "the relay's answer", &result.request_id)?;
+    let chain = certificate_reader(network)?;
+    let started = Instant::now();
+    loop {
+        if let Some(bytes) = chain.released_key(request_id, result.eth_block).await? {
+            return Ok(WrappedKey::from_bytes(&bytes)?);
+        }
+        if started.elapsed() >= wait {
+            return Err(FlowError::KeyNotReleased {
+                index,
+                request_id: result.request_id.clone(),
                 waited_s: started.elapsed().as_secs(),
             });
         }

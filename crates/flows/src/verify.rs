@@ -1,5 +1,7 @@
 //! The watermark verdict for any file, with the hospitals' watermark verifying keys as
-//! their key services publish them.
+//! they are published on the certificate contract (DESIGN.md, "Trust"): no other
+//! source is read, so a record marked with a key that is not (or no longer) published
+//! reads as forged.
 
 use std::cell::RefCell;
 use std::collections::HashMap;
@@ -8,11 +10,14 @@ use std::io::BufReader;
 use std::path::{Path, PathBuf};
 
 use ed25519_dalek::VerifyingKey;
+use medcert_eip712::hospital_id;
+use medcert_ethereum::bindings::MedicalCertificateErrors;
+use medcert_ethereum::{EthereumError, HospitalKeys, MedicalCertificateClient};
 use medcert_network::Network;
 use medcert_watermark::{Verdict, WatermarkError};
 use serde::Serialize;
 
-use crate::connect::public_keys;
+use crate::connect::certificate_reader;
 use crate::digest::{ContentFingerprint, Fingerprints, WatermarkFingerprint};
 use crate::error::{FailureKind, FlowError};
 
@@ -35,18 +40,19 @@ pub enum VerifyError {
         /// Why it cannot be read as a record.
         source: WatermarkError,
     },
-    /// The mark names a hospital whose watermark key its key service did not give.
-    #[error("cannot get {id}'s watermark key")]
+    /// The mark names a hospital whose published watermark key could not be read from
+    /// the certificate chain.
+    #[error("cannot read {id}'s published watermark key")]
     Keys {
         /// The hospital's id.
         id: String,
-        /// Why its key service did not give it.
+        /// Why the certificate chain did not give it.
         source: Box<FlowError>,
     },
 }
 
 impl VerifyError {
-    /// What kind of failure this is: that of the key service's, for a missing key.
+    /// What kind of failure this is: that of the certificate chain's, for a missing key.
     pub fn kind(&self) -> FailureKind {
         match self {
             VerifyError::Keys { source, .. } => source.kind(),
@@ -123,15 +129,18 @@ impl VerifyReport {
     }
 }
 
-/// Verifies `path` against the watermark keys every hospital's key service in `network`
-/// publishes. A hospital whose service does not answer fails the verification only if
-/// the mark names it.
+/// Verifies `path` against the watermark keys the hospitals of `network` publish on the
+/// certificate contract. If the chain cannot be read for a hospital, the verification
+/// fails only if the mark names it.
 pub async fn verify_file(network: &Network, path: &Path) -> Result<VerifyReport, VerifyError> {
     let asked = network.fabric.hospitals.iter().map(|hospital| async move {
-        let keys = public_keys(hospital).await.map(|keys| keys.watermark_key);
-        (hospital.id.clone(), keys)
+        let key = match certificate_reader(network) {
+            Ok(chain) => published_watermark_key(&chain, &hospital.id).await,
+            Err(e) => Err(e),
+        };
+        (hospital.id.clone(), key)
     });
-    let mut keys: HashMap<String, Result<VerifyingKey, FlowError>> =
+    let mut keys: HashMap<String, Result<Option<VerifyingKey>, FlowError>> =
         futures_util::future::join_all(asked)
             .await
             .into_iter()
@@ -142,7 +151,7 @@ pub async fn verify_file(network: &Network, path: &Path) -> Result<VerifyReport,
     })?;
     let unavailable = RefCell::new(None);
     let verified = medcert_watermark::verify(BufReader::new(file), |id| match keys.get(id)? {
-        Ok(key) => Some(*key),
+        Ok(key) => *key,
         Err(_) => {
             *unavailable.borrow_mut() = Some(id.to_owned());
             None
@@ -158,7 +167,8 @@ pub async fn verify_file(network: &Network, path: &Path) -> Result<VerifyReport,
     }
     let verification = match verified {
         Ok(v) => v,
-        // A mark naming a hospital that is not in this network cannot be its own.
+        // A mark naming a hospital that is not in this network, or that publishes no
+        // watermark key, cannot be its own.
         Err(WatermarkError::UnknownHospital { hospital_id }) => {
             return Ok(VerifyReport {
                 verdict: VerdictReport::Forged {
@@ -213,4 +223,21 @@ pub async fn verify_file(network: &Network, path: &Path) -> Result<VerifyReport,
         content_fingerprint: Some(ContentFingerprint(verification.content_fingerprint)),
         watermark_fingerprint: verification.watermark_fingerprint.map(WatermarkFingerprint),
     })
+}
+
+/// `hospital`'s watermark verifying key as published on the contract; `None` when the
+/// hospital is not registered or its published key is not an Ed25519 key.
+async fn published_watermark_key(
+    chain: &MedicalCertificateClient,
+    hospital: &str,
+) -> Result<Option<VerifyingKey>, FlowError> {
+    let Some(id) = hospital_id(hospital) else {
+        return Ok(None);
+    };
+    match chain.hospital(id).await {
+        Ok(record) => Ok(HospitalKeys::of(&record)
+            .and_then(|keys| VerifyingKey::from_bytes(&keys.watermark_key).ok())),
+        Err(EthereumError::Refused(MedicalCertificateErrors::UnknownHospital(_))) => Ok(None),
+        Err(e) => Err(e.into()),
+    }
 }

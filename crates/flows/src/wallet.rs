@@ -85,6 +85,28 @@ pub struct Registration {
     pub tx_id: String,
 }
 
+/// A consent the patient signed, as the patient's agent needs it: which served recovery
+/// it may release a key for, and whether the patient has since withdrawn it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct IssuedConsent {
+    /// The hospital it lets recover (H').
+    pub hospital: String,
+    /// The certificate it lets H' recover.
+    pub certificate_id: u64,
+    /// Its nonce, which `RecoveryServed` names.
+    pub nonce: u64,
+    /// Unix seconds after which the agent releases nothing for it.
+    pub expiry: u64,
+    /// Set by `patient revoke-consent`: the agent releases nothing for it.
+    #[serde(default)]
+    pub revoked: bool,
+    /// The served request (`0x` hex) the agent settled the consent with, by releasing
+    /// the key or refusing to, or `unserved` for a consent that expired or was withdrawn
+    /// before it was served; a settled consent is never looked at again.
+    #[serde(default)]
+    pub settled: Option<String>,
+}
+
 /// What the wallet keeps in the clear.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct WalletInfo {
@@ -96,6 +118,9 @@ pub struct WalletInfo {
     pub x25519_public: String,
     /// The patient's latest registration at each hospital.
     pub registrations: Vec<Registration>,
+    /// Every consent the patient signed.
+    #[serde(default)]
+    pub consents: Vec<IssuedConsent>,
 }
 
 /// An opened wallet: the patient's keys, zeroized when dropped.
@@ -200,6 +225,7 @@ impl PatientWallet {
                     return Err(WalletError::ForeignInfo { path: public_path });
                 }
                 wallet.info.registrations = saved.registrations;
+                wallet.info.consents = saved.consents;
             }
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => wallet.save()?,
             Err(source) => {
@@ -220,6 +246,7 @@ impl PatientWallet {
             address: format!("0x{}", hex::encode(signer.address())),
             x25519_public: hex::encode(x25519.public_key().to_bytes()),
             registrations: Vec::new(),
+            consents: Vec::new(),
         };
         Self {
             dir: dir.to_owned(),
@@ -260,6 +287,36 @@ impl PatientWallet {
             .retain(|r| r.hospital != registration.hospital);
         self.info.registrations.push(registration);
         self.save()
+    }
+
+    /// Records a consent the patient signed and saves the public file.
+    pub fn add_consent(&mut self, consent: IssuedConsent) -> Result<(), WalletError> {
+        self.info.consents.push(consent);
+        self.save()
+    }
+
+    /// Marks the consent with `nonce` withdrawn, so the agent releases nothing for it;
+    /// `false` if the wallet issued no such consent.
+    pub fn revoke_consent(&mut self, nonce: u64) -> Result<bool, WalletError> {
+        let Some(consent) = self.info.consents.iter_mut().find(|c| c.nonce == nonce) else {
+            return Ok(false);
+        };
+        consent.revoked = true;
+        self.save()?;
+        Ok(true)
+    }
+
+    /// Settles the consent with `nonce` by served request `request_id`.
+    pub fn settle_consent(&mut self, nonce: u64, request_id: &str) -> Result<(), WalletError> {
+        if let Some(consent) = self.info.consents.iter_mut().find(|c| c.nonce == nonce) {
+            consent.settled = Some(request_id.to_owned());
+        }
+        self.save()
+    }
+
+    /// The consent with `nonce`, if the patient signed it.
+    pub fn consent(&self, nonce: u64) -> Option<&IssuedConsent> {
+        self.info.consents.iter().find(|c| c.nonce == nonce)
     }
 
     fn save(&self) -> Result<(), WalletError> {

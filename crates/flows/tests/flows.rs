@@ -171,9 +171,13 @@ async fn store_certify_query_consent_delete() {
         .unwrap();
     assert_eq!(consent.consent.record_id, record_id);
     assert_eq!(consent.consent.source_hospital, hospital.id);
-    // Its key is for H''s key service, which opens it only for a completed recovery
-    // (recover_flow.rs): the file itself opens nothing.
-    consent.consent.wrapped_key().unwrap();
+    // A signature only: the wallet records it for the patient's agent, which alone
+    // releases the key after the recovery is served (recover_flow.rs).
+    let wallet = medcert_flows::PatientWallet::open(patients.path(), &patient).unwrap();
+    let issued = wallet.consent(consent.consent.nonce).unwrap();
+    assert_eq!(issued.certificate_id, certificate.certificate_id);
+    assert_eq!(issued.hospital, other.id);
+    assert!(!issued.revoked && issued.settled.is_none());
     // A second consent to the same path is refused, the first file kept.
     let error = sign_consent(&network, patients.path(), &consent_request)
         .await

@@ -1,7 +1,9 @@
 //! Recovery at another hospital through an in-process relay, on the shared network:
-//! store + certify at H → delete at H → consent for H' → recover at H' (verified, stored
-//! again); and the refusals: a replayed consent, an expired one, a wrong password, a
-//! consent for another hospital, a record whose content was changed after marking.
+//! store + certify at H → delete at H → consent for H' → recover at H' while the
+//! patient's agent releases the key (verified, stored again); and the refusals: a
+//! replayed consent, an expired one, a wrong password, a consent for another hospital, a
+//! record whose content was changed after marking, and a served recovery whose key the
+//! patient's agent does not release (no agent, a revoked consent).
 
 #![allow(unused_crate_dependencies)] // a test binary links every dependency of its package
 
@@ -12,9 +14,11 @@ use std::time::Duration;
 
 use medcert_flows::hospital_api::RecordState;
 use medcert_flows::query::record_state;
+use medcert_flows::recover::RecoverReport;
 use medcert_flows::{
-    Actor, ConsentRequest, CreateRequest, DeleteRequest, FailureKind, FlowError, PatientWallet,
-    Quiet, RecoverRequest, connect, create_record, delete_record, recover, sign_consent,
+    Actor, ConsentRequest, CreateRequest, DeleteRequest, FailureKind, FlowError, PatientAgent,
+    PatientWallet, Quiet, RecoverRequest, connect, create_record, delete_record, recover,
+    revoke_consent, sign_consent,
 };
 use medcert_network::{Hospital, Network};
 use medcert_relay::{Relay, RelayConfig, RelayHandle};
@@ -22,6 +26,7 @@ use support::{assert_kind, message, network, password, registered, unique, visit
 use zeroize::Zeroizing;
 
 const WAIT: Duration = Duration::from_secs(120);
+const AGENT_INTERVAL: Duration = Duration::from_millis(50);
 
 /// What every recovery test starts from: the source hospital H, the recovering hospital
 /// H' with a relay of its own, a patients' folder and a scratch folder.
@@ -79,6 +84,20 @@ impl Scene {
         .await
         .unwrap();
         out
+    }
+
+    /// Runs `request` while `patient`'s agent runs beside it, releasing the key once the
+    /// recovery is served.
+    async fn recover(
+        &self,
+        patient: &str,
+        request: &RecoverRequest<'_>,
+    ) -> Result<RecoverReport, FlowError> {
+        PatientAgent::open(&self.network, self.patients.path(), patient)
+            .await
+            .unwrap()
+            .beside(AGENT_INTERVAL, recover(&self.network, request, &Quiet))
+            .await
     }
 
     /// A recovery at H' by its doctor 0 with `consent`, under the record's original id,
@@ -179,7 +198,7 @@ async fn deleted_record_is_recovered_at_another_hospital_once() {
         out: Some(&out),
         ..scene.recovery(&patient.treatment_at_h2, &patient.password, &consent_path)
     };
-    let report = recover(network, &request, &Quiet).await.unwrap();
+    let report = scene.recover(&patient.name, &request).await.unwrap();
     assert_eq!(report.source_hospital, h1.id);
     assert_eq!(report.source_record_id, record_id);
     assert_eq!(report.certificate_id, certificate);
@@ -210,7 +229,7 @@ async fn deleted_record_is_recovered_at_another_hospital_once() {
         out: None,
         ..request
     };
-    let error = recover(network, &replay, &Quiet).await.unwrap_err();
+    let error = scene.recover(&patient.name, &replay).await.unwrap_err();
     assert_kind(&error, FailureKind::Refused);
     assert!(matches!(error, FlowError::RecoveryFailed { .. }), "{error}");
     scene.relay.shutdown().await;
@@ -306,23 +325,34 @@ async fn recoveries_are_refused_without_a_valid_consent_or_password() {
                 error.is_some(),
                 "resuming with the expired consent is refused"
             );
-            let resumed = recover(
-                network,
+            let resumed = scene
+                .recover(
+                    &patient.name,
+                    &RecoverRequest {
+                        consent: &valid,
+                        resume: Some(index),
+                        ..request
+                    },
+                )
+                .await
+                .unwrap();
+            assert_eq!(resumed.index, index);
+            assert!(resumed.request_tx.is_none());
+            resumed
+        }
+        // The relay answered before the first look: the key is still to be released.
+        Err(FlowError::KeyNotReleased { index, .. }) => scene
+            .recover(
+                &patient.name,
                 &RecoverRequest {
                     consent: &valid,
                     resume: Some(index),
                     ..request
                 },
-                &Quiet,
             )
             .await
-            .unwrap();
-            assert_eq!(resumed.index, index);
-            assert!(resumed.request_tx.is_none());
-            resumed
-        }
-        // The relay answered before the first look: nothing to resume.
-        other => other.unwrap(),
+            .unwrap(),
+        other => panic!("a recovery that waits for nothing ended with {other:?}"),
     };
     assert_eq!(report.certificate_id, certificate);
     scene.relay.shutdown().await;
@@ -432,13 +462,10 @@ async fn a_record_tampered_after_marking_is_not_stored() {
             "consent.json",
         )
         .await;
-    let error = recover(
-        network,
-        &scene.recovery(&treatment, &password, &consent_path),
-        &Quiet,
-    )
-    .await
-    .unwrap_err();
+    let error = scene
+        .recover(&name, &scene.recovery(&treatment, &password, &consent_path))
+        .await
+        .unwrap_err();
     assert_kind(&error, FailureKind::NotAuthentic);
     assert!(message(&error).contains("tampered"), "{error}");
     let contract = connect::hospital_client(network, h2, Actor::Doctor(0))
@@ -451,5 +478,105 @@ async fn a_record_tampered_after_marking_is_not_stored() {
         "nothing was stored at {}",
         h2.id
     );
+    scene.relay.shutdown().await;
+}
+
+/// The consent file alone opens nothing: the relay serves the recovery, but until the
+/// patient's agent releases the key H' cannot decrypt; an agent refuses to release for a
+/// consent the patient revoked; a later pass for an unrevoked consent releases it and the
+/// resumed recovery completes.
+#[tokio::test]
+async fn without_the_patients_release_a_served_recovery_decrypts_nothing() {
+    let scene = Scene::new().await;
+    let network = &scene.network;
+    let (patient, _, certificate) = scene.patient_with_certificate().await;
+    let consent_path = scene
+        .consent(
+            &patient.name,
+            certificate,
+            Duration::from_secs(600),
+            "consent.json",
+        )
+        .await;
+    let consent = medcert_flows::ConsentFile::read(&consent_path).unwrap();
+    let text = std::fs::read_to_string(&consent_path).unwrap();
+    assert!(
+        !text.contains("wrapped"),
+        "the consent file carries no key: {text}"
+    );
+
+    // No agent runs: served on the chains, yet nothing to decrypt with.
+    let request = RecoverRequest {
+        record_id: Some(&unique("R")),
+        wait: Duration::from_secs(40),
+        ..scene.recovery(&patient.treatment_at_h2, &patient.password, &consent_path)
+    };
+    let error = recover(network, &request, &Quiet).await.unwrap_err();
+    let FlowError::KeyNotReleased { index, .. } = error else {
+        panic!("expected a served recovery waiting for the key, got {error}");
+    };
+    let contract = connect::hospital_client(network, &scene.h2, Actor::Doctor(0))
+        .await
+        .unwrap();
+    assert!(
+        record_state(&contract, &scene.h2.channel, request.record_id.unwrap())
+            .await
+            .is_err(),
+        "nothing was stored at {}",
+        scene.h2.id
+    );
+
+    // A second consent, served, then revoked by the patient: the agent refuses it.
+    let revoked_path = scene
+        .consent(
+            &patient.name,
+            certificate,
+            Duration::from_secs(600),
+            "revoked.json",
+        )
+        .await;
+    let revoked = medcert_flows::ConsentFile::read(&revoked_path).unwrap();
+    let second = RecoverRequest {
+        record_id: Some(&unique("R")),
+        consent: &revoked_path,
+        wait: Duration::from_secs(40),
+        ..request
+    };
+    let error = recover(network, &second, &Quiet).await.unwrap_err();
+    assert!(matches!(error, FlowError::KeyNotReleased { .. }), "{error}");
+    let revocation = revoke_consent(network, scene.patients.path(), &patient.name, revoked.nonce)
+        .await
+        .unwrap();
+    assert!(
+        revocation.tx.is_none(),
+        "a served consent's nonce is already spent"
+    );
+
+    let agent = PatientAgent::open(network, scene.patients.path(), &patient.name)
+        .await
+        .unwrap();
+    let pass = agent.release_pass().await.unwrap();
+    assert_eq!(pass.released.len(), 1, "{pass:?}");
+    assert_eq!(pass.released[0].certificate_id, consent.certificate_id);
+    assert_eq!(pass.refused.len(), 1, "{pass:?}");
+    assert!(pass.refused[0].reason.contains("revoked"), "{pass:?}");
+    // Settled consents are not looked at again.
+    let again = agent.release_pass().await.unwrap();
+    assert!(
+        again.released.is_empty() && again.refused.is_empty(),
+        "{again:?}"
+    );
+
+    let report = recover(
+        network,
+        &RecoverRequest {
+            resume: Some(index),
+            ..request
+        },
+        &Quiet,
+    )
+    .await
+    .unwrap();
+    assert_eq!(report.certificate_id, certificate);
     scene.relay.shutdown().await;
 }

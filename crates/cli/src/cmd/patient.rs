@@ -1,5 +1,5 @@
-//! `medcert patient`: register, certificates, consent, delete, and unlock (the
-//! hospital's admin).
+//! `medcert patient`: register, certificates, consent and its revocation, the agent that
+//! releases a served recovery's key, delete, and unlock (the hospital's admin).
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -8,13 +8,14 @@ use std::time::Duration;
 use anyhow::Result;
 use clap::Subcommand;
 use medcert_flows::{
-    Actor, CertificatesRequest, ConsentRequest, DeleteRequest, RegisterRequest, UnlockRequest,
-    delete_record, list_certificates, register_patient, sign_consent, unlock_patient,
+    Actor, CertificatesRequest, ConsentRequest, DeleteRequest, PatientAgent, RegisterRequest,
+    UnlockRequest, delete_record, list_certificates, register_patient, revoke_certificate,
+    revoke_consent, sign_consent, unlock_patient,
 };
 
 use crate::args::{Context, DoctorArg, PasswordArgs};
 use crate::config::parse_duration;
-use crate::output::print;
+use crate::output::{one_line, print};
 
 #[derive(Subcommand)]
 pub(crate) enum PatientCmd {
@@ -56,6 +57,37 @@ pub(crate) enum PatientCmd {
         /// The consent file to write.
         #[arg(long)]
         out: PathBuf,
+    },
+    /// Withdraw a consent (by its nonce): the agent releases nothing for it, and the relay
+    /// can no longer serve it if it is unused.
+    RevokeConsent {
+        #[arg(long)]
+        patient: String,
+        /// The consent's nonce (in the consent file and the wallet).
+        #[arg(long)]
+        nonce: u64,
+    },
+    /// Withdraw a certificate from recovery for good.
+    RevokeCertificate {
+        #[arg(long)]
+        patient: String,
+        #[arg(long)]
+        certificate: u64,
+    },
+    /// Run the patient's agent until Ctrl-C: it releases a record's key to the recovering
+    /// hospital only after the certificate chain proves the recovery was served under one
+    /// of the patient's unexpired, unrevoked consents.
+    Agent {
+        #[arg(long)]
+        patient: String,
+        /// How often the certificate chain is checked.
+        #[arg(long, default_value = "1s", value_parser = parse_duration)]
+        interval: Duration,
+    },
+    /// One pass of the patient's agent: release the keys of served recoveries, then exit.
+    Release {
+        #[arg(long)]
+        patient: String,
     },
     /// Sign and submit the deletion of a record; re-run to finish a half-done cleanup.
     Delete {
@@ -140,6 +172,54 @@ impl PatientCmd {
                     report.path.display()
                 );
                 print(ctx.json, &headline, &report)?;
+            }
+            PatientCmd::RevokeConsent { patient, nonce } => {
+                let report = revoke_consent(&network, &patients, patient, *nonce).await?;
+                let headline = format!("consent {nonce} of {patient} revoked");
+                print(ctx.json, &headline, &report)?;
+            }
+            PatientCmd::RevokeCertificate {
+                patient,
+                certificate,
+            } => {
+                let report = revoke_certificate(&network, &patients, patient, *certificate).await?;
+                let headline = format!("certificate {certificate} withdrawn from recovery");
+                print(ctx.json, &headline, &report)?;
+            }
+            PatientCmd::Agent { patient, interval } => {
+                let agent = PatientAgent::open(&network, &patients, patient).await?;
+                if !ctx.json {
+                    eprintln!(
+                        "{patient}'s agent is watching the certificate chain; Ctrl-C stops it"
+                    );
+                }
+                let stop = async {
+                    let _ = tokio::signal::ctrl_c().await;
+                };
+                agent
+                    .run(*interval, stop, |pass| match pass {
+                        Ok(pass) => {
+                            let headline = format!(
+                                "released {} key(s), refused {}",
+                                pass.released.len(),
+                                pass.refused.len()
+                            );
+                            let _ = print(ctx.json, &headline, pass);
+                        }
+                        Err(e) => eprintln!("agent pass failed, retrying: {}", one_line(e)),
+                    })
+                    .await;
+            }
+            PatientCmd::Release { patient } => {
+                let agent = PatientAgent::open(&network, &patients, patient).await?;
+                let pass = agent.release_pass().await?;
+                let headline = format!(
+                    "released {} key(s), refused {}, {} consent(s) not yet served",
+                    pass.released.len(),
+                    pass.refused.len(),
+                    pass.waiting
+                );
+                print(ctx.json, &headline, &pass)?;
             }
             PatientCmd::Delete {
                 patient,

@@ -12,15 +12,18 @@ use medcert_flows::hospital_api::RecordState;
 use medcert_flows::query::record_state;
 use medcert_flows::verify::VerdictReport;
 use medcert_flows::{
-    Actor, ConsentRequest, CreateRequest, DeleteRequest, FlowError, QueryRequest, Quiet,
-    RecoverRequest, RegisterRequest, create_record, delete_record, ids, query_record, recover,
-    register_patient, sign_consent, verify_file,
+    Actor, ConsentRequest, CreateRequest, DeleteRequest, FlowError, PatientAgent, QueryRequest,
+    Quiet, RecoverRequest, RegisterRequest, create_record, delete_record, ids, query_record,
+    recover, register_patient, sign_consent, verify_file,
 };
 use medcert_key_service::KeyServiceError;
 use medcert_network::{Hospital, Network};
 use zeroize::Zeroizing;
 
 use super::{DemoOptions, Details, Steps, details};
+
+/// How often the patient's agent checks the certificate chain during the demo.
+const AGENT_INTERVAL: Duration = Duration::from_millis(100);
 
 /// A patient of the story: their wallet's name and their password at every hospital.
 struct Patient {
@@ -135,10 +138,10 @@ impl<'a> Story<'a> {
             out: Some(&recovered),
         };
         let title = format!(
-            "a doctor at {} recovers {record1} through the relay and stores it",
-            h3.id
+            "a doctor at {} recovers {record1} through the relay, {}'s agent releases the key once the chain proves it, {} stores it",
+            h3.id, alice.name, h3.id
         );
-        steps.run(&title, self.recover(&recovery)).await?;
+        steps.run(&title, self.recover(&alice, &recovery)).await?;
         let title = format!("{} replays the spent consent: refused", h3.id);
         steps.run(&title, self.replay(&recovery)).await?;
 
@@ -392,9 +395,18 @@ impl<'a> Story<'a> {
         Ok(((), d))
     }
 
-    /// A doctor at H3 recovers the record through the relay, checks it and stores it.
-    async fn recover(&self, request: &RecoverRequest<'_>) -> Result<((), Details)> {
-        let report = recover(self.network, request, &Quiet).await?;
+    /// A doctor at H3 recovers the record through the relay, while the patient's agent
+    /// waits for the served recovery to release the key; H3 checks the record and stores it.
+    async fn recover(
+        &self,
+        patient: &Patient,
+        request: &RecoverRequest<'_>,
+    ) -> Result<((), Details)> {
+        let agent =
+            PatientAgent::open(self.network, &self.options.patients_dir, &patient.name).await?;
+        let report = agent
+            .beside(AGENT_INTERVAL, recover(self.network, request, &Quiet))
+            .await?;
         let t = &report.timings_ms;
         let d = details([
             (
@@ -413,8 +425,9 @@ impl<'a> Story<'a> {
             (
                 "key",
                 format!(
-                    "released by {}'s key service for {} only",
-                    report.hospital, report.complete_tx
+                    "released by {}'s agent on the certificate chain after it proved RecoveryServed; \
+                     opened by {}'s key service for {} only",
+                    patient.name, report.hospital, report.complete_tx
                 ),
             ),
             ("Hash I (CID)", report.cid.clone()),
@@ -424,11 +437,12 @@ impl<'a> Story<'a> {
             (
                 "timings",
                 format!(
-                    "request {:.0} ms, relay {:.0} ms, IPFS {:.0} ms, key release {:.0} ms, \
-                     decrypt {:.0} ms, verify {:.0} ms, store {:.0} ms",
+                    "request {:.0} ms, relay {:.0} ms, IPFS {:.0} ms, patient's release {:.0} ms, \
+                     key service {:.0} ms, decrypt {:.0} ms, verify {:.0} ms, store {:.0} ms",
                     t.request,
                     t.relay_wait,
                     t.ipfs_get,
+                    t.patient_release,
                     t.release_key,
                     t.decrypt,
                     t.verify,

@@ -1,0 +1,428 @@
+//! The patient's agent: releases a record's key to the recovering hospital H' only after
+//! the certificate chain proves that H''s recovery was served under one of the patient's
+//! own consents (DESIGN.md, "Trust": key release after proven service).
+//!
+//! One pass ([`PatientAgent::release_pass`]) looks, for every consent the wallet issued
+//! and has not yet settled, for its `RecoveryServed` on the certificate chain. It takes
+//! the event only from a receipt it has verified against a verified block header (the
+//! relay's own proof code, `medcert_ethereum::proof`), then checks that the consent is
+//! still unexpired at the chain's latest block and not withdrawn, that the certificate is
+//! still recoverable and the key not yet released. Only then it opens the record's key
+//! from the envelope on IPFS (wrapped to the patient) and re-wraps it to H''s X25519 key
+//! as published on the contract, and sends `releaseKey`, which the contract accepts only
+//! from the certificate's patient for a served request, once. H''s key service opens that
+//! key only for the committed `CompleteRecovery` of the same recovery on H''s channel.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use medcert_crypto::{CryptoError, EnvelopeHeader, KeyBinding, PublicKey, WrapPurpose, wrap_key};
+use medcert_eip712::hospital_id;
+use medcert_ethereum::ethers::types::{Address, H256, Log, U256};
+use medcert_ethereum::proof::{HashChainVerifier, HeaderCheckpoint, prove_receipt};
+use medcert_ethereum::{
+    Client, HospitalKeys, MedicalCertificateClient, RecoveryServed, patient_wallet, wallet_from_hex,
+};
+use medcert_network::Network;
+use serde::Serialize;
+
+use crate::connect::{certificate_reader, ipfs};
+use crate::error::FlowError;
+use crate::ids::word_text;
+use crate::wallet::{IssuedConsent, PatientWallet};
+
+/// What one pass of the agent did.
+#[derive(Debug, Default, Serialize)]
+pub struct ReleasePass {
+    /// Keys released in this pass.
+    pub released: Vec<Release>,
+    /// Served recoveries the agent refused to release a key for, with the reason.
+    pub refused: Vec<Refusal>,
+    /// Consents still waiting for their recovery to be served.
+    pub waiting: usize,
+}
+
+/// A key released to H'.
+#[derive(Debug, Serialize)]
+pub struct Release {
+    /// H'.
+    pub hospital: String,
+    /// The recovered certificate.
+    pub certificate_id: u64,
+    /// The served request, `0x` hex.
+    pub request_id: String,
+    /// The `releaseKey` transaction, `0x` hex.
+    pub tx: String,
+}
+
+/// A served recovery the agent released nothing for.
+#[derive(Debug, Serialize)]
+pub struct Refusal {
+    /// H'.
+    pub hospital: String,
+    /// The certificate.
+    pub certificate_id: u64,
+    /// The consent's nonce.
+    pub nonce: u64,
+    /// Why nothing was released.
+    pub reason: String,
+}
+
+/// The patient's agent, bound to one wallet.
+pub struct PatientAgent<'a> {
+    network: &'a Network,
+    patients_dir: &'a Path,
+    patient: String,
+    /// The certificate chain, sending as the patient.
+    chain: MedicalCertificateClient,
+    /// Verifies the certificate chain's headers from the wallet's persisted checkpoint.
+    verifier: Verifier,
+    /// Where the verifier's checkpoint is kept between runs.
+    checkpoint_path: PathBuf,
+}
+
+type Verifier = HashChainVerifier<Arc<Client>>;
+
+/// What a consent is settled with when it expired or was withdrawn before being served.
+const UNSERVED: &str = "unserved";
+
+/// The agent's header checkpoint, in the patient's wallet directory.
+const CHECKPOINT_FILE: &str = "header-checkpoint.json";
+
+impl std::fmt::Debug for PatientAgent<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PatientAgent")
+            .field("patient", &self.patient)
+            .finish_non_exhaustive()
+    }
+}
+
+/// A patient's account is topped up to this much ether on a development chain…
+const TOP_UP_WEI: u128 = 1_000_000_000_000_000_000;
+/// …when it holds less than this (a `releaseKey` costs well under 0.001 ether there).
+const TOP_UP_BELOW_WEI: u128 = 10_000_000_000_000_000;
+
+impl<'a> PatientAgent<'a> {
+    /// Opens `patient`'s wallet and the certificate chain as the patient's account.
+    pub async fn open(
+        network: &'a Network,
+        patients_dir: &'a Path,
+        patient: &str,
+    ) -> Result<Self, FlowError> {
+        let wallet = PatientWallet::open(patients_dir, patient)?;
+        let chain = patient_chain(network, &wallet).await?;
+        let checkpoint_path = PatientWallet::dir(patients_dir, patient)?.join(CHECKPOINT_FILE);
+        let checkpoint = match std::fs::read(&checkpoint_path) {
+            Ok(bytes) => Some(serde_json::from_slice::<HeaderCheckpoint>(&bytes).map_err(
+                |source| FlowError::MalformedJson {
+                    what: "header checkpoint",
+                    from: checkpoint_path.display().to_string(),
+                    source,
+                },
+            )?),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
+            Err(source) => {
+                return Err(FlowError::Read {
+                    path: checkpoint_path,
+                    source,
+                });
+            }
+        };
+        let verifier = HashChainVerifier::new(
+            chain.contract().client(),
+            chain.config().confirmations as u64,
+            checkpoint,
+        );
+        Ok(Self {
+            network,
+            patients_dir,
+            patient: patient.to_owned(),
+            chain,
+            verifier,
+            checkpoint_path,
+        })
+    }
+
+    /// One pass over the wallet's unsettled consents: releases the key of every served
+    /// recovery that passes every check; refuses the others with a reason.
+    pub async fn release_pass(&self) -> Result<ReleasePass, FlowError> {
+        let mut wallet = PatientWallet::open(self.patients_dir, &self.patient)?;
+        let mut pass = ReleasePass::default();
+        let now = self.now().await?;
+        let pending: Vec<IssuedConsent> = wallet
+            .info()
+            .consents
+            .iter()
+            .filter(|c| c.settled.is_none())
+            .cloned()
+            .collect();
+        for consent in pending {
+            let Some(hospital) = hospital_id(&consent.hospital) else {
+                continue;
+            };
+            let served = self
+                .chain
+                .recoveries_served(consent.certificate_id, hospital, 0)
+                .await?
+                .into_iter()
+                .find(|event| event.consent_nonce == consent.nonce);
+            let Some(event) = served else {
+                // Unserved and expired or withdrawn: it can never be served now.
+                if now > consent.expiry || consent.revoked {
+                    wallet.settle_consent(consent.nonce, UNSERVED)?;
+                } else {
+                    pass.waiting += 1;
+                }
+                continue;
+            };
+            let request_id = format!("0x{}", hex::encode(event.request_id));
+            match self.release(&wallet, &consent, &event).await? {
+                Ok(tx) => {
+                    wallet.settle_consent(consent.nonce, &request_id)?;
+                    pass.released.push(Release {
+                        hospital: consent.hospital.clone(),
+                        certificate_id: consent.certificate_id,
+                        request_id,
+                        tx,
+                    });
+                }
+                Err(reason) => {
+                    wallet.settle_consent(consent.nonce, &request_id)?;
+                    pass.refused.push(Refusal {
+                        hospital: consent.hospital.clone(),
+                        certificate_id: consent.certificate_id,
+                        nonce: consent.nonce,
+                        reason,
+                    });
+                }
+            }
+        }
+        self.save_checkpoint().await?;
+        Ok(pass)
+    }
+
+    /// The time consents expire by: the later of the chain's latest block and the local
+    /// clock, since a chain that mines only on demand (anvil) may not have moved for a
+    /// while, and a patient's consent ends when its expiry passes on either.
+    async fn now(&self) -> Result<u64, FlowError> {
+        let local = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .unwrap_or(Duration::ZERO)
+            .as_secs();
+        Ok(self.chain.latest_block_time().await?.max(local))
+    }
+
+    /// Persists the newest verified header, so the next run links to it.
+    async fn save_checkpoint(&self) -> Result<(), FlowError> {
+        let Some(checkpoint) = self.verifier.checkpoint().await else {
+            return Ok(());
+        };
+        let json = serde_json::to_vec(&checkpoint).expect("a checkpoint serialises");
+        let tmp = self.checkpoint_path.with_extension("tmp");
+        let write = |source| FlowError::Write {
+            path: self.checkpoint_path.clone(),
+            source,
+        };
+        std::fs::write(&tmp, json).map_err(write)?;
+        std::fs::rename(&tmp, &self.checkpoint_path).map_err(write)
+    }
+
+    /// Passes every `interval` until `stop` completes, telling each pass that did
+    /// something to `on_pass`. A pass that fails (a service briefly unreachable) is told
+    /// too, and the agent goes on.
+    pub async fn run(
+        &self,
+        interval: Duration,
+        stop: impl std::future::Future<Output = ()>,
+        mut on_pass: impl FnMut(Result<&ReleasePass, &FlowError>),
+    ) {
+        tokio::pin!(stop);
+        loop {
+            match self.release_pass().await {
+                Ok(pass) if pass.released.is_empty() && pass.refused.is_empty() => {}
+                Ok(pass) => on_pass(Ok(&pass)),
+                Err(e) => on_pass(Err(&e)),
+            }
+            tokio::select! {
+                () = &mut stop => return,
+                () = tokio::time::sleep(interval) => {}
+            }
+        }
+    }
+
+    /// Runs the agent beside `work` until `work` completes, for a process that plays both
+    /// a hospital and its patients (the demo, the benchmark, the tests).
+    pub async fn beside<T>(
+        &self,
+        interval: Duration,
+        work: impl std::future::Future<Output = T>,
+    ) -> T {
+        let (done, stop) = tokio::sync::oneshot::channel::<()>();
+        let agent = self.run(
+            interval,
+            async {
+                let _ = stop.await;
+            },
+            |pass| {
+                if let Err(e) = pass {
+                    tracing::warn!(patient = %self.patient, error = %e, "agent pass failed");
+                }
+            },
+        );
+        let work = async {
+            let out = work.await;
+            let _ = done.send(());
+            out
+        };
+        tokio::join!(agent, work).1
+    }
+
+    /// Checks one served recovery and releases its key: `Ok(Err(reason))` when a check
+    /// refuses it.
+    async fn release(
+        &self,
+        wallet: &PatientWallet,
+        consent: &IssuedConsent,
+        event: &RecoveryServed,
+    ) -> Result<Result<String, String>, FlowError> {
+        proven(&self.chain, &self.verifier, event).await?;
+        if consent.revoked {
+            return Ok(Err("the patient revoked this consent".to_owned()));
+        }
+        let now = self.now().await?;
+        if now > consent.expiry {
+            return Ok(Err(format!(
+                "the consent expired at {} (the chain's time is {now})",
+                consent.expiry
+            )));
+        }
+        if self.chain.key_released(event.request_id).await? {
+            return Ok(Err(
+                "the key was already released for this request".to_owned()
+            ));
+        }
+        let certificate = self.chain.certificate(event.certificate_id).await?;
+        if !certificate.recoverable {
+            return Ok(Err(format!(
+                "the patient revoked certificate {} for recovery",
+                event.certificate_id
+            )));
+        }
+        let registered = self.chain.hospital(event.hospital).await?;
+        let Some(keys) = HospitalKeys::of(&registered) else {
+            return Ok(Err(format!(
+                "hospital {} publishes a malformed key",
+                consent.hospital
+            )));
+        };
+
+        let header = envelope_header(&ipfs(self.network)?, &event.cid).await?;
+        if hospital_id(&header.hospital_id) != Some(certificate.hospital)
+            || word_text(&certificate.record_id) != header.record_id
+        {
+            return Ok(Err(format!(
+                "the envelope {} names record {} of {}, not certificate {}'s record",
+                event.cid, header.record_id, header.hospital_id, event.certificate_id
+            )));
+        }
+        let dek = header.unwrap_dek(wallet.x25519()).map_err(|e| match e {
+            CryptoError::WrongKey(_) => FlowError::EnvelopeNotForPatient {
+                record_id: header.record_id.clone(),
+                patient: wallet.info().name.clone(),
+                source: e,
+            },
+            other => other.into(),
+        })?;
+        let wrapped = wrap_key(
+            &dek,
+            &PublicKey::from_bytes(keys.public_key),
+            &KeyBinding {
+                record_id: &header.record_id,
+                purpose: WrapPurpose::Recovery,
+            },
+        )?;
+        let receipt = self
+            .chain
+            .release_key(event.request_id, wrapped.as_bytes())
+            .await?;
+        Ok(Ok(format!("{:#x}", receipt.transaction_hash)))
+    }
+}
+
+/// The certificate contract, sending as the patient. On a development network (one whose
+/// description lists funded accounts), the patient's account is funded for its own
+/// transactions (key releases, revocations) first.
+pub(crate) async fn patient_chain(
+    network: &Network,
+    wallet: &PatientWallet,
+) -> Result<MedicalCertificateClient, FlowError> {
+    let reader = certificate_reader(network)?;
+    if let Some(funder) = network.ethereum.accounts.first() {
+        reader
+            .with_signer(wallet_from_hex(&funder.private_key)?)?
+            .top_up(
+                Address::from(wallet.signer().address()),
+                U256::from(TOP_UP_BELOW_WEI),
+                U256::from(TOP_UP_WEI),
+            )
+            .await?;
+    }
+    Ok(reader.with_signer(patient_wallet(wallet.signer()))?)
+}
+
+/// `event` (as `eth_getLogs` told it) only if the receipt of its transaction, proven
+/// against a verified header of its block, succeeded and holds a log of the contract that
+/// decodes to exactly the same event.
+async fn proven(
+    chain: &MedicalCertificateClient,
+    verifier: &Verifier,
+    event: &RecoveryServed,
+) -> Result<(), FlowError> {
+    let unproven = |what: String| FlowError::ServiceUnproven {
+        request_id: format!("0x{}", hex::encode(event.request_id)),
+        what,
+    };
+    let provider = chain.contract().client();
+    let tx = event.transaction_hash;
+    let verified = prove_receipt(&*provider, verifier, tx.0.into())
+        .await?
+        .ok_or_else(|| unproven(format!("the node has no receipt of {tx}")))?;
+    if !verified.receipt.success || verified.header.number() != event.block_number {
+        return Err(unproven(format!(
+            "the proven receipt of {tx} is not a successful transaction of block {}",
+            event.block_number
+        )));
+    }
+    let in_receipt = verified.logs().iter().any(|log| {
+        let log = Log {
+            address: Address::from(log.address.0.0),
+            topics: log.topics.iter().map(|t| H256(t.0)).collect(),
+            data: log.data.to_vec().into(),
+            block_number: Some(event.block_number.into()),
+            transaction_hash: Some(event.transaction_hash),
+            log_index: Some(event.log_index.into()),
+            ..Log::default()
+        };
+        chain.parse_recovery_served(log).ok().as_ref() == Some(event)
+    });
+    if !in_receipt {
+        return Err(unproven(format!(
+            "the proven receipt of {tx} holds no such RecoveryServed"
+        )));
+    }
+    Ok(())
+}
+
+/// Reads just the envelope header of `cid` from IPFS.
+async fn envelope_header(
+    ipfs: &medcert_ipfs::Ipfs,
+    cid: &str,
+) -> Result<EnvelopeHeader, FlowError> {
+    let chunks = Box::pin(ipfs.cat(cid).await?);
+    let mut reader =
+        tokio_util::io::StreamReader::new(futures_util::StreamExt::map(chunks, |chunk| {
+            chunk.map_err(std::io::Error::other)
+        }));
+    Ok(EnvelopeHeader::read_async(&mut reader).await?)
+}
