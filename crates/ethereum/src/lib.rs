@@ -522,11 +522,6 @@ impl MedicalCertificateClient {
         logs.into_iter().next().map(recovery_served).transpose()
     }
 
-    // ---- plumbing ----
-
-    /// Sends a call and waits for its receipt and confirmations. Refusals are caught at
-    /// gas estimation, before anything is sent.
-    async fn send<D>(
     /// The `RecoveryServed` events of certificate `certificate_id` to `hospital` (see
     /// [`hospital_id`]), searching from `from_block`, in chain order.
     pub async fn recoveries_served(
@@ -606,6 +601,11 @@ impl MedicalCertificateClient {
         to_u64(block.timestamp, "a block timestamp")
     }
 
+    // ---- plumbing ----
+
+    /// Sends a call and waits for its receipt and confirmations. Refusals are caught at
+    /// gas estimation, before anything is sent.
+    async fn send<D>(
         &self,
         call: FunctionCall<Arc<Client>, Client, D>,
     ) -> Result<TransactionReceipt, EthereumError>
