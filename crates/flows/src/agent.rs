@@ -415,7 +415,7 @@ async fn proven(
 }
 
 /// Reads just the envelope header of `cid` from IPFS.
-async fn envelope_header(
+pub(crate) async fn envelope_header(
     ipfs: &medcert_ipfs::Ipfs,
     cid: &str,
 ) -> Result<EnvelopeHeader, FlowError> {
