@@ -2,6 +2,7 @@
 //! {DEK sealed to the patient, E'} goes to IPFS and `issueCertificate` records its CID
 //! (Hash I) with both fingerprints, authorised by the patient's EIP-712 signature. The
 //! hospital's key service seals the DEK to the patient; the doctor never holds it here.
+//! The patient signs with medcert's wallet or another one ([`SignatureSource`]).
 
 use std::fs::File;
 use std::path::{Path, PathBuf};
@@ -11,19 +12,22 @@ use medcert_crypto::{EnvelopeHeader, RecordAad};
 use medcert_eip712::{CertificateAuthorization, hospital_id};
 use medcert_ethereum::EthereumError;
 use medcert_ethereum::ethers::types::{Address, U256};
+use medcert_ipfs::Ipfs;
 use medcert_key_service::KeyServiceClient;
 use medcert_network::{Hospital, Network};
 use serde::Serialize;
 use tokio::io::AsyncReadExt;
 
+use crate::agent::envelope_header;
 use crate::connect::{
     Actor, certificate_client_as_hospital, csp, hospital_client, ipfs, key_service,
 };
 use crate::digest::{ContentFingerprint, Fingerprints, WatermarkFingerprint, hex32};
 use crate::error::FlowError;
-use crate::ids::{certificate_record_id, check_record_id};
+use crate::ids::{certificate_record_id, check_record_id, word_text};
 use crate::observer::{Observed, Observer};
 use crate::query::active_record;
+use crate::signing::{SignatureSource, Signed, check_given, same_field};
 use crate::wallet::PatientWallet;
 use crate::{ms, scratch_dir};
 
@@ -57,8 +61,8 @@ pub(crate) struct Sealed<'a> {
 
 /// Builds the envelope (header with the DEK that `keys`, the hospital's key service,
 /// wraps to the patient ‖ E'), adds it to IPFS and issues the certificate with the
-/// patient's authorisation. A refused issuance unpins the envelope, so no
-/// certificate-less copy stays pinned.
+/// patient's authorisation, signed by their wallet. A refused issuance unpins the
+/// envelope, so no certificate-less copy stays pinned.
 pub(crate) async fn certify_ciphertext(
     network: &Network,
     hospital: &Hospital,
@@ -68,6 +72,34 @@ pub(crate) async fn certify_ciphertext(
     observer: &dyn Observer,
 ) -> Result<Certified, FlowError> {
     let client = certificate_client_as_hospital(network, hospital)?;
+    let ipfs = ipfs(network)?;
+    let (authorization, ipfs_add_ms) =
+        add_envelope(&ipfs, hospital, keys, wallet, sealed, observer).await?;
+    let signature = wallet
+        .signer()
+        .sign_certificate_authorization(&authorization, &client.domain());
+    issue(
+        &ipfs,
+        &client,
+        wallet,
+        authorization,
+        &signature,
+        ipfs_add_ms,
+    )
+    .await
+}
+
+/// Adds the envelope of `sealed` (header with the DEK that `keys`, the hospital's key
+/// service, wraps to the patient ‖ E') to IPFS; returns the patient's authorisation to
+/// certify it, with a fresh nonce, unsigned, and the time the add took.
+async fn add_envelope(
+    ipfs: &Ipfs,
+    hospital: &Hospital,
+    keys: &KeyServiceClient,
+    wallet: &PatientWallet,
+    sealed: Sealed<'_>,
+    observer: &dyn Observer,
+) -> Result<(CertificateAuthorization, f64), FlowError> {
     let hospital_word = hospital_id(&hospital.id).ok_or_else(|| FlowError::HospitalIdTooLong {
         hospital: hospital.id.clone(),
     })?;
@@ -92,32 +124,40 @@ pub(crate) async fn certify_ciphertext(
         })?
         .len()
         + header.len() as u64;
-    let ipfs = ipfs(network)?;
     let envelope = AsyncReadExt::chain(
         std::io::Cursor::new(header),
         tokio::fs::File::from_std(sealed.ciphertext),
     );
     let envelope = Observed::new(envelope, observer.step("IPFS add", Some(length)));
     let cid = ipfs.add(envelope).await?;
-    let ipfs_add_ms = ms(started);
-
-    let started = Instant::now();
     let authorization = CertificateAuthorization {
         hospital: hospital_word,
         record_id: record_word,
-        cid: cid.clone(),
+        cid,
         content_fingerprint: sealed.fingerprints.content.0,
         watermark_fingerprint: sealed.fingerprints.watermark.0,
         nonce: rand::random(),
     };
-    let signature = wallet
-        .signer()
-        .sign_certificate_authorization(&authorization, &client.domain());
+    Ok((authorization, ms(started)))
+}
+
+/// Issues the certificate the patient authorised with `signature`; a refusal unpins the
+/// envelope, so no certificate-less copy stays pinned.
+async fn issue(
+    ipfs: &Ipfs,
+    client: &medcert_ethereum::MedicalCertificateClient,
+    wallet: &PatientWallet,
+    authorization: CertificateAuthorization,
+    signature: &[u8; 65],
+    ipfs_add_ms: f64,
+) -> Result<Certified, FlowError> {
+    let started = Instant::now();
     let patient = Address::from(wallet.signer().address());
-    let issued = match issue_with_retry(&client, &authorization, patient, &signature).await {
+    let issued = match issue_with_retry(client, &authorization, patient, signature).await {
         Ok(issued) => issued,
         Err(e) => {
-            if let Err(undo) = ipfs.unpin(&cid).await {
+            let cid = &authorization.cid;
+            if let Err(undo) = ipfs.unpin(cid).await {
                 tracing::warn!(error = %undo, %cid, "could not unpin the envelope of a refused certificate");
             }
             return Err(e.into());
@@ -125,7 +165,7 @@ pub(crate) async fn certify_ciphertext(
     };
     Ok(Certified {
         certificate_id: issued.certificate_id,
-        cid,
+        cid: authorization.cid,
         patient_address: wallet.info().address.clone(),
         eth_tx: Some(format!("{:#x}", issued.receipt.transaction_hash)),
         eth_block: issued.receipt.block_number.map(|b| b.as_u64()),
@@ -179,14 +219,37 @@ pub struct CertifyRequest<'a> {
     pub patient: &'a str,
 }
 
-/// Certifies a stored record for the patient; a record certified before is reported,
-/// not certified twice.
+/// Certifies a stored record for the patient, whose wallet signs the authorisation; a
+/// record certified before is reported, not certified twice.
 pub async fn certify_record(
     network: &Network,
     patients_dir: &Path,
     request: &CertifyRequest<'_>,
     observer: &dyn Observer,
 ) -> Result<Certified, FlowError> {
+    certify_record_with(
+        network,
+        patients_dir,
+        request,
+        SignatureSource::Wallet,
+        observer,
+    )
+    .await
+    .map(Signed::signed_by_wallet)
+}
+
+/// [`certify_record`] with the patient's authorisation from `signature`. For
+/// [`SignatureSource::TypedDataOnly`] the envelope is added to IPFS (its CID is part of
+/// what the patient signs) and the flow stops with the authorisation's typed data; for
+/// [`SignatureSource::Given`] the authorisation must name this record, its fingerprints
+/// and an envelope on IPFS of this record that opens with the patient's key.
+pub async fn certify_record_with(
+    network: &Network,
+    patients_dir: &Path,
+    request: &CertifyRequest<'_>,
+    signature: SignatureSource<'_>,
+    observer: &dyn Observer,
+) -> Result<Signed<Certified>, FlowError> {
     let hospital = network.hospital(request.hospital)?;
     check_record_id(request.record_id)?;
     let wallet = PatientWallet::open(patients_dir, request.patient)?;
@@ -212,7 +275,7 @@ pub async fn certify_record(
                 certificate_id,
             });
         }
-        return Ok(Certified {
+        return Ok(Signed::Done(Certified {
             certificate_id,
             cid: certificate.cid,
             patient_address: wallet.info().address.clone(),
@@ -221,19 +284,10 @@ pub async fn certify_record(
             already_certified: true,
             ipfs_add_ms: 0.0,
             issue_ms: 0.0,
-        });
+        }));
     }
 
-    let keys = key_service(hospital, Actor::Doctor(request.doctor)).await?;
     let from = "the hospital chain";
-    let hash_c = hex32("Hash C", from, &record.hash_c)?;
-    let scratch = scratch_dir()?;
-    let path = scratch.path().join("record.enc");
-    csp(network)?.get_to_file(&hash_c, &path).await?;
-    let ciphertext = File::open(&path).map_err(|source| FlowError::Read {
-        path: path.clone(),
-        source,
-    })?;
     let fingerprints = Fingerprints {
         content: ContentFingerprint(hex32(
             "content fingerprint",
@@ -246,12 +300,100 @@ pub async fn certify_record(
             &record.watermark_fingerprint,
         )?),
     };
+    if let SignatureSource::Given {
+        typed_data,
+        signature,
+    } = signature
+    {
+        let authorization = CertificateAuthorization::from_typed_data(typed_data, &client.domain())
+            .map_err(FlowError::TypedData)?;
+        same_field(
+            "hospital",
+            hospital.id.clone(),
+            word_text(&authorization.hospital),
+        )?;
+        same_field(
+            "recordId",
+            request.record_id.to_owned(),
+            word_text(&authorization.record_id),
+        )?;
+        same_field(
+            "contentFingerprint",
+            hex::encode(fingerprints.content.0),
+            hex::encode(authorization.content_fingerprint),
+        )?;
+        same_field(
+            "watermarkFingerprint",
+            hex::encode(fingerprints.watermark.0),
+            hex::encode(authorization.watermark_fingerprint),
+        )?;
+        check_given(&wallet, &authorization.digest(&client.domain()), &signature)?;
+        let ipfs = ipfs(network)?;
+        check_envelope(
+            &ipfs,
+            hospital,
+            request.record_id,
+            &wallet,
+            &authorization.cid,
+        )
+        .await?;
+        return issue(&ipfs, &client, &wallet, authorization, &signature, 0.0)
+            .await
+            .map(Signed::Done);
+    }
+
+    let keys = key_service(hospital, Actor::Doctor(request.doctor)).await?;
+    let hash_c = hex32("Hash C", from, &record.hash_c)?;
+    let scratch = scratch_dir()?;
+    let path = scratch.path().join("record.enc");
+    csp(network)?.get_to_file(&hash_c, &path).await?;
+    let ciphertext = File::open(&path).map_err(|source| FlowError::Read {
+        path: path.clone(),
+        source,
+    })?;
     let sealed = Sealed {
         record_id: request.record_id,
         fingerprints: &fingerprints,
         ciphertext,
     };
-    certify_ciphertext(network, hospital, &keys, &wallet, sealed, observer).await
+    if let SignatureSource::TypedDataOnly = signature {
+        // The envelope stays pinned: the authorisation signed elsewhere names its CID.
+        let (authorization, _) =
+            add_envelope(&ipfs(network)?, hospital, &keys, &wallet, sealed, observer).await?;
+        return Ok(Signed::ask(
+            &wallet,
+            authorization.typed_data(&client.domain()),
+        ));
+    }
+    certify_ciphertext(network, hospital, &keys, &wallet, sealed, observer)
+        .await
+        .map(Signed::Done)
+}
+
+/// Checks that the envelope at `cid` is record `record_id`'s at `hospital` and opens with
+/// the patient's key, before a certificate points at it.
+async fn check_envelope(
+    ipfs: &Ipfs,
+    hospital: &Hospital,
+    record_id: &str,
+    wallet: &PatientWallet,
+    cid: &str,
+) -> Result<(), FlowError> {
+    let header = envelope_header(ipfs, cid).await?;
+    if header.record_id != record_id || header.hospital_id != hospital.id {
+        return Err(FlowError::NotAuthentic(format!(
+            "the envelope {cid} holds record {} of {}, not record {record_id} of {}",
+            header.record_id, header.hospital_id, hospital.id
+        )));
+    }
+    header
+        .unwrap_dek(wallet.x25519())
+        .map_err(|source| FlowError::EnvelopeNotForPatient {
+            record_id: record_id.to_owned(),
+            patient: wallet.info().name.clone(),
+            source,
+        })?;
+    Ok(())
 }
 
 #[cfg(test)]

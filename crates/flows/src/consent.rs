@@ -19,6 +19,7 @@ use serde::{Deserialize, Serialize};
 use crate::connect::certificate_reader;
 use crate::error::FlowError;
 use crate::ids::word_text;
+use crate::signing::{SignatureSource, Signed, check_given, same_field};
 use crate::wallet::{IssuedConsent, PatientWallet};
 
 /// The version of the consent file format.
@@ -114,12 +115,29 @@ pub struct ConsentReport {
     pub consent: ConsentFile,
 }
 
-/// Signs the consent and writes the consent file (all or nothing, mode 0600).
+/// Signs the consent with the patient's wallet and writes the consent file (all or
+/// nothing, mode 0600).
 pub async fn sign_consent(
     network: &Network,
     patients_dir: &Path,
     request: &ConsentRequest<'_>,
 ) -> Result<ConsentReport, FlowError> {
+    sign_consent_with(network, patients_dir, request, SignatureSource::Wallet)
+        .await
+        .map(Signed::signed_by_wallet)
+}
+
+/// [`sign_consent`] with the patient's signature from `signature`: for
+/// [`SignatureSource::TypedDataOnly`], the typed data of a consent valid for
+/// `request.valid_for` from now, nothing recorded or written; for
+/// [`SignatureSource::Given`], a consent for this hospital and certificate, not yet
+/// expired (its own expiry holds), signed by the patient.
+pub async fn sign_consent_with(
+    network: &Network,
+    patients_dir: &Path,
+    request: &ConsentRequest<'_>,
+    signature: SignatureSource<'_>,
+) -> Result<Signed<ConsentReport>, FlowError> {
     let hospital = network.hospital(request.hospital)?;
     let hospital_word = hospital_id(&hospital.id).ok_or_else(|| FlowError::HospitalIdTooLong {
         hospital: hospital.id.clone(),
@@ -162,7 +180,33 @@ pub async fn sign_consent(
         expiry: now.saturating_add(request.valid_for.as_secs().max(1)),
         nonce: rand::random(),
     };
-    let signature = wallet.signer().sign_consent(&consent, &client.domain());
+    let domain = client.domain();
+    let (consent, signature) = match signature {
+        SignatureSource::Wallet => (consent, wallet.signer().sign_consent(&consent, &domain)),
+        SignatureSource::TypedDataOnly => {
+            return Ok(Signed::ask(&wallet, consent.typed_data(&domain)));
+        }
+        SignatureSource::Given {
+            typed_data,
+            signature,
+        } => {
+            let signed =
+                Consent::from_typed_data(typed_data, &domain).map_err(FlowError::TypedData)?;
+            same_field("hospital", hospital.id.clone(), word_text(&signed.hospital))?;
+            same_field(
+                "certificateId",
+                request.certificate_id,
+                signed.certificate_id,
+            )?;
+            if signed.expiry <= now {
+                return Err(FlowError::SignedConsentExpired {
+                    expiry: signed.expiry,
+                });
+            }
+            check_given(&wallet, &signed.digest(&domain), &signature)?;
+            (signed, signature)
+        }
+    };
     let signed = SignedConsent { consent, signature };
     let file = ConsentFile {
         version: CONSENT_FILE_VERSION,
@@ -189,10 +233,10 @@ pub async fn sign_consent(
         request.out,
         &serde_json::to_vec_pretty(&file).expect("serialises"),
     )?;
-    Ok(ConsentReport {
+    Ok(Signed::Done(ConsentReport {
         path: request.out.to_owned(),
         consent: file,
-    })
+    }))
 }
 
 /// Writes a new file beside its final name and renames it into place.

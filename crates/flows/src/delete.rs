@@ -1,11 +1,13 @@
-//! The patient's deletion (DESIGN.md, "Flows", Delete): the patient signs → HB
-//! `DeleteRecord` leaves a tombstone → the hospital deletes the CSP object by Hash C and
-//! its key service, shown the committed deletion, shreds the record's key.
+//! The patient's deletion (DESIGN.md, "Flows", Delete): the patient signs (with medcert's
+//! wallet or another one, [`SignatureSource`]) → HB `DeleteRecord` leaves a tombstone → the
+//! hospital deletes the CSP object by Hash C and its key service, shown the committed
+//! deletion, shreds the record's key.
 
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use medcert_csp::CspError;
+use medcert_eip712::Deletion;
 use medcert_hospital_api::{RecordState, args};
 use medcert_key_service::Shredded;
 use medcert_network::{Hospital, Network};
@@ -17,6 +19,7 @@ use crate::error::FlowError;
 use crate::ids::check_identifier;
 use crate::ms;
 use crate::query::record_state;
+use crate::signing::{SignatureSource, Signed, check_given, same_field};
 use crate::wallet::PatientWallet;
 
 /// A patient's deletion of a record at a hospital.
@@ -106,15 +109,30 @@ struct OnChain {
     hash_c: Option<HashC>,
 }
 
-/// The patient signs the deletion request, the hospital chain deletes the record (leaving
-/// a tombstone), then the hospital deletes the CSP object by Hash C and its key service
-/// shreds the key for the committed deletion. Running it again after a failure part-way
-/// finishes the cleanup.
+/// The patient's wallet signs the deletion request, the hospital chain deletes the record
+/// (leaving a tombstone), then the hospital deletes the CSP object by Hash C and its key
+/// service shreds the key for the committed deletion. Running it again after a failure
+/// part-way finishes the cleanup.
 pub async fn delete_record(
     network: &Network,
     patients_dir: &Path,
     request: &DeleteRequest<'_>,
 ) -> Result<DeleteReport, FlowError> {
+    delete_record_with(network, patients_dir, request, SignatureSource::Wallet)
+        .await
+        .map(Signed::signed_by_wallet)
+}
+
+/// [`delete_record`] with the patient's signature from `signature`: for
+/// [`SignatureSource::TypedDataOnly`], the deletion request's typed data once the record
+/// is found active; for [`SignatureSource::Given`], a request for this hospital's channel
+/// and this record, signed by the patient.
+pub async fn delete_record_with(
+    network: &Network,
+    patients_dir: &Path,
+    request: &DeleteRequest<'_>,
+    signature: SignatureSource<'_>,
+) -> Result<Signed<DeleteReport>, FlowError> {
     let hospital = network.hospital(request.hospital)?;
     check_identifier("record id", request.record_id)?;
     let wallet = PatientWallet::open(patients_dir, request.patient)?;
@@ -127,6 +145,35 @@ pub async fn delete_record(
     let on_chain = match record_state(&client, &hospital.channel, request.record_id).await? {
         RecordState::Active { record } => {
             let hash_c = HashC::from_bytes(hex32("Hash C", "the hospital chain", &record.hash_c)?);
+            let (nonce, signature) = match signature {
+                SignatureSource::Wallet => {
+                    let nonce: u64 = rand::random();
+                    let signature =
+                        wallet
+                            .signer()
+                            .sign_deletion(&hospital.channel, request.record_id, nonce);
+                    (nonce, signature)
+                }
+                SignatureSource::TypedDataOnly => {
+                    let deletion = Deletion {
+                        channel: hospital.channel.clone(),
+                        record_id: request.record_id.to_owned(),
+                        nonce: rand::random(),
+                    };
+                    return Ok(Signed::ask(&wallet, deletion.typed_data()));
+                }
+                SignatureSource::Given {
+                    typed_data,
+                    signature,
+                } => {
+                    let deletion =
+                        Deletion::from_typed_data(typed_data).map_err(FlowError::TypedData)?;
+                    same_field("channel", hospital.channel.as_str(), &deletion.channel)?;
+                    same_field("recordId", request.record_id, &deletion.record_id)?;
+                    check_given(&wallet, &deletion.digest(), &signature)?;
+                    (deletion.nonce, signature)
+                }
+            };
             write_pending(
                 &pending,
                 &PendingDeletion {
@@ -134,11 +181,6 @@ pub async fn delete_record(
                     hash_c,
                 },
             )?;
-            let nonce: u64 = rand::random();
-            let signature =
-                wallet
-                    .signer()
-                    .sign_deletion(&hospital.channel, request.record_id, nonce);
             let args = args::DeleteRecord {
                 record_id: request.record_id.to_owned(),
                 nonce,
@@ -196,7 +238,7 @@ pub async fn delete_record(
             });
         }
     }
-    Ok(DeleteReport {
+    Ok(Signed::Done(DeleteReport {
         hospital: hospital.id.clone(),
         record_id: request.record_id.to_owned(),
         tx_id: on_chain.tx_id,
@@ -208,7 +250,7 @@ pub async fn delete_record(
         hospital_key,
         delete_record_ms,
         cleanup_ms: ms(started),
-    })
+    }))
 }
 
 fn write_pending(path: &Path, pending: &PendingDeletion) -> Result<(), FlowError> {

@@ -166,6 +166,34 @@ pub enum FlowError {
     /// A consent file's signed consent does not decode.
     #[error("the consent file's signed consent")]
     ConsentEncoding(#[source] medcert_eip712::ConsentEncodingError),
+    /// The typed data given with another wallet's signature is not the message a flow
+    /// signs.
+    #[error("the typed data given with the signature")]
+    TypedData(#[source] medcert_eip712::TypedDataError),
+    /// The typed data given with another wallet's signature is another request's.
+    #[error("the signed typed data's {field} is {signed}, but this request's is {request}")]
+    SignedOtherMessage {
+        /// The message field that differs (its EIP-712 name).
+        field: &'static str,
+        /// The request's value.
+        request: String,
+        /// The signed message's value.
+        signed: String,
+    },
+    /// The signature given is not the patient's.
+    #[error("the signature given is not patient {patient}'s")]
+    NotPatientsSignature {
+        /// The patient's wallet name.
+        patient: String,
+        /// Whose signature it is, or why it cannot be read.
+        source: medcert_eip712::VerifyError,
+    },
+    /// The consent given with another wallet's signature has already expired.
+    #[error("the signed consent expired at {expiry} (Unix seconds)")]
+    SignedConsentExpired {
+        /// Its expiry.
+        expiry: u64,
+    },
     /// A flow would overwrite an existing file.
     #[error("{path} already exists")]
     OutputExists {

@@ -1,17 +1,23 @@
-//! `medcert patient`: register, certificates, consent and its revocation, the agent that
-//! releases a served recovery's key, delete, and unlock (the hospital's admin).
+//! `medcert patient`: register, certificates, certify, consent and its revocation, the
+//! agent that releases a served recovery's key, delete, and unlock (the hospital's admin).
+//! The patient signs certification, consent and deletion with medcert's wallet or, in two
+//! runs (`--print-typed-data`, then `--typed-data` and `--signature`), with any Ethereum
+//! wallet.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
 
-use anyhow::Result;
-use clap::Subcommand;
+use anyhow::{Context as _, Result};
+use clap::{Args, Subcommand};
+use medcert_flows::signing::parse_signature;
 use medcert_flows::{
-    Actor, CertificatesRequest, ConsentRequest, DeleteRequest, PatientAgent, RegisterRequest,
-    UnlockRequest, delete_record, list_certificates, register_patient, revoke_certificate,
-    revoke_consent, sign_consent, unlock_patient,
+    Actor, CertificatesRequest, CertifyRequest, ConsentRequest, DeleteRequest, PatientAgent,
+    RegisterRequest, SignatureSource, Signed, UnlockRequest, certify_record_with,
+    delete_record_with, list_certificates, register_patient, revoke_certificate, revoke_consent,
+    sign_consent_with, unlock_patient,
 };
+use serde::Serialize;
 
 use crate::args::{Context, DoctorArg, PasswordArgs};
 use crate::config::parse_duration;
@@ -42,6 +48,20 @@ pub(crate) enum PatientCmd {
         #[arg(long)]
         patient: String,
     },
+    /// Authorise the hospital to certify a stored record for the patient on the
+    /// certificate chain (the hospital's doctor reads the record and issues).
+    Certify {
+        #[arg(long)]
+        patient: String,
+        #[arg(long)]
+        hospital: String,
+        #[arg(long)]
+        record: String,
+        #[command(flatten)]
+        doctor: DoctorArg,
+        #[command(flatten)]
+        signing: SignatureArgs,
+    },
     /// Consent to one hospital recovering one certificate: writes a consent file.
     Consent {
         #[arg(long)]
@@ -57,6 +77,8 @@ pub(crate) enum PatientCmd {
         /// The consent file to write.
         #[arg(long)]
         out: PathBuf,
+        #[command(flatten)]
+        signing: SignatureArgs,
     },
     /// Withdraw a consent (by its nonce): the agent releases nothing for it, and the relay
     /// can no longer serve it if it is unused.
@@ -99,6 +121,8 @@ pub(crate) enum PatientCmd {
         record: String,
         #[command(flatten)]
         doctor: DoctorArg,
+        #[command(flatten)]
+        signing: SignatureArgs,
     },
     /// Lift a patient's lock-out after too many wrong passwords (the hospital's admin, in
     /// its key service).
@@ -150,12 +174,34 @@ impl PatientCmd {
                 );
                 print(ctx.json, &headline, &report)?;
             }
+            PatientCmd::Certify {
+                patient,
+                hospital,
+                record,
+                doctor,
+                signing,
+            } => {
+                let request = CertifyRequest {
+                    hospital,
+                    doctor: doctor.doctor,
+                    record_id: record,
+                    patient,
+                };
+                let given = signing.read()?;
+                let source = signing.source(given.as_ref());
+                let outcome =
+                    certify_record_with(&network, &patients, &request, source, &ctx.bars).await?;
+                finish(ctx, &outcome, |report| {
+                    format!("record {record} has certificate {}", report.certificate_id)
+                })?;
+            }
             PatientCmd::Consent {
                 patient,
                 hospital,
                 certificate,
                 expires,
                 out,
+                signing,
             } => {
                 let request = ConsentRequest {
                     patient,
@@ -164,14 +210,17 @@ impl PatientCmd {
                     valid_for: *expires,
                     out,
                 };
-                let report = sign_consent(&network, &patients, &request).await?;
-                let headline = format!(
-                    "consent for {} to recover certificate {} written to {}",
-                    report.consent.hospital,
-                    report.consent.certificate_id,
-                    report.path.display()
-                );
-                print(ctx.json, &headline, &report)?;
+                let given = signing.read()?;
+                let source = signing.source(given.as_ref());
+                let outcome = sign_consent_with(&network, &patients, &request, source).await?;
+                finish(ctx, &outcome, |report| {
+                    format!(
+                        "consent for {} to recover certificate {} written to {}",
+                        report.consent.hospital,
+                        report.consent.certificate_id,
+                        report.path.display()
+                    )
+                })?;
             }
             PatientCmd::RevokeConsent { patient, nonce } => {
                 let report = revoke_consent(&network, &patients, patient, *nonce).await?;
@@ -226,6 +275,7 @@ impl PatientCmd {
                 hospital,
                 record,
                 doctor,
+                signing,
             } => {
                 let request = DeleteRequest {
                     patient,
@@ -233,12 +283,15 @@ impl PatientCmd {
                     record_id: record,
                     submitter: Actor::Doctor(doctor.doctor),
                 };
-                let report = delete_record(&network, &patients, &request).await?;
-                let headline = format!(
-                    "record {} deleted from {}",
-                    report.record_id, report.hospital
-                );
-                print(ctx.json, &headline, &report)?;
+                let given = signing.read()?;
+                let source = signing.source(given.as_ref());
+                let outcome = delete_record_with(&network, &patients, &request, source).await?;
+                finish(ctx, &outcome, |report| {
+                    format!(
+                        "record {} deleted from {}",
+                        report.record_id, report.hospital
+                    )
+                })?;
             }
             PatientCmd::Unlock {
                 hospital,
@@ -257,5 +310,78 @@ impl PatientCmd {
             }
         }
         Ok(ExitCode::SUCCESS)
+    }
+}
+
+/// Who signs the patient's message: medcert's wallet, unless another wallet signs in two
+/// runs.
+#[derive(Args)]
+pub(crate) struct SignatureArgs {
+    /// Print the EIP-712 typed-data JSON (what eth_signTypedData_v4 takes) for another
+    /// wallet to sign, and stop; nothing is sent to any chain.
+    #[arg(long, conflicts_with_all = ["signature", "typed_data"])]
+    print_typed_data: bool,
+    /// The signature another wallet made of --typed-data: 0x and 130 hex digits.
+    #[arg(long, requires = "typed_data", value_name = "0x…")]
+    signature: Option<String>,
+    /// The typed-data JSON that --signature signs, as --print-typed-data printed it.
+    #[arg(long, requires = "signature", value_name = "FILE")]
+    typed_data: Option<PathBuf>,
+}
+
+/// A signature made by another wallet, and what it signed.
+pub(crate) struct GivenSignature {
+    typed_data: serde_json::Value,
+    signature: [u8; 65],
+}
+
+impl SignatureArgs {
+    /// The signature and typed data given, if any.
+    fn read(&self) -> Result<Option<GivenSignature>> {
+        let (Some(signature), Some(path)) = (&self.signature, &self.typed_data) else {
+            return Ok(None);
+        };
+        let text = std::fs::read_to_string(path)
+            .with_context(|| format!("cannot read the typed data {}", path.display()))?;
+        let typed_data = serde_json::from_str(&text)
+            .with_context(|| format!("the typed data {} is not JSON", path.display()))?;
+        let signature = parse_signature(signature).context("--signature")?;
+        Ok(Some(GivenSignature {
+            typed_data,
+            signature,
+        }))
+    }
+
+    fn source<'a>(&self, given: Option<&'a GivenSignature>) -> SignatureSource<'a> {
+        match given {
+            Some(given) => SignatureSource::Given {
+                typed_data: &given.typed_data,
+                signature: given.signature,
+            },
+            None if self.print_typed_data => SignatureSource::TypedDataOnly,
+            None => SignatureSource::Wallet,
+        }
+    }
+}
+
+/// Prints a flow's report, or the typed data it stopped at (alone on stdout, so that it
+/// can be saved and signed) with what to do next on stderr.
+fn finish<T: Serialize>(
+    ctx: &Context,
+    outcome: &Signed<T>,
+    headline: impl FnOnce(&T) -> String,
+) -> Result<()> {
+    match outcome {
+        Signed::Done(report) => print(ctx.json, &headline(report), report),
+        Signed::ToSign(to_sign) => {
+            println!("{}", serde_json::to_string_pretty(&to_sign.typed_data)?);
+            eprintln!(
+                "sign this typed data with the account {} (e.g. save it as FILE and run \
+                 `cast wallet sign --data --from-file FILE`), then run the same command with \
+                 --typed-data FILE --signature 0x…",
+                to_sign.signer
+            );
+            Ok(())
+        }
     }
 }
