@@ -4,8 +4,14 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let root = std::path::Path::new(&manifest_dir).join("../../proto/fabric");
     let files: Vec<_> = [
         "common/common.proto",
+        "common/configtx.proto",
+        "common/policies.proto",
         "msp/identities.proto",
+        "msp/msp_config.proto",
+        "msp/msp_principal.proto",
         "orderer/ab.proto",
+        "orderer/configuration.proto",
+        "orderer/etcdraft/configuration.proto",
         "peer/chaincode.proto",
         "peer/chaincode_event.proto",
         "peer/chaincode_shim.proto",
@@ -13,6 +19,8 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         "peer/proposal_response.proto",
         "peer/transaction.proto",
         "peer/events.proto",
+        "peer/lifecycle/lifecycle.proto",
+        "peer/policy.proto",
         "gateway/gateway.proto",
         "ledger/kv_query_result.proto",
         "google/rpc/status.proto",

@@ -18,12 +18,17 @@ macro_rules! packages {
 }
 
 packages! {
-    /// `common`: envelopes, headers, blocks.
+    /// `common`: envelopes, headers, blocks; channel configuration, policies and the MSP
+    /// principals they name.
     common => "common";
-    /// `msp`: serialized identities.
+    /// `msp`: serialized identities and an organisation's MSP configuration.
     msp => "msp";
-    /// `orderer`: block seek positions.
+    /// `orderer`: block seek positions and the consensus type.
     orderer => "orderer";
+    /// `etcdraft`: a Raft ordering service's consenter set.
+    etcdraft => "etcdraft";
+    /// `lifecycle`: the `_lifecycle` chaincode's committed chaincode definitions.
+    lifecycle => "lifecycle";
     /// `protos`: chaincode shim, proposals, transactions, the deliver service.
     protos => "protos";
     /// `gateway`: the Fabric Gateway service.

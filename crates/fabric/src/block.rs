@@ -3,7 +3,8 @@
 
 use crate::Error;
 use medcert_fabric_protos::common::{
-    Block, BlockMetadataIndex, ChannelHeader, Envelope, HeaderType, Payload, SignatureHeader,
+    Block, BlockMetadataIndex, ChannelHeader, Envelope, Header, HeaderType, Payload,
+    SignatureHeader,
 };
 use medcert_fabric_protos::protos::{
     ChaincodeAction, ChaincodeActionPayload, ProposalResponsePayload, Response,
@@ -50,48 +51,90 @@ impl BlockTransaction {
 
 /// The endorser transactions of `block` (configuration transactions are skipped).
 pub fn transactions(block: &Block) -> Result<Vec<BlockTransaction>, Error> {
-    let data = block
+    let mut transactions = Vec::new();
+    for (i, envelope) in envelopes(block).iter().enumerate() {
+        if let Some(endorsed) = endorser_transaction(block, i, envelope)? {
+            transactions.push(endorsed.transaction);
+        }
+    }
+    Ok(transactions)
+}
+
+/// The block's envelopes, encoded.
+pub(crate) fn envelopes(block: &Block) -> &[Vec<u8>] {
+    block
         .data
         .as_ref()
         .map(|d| d.data.as_slice())
-        .unwrap_or(&[]);
-    let filter = block
+        .unwrap_or(&[])
+}
+
+/// An endorser transaction with the parts that bind it together: what the light client
+/// checks beyond [`BlockTransaction`].
+pub(crate) struct EndorserTransaction {
+    pub transaction: BlockTransaction,
+    /// The signed envelope.
+    pub envelope: Envelope,
+    /// The payload's header, encoded parts as signed.
+    pub header: Header,
+    /// The decoded channel header.
+    pub channel_header: ChannelHeader,
+    /// The decoded signature header.
+    pub signature_header: SignatureHeader,
+    /// The transaction's actions (Fabric allows one).
+    pub actions: usize,
+    /// The first action's signature header, encoded.
+    pub action_header: Vec<u8>,
+    /// The proposal payload the endorsers hashed (transient data removed).
+    pub chaincode_proposal_payload: Vec<u8>,
+    /// The chaincode the endorsed action names.
+    pub chaincode: String,
+}
+
+/// Envelope `i` of `block` (`envelope`, its bytes) if it is an endorser transaction.
+pub(crate) fn endorser_transaction(
+    block: &Block,
+    i: usize,
+    envelope: &[u8],
+) -> Result<Option<EndorserTransaction>, Error> {
+    let envelope: Envelope = decode("envelope", envelope)?;
+    let (channel_header, payload) = open(&envelope)?;
+    if channel_header.r#type != HeaderType::EndorserTransaction as i32 {
+        return Ok(None);
+    }
+    let validation_code = block
         .metadata
         .as_ref()
         .and_then(|m| {
             m.metadata
                 .get(BlockMetadataIndex::TransactionsFilter as usize)
         })
-        .cloned()
-        .unwrap_or_default();
-    let mut transactions = Vec::new();
-    for (i, envelope_bytes) in data.iter().enumerate() {
-        let envelope: Envelope = decode("envelope", envelope_bytes)?;
-        let (channel_header, payload) = open(&envelope)?;
-        if channel_header.r#type != HeaderType::EndorserTransaction as i32 {
-            continue;
-        }
-        let validation_code = filter
-            .get(i)
-            .and_then(|code| TxValidationCode::try_from(i32::from(*code)).ok())
-            .unwrap_or(TxValidationCode::NotValidated);
-        let signature_header: SignatureHeader = decode(
-            "signature header",
-            &payload.header.unwrap_or_default().signature_header,
-        )?;
-        let action = endorsed_action(&payload.data)?;
-        transactions.push(BlockTransaction {
-            tx_id: channel_header.tx_id,
-            channel: channel_header.channel_id,
+        .and_then(|filter| filter.get(i))
+        .and_then(|code| TxValidationCode::try_from(i32::from(*code)).ok())
+        .unwrap_or(TxValidationCode::NotValidated);
+    let header = payload.header.unwrap_or_default();
+    let signature_header: SignatureHeader = decode("signature header", &header.signature_header)?;
+    let action = endorsed_action(&payload.data)?;
+    Ok(Some(EndorserTransaction {
+        transaction: BlockTransaction {
+            tx_id: channel_header.tx_id.clone(),
+            channel: channel_header.channel_id.clone(),
             validation_code,
-            creator: signature_header.creator,
+            creator: signature_header.creator.clone(),
             proposal_response_payload: action.proposal_response_payload,
             endorsements: action.endorsements,
             response: action.response,
             event: action.event,
-        });
-    }
-    Ok(transactions)
+        },
+        envelope,
+        header,
+        channel_header,
+        signature_header,
+        actions: action.actions,
+        action_header: action.action_header,
+        chaincode_proposal_payload: action.chaincode_proposal_payload,
+        chaincode: action.chaincode,
+    }))
 }
 
 /// The chaincode response carried by an endorsed transaction envelope.
@@ -100,7 +143,8 @@ pub(crate) fn chaincode_response(envelope: &Envelope) -> Result<Response, Error>
     Ok(endorsed_action(&payload.data)?.response)
 }
 
-fn open(envelope: &Envelope) -> Result<(ChannelHeader, Payload), Error> {
+/// The envelope's payload and its decoded channel header.
+pub(crate) fn open(envelope: &Envelope) -> Result<(ChannelHeader, Payload), Error> {
     let payload: Payload = decode("payload", &envelope.payload)?;
     let header = payload
         .header
@@ -111,14 +155,19 @@ fn open(envelope: &Envelope) -> Result<(ChannelHeader, Payload), Error> {
 }
 
 struct EndorsedAction {
+    actions: usize,
+    action_header: Vec<u8>,
+    chaincode_proposal_payload: Vec<u8>,
     proposal_response_payload: Vec<u8>,
     endorsements: Vec<Endorsement>,
     response: Response,
     event: Option<PbChaincodeEvent>,
+    chaincode: String,
 }
 
 fn endorsed_action(transaction_bytes: &[u8]) -> Result<EndorsedAction, Error> {
     let transaction: PbTransaction = decode("transaction", transaction_bytes)?;
+    let actions = transaction.actions.len();
     let action = transaction
         .actions
         .into_iter()
@@ -141,9 +190,16 @@ fn endorsed_action(transaction_bytes: &[u8]) -> Result<EndorsedAction, Error> {
         Some(decode("chaincode event", &chaincode_action.events)?)
     };
     Ok(EndorsedAction {
+        actions,
+        action_header: action.header,
+        chaincode_proposal_payload: action_payload.chaincode_proposal_payload,
         proposal_response_payload: endorsed.proposal_response_payload,
         endorsements: endorsed.endorsements,
         response: chaincode_action.response.unwrap_or_default(),
         event,
+        chaincode: chaincode_action
+            .chaincode_id
+            .map(|id| id.name)
+            .unwrap_or_default(),
     })
 }

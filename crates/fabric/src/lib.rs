@@ -33,6 +33,7 @@ mod error;
 #[cfg(test)]
 mod failover_tests;
 mod identity;
+pub mod light_client;
 pub mod msp;
 mod proposal;
 

@@ -3,8 +3,9 @@
 //!
 //! A member certificate is issued by the MSP's root CA (ECDSA P-256 with SHA-256 over its
 //! TBS part, the issuer name the CA's subject) and is inside its validity period. Its role
-//! is the NodeOU in its subject's OU (`client`, `admin`, `peer`, `orderer`), and its
-//! `cert_id` is SHA3-256 of its DER encoding, as the hospital chaincode names actors.
+//! is the NodeOU in its subject's OU (by default `client`, `admin`, `peer`, `orderer`;
+//! a channel configuration may name others, [`NodeOus`]), and its `cert_id` is SHA3-256
+//! of its DER encoding, as the hospital chaincode names actors.
 
 use std::time::SystemTime;
 
@@ -17,7 +18,7 @@ use x509_cert::Certificate;
 use x509_cert::der::asn1::{PrintableStringRef, Utf8StringRef};
 use x509_cert::der::oid::ObjectIdentifier;
 use x509_cert::der::oid::db::rfc4519::{COMMON_NAME, ORGANIZATIONAL_UNIT_NAME};
-use x509_cert::der::{Decode, DecodePem, Encode};
+use x509_cert::der::{DateTime, Decode, DecodePem, Encode};
 use x509_cert::name::Name;
 
 const ECDSA_WITH_SHA256: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.2.840.10045.4.3.2");
@@ -88,9 +89,24 @@ pub enum MemberError {
         #[source]
         source: CertificateError,
     },
-    /// The certificate is expired or not yet valid.
-    #[error("certificate is outside its validity period")]
-    OutsideValidity,
+    /// The certificate is expired or not yet valid at the time it is judged at.
+    #[error("certificate {name} is valid from {not_before} to {not_after}, not at {}", show_time(.at))]
+    OutsideValidity {
+        /// The subject's common name.
+        name: String,
+        /// Start of its validity.
+        not_before: DateTime,
+        /// End of its validity.
+        not_after: DateTime,
+        /// The time it was judged at.
+        at: SystemTime,
+    },
+}
+
+fn show_time(time: &SystemTime) -> String {
+    DateTime::from_system_time(*time)
+        .map(|t| t.to_string())
+        .unwrap_or_else(|_| format!("{time:?}"))
 }
 
 /// Why a signature is not a member's.
@@ -141,6 +157,59 @@ pub enum Role {
     Member,
 }
 
+/// The OU that marks each NodeOU role in a member's subject, as an MSP configures them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NodeOus {
+    /// The client OU.
+    pub client: String,
+    /// The peer OU.
+    pub peer: String,
+    /// The admin OU, if admins are marked by one.
+    pub admin: Option<String>,
+    /// The orderer OU; without one, an MSP's orderers carry the peer OU.
+    pub orderer: Option<String>,
+}
+
+impl Default for NodeOus {
+    /// What Fabric's tools write: `client`, `peer`, `admin` and `orderer`.
+    fn default() -> Self {
+        Self {
+            client: "client".into(),
+            peer: "peer".into(),
+            admin: Some("admin".into()),
+            orderer: Some("orderer".into()),
+        }
+    }
+}
+
+impl NodeOus {
+    fn role(&self, ou: &str) -> Option<Role> {
+        if ou == self.client {
+            Some(Role::Client)
+        } else if ou == self.peer {
+            Some(Role::Peer)
+        } else if self.admin.as_deref() == Some(ou) {
+            Some(Role::Admin)
+        } else if self.orderer.as_deref() == Some(ou) {
+            Some(Role::Orderer)
+        } else {
+            None
+        }
+    }
+}
+
+impl std::fmt::Display for Role {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Self::Client => "client",
+            Self::Admin => "admin",
+            Self::Peer => "peer",
+            Self::Orderer => "orderer",
+            Self::Member => "member without a NodeOU role",
+        })
+    }
+}
+
 /// A verified member certificate.
 #[derive(Debug, Clone)]
 pub struct Member {
@@ -169,6 +238,8 @@ pub struct MspTrust {
     msp_id: String,
     subject: Name,
     key: VerifyingKey,
+    /// `None`: NodeOUs are off, every member is a [`Role::Member`].
+    node_ous: Option<NodeOus>,
 }
 
 impl MspTrust {
@@ -188,7 +259,19 @@ impl MspTrust {
             msp_id: msp_id.to_owned(),
             subject: ca.tbs_certificate.subject,
             key,
+            node_ous: Some(NodeOus::default()),
         })
+    }
+
+    /// The same trust anchor with the MSP's own NodeOU configuration (`None`: NodeOUs
+    /// disabled, so no member has a role beyond [`Role::Member`]).
+    pub fn with_node_ous(self, node_ous: Option<NodeOus>) -> Self {
+        Self { node_ous, ..self }
+    }
+
+    /// The MSP's NodeOU configuration, if NodeOUs are enabled.
+    pub fn node_ous(&self) -> Option<&NodeOus> {
+        self.node_ous.as_ref()
     }
 
     /// The MSP this CA anchors.
@@ -196,12 +279,15 @@ impl MspTrust {
         &self.msp_id
     }
 
+    /// Whether `other` is anchored in the same CA (subject and key), whatever its MSP id.
+    pub fn same_ca(&self, other: &MspTrust) -> bool {
+        self.subject == other.subject && self.key == other.key
+    }
+
     /// The member whose certificate (PEM or DER) this is: issued by the CA and valid at
     /// `now`.
     pub fn verify_member(&self, cert: &[u8], now: SystemTime) -> Result<Member, MemberError> {
-        let cert = Certificate::from_pem(cert)
-            .or_else(|_| Certificate::from_der(cert))
-            .map_err(|e| MemberError::Certificate(CertificateError::Parse(e)))?;
+        let cert = parse_certificate(cert).map_err(MemberError::Certificate)?;
         if cert.tbs_certificate.issuer != self.subject {
             return Err(MemberError::OtherIssuer {
                 issuer: cert.tbs_certificate.issuer.to_string(),
@@ -213,15 +299,21 @@ impl MspTrust {
             msp_id: self.msp_id.clone(),
             source,
         })?;
+        let (name, role) =
+            subject_name_and_role(&cert.tbs_certificate.subject, self.node_ous.as_ref());
         let validity = &cert.tbs_certificate.validity;
         if now < validity.not_before.to_system_time() || now > validity.not_after.to_system_time() {
-            return Err(MemberError::OutsideValidity);
+            return Err(MemberError::OutsideValidity {
+                name,
+                not_before: validity.not_before.to_date_time(),
+                not_after: validity.not_after.to_date_time(),
+                at: now,
+            });
         }
         let key = p256_key(&cert).map_err(MemberError::Certificate)?;
         let der = cert
             .to_der()
             .map_err(|e| MemberError::Certificate(CertificateError::Encode(e)))?;
-        let (name, role) = subject_name_and_role(&cert.tbs_certificate.subject);
         Ok(Member {
             name,
             role,
@@ -259,8 +351,28 @@ impl MspTrust {
     }
 }
 
-/// The subject's common name and its NodeOU role.
-fn subject_name_and_role(subject: &Name) -> (String, Role) {
+/// SHA3-256 of a certificate's DER encoding (given PEM or DER): the `cert_id` of
+/// [`Member`].
+pub fn cert_id(cert: &[u8]) -> Result<[u8; 32], CertificateError> {
+    let cert = parse_certificate(cert)?;
+    let der = cert.to_der().map_err(CertificateError::Encode)?;
+    Ok(Sha3_256::digest(&der).into())
+}
+
+/// The subject common name of a certificate (PEM or DER).
+pub fn common_name(cert: &[u8]) -> Result<String, CertificateError> {
+    let cert = parse_certificate(cert)?;
+    Ok(subject_name_and_role(&cert.tbs_certificate.subject, None).0)
+}
+
+fn parse_certificate(cert: &[u8]) -> Result<Certificate, CertificateError> {
+    Certificate::from_pem(cert)
+        .or_else(|_| Certificate::from_der(cert))
+        .map_err(CertificateError::Parse)
+}
+
+/// The subject's common name and its NodeOU role under `node_ous`.
+fn subject_name_and_role(subject: &Name, node_ous: Option<&NodeOus>) -> (String, Role) {
     let mut name = String::new();
     let mut role = Role::Member;
     for attribute in subject.0.iter().flat_map(|rdn| rdn.0.iter()) {
@@ -269,14 +381,10 @@ fn subject_name_and_role(subject: &Name) -> (String, Role) {
         };
         if attribute.oid == COMMON_NAME {
             name = value;
-        } else if attribute.oid == ORGANIZATIONAL_UNIT_NAME {
-            role = match value.as_str() {
-                "client" => Role::Client,
-                "admin" => Role::Admin,
-                "peer" => Role::Peer,
-                "orderer" => Role::Orderer,
-                _ => role,
-            };
+        } else if attribute.oid == ORGANIZATIONAL_UNIT_NAME
+            && let Some(found) = node_ous.and_then(|ous| ous.role(&value))
+        {
+            role = found;
         }
     }
     (name, role)
