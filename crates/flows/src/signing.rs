@@ -95,3 +95,64 @@ pub(crate) fn same_field<T: PartialEq + std::fmt::Debug>(
         })
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use medcert_eip712::{Deletion, PatientSigner, VerifyError};
+
+    fn deletion_digest() -> [u8; 32] {
+        Deletion {
+            channel: "hospital1".into(),
+            record_id: "R-1".into(),
+            nonce: 7,
+        }
+        .digest()
+    }
+
+    #[test]
+    fn a_given_signature_is_accepted_only_as_the_patients() {
+        let tmp = tempfile::tempdir().unwrap();
+        let (wallet, _) = PatientWallet::open_or_create(tmp.path(), "ann").unwrap();
+        let digest = deletion_digest();
+        let own = wallet.signer().sign_digest(&digest);
+        assert!(check_given(&wallet, &digest, &own).is_ok());
+
+        let stranger = PatientSigner::from_seed(&[4; 32]).sign_digest(&digest);
+        let error = check_given(&wallet, &digest, &stranger).unwrap_err();
+        assert!(
+            matches!(
+                &error,
+                FlowError::NotPatientsSignature {
+                    patient,
+                    source: VerifyError::WrongSigner { .. },
+                } if patient == "ann"
+            ),
+            "{error}"
+        );
+    }
+
+    #[test]
+    fn a_message_signed_for_another_request_is_refused_naming_the_field() {
+        assert!(same_field("recordId", "R-1", "R-1").is_ok());
+        let error = same_field("recordId", "R-1", "R-2").unwrap_err();
+        assert_eq!(
+            error.to_string(),
+            "the signed typed data's recordId is \"R-2\", but this request's is \"R-1\""
+        );
+    }
+
+    #[test]
+    fn a_flow_stopped_for_a_signature_names_the_patients_account() {
+        let tmp = tempfile::tempdir().unwrap();
+        let (wallet, _) = PatientWallet::open_or_create(tmp.path(), "ann").unwrap();
+        let typed_data = serde_json::json!({"primaryType": "Deletion"});
+        match Signed::<()>::ask(&wallet, typed_data.clone()) {
+            Signed::ToSign(to_sign) => {
+                assert_eq!(to_sign.signer, wallet.info().address);
+                assert_eq!(to_sign.typed_data, typed_data);
+            }
+            Signed::Done(()) => panic!("asking for a signature finished the flow"),
+        }
+    }
+}
