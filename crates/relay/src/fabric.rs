@@ -1,20 +1,16 @@
 //! The relay's side of one hospital channel: reading and proving its interchain
-//! requests, and writing the answers back.
+//! requests (through the channel's light client, [`crate::fabric_light_client`]), and
+//! writing the answers back.
 
-use std::time::SystemTime;
-
-use medcert_fabric::block::{self, BlockTransaction};
 use medcert_fabric::msp::MspTrust;
-use medcert_fabric::{Block, Gateway, Identity};
-use medcert_fabric_protos::protos::TxValidationCode;
-use medcert_hospital_api::events::INTERCHAIN_REQUEST;
+use medcert_fabric::{Gateway, Identity, Network};
 use medcert_hospital_api::{ClientError, HospitalClient, InterchainRequest, Recovery, args};
 use medcert_network::Hospital;
 
-use crate::fabric_proof;
+use crate::RelayError;
+use crate::fabric_light_client::ChannelLightClient;
 use crate::proto::FabricProof;
-use crate::store::Outcome;
-use crate::{ErrorChain, RelayError};
+use crate::store::{Outcome, Store};
 
 /// One verified request: its payload, proof and position.
 #[derive(Debug, Clone)]
@@ -32,7 +28,7 @@ pub struct ProvenRequest {
 #[error("{0}")]
 pub struct ProofRefused(pub String);
 
-/// One hospital channel as the relay uses it: its peer, its chaincode, its MSP CA.
+/// One hospital channel as the relay uses it: its peer, its chaincode, its light client.
 pub struct HospitalSide {
     /// The hospital.
     pub hospital: Hospital,
@@ -45,11 +41,12 @@ pub struct HospitalSide {
     /// The peer's gateway, as the relay's identity.
     pub gateway: Gateway,
     client: HospitalClient,
-    trust: MspTrust,
+    light_client: ChannelLightClient,
 }
 
 impl HospitalSide {
-    /// Connects to the hospital's peer as `relay` and reads its MSP CA.
+    /// Connects to the hospital's peer as `relay` and reads its MSP CA (the anchor the
+    /// channel's configuration must name for the hospital).
     pub async fn connect(
         hospital: &Hospital,
         relay: &medcert_network::Identity,
@@ -68,7 +65,7 @@ impl HospitalSide {
         };
         let identity =
             Identity::from_files(&relay.msp_id, &relay.cert, &relay.key).map_err(fabric)?;
-        let trust =
+        let anchor =
             MspTrust::from_pem(&hospital.msp_id, &read(&hospital.msp_ca)?).map_err(|source| {
                 RelayError::MspCa {
                     hospital: hospital.id.clone(),
@@ -92,7 +89,13 @@ impl HospitalSide {
             hospital: hospital.clone(),
             gateway,
             client,
-            trust,
+            light_client: ChannelLightClient::new(
+                &hospital.id,
+                &hospital.channel,
+                &hospital.msp_id,
+                chaincode,
+                anchor,
+            ),
         })
     }
 
@@ -117,148 +120,56 @@ impl HospitalSide {
 
     /// The channel's block height (the number of the next block).
     pub async fn height(&self) -> Result<u64, RelayError> {
-        self.gateway
-            .network(self.channel())
+        self.network()
             .height()
             .await
             .map_err(|e| self.fabric_error(e))
     }
 
-    /// Fetches block `block_number` and proves that transaction `tx_id` in it is VALID,
-    /// endorsed by this hospital's org and carries exactly `payload` as its interchain
-    /// event. `Ok(Err(..))` is a refused proof.
+    fn network(&self) -> Network {
+        self.gateway.network(self.channel())
+    }
+
+    /// Proves that transaction `tx_id` of block `block_number` is the channel's, VALID,
+    /// endorsed as the chaincode's policy requires and carries exactly `payload` as its
+    /// interchain event, verifying the channel's blocks from the checkpoint in `store`
+    /// up to it. `Ok(Err(..))` is a refused proof.
     pub async fn prove_event(
         &self,
+        store: &Store,
         block_number: u64,
         tx_id: &str,
         payload: &[u8],
         own: &mut crate::Stopwatch,
     ) -> Result<Result<ProvenRequest, ProofRefused>, RelayError> {
-        let block = self
-            .gateway
-            .network(self.channel())
-            .block(block_number)
+        self.light_client
+            .prove_event(&self.network(), store, block_number, tx_id, payload, own)
             .await
-            .map_err(|e| self.fabric_error(e))?;
-        own.start();
-        let proven = self.prove_in_block(&block, tx_id, payload);
-        own.stop();
-        Ok(proven)
-    }
-
-    fn prove_in_block(
-        &self,
-        block: &Block,
-        tx_id: &str,
-        payload: &[u8],
-    ) -> Result<ProvenRequest, ProofRefused> {
-        let refuse = |reason: String| Err(ProofRefused(reason));
-        let number = block.header.as_ref().map(|h| h.number).unwrap_or_default();
-        let transactions = block::transactions(block).map_err(|e| {
-            ProofRefused(format!("block {number} is malformed: {}", ErrorChain(&e)))
-        })?;
-        let Some(transaction) = transactions.iter().find(|t| t.tx_id == tx_id) else {
-            return refuse(format!("transaction {tx_id} is not in block {number}"));
-        };
-        self.prove_transaction(transaction, number, payload)
-    }
-
-    fn prove_transaction(
-        &self,
-        transaction: &BlockTransaction,
-        block_number: u64,
-        payload: &[u8],
-    ) -> Result<ProvenRequest, ProofRefused> {
-        let tx_id = &transaction.tx_id;
-        if transaction.validation_code != TxValidationCode::Valid {
-            return Err(ProofRefused(format!(
-                "transaction {tx_id} is {:?}, not VALID",
-                transaction.validation_code
-            )));
-        }
-        if transaction.channel != self.hospital.channel {
-            return Err(ProofRefused(format!(
-                "transaction {tx_id} belongs to channel {}, not {}",
-                transaction.channel, self.hospital.channel
-            )));
-        }
-        let proof = fabric_proof::proof_of(transaction, block_number);
-        fabric_proof::verify(
-            &self.trust,
-            &proof,
-            &self.chaincode,
-            INTERCHAIN_REQUEST,
-            payload,
-            SystemTime::now(),
-        )
-        .map_err(|e| ProofRefused(format!("transaction {tx_id}: {}", ErrorChain(&e))))?;
-        let request: InterchainRequest = serde_json::from_slice(payload).map_err(|e| {
-            ProofRefused(format!(
-                "transaction {tx_id}: malformed InterchainRequest: {e}"
-            ))
-        })?;
-        if request.channel != self.hospital.channel {
-            return Err(ProofRefused(format!(
-                "transaction {tx_id}: request names unknown chain fabric:{} on channel {}",
-                request.channel, self.hospital.channel
-            )));
-        }
-        if request.index == 0 {
-            return Err(ProofRefused(format!(
-                "transaction {tx_id}: request index 0 (indices start at 1)"
-            )));
-        }
-        Ok(ProvenRequest {
-            request,
-            payload: payload.to_vec(),
-            proof,
-        })
     }
 
     /// Finds and proves request `index` from the ledger (to fill a gap in the events):
-    /// its recovery entry names the requesting transaction, qscc returns its block.
+    /// its recovery entry names the requesting transaction, whose block is verified.
     pub async fn prove_index(
         &self,
+        store: &Store,
         index: u64,
         own: &mut crate::Stopwatch,
     ) -> Result<Result<ProvenRequest, ProofRefused>, RelayError> {
         let status = self.recovery_status(index).await?;
-        let block = self
-            .gateway
-            .network(self.channel())
-            .block_by_tx_id(&status.requested_tx)
-            .await
-            .map_err(|e| self.fabric_error(e))?;
-        own.start();
-        let number = block.header.as_ref().map(|h| h.number).unwrap_or_default();
-        let transactions = block::transactions(&block).map_err(|e| self.fabric_error(e))?;
-        let Some(transaction) = transactions.iter().find(|t| t.tx_id == status.requested_tx) else {
-            own.stop();
-            return Ok(Err(ProofRefused(format!(
-                "request {index}: transaction {} is not in block {number}",
-                status.requested_tx
-            ))));
-        };
-        let payload = transaction
-            .event
-            .as_ref()
-            .filter(|e| e.event_name == INTERCHAIN_REQUEST)
-            .map(|e| e.payload.clone())
-            .unwrap_or_default();
         let proven = self
-            .prove_transaction(transaction, number, &payload)
-            .and_then(|p| {
-                if p.request.index == index {
-                    Ok(p)
-                } else {
-                    Err(ProofRefused(format!(
-                        "request {index}: its transaction carries index {}",
-                        p.request.index
-                    )))
-                }
-            });
-        own.stop();
-        Ok(proven)
+            .light_client
+            .prove_transaction(&self.network(), store, &status.requested_tx, own)
+            .await?;
+        Ok(proven.and_then(|p| {
+            if p.request.index == index {
+                Ok(p)
+            } else {
+                Err(ProofRefused(format!(
+                    "request {index}: its transaction {} carries index {}",
+                    status.requested_tx, p.request.index
+                )))
+            }
+        }))
     }
 
     /// Recovery `index` as the channel holds it.

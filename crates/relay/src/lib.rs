@@ -5,10 +5,12 @@
 //! For every hospital channel at once, the relay
 //! 1. follows the chaincode's `InterchainRequest` events from a durable checkpoint (on a
 //!    new store: from the channel's height at first start);
-//! 2. proves each one: the transaction is VALID in its block, every endorsement is by the
-//!    hospital's MSP (certificate issued by its root CA, P-256 signature), and the
-//!    endorsed event is the delivered one ([`fabric_proof`]); admits it only at the next
-//!    index of its pair (duplicates ignored, gaps filled from the ledger first);
+//! 2. proves each one in a block that its light client of the channel verified from a
+//!    persisted checkpoint ([`fabric_light_client`]: orderer signatures, hash chain, the
+//!    hospital's peers endorsing as the chaincode's policy requires, certificates valid
+//!    at the block's time), the endorsed event being the delivered one
+//!    ([`fabric_proof`]); admits it only at the next index of its pair (duplicates
+//!    ignored, gaps filled from the ledger first);
 //! 3. serves it with `serveRecovery` (unless already served: the contract serves each
 //!    request id once), waits for the confirmations and proves the receipt against the
 //!    block header's `receiptsRoot` ([`receipt_proof`]);
@@ -29,6 +31,7 @@ use {anyhow as _, clap as _, tracing_subscriber as _};
 mod error;
 pub mod ethereum;
 pub mod fabric;
+pub mod fabric_light_client;
 pub mod fabric_proof;
 pub mod freeze;
 pub mod metrics;
@@ -467,7 +470,13 @@ impl Core {
         }
         let mut own = Stopwatch::default();
         let proven = match side
-            .prove_event(event.block_number, &event.tx_id, &event.payload, &mut own)
+            .prove_event(
+                &self.store,
+                event.block_number,
+                &event.tx_id,
+                &event.payload,
+                &mut own,
+            )
             .await?
         {
             Ok(proven) => proven,
@@ -495,7 +504,9 @@ impl Core {
                 tracing::warn!(pair = %side.pair, index, expected, "index gap: fetching the missing requests from the ledger");
                 for missing in expected..index {
                     let mut filler_own = Stopwatch::default();
-                    match side.prove_index(missing, &mut filler_own).await? {
+                    match side
+                        .prove_index(&self.store, missing, &mut filler_own)
+                        .await? {
                         Ok(filler) => {
                             // The checkpoint stays where it is: the current event is next.
                             let at = self

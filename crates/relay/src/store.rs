@@ -3,7 +3,8 @@
 //! - `pairs`: per source→destination pair, the next index expected;
 //! - `messages`: each request's record and status, keyed by `<source chain>/<index>`;
 //! - `checkpoints`: per channel, where the chaincode event stream resumes;
-//! - `meta`: what the relay saw of the Ethereum chain (genesis, head, scan floor).
+//! - `meta`: what the relay saw of the Ethereum chain (genesis, head, scan floor) and,
+//!   per hospital channel, the last block its light client verified.
 //!
 //! Each status transition is committed before the side effect that follows it, so a
 //! restart knows, for every message, the last thing that certainly happened.
@@ -13,12 +14,16 @@ use std::path::{Path, PathBuf};
 use redb::{Database, ReadableTable, TableDefinition};
 use serde::{Deserialize, Serialize, de::DeserializeOwned};
 
+use crate::fabric_light_client::FabricHead;
+
 const PAIRS: TableDefinition<&str, u64> = TableDefinition::new("pairs");
 const MESSAGES: TableDefinition<&str, &[u8]> = TableDefinition::new("messages");
 const CHECKPOINTS: TableDefinition<&str, &[u8]> = TableDefinition::new("checkpoints");
 const META: TableDefinition<&str, &[u8]> = TableDefinition::new("meta");
 
 const ETHEREUM_META: &str = "ethereum";
+/// Followed by the channel: its light-client checkpoint.
+const FABRIC_HEAD: &str = "fabric-head/";
 
 /// File name of the store in the state directory.
 pub const STORE_FILE: &str = "relay.redb";
@@ -407,6 +412,16 @@ impl Store {
             }
         }
         Ok(out)
+    }
+
+    /// The light-client checkpoint of hospital channel `channel`: the last block verified.
+    pub fn fabric_head(&self, channel: &str) -> Result<Option<FabricHead>, StoreError> {
+        self.get_json(META, &format!("{FABRIC_HEAD}{channel}"))
+    }
+
+    /// Moves the light-client checkpoint of `channel`.
+    pub fn set_fabric_head(&self, channel: &str, head: &FabricHead) -> Result<(), StoreError> {
+        self.put_json(META, &format!("{FABRIC_HEAD}{channel}"), head)
     }
 
     /// What the relay last saw of the certificate chain.
