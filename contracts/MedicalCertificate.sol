@@ -115,6 +115,7 @@ contract MedicalCertificate {
     error CertificateExists(uint256 certificateId);
     error RequestAlreadyServed(bytes32 requestId);
     error RequestNotServed(bytes32 requestId);
+    error DeadlinePassed(uint64 deadline, uint256 timestamp);
     error KeyAlreadyReleased(bytes32 requestId);
     error InvalidWrappedKey();
 
@@ -214,9 +215,15 @@ contract MedicalCertificate {
 
     /// Called by the relay with a hospital's recovery request and the patient's consent.
     /// A request id is served at most once, which the relay relies on for exactly-once delivery.
-    function serveRecovery(bytes32 requestId, Consent calldata consent, bytes calldata signature) external {
+    /// `deadline` (Unix seconds, block time) is the hospital's: after it the request can no
+    /// longer be served, so a relay that proves it unserved in a block past the deadline
+    /// may fail it on the hospital's chain without any pending transaction contradicting it.
+    function serveRecovery(bytes32 requestId, uint64 deadline, Consent calldata consent, bytes calldata signature)
+        external
+    {
         if (msg.sender != relay) revert NotRelay(msg.sender);
         if (servedCertificate[requestId] != 0) revert RequestAlreadyServed(requestId);
+        if (block.timestamp > deadline) revert DeadlinePassed(deadline, block.timestamp);
         Certificate storage cert = certificates[consent.certificateId];
         address patient = cert.patient;
         if (patient == address(0)) revert UnknownCertificate(consent.certificateId);

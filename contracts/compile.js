@@ -25,7 +25,7 @@ const input = {
     viaIR: true,
     // Pinned rather than left to the compiler's default, which moves between releases.
     evmVersion: 'cancun',
-    outputSelection: { [unit]: { [contract]: ['abi', 'evm.bytecode.object'] } },
+    outputSelection: { [unit]: { [contract]: ['abi', 'evm.bytecode.object', 'storageLayout'] } },
   },
 };
 
@@ -41,4 +41,7 @@ const compiled = output.contracts[unit][contract];
 fs.mkdirSync(outDir, { recursive: true });
 fs.writeFileSync(path.join(outDir, `${contract}.abi.json`), JSON.stringify(compiled.abi, null, 2) + '\n');
 fs.writeFileSync(path.join(outDir, `${contract}.bin`), compiled.evm.bytecode.object + '\n');
+// The slots of the state variables: a relay proves storage values (eth_getProof) at them.
+const layout = compiled.storageLayout.storage.map(({ label, slot, offset }) => ({ label, slot, offset }));
+fs.writeFileSync(path.join(outDir, `${contract}.storage.json`), JSON.stringify(layout, null, 2) + '\n');
 console.error(`compiled ${unit} with solc ${solc.version()} into ${outDir}`);

@@ -120,13 +120,21 @@ impl<L: Ledger> Tx<'_, L> {
                 self.doctor_action(action).await
             }
             Function::CompleteRecovery => {
-                let args::CompleteRecovery { index, result } = self.args()?;
-                self.resolve_recovery(Function::CompleteRecovery, index, result)
+                let args::CompleteRecovery {
+                    index,
+                    result,
+                    proof,
+                } = self.args()?;
+                self.resolve_recovery(Function::CompleteRecovery, index, result, Some(proof))
                     .await
             }
             Function::FailRecovery => {
-                let args::FailRecovery { index, reason } = self.args()?;
-                self.resolve_recovery(Function::FailRecovery, index, reason)
+                let args::FailRecovery {
+                    index,
+                    reason,
+                    proof,
+                } = self.args()?;
+                self.resolve_recovery(Function::FailRecovery, index, reason, proof)
                     .await
             }
             Function::GetRecoveryStatus => self.get_recovery_status(self.args()?).await,

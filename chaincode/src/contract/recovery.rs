@@ -1,7 +1,9 @@
 //! Cross-chain recoveries: the request that the relay carries to the certificate chain,
 //! the relay's answer, and the status both sides read.
 
-use medcert_hospital_api::{Function, InterchainRequest, Recovery, RecoveryState, args, events};
+use medcert_hospital_api::{
+    ChainProof, Function, InterchainRequest, Recovery, RecoveryState, args, events,
+};
 
 use super::dispatch::Acted;
 use super::{ContractError, Reply, Tx, keys, parse_json, to_json};
@@ -36,7 +38,9 @@ impl<L: Ledger> Tx<'_, L> {
             doctor: doctor.clone(),
             requested_at_ms: self.ctx.timestamp_ms,
             requested_tx: self.ctx.tx_id.clone(),
+            deadline: args.deadline,
             outcome: RecoveryState::Pending,
+            proof: None,
         };
         self.put_json(keys::RECOVERY_COUNTER, &index).await?;
         self.put_json(&keys::recovery(index), &recovery).await?;
@@ -48,6 +52,7 @@ impl<L: Ledger> Tx<'_, L> {
             consent,
             requesting_hospital: self.ctx.channel.clone(),
             doctor: doctor.clone(),
+            deadline: args.deadline,
         };
         Ok(Acted {
             reply: Reply::json(&recovery),
@@ -55,12 +60,14 @@ impl<L: Ledger> Tx<'_, L> {
         })
     }
 
-    /// `CompleteRecovery` (with the relay's result) or `FailRecovery` (with its reason).
+    /// `CompleteRecovery` (with the relay's result) or `FailRecovery` (with its reason),
+    /// recorded with what the relay proved on the certificate chain.
     pub(super) async fn resolve_recovery(
         &mut self,
         function: Function,
         index: u64,
         detail: String,
+        proof: Option<ChainProof>,
     ) -> Result<Reply, ContractError> {
         let completed = function == Function::CompleteRecovery;
         self.relay(function)?;
@@ -87,6 +94,7 @@ impl<L: Ledger> Tx<'_, L> {
                 tx,
             }
         };
+        recovery.proof = proof;
         self.put_json(&key, &recovery).await?;
         let name = if completed {
             events::RECOVERY_COMPLETED

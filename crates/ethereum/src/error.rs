@@ -130,6 +130,10 @@ fn describe(error: &MedicalCertificateErrors) -> String {
             "RequestAlreadyServed: request 0x{} was already served",
             hex(&e.request_id)
         ),
+        E::DeadlinePassed(e) => format!(
+            "DeadlinePassed: the request's deadline {} is before the block time {}",
+            e.deadline, e.timestamp
+        ),
         E::RequestNotServed(e) => format!(
             "RequestNotServed: request 0x{} was not served, so no key can be released for it",
             hex(&e.request_id)

@@ -266,29 +266,32 @@ impl MedicalCertificateClient {
     }
 
     /// Serves a recovery as the relay: the contract checks the patient's consent and emits
-    /// the certificate's CID and fingerprints.
+    /// the certificate's CID and fingerprints. The request's deadline is the consent's
+    /// expiry (a relay passes the hospital's own, see [`Self::send_serve_recovery`]).
     pub async fn serve_recovery(
         &self,
         request_id: [u8; 32],
         consent: &Consent,
         signature: &[u8; 65],
     ) -> Result<Served, EthereumError> {
-        let call = self.serve_recovery_call(request_id, consent, signature);
+        let call = self.serve_recovery_call(request_id, consent.expiry, consent, signature);
         let receipt = self.send(call).await?;
         let event = recovery_served(self.log_of::<RecoveryServedFilter>(&receipt)?)?;
         Ok(Served { event, receipt })
     }
 
-    /// Sends `serveRecovery` and returns its transaction hash without waiting for the
-    /// receipt, so that a relay can record the hash before anything else happens (crash
-    /// recovery). Refusals are caught at gas estimation, as for every call.
+    /// Sends `serveRecovery` with the hospital's `deadline` (Unix seconds, block time;
+    /// the contract refuses after it) and returns its transaction hash without waiting for
+    /// the receipt, so that a relay can record the hash before anything else happens
+    /// (crash recovery). Refusals are caught at gas estimation, as for every call.
     pub async fn send_serve_recovery(
         &self,
         request_id: [u8; 32],
+        deadline: u64,
         consent: &Consent,
         signature: &[u8; 65],
     ) -> Result<H256, EthereumError> {
-        let call = self.serve_recovery_call(request_id, consent, signature);
+        let call = self.serve_recovery_call(request_id, deadline, consent, signature);
         Ok(call.send().await.map_err(contract_error)?.tx_hash())
     }
 
@@ -296,11 +299,13 @@ impl MedicalCertificateClient {
     fn serve_recovery_call(
         &self,
         request_id: [u8; 32],
+        deadline: u64,
         consent: &Consent,
         signature: &[u8; 65],
     ) -> FunctionCall<Arc<Client>, Client, ()> {
         self.contract.serve_recovery(
             request_id,
+            deadline,
             consent_tuple(consent),
             Bytes::from(signature.to_vec()),
         )

@@ -249,6 +249,7 @@ async fn every_function_and_refusal_on_the_real_network() {
         record_id: record.clone(),
         certificate_id: "7".into(),
         consent: vec![0xab, 0xcd, 0xef],
+        deadline: 4_000_000_000,
         ticket: signer
             .ticket(Function::RequestRecovery, &record, Verdict::Accepted)
             .encode(),
@@ -258,6 +259,14 @@ async fn every_function_and_refusal_on_the_real_network() {
     let completion = args::CompleteRecovery {
         index,
         result: "ok".into(),
+        proof: medcert_hospital_api::ChainProof {
+            kind: medcert_hospital_api::ProofKind::Receipt,
+            chain_id: 31337,
+            block_number: 5,
+            block_hash: format!("0x{}", "ab".repeat(32)),
+            block_time: 1_700_000_000,
+            digest: "cd".repeat(32),
+        },
     };
     let not_relay = doctor.complete_recovery(&completion).await;
     assert!(
@@ -269,6 +278,7 @@ async fn every_function_and_refusal_on_the_real_network() {
     let failure = args::FailRecovery {
         index,
         reason: "late".into(),
+        proof: None,
     };
     let again = relay.fail_recovery(&failure).await.unwrap();
     assert_eq!(done.answer, again.answer);

@@ -159,11 +159,18 @@ pub async fn recover(
                 )
                 .await
                 .map_err(key_service_error)?;
+            // The certificate chain may serve the request for 10 minutes (block time);
+            // after that the relay fails it, with proof that it was not served.
+            let deadline = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |now| now.as_secs())
+                + 600;
             let args = args::RequestRecovery {
                 treatment_number: request.treatment_number.to_owned(),
                 record_id: consent.record_id.clone(),
                 certificate_id: consent.certificate_id.to_string(),
                 consent: consent.signed_consent()?.to_bytes().to_vec(),
+                deadline,
                 ticket: ticket.encode(),
             };
             let committed = gated(&ticket, client.request_recovery(&args).await)

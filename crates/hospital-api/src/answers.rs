@@ -137,8 +137,47 @@ pub struct Recovery {
     pub requested_at_ms: i64,
     /// The requesting transaction.
     pub requested_tx: String,
+    /// Certificate-chain time (Unix seconds) after which the request can no longer be
+    /// served; chosen by the hospital.
+    #[serde(default)]
+    pub deadline: u64,
     /// Where it stands.
     pub outcome: RecoveryState,
+    /// What the relay proved on the certificate chain for its answer (none while pending,
+    /// and for a request the contract refused).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub proof: Option<ChainProof>,
+}
+
+/// What a relay's answer rests on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ProofKind {
+    /// The receipt of the `serveRecovery` transaction, proven against the block's
+    /// `receiptsRoot` (CompleteRecovery).
+    Receipt,
+    /// The contract's `servedCertificate` of the request, proven 0 against the state root
+    /// of a block past the deadline (FailRecovery for a timeout).
+    Unserved,
+}
+
+/// What the relay proved on the certificate chain: the verified block and the digest of
+/// the proof (SHA3-256 of its parts), which `medcert-relay prove` recomputes from the
+/// chain.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ChainProof {
+    /// What was proven.
+    pub kind: ProofKind,
+    /// The certificate chain's id.
+    pub chain_id: u64,
+    /// The verified block the proof is against.
+    pub block_number: u64,
+    /// Its hash, `0x` hex.
+    pub block_hash: String,
+    /// Its time, Unix seconds.
+    pub block_time: u64,
+    /// SHA3-256 of the proof, hex.
+    pub digest: String,
 }
 
 /// What the relay records with `CompleteRecovery`: the certificate chain's proven
@@ -178,6 +217,10 @@ pub struct InterchainRequest {
     pub requesting_hospital: String,
     /// The doctor who asked.
     pub doctor: Actor,
+    /// Certificate-chain time (Unix seconds) after which the request can no longer be
+    /// served.
+    #[serde(default)]
+    pub deadline: u64,
 }
 
 /// The hospital key service as registered on a channel (`SetKeyService`, answered by

@@ -5,7 +5,7 @@
 //! Arguments are UTF-8 text: identifiers by [`crate::IDENTIFIER_RULE`], numbers in
 //! decimal, bytes in lowercase hex (decoded with or without `0x`).
 
-use crate::{Function, MAX_ARG_LEN, MAX_CERTIFICATE_ID_DIGITS, is_identifier};
+use crate::{ChainProof, Function, MAX_ARG_LEN, MAX_CERTIFICATE_ID_DIGITS, is_identifier};
 
 /// Why the chaincode refused a call's arguments.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -186,6 +186,9 @@ arguments! {
         certificate_id: String = "certificateId" as Decimal,
         /// The patient's signed consent, as bytes.
         consent: Vec<u8> = "consent" as Hex,
+        /// Certificate-chain time (Unix seconds) after which the request may no longer be
+        /// served: past it the relay fails the request, with proof it was not served.
+        deadline: u64 = "deadline" as Number,
         /// The key service's password ticket for this request
         /// ([`SignedTicket::encode`](crate::ticket::SignedTicket::encode)).
         ticket: Vec<u8> = "ticket" as Hex,
@@ -197,6 +200,8 @@ arguments! {
         index: u64 = "index" as Number,
         /// JSON of the [`RecoveryResult`](crate::RecoveryResult).
         result: String = "result" as Text,
+        /// What the relay proved: the `RecoveryServed` receipt.
+        proof: ChainProof = "proof" as Json,
     }
 
     /// `FailRecovery`'s arguments.
@@ -205,6 +210,9 @@ arguments! {
         index: u64 = "index" as Number,
         /// Why it failed.
         reason: String = "reason" as Text,
+        /// What the relay proved (for a timeout: the request unserved past its deadline);
+        /// empty for a request the certificate chain refused.
+        proof: Option<ChainProof> = "proof" as Json,
     }
 
     /// `GetRecoveryStatus`'s argument.
@@ -284,6 +292,8 @@ struct Hex;
 struct Address;
 /// `record` or `patient`.
 struct Kind;
+/// A JSON value; `None` is the empty argument.
+struct Json;
 
 fn malformed(name: &'static str, reason: impl Into<String>) -> ArgumentError {
     ArgumentError::Malformed {
@@ -377,6 +387,26 @@ impl Codec<[u8; 20]> for Address {
     }
 }
 
+impl Codec<ChainProof> for Json {
+    fn encode(value: &ChainProof) -> Vec<u8> {
+        serde_json::to_vec(value).expect("a chain proof serialises")
+    }
+    fn decode(name: &'static str, arg: &[u8]) -> Result<ChainProof, ArgumentError> {
+        serde_json::from_slice(arg).map_err(|e| malformed(name, format!("not its JSON: {e}")))
+    }
+}
+
+impl Codec<Option<ChainProof>> for Json {
+    fn encode(value: &Option<ChainProof>) -> Vec<u8> {
+        value.as_ref().map(Json::encode).unwrap_or_default()
+    }
+    fn decode(name: &'static str, arg: &[u8]) -> Result<Option<ChainProof>, ArgumentError> {
+        (!arg.is_empty())
+            .then(|| Json::decode(name, arg))
+            .transpose()
+    }
+}
+
 impl Codec<AuditKind> for Kind {
     fn encode(value: &AuditKind) -> Vec<u8> {
         value.as_str().as_bytes().to_vec()
@@ -430,11 +460,48 @@ mod tests {
             record_id: "R-1".into(),
             certificate_id: "42".into(),
             consent: vec![0xc0, 0xff, 0xee],
+            deadline: 1_700_000_600,
             ticket: vec![0xab],
         };
         assert_eq!(request.encode()[3], b"c0ffee");
-        assert_eq!(request.encode()[4], b"ab");
+        assert_eq!(request.encode()[4], b"1700000600");
+        assert_eq!(request.encode()[5], b"ab");
         assert_eq!(RequestRecovery::decode(&request.encode()), Ok(request));
+        let proof = crate::ChainProof {
+            kind: crate::ProofKind::Unserved,
+            chain_id: 31337,
+            block_number: 12,
+            block_hash: format!("0x{}", "ab".repeat(32)),
+            block_time: 1_700_000_601,
+            digest: "cd".repeat(32),
+        };
+        let completion = CompleteRecovery {
+            index: 3,
+            result: "{}".into(),
+            proof: proof.clone(),
+        };
+        assert_eq!(
+            CompleteRecovery::decode(&completion.encode()),
+            Ok(completion)
+        );
+        let failure = FailRecovery {
+            index: 3,
+            reason: "refused".into(),
+            proof: None,
+        };
+        assert_eq!(failure.encode()[2], b"");
+        assert_eq!(FailRecovery::decode(&failure.encode()), Ok(failure));
+        let timeout = FailRecovery {
+            index: 4,
+            reason: "deadline passed".into(),
+            proof: Some(proof),
+        };
+        assert_eq!(FailRecovery::decode(&timeout.encode()), Ok(timeout));
+        let error = FailRecovery::decode(&raw(&["4", "r", "{}"])).unwrap_err();
+        assert!(
+            error.to_string().starts_with("argument proof is malformed"),
+            "{error}"
+        );
         let key = SetKeyService {
             ticket_key: [6; 32],
         };
@@ -530,7 +597,7 @@ mod tests {
         );
         let error = GetRecoveryStatus::decode(&raw(&["-1"])).unwrap_err();
         assert!(error.to_string().contains("not a non-negative integer"));
-        let error = RequestRecovery::decode(&raw(&["T", "R", "1e3", "00", ""])).unwrap_err();
+        let error = RequestRecovery::decode(&raw(&["T", "R", "1e3", "00", "9", ""])).unwrap_err();
         assert!(error.to_string().contains("at most 78 digits"), "{error}");
         let error = GetAudit::decode(&raw(&["doctor", "x"])).unwrap_err();
         assert_eq!(

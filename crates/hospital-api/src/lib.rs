@@ -20,8 +20,8 @@ mod function;
 pub mod ticket;
 
 pub use answers::{
-    Actor, AuditEntry, InterchainRequest, KeyService, Record, RecordChange, RecordState, Recovery,
-    RecoveryResult, RecoveryState, Role, Tombstone,
+    Actor, AuditEntry, ChainProof, InterchainRequest, KeyService, ProofKind, Record, RecordChange,
+    RecordState, Recovery, RecoveryResult, RecoveryState, Role, Tombstone,
 };
 #[cfg(feature = "client")]
 pub use client::{ClientError, Committed, HospitalClient};

@@ -262,7 +262,9 @@ fn recovery(doctor: &Member, outcome: RecoveryState) -> Recovery {
         doctor: actor(doctor),
         requested_at_ms: 1,
         requested_tx: "tx-0".into(),
+        deadline: 4_000_000_000,
         outcome,
+        proof: None,
     }
 }
 

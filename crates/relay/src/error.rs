@@ -106,6 +106,11 @@ pub enum RelayError {
     /// The certificate chain failed or refused.
     #[error("certificate chain")]
     Ethereum(#[from] EthereumError),
+    /// A proof about the certificate chain could not be made yet (the node unreachable,
+    /// an answer malformed, a block not final); retried. A proof that failed freezes the
+    /// chain instead.
+    #[error("certificate chain proof")]
+    Proof(#[source] medcert_ethereum::proof::ProofError),
     /// A chain the message needs is frozen.
     #[error("chain {chain} is frozen ({reason}) until an operator unfreezes it")]
     Frozen {

@@ -1,21 +1,31 @@
-//! The relay's side of the certificate chain: serving a request once, waiting for its
-//! confirmations, proving the receipt against the block header, and noticing a chain
-//! that was reset under the relay.
+//! The relay's side of the certificate chain: serving a request once, waiting until its
+//! block is final, proving the receipt against a verified header, and noticing a chain
+//! that was reset or reorganised under the relay.
+//!
+//! Headers are verified by [`HashChainVerifier`] (each header's hash recomputed, linked
+//! by parent hash to the checkpoint persisted in the store); see
+//! [`medcert_ethereum::proof`] for what that proves on anvil and what it cannot.
 
+use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
-use alloy_primitives::{Address as AlloyAddress, B256, Bytes as AlloyBytes};
+use alloy_primitives::B256;
 use medcert_eip712::SignedConsent;
-use medcert_ethereum::bindings::MedicalCertificateErrors;
+use medcert_ethereum::bindings::{MedicalCertificateErrors, RecoveryServedFilter};
+use medcert_ethereum::ethers::abi::RawLog;
+use medcert_ethereum::ethers::contract::EthEvent;
 use medcert_ethereum::ethers::providers::{Http, Middleware, Provider};
-use medcert_ethereum::ethers::types::{BlockNumber, H256, Log, TransactionReceipt, U64};
-use medcert_ethereum::{EthereumError, MedicalCertificateClient, RecoveryServed};
-use medcert_hospital_api::RecoveryResult;
+use medcert_ethereum::ethers::types::{H256, TransactionRequest, U256};
+use medcert_ethereum::proof::{
+    HashChainVerifier, HeaderVerifier, ProofError, VerifiedHeader, VerifiedReceipt, prove_receipt,
+    prove_storage, served_certificate_slot,
+};
+use medcert_ethereum::{EthereumError, MedicalCertificateClient};
+use medcert_hospital_api::{ChainProof, ProofKind, RecoveryResult};
 use prost::Message;
 use tokio::sync::Mutex;
 
 use crate::proto::{EthereumProof, Interchain, interchain};
-use crate::receipt_proof::{self, Receipt, ReceiptLog, ReceiptProofError};
 use crate::store::{EthereumMark, Store};
 use crate::{ErrorChain, RelayError, now_ms};
 
@@ -26,6 +36,9 @@ pub enum SendOutcome {
     Sent(H256),
     /// Another relay (or an earlier run) served it already.
     AlreadyServed,
+    /// The request's deadline passed (as of the pending block): fail it only once a
+    /// verified block proves it unserved past the deadline.
+    DeadlinePassed,
     /// The contract refused the consent: a one-line reason for FailRecovery.
     Refused(String),
 }
@@ -36,11 +49,12 @@ pub enum ChainFault {
     /// The chain is not the one the relay saw before, and how.
     #[error("chain reset: {0}")]
     Reset(String),
-    /// A receipt does not verify against its block header.
-    #[error("receipt proof failed")]
-    Proof(#[from] ReceiptProofError),
-    /// The node's answers about a transaction contradict each other.
-    #[error("receipt of {tx:?} disagrees with its block: {reason}")]
+    /// A header, receipt or storage proof failed, or the node contradicted a verified
+    /// header.
+    #[error("proof failed")]
+    Proof(#[source] ProofError),
+    /// The proven receipt does not hold what the relay's transaction must have emitted.
+    #[error("receipt of {tx:?} does not hold the served request: {reason}")]
     Inconsistent {
         /// The transaction.
         tx: H256,
@@ -49,16 +63,40 @@ pub enum ChainFault {
     },
 }
 
+/// Splits a proof's failure into a chain fault (freeze) and anything else (retry).
+pub(crate) fn judged<T>(
+    result: Result<T, ProofError>,
+) -> Result<Result<T, ChainFault>, RelayError> {
+    match result {
+        Ok(value) => Ok(Ok(value)),
+        Err(error) if error.is_chain_fault() => Ok(Err(ChainFault::Proof(error))),
+        Err(error) => Err(RelayError::Proof(error)),
+    }
+}
+
 /// The relay's proven outcome of one request.
 #[derive(Debug, Clone)]
 pub struct ProvenServe {
-    /// The proven `RecoveryServed` event.
-    pub event: RecoveryServed,
+    /// The block the `RecoveryServed` event was proven in.
+    pub block_number: u64,
     /// The CompleteRecovery result JSON (the cross-helper contract).
     pub result: String,
     /// The SUCCESS_RECEIPT interchain message, encoded.
     pub receipt_message: Vec<u8>,
+    /// What was proven, for the channel's record.
+    pub proof: ChainProof,
 }
+
+/// Where a sent transaction stands.
+#[derive(Debug)]
+pub enum Mined {
+    /// The node does not know the transaction: it was dropped.
+    Dropped,
+    /// Mined in a final block and proven there.
+    Proven(Box<VerifiedReceipt>),
+}
+
+type Verifier = HashChainVerifier<Provider<Http>>;
 
 /// The certificate chain as the relay uses it: one relay account, one contract.
 pub struct EthereumSide {
@@ -70,6 +108,8 @@ pub struct EthereumSide {
     chain_id: u64,
     confirmations: u64,
     poll: Duration,
+    /// Replaced (with no checkpoint) when an operator unfreezes the chain.
+    verifier: RwLock<Arc<Verifier>>,
     /// The relay account is shared by every request: one send at a time keeps its nonces
     /// in order (other relay processes on the same account are handled by retrying).
     send_lock: Mutex<()>,
@@ -81,12 +121,23 @@ fn rpc(e: impl std::error::Error + Send + Sync + 'static) -> RelayError {
     RelayError::Ethereum(EthereumError::Rpc(Box::new(e)))
 }
 
+/// A number from the node that must fit 64 bits.
+fn to_u64(value: U256, what: &'static str) -> Result<u64, RelayError> {
+    if value > U256::from(u64::MAX) {
+        return Err(RelayError::Ethereum(EthereumError::Overflow { what }));
+    }
+    Ok(value.low_u64())
+}
+
 impl EthereumSide {
-    /// `confirmations` counts the transaction's own block.
+    /// `confirmations` counts the transaction's own block; the header checkpoint is the
+    /// one persisted in `store` (none on a new store: the chain's final head at the
+    /// first check is trusted).
     pub fn new(
         client: MedicalCertificateClient,
         chain_id: u64,
         confirmations: usize,
+        store: &Store,
     ) -> Result<Self, RelayError> {
         let config = client.config().clone();
         let provider = Provider::<Http>::try_from(config.rpc_url.as_str())
@@ -95,28 +146,54 @@ impl EthereumSide {
                 source: Box::new(source),
             })?
             .interval(config.poll_interval);
+        let confirmations = confirmations.max(1) as u64;
+        let verifier = HashChainVerifier::new(
+            provider.clone(),
+            confirmations,
+            store.ethereum_checkpoint()?,
+        );
         Ok(Self {
             client,
             provider,
             chain: crate::ethereum_chain(chain_id),
             chain_id,
-            confirmations: confirmations.max(1) as u64,
+            confirmations,
             poll: config.poll_interval,
+            verifier: RwLock::new(Arc::new(verifier)),
             send_lock: Mutex::new(()),
             watch_lock: Mutex::new(()),
         })
     }
 
+    fn verifier(&self) -> Arc<Verifier> {
+        self.verifier
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .clone()
+    }
+
+    /// Persists the verifier's checkpoint (the newest final header it verified).
+    async fn save_checkpoint(&self, store: &Store) -> Result<(), RelayError> {
+        if let Some(checkpoint) = self.verifier().checkpoint().await {
+            store.set_ethereum_checkpoint(&checkpoint)?;
+        }
+        Ok(())
+    }
+
     /// Compares the node with what the relay saw before: same chain id, same genesis, a
-    /// head that never goes back. `acknowledged_after_ms`: the operator unfroze this
-    /// chain at that time, so the chain as it is now becomes the reference.
+    /// head that never goes back, and every final header linked to the persisted
+    /// checkpoint. `acknowledged_after_ms`: the operator unfroze this chain at that time,
+    /// so the chain as it is now becomes the reference.
     pub async fn check_chain(
         &self,
         store: &Store,
         acknowledged_after_ms: Option<u64>,
     ) -> Result<Result<(), ChainFault>, RelayError> {
         let _guard = self.watch_lock.lock().await;
-        let chain_id = self.provider.get_chainid().await.map_err(rpc)?.as_u64();
+        let chain_id = to_u64(
+            self.provider.get_chainid().await.map_err(rpc)?,
+            "the chain id",
+        )?;
         let genesis = self
             .provider
             .get_block(0u64)
@@ -136,25 +213,39 @@ impl EthereumSide {
             head,
         };
         let mark = store.ethereum_mark()?;
-        match judge_chain(
+        let adopting = mark
+            .as_ref()
+            .is_some_and(|m| acknowledged_after_ms.is_some_and(|at| at > m.updated_at_ms));
+        let next = match judge_chain(
             self.chain_id,
             mark.as_ref(),
             &seen,
             acknowledged_after_ms,
             now_ms(),
         ) {
-            Ok(next) => {
-                if mark
-                    .as_ref()
-                    .is_some_and(|m| m.genesis_hash != next.genesis_hash)
-                {
-                    tracing::warn!(chain = %self.chain, genesis = %next.genesis_hash, head, "operator unfroze the chain: adopting it as it is now");
-                }
-                store.set_ethereum_mark(&next)?;
-                Ok(Ok(()))
-            }
-            Err(reason) => Ok(Err(ChainFault::Reset(reason))),
+            Ok(next) => next,
+            Err(reason) => return Ok(Err(ChainFault::Reset(reason))),
+        };
+        if adopting {
+            tracing::warn!(chain = %self.chain, genesis = %next.genesis_hash, head, "operator unfroze the chain: adopting it as it is now");
+            store.clear_ethereum_checkpoint()?;
+            let fresh = HashChainVerifier::new(self.provider.clone(), self.confirmations, None);
+            *self
+                .verifier
+                .write()
+                .unwrap_or_else(std::sync::PoisonError::into_inner) = Arc::new(fresh);
         }
+        let verified = judged(self.verifier().final_head().await.map(|_| ()));
+        self.save_checkpoint(store).await?;
+        match verified {
+            Ok(Ok(())) => {}
+            Ok(Err(fault)) => return Ok(Err(fault)),
+            // A chain still shorter than the confirmations has nothing to check yet.
+            Err(RelayError::Proof(ProofError::NotFinal { .. })) => {}
+            Err(e) => return Err(e),
+        }
+        store.set_ethereum_mark(&next)?;
+        Ok(Ok(()))
     }
 
     /// The transaction that served `request_id`, if any: the contract's `servedCertificate`
@@ -181,11 +272,13 @@ impl EthereumSide {
         })
     }
 
-    /// Sends `serveRecovery` for `request_id` with the patient's consent (one send at a
-    /// time; a nonce taken by another process is retried).
+    /// Sends `serveRecovery` for `request_id` with the hospital's `deadline` and the
+    /// patient's consent (one send at a time; a nonce taken by another process is
+    /// retried).
     pub async fn send(
         &self,
         request_id: [u8; 32],
+        deadline: u64,
         consent: &SignedConsent,
     ) -> Result<SendOutcome, RelayError> {
         let _guard = self.send_lock.lock().await;
@@ -194,12 +287,15 @@ impl EthereumSide {
             attempt += 1;
             match self
                 .client
-                .send_serve_recovery(request_id, &consent.consent, &consent.signature)
+                .send_serve_recovery(request_id, deadline, &consent.consent, &consent.signature)
                 .await
             {
                 Ok(tx) => return Ok(SendOutcome::Sent(tx)),
                 Err(EthereumError::Refused(MedicalCertificateErrors::RequestAlreadyServed(_))) => {
                     return Ok(SendOutcome::AlreadyServed);
+                }
+                Err(EthereumError::Refused(MedicalCertificateErrors::DeadlinePassed(_))) => {
+                    return Ok(SendOutcome::DeadlinePassed);
                 }
                 Err(EthereumError::Refused(refusal)) => {
                     return Ok(SendOutcome::Refused(refusal_reason(refusal)));
@@ -214,158 +310,114 @@ impl EthereumSide {
         }
     }
 
-    /// The receipt of `tx` once it has the configured confirmations, or `None` if the
-    /// node does not know the transaction (dropped).
-    pub async fn confirmed_receipt(
+    /// Has an idle development chain (anvil mines only on a transaction) mine a block,
+    /// with a transfer of nothing to the relay's own account, so that its time can pass a
+    /// request's deadline; a chain with its own block time never needs it.
+    pub async fn nudge(&self) -> Result<(), RelayError> {
+        let _guard = self.send_lock.lock().await;
+        let transfer = TransactionRequest::new()
+            .to(self.client.sender())
+            .value(0u64);
+        self.client
+            .contract()
+            .client()
+            .send_transaction(transfer, None)
+            .await
+            .map_err(rpc)?;
+        tracing::debug!(chain = %self.chain, "nudged an idle chain to mine a block");
+        Ok(())
+    }
+
+    /// Waits until `tx` is mined in a final block and proves its receipt there against
+    /// the verified header, or finds that the node dropped it.
+    pub async fn mined(
         &self,
+        store: &Store,
         tx: H256,
-    ) -> Result<Option<TransactionReceipt>, RelayError> {
+    ) -> Result<Result<Mined, ChainFault>, RelayError> {
         loop {
-            let Some(receipt) = self
-                .provider
-                .get_transaction_receipt(tx)
-                .await
-                .map_err(rpc)?
-            else {
-                if self
-                    .provider
-                    .get_transaction(tx)
-                    .await
-                    .map_err(rpc)?
-                    .is_none()
-                {
-                    return Ok(None);
+            let verifier = self.verifier();
+            let proven = prove_receipt(&self.provider, &*verifier, B256::from(tx.0)).await;
+            self.save_checkpoint(store).await?;
+            match judged(proven) {
+                Ok(Ok(Some(receipt))) => return Ok(Ok(Mined::Proven(Box::new(receipt)))),
+                Ok(Ok(None)) => {
+                    if self
+                        .provider
+                        .get_transaction(tx)
+                        .await
+                        .map_err(rpc)?
+                        .is_none()
+                    {
+                        return Ok(Ok(Mined::Dropped));
+                    }
                 }
-                tokio::time::sleep(self.poll).await;
-                continue;
-            };
-            let Some(block) = receipt.block_number else {
-                tokio::time::sleep(self.poll).await;
-                continue;
-            };
-            let head = self.provider.get_block_number().await.map_err(rpc)?;
-            if head.as_u64() + 1 >= block.as_u64() + self.confirmations {
-                return Ok(Some(receipt));
+                Ok(Err(fault)) => return Ok(Err(fault)),
+                Err(RelayError::Proof(ProofError::NotFinal { .. })) => {}
+                Err(e) => return Err(e),
             }
             tokio::time::sleep(self.poll).await;
         }
     }
 
-    /// Proves `receipt` against its block header and reads the `RecoveryServed` event of
-    /// `request_id` from the proven receipt (not from the node's word).
-    pub async fn prove(
+    /// Reads the `RecoveryServed` event of `request_id` from a proven receipt (not from
+    /// the node's word) and builds the answer for the hospital's channel.
+    pub fn served(
         &self,
-        receipt: &TransactionReceipt,
+        proven: &VerifiedReceipt,
         request_id: [u8; 32],
         consent: &SignedConsent,
         channel: &str,
         index: u64,
-        own: &mut crate::Stopwatch,
-    ) -> Result<Result<ProvenServe, ChainFault>, RelayError> {
-        let tx = receipt.transaction_hash;
-        let inconsistent = |reason: String| Ok(Err(ChainFault::Inconsistent { tx, reason }));
-        let Some(block_number) = receipt.block_number else {
-            return inconsistent("receipt without a block number".into());
-        };
-        let block = self
-            .provider
-            .get_block(block_number)
-            .await
-            .map_err(rpc)?
-            .ok_or_else(|| {
-                RelayError::Config(format!("block {block_number} vanished (reorganised?)"))
-            })?;
-        if block.hash != receipt.block_hash {
-            return inconsistent(format!(
-                "block {block_number} is now {:?}, the receipt says {:?}",
-                block.hash, receipt.block_hash
+    ) -> Result<ProvenServe, ChainFault> {
+        let tx = H256(proven.tx_hash.0);
+        let inconsistent = |reason: String| ChainFault::Inconsistent { tx, reason };
+        if !proven.receipt.success {
+            return Err(inconsistent(
+                "the proven receipt is a failed transaction".into(),
             ));
-        }
-        let receipts: Vec<TransactionReceipt> = self
-            .provider
-            .request("eth_getBlockReceipts", [BlockNumber::Number(block_number)])
-            .await
-            .map_err(rpc)?;
-        own.start();
-        let index_in_block = receipt.transaction_index.as_usize();
-        if receipts.len() != block.transactions.len() {
-            return inconsistent(format!(
-                "block has {} transactions but {} receipts",
-                block.transactions.len(),
-                receipts.len()
-            ));
-        }
-        if block.transactions.get(index_in_block) != Some(&tx)
-            || receipts.get(index_in_block).map(|r| r.transaction_hash) != Some(tx)
-        {
-            return inconsistent(format!(
-                "transaction is not at index {index_in_block} of its block"
-            ));
-        }
-        let encoded: Vec<Vec<u8>> = receipts
-            .iter()
-            .map(|r| consensus_receipt(r).encode_2718())
-            .collect();
-        let nodes = match receipt_proof::build_proof(&encoded, index_in_block) {
-            Ok((_, nodes)) => nodes,
-            Err(e) => return Ok(Err(e.into())),
-        };
-        let proof = EthereumProof {
-            chain_id: self.chain_id,
-            block_number: block_number.as_u64(),
-            block_hash: block.hash.unwrap_or_default().as_bytes().to_vec(),
-            receipts_root: block.receipts_root.as_bytes().to_vec(),
-            tx_index: index_in_block as u64,
-            receipt: encoded[index_in_block].clone(),
-            trie_nodes: nodes.iter().map(|n| n.to_vec()).collect(),
-        };
-        // The header's receiptsRoot is the trust anchor; the node's receipts are not.
-        let proven = match receipt_proof::verify(&proof) {
-            Ok(proven) => proven,
-            Err(e) => return Ok(Err(e.into())),
-        };
-        if !proven.success {
-            return inconsistent("the proven receipt is a failed transaction".into());
         }
         let contract = self.client.address();
-        let Some((log_index, log)) = proven.logs.iter().enumerate().find(|(_, log)| {
-            log.address.0.0 == contract.0 && log.topics.get(1).map(|t| t.0) == Some(request_id)
+        let Some(log) = proven.logs().iter().find(|log| {
+            log.address.0.0 == contract.0
+                && log.topics.first().map(|t| t.0) == Some(RecoveryServedFilter::signature().0)
+                && log.topics.get(1).map(|t| t.0) == Some(request_id)
         }) else {
-            return inconsistent(format!(
+            return Err(inconsistent(format!(
                 "no RecoveryServed log of request 0x{} in the proven receipt",
                 hex::encode(request_id)
-            ));
+            )));
         };
-        let event = self.client.parse_recovery_served(Log {
-            address: contract,
+        let event = RecoveryServedFilter::decode_log(&RawLog {
             topics: log.topics.iter().map(|t| H256(t.0)).collect(),
-            data: log.data.to_vec().into(),
-            block_hash: block.hash,
-            block_number: Some(block_number),
-            transaction_hash: Some(tx),
-            transaction_index: Some(U64::from(index_in_block)),
-            log_index: Some(
-                receipt
-                    .logs
-                    .get(log_index)
-                    .and_then(|l| l.log_index)
-                    .unwrap_or_default(),
-            ),
-            ..Default::default()
-        });
-        let event = match event {
-            Ok(event) => event,
-            Err(e) => return inconsistent(format!("the proven log is not RecoveryServed: {e}")),
-        };
-        if event.certificate_id != consent.consent.certificate_id
+            data: log.data.to_vec(),
+        })
+        .map_err(|e| inconsistent(format!("the proven log is not RecoveryServed: {e}")))?;
+        if event.certificate_id != U256::from(consent.consent.certificate_id)
             || event.hospital != consent.consent.hospital
         {
-            return inconsistent(
+            return Err(inconsistent(
                 "the served certificate or hospital differs from the consent".into(),
-            );
+            ));
         }
-        let result = serde_json::to_string(&recovery_result(&event, request_id))
-            .expect("a recovery result serialises to JSON");
+        let block_number = proven.header.number();
+        let result = recovery_result(
+            &event,
+            consent.consent.certificate_id,
+            block_number,
+            tx,
+            request_id,
+        );
+        let result = serde_json::to_string(&result).map_err(|e| inconsistent(e.to_string()))?;
+        let proof = EthereumProof {
+            chain_id: self.chain_id,
+            block_number,
+            block_hash: proven.header.hash().to_vec(),
+            receipts_root: proven.header.receipts_root().to_vec(),
+            tx_index: proven.proof.tx_index,
+            receipt: proven.proof.receipt.clone(),
+            trie_nodes: proven.proof.nodes.iter().map(|n| n.to_vec()).collect(),
+        };
         let receipt_message = Interchain {
             source_chain: self.chain.clone(),
             destination_chain: crate::fabric_chain(channel),
@@ -377,12 +429,66 @@ impl EthereumSide {
             version: crate::MESSAGE_VERSION,
         }
         .encode_to_vec();
-        own.stop();
-        Ok(Ok(ProvenServe {
-            event,
+        Ok(ProvenServe {
+            block_number,
             result,
             receipt_message,
-        }))
+            proof: self.chain_proof(ProofKind::Receipt, &proven.header, proven.proof.digest()),
+        })
+    }
+
+    fn chain_proof(
+        &self,
+        kind: ProofKind,
+        header: &VerifiedHeader,
+        digest: [u8; 32],
+    ) -> ChainProof {
+        ChainProof {
+            kind,
+            chain_id: self.chain_id,
+            block_number: header.number(),
+            block_hash: format!("{:#x}", header.hash()),
+            block_time: header.timestamp(),
+            digest: hex::encode(digest),
+        }
+    }
+
+    /// Proves that `request_id` can no longer be served: in the newest final block,
+    /// verified, whose time is past `deadline`, the contract's
+    /// `servedCertificate[request_id]` is 0 (a storage proof against the header's state
+    /// root). `None` while no final block is past the deadline, or if the request is
+    /// served (its transaction is then found and proven instead).
+    pub async fn prove_unserved(
+        &self,
+        store: &Store,
+        request_id: [u8; 32],
+        deadline: u64,
+    ) -> Result<Result<Option<ChainProof>, ChainFault>, RelayError> {
+        let head = judged(self.verifier().final_head().await);
+        self.save_checkpoint(store).await?;
+        let header = match head {
+            Ok(Ok(header)) => header,
+            Ok(Err(fault)) => return Ok(Err(fault)),
+            Err(RelayError::Proof(ProofError::NotFinal { .. })) => return Ok(Ok(None)),
+            Err(e) => return Err(e),
+        };
+        if header.timestamp() <= deadline {
+            return Ok(Ok(None));
+        }
+        let contract = alloy_primitives::Address::from(self.client.address().0);
+        let slot = served_certificate_slot(request_id);
+        let storage = match judged(prove_storage(&self.provider, &header, contract, slot).await)? {
+            Ok(storage) => storage,
+            Err(fault) => return Ok(Err(fault)),
+        };
+        if !storage.value.is_zero() {
+            return Ok(Ok(None));
+        }
+        Ok(Ok(Some(self.chain_proof(
+            ProofKind::Unserved,
+            &header,
+            storage.proof.digest(),
+        ))))
     }
 }
 
@@ -451,35 +557,23 @@ pub fn judge_chain(
     })
 }
 
-/// The CompleteRecovery result: what the certificate chain proved it served.
-pub fn recovery_result(event: &RecoveryServed, request_id: [u8; 32]) -> RecoveryResult {
+/// The CompleteRecovery result: what the certificate chain proved it served
+/// (`certificate_id` is the event's, checked against the consent).
+pub fn recovery_result(
+    event: &RecoveryServedFilter,
+    certificate_id: u64,
+    block_number: u64,
+    tx: H256,
+    request_id: [u8; 32],
+) -> RecoveryResult {
     RecoveryResult {
-        certificate_id: event.certificate_id,
+        certificate_id,
         cid: event.cid.clone(),
         content_fingerprint: hex::encode(event.content_fingerprint),
         watermark_fingerprint: hex::encode(event.watermark_fingerprint),
-        eth_tx: format!("{:#x}", event.transaction_hash),
-        eth_block: event.block_number,
+        eth_tx: format!("{tx:#x}"),
+        eth_block: block_number,
         request_id: format!("0x{}", hex::encode(request_id)),
-    }
-}
-
-/// The consensus fields of a node's receipt.
-pub fn consensus_receipt(r: &TransactionReceipt) -> Receipt {
-    Receipt {
-        tx_type: r.transaction_type.map(|t| t.as_u64() as u8).unwrap_or(0),
-        success: r.status == Some(U64::one()),
-        cumulative_gas_used: r.cumulative_gas_used.as_u64(),
-        logs_bloom: r.logs_bloom.0,
-        logs: r
-            .logs
-            .iter()
-            .map(|l| ReceiptLog {
-                address: AlloyAddress::from(l.address.0),
-                topics: l.topics.iter().map(|t| B256::from(t.0)).collect(),
-                data: AlloyBytes::copy_from_slice(&l.data),
-            })
-            .collect(),
     }
 }
 
@@ -488,6 +582,7 @@ pub fn refusal_reason(refusal: MedicalCertificateErrors) -> String {
     use MedicalCertificateErrors as E;
     let short = match &refusal {
         E::ConsentExpired(_) => "consent expired",
+        E::DeadlinePassed(_) => "the request's deadline passed",
         E::NonceUsed(_) => "consent already used or revoked",
         E::NotPatient(_) => "consent not signed by the certificate's patient",
         E::InvalidSignature(_) => "malformed consent signature",

@@ -3,7 +3,7 @@
 
 use super::*;
 use medcert_ethereum::bindings::{ConsentExpired, NonceUsed};
-use medcert_ethereum::ethers::types::{Address, U256};
+use medcert_ethereum::ethers::types::Address;
 
 #[test]
 fn refusal_reasons_start_with_a_short_phrase() {
@@ -64,20 +64,17 @@ fn chain_resets_are_noticed_and_adopted_only_after_unfreeze() {
 
 #[test]
 fn recovery_result_follows_the_contract() {
-    let event = RecoveryServed {
+    let event = RecoveryServedFilter {
         request_id: [1; 32],
-        certificate_id: 42,
+        certificate_id: U256::from(42),
         hospital: [2; 32],
         cid: "bafy".into(),
         content_fingerprint: [0xc0; 32],
         watermark_fingerprint: [0x3a; 32],
-        consent_nonce: 5,
-        block_number: 9,
-        transaction_hash: H256::repeat_byte(0xab),
-        log_index: 0,
+        consent_nonce: U256::from(5),
     };
-    let result = serde_json::to_string(&recovery_result(&event, [1; 32])).unwrap();
-    let json: serde_json::Value = serde_json::from_str(&result).unwrap();
+    let result = recovery_result(&event, 42, 9, H256::repeat_byte(0xab), [1; 32]);
+    let json = serde_json::to_value(&result).unwrap();
     assert_eq!(json["certificate_id"], 42);
     assert_eq!(json["cid"], "bafy");
     assert_eq!(json["content_fingerprint"], "c0".repeat(32));

@@ -41,7 +41,9 @@ enum Command {
         /// Serve Prometheus metrics on this loopback address, e.g. 127.0.0.1:9464.
         #[arg(long)]
         metrics: Option<SocketAddr>,
-        /// Seconds a request may take on Ethereum before it is rolled back.
+        /// Seconds a transaction may wait to be mined before the relay looks whether its
+        /// request's deadline passed on the certificate chain (a request is failed only
+        /// with proof that it was not served by its deadline).
         #[arg(long, default_value_t = 60)]
         timeout: u64,
         /// Serve only these hospitals (comma-separated ids); default all.
@@ -52,6 +54,15 @@ enum Command {
     Frozen,
     /// Clear a chain's freeze (e.g. fabric:hospital3 or ethereum:31337).
     Unfreeze { chain: String },
+    /// Re-check the proof a relay recorded with its answer to recovery INDEX against the
+    /// certificate chain as it is now.
+    Prove {
+        /// The recovery's index on the hospital's channel.
+        index: u64,
+        /// The hospital whose channel holds it.
+        #[arg(long)]
+        hospital: String,
+    },
 }
 
 fn load_network(path: Option<&Path>) -> anyhow::Result<Network> {
@@ -139,6 +150,36 @@ async fn run() -> anyhow::Result<()> {
                         refusal.message, refusal.at_ms, refusal.reason
                     );
                 }
+            }
+        }
+        Command::Prove {
+            index,
+            ref hospital,
+        } => {
+            let network = load_network(cli.network.as_deref())?;
+            let recheck = medcert_relay::prove::recheck(&network, hospital, index).await?;
+            let recovery = &recheck.recovery;
+            println!(
+                "recovery {index} of {hospital}: {}",
+                serde_json::to_string(&recovery.outcome)?
+            );
+            let Some(proof) = &recovery.proof else {
+                println!("no proof recorded (pending, or refused by the certificate chain)");
+                return Ok(());
+            };
+            println!(
+                "recorded proof: {:?} at block {} ({}, time {}) of chain {}, digest {}",
+                proof.kind,
+                proof.block_number,
+                proof.block_hash,
+                proof.block_time,
+                proof.chain_id,
+                proof.digest
+            );
+            match recheck.verdict {
+                Some(Ok(())) => println!("re-checked against the certificate chain: holds"),
+                Some(Err(reason)) => anyhow::bail!("the recorded proof does not hold: {reason}"),
+                None => {}
             }
         }
         Command::Unfreeze { chain } => {

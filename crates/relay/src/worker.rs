@@ -1,11 +1,11 @@
 //! Driving one message from `Received` to `Answered`, one committed step at a time.
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use medcert_ethereum::ethers::types::H256;
 use prost::Message;
 
-use crate::ethereum::{ChainFault, SendOutcome};
+use crate::ethereum::{ChainFault, Mined, SendOutcome};
 use crate::fabric::HospitalSide;
 use crate::metrics::Metrics;
 use crate::proto::{Interchain, interchain};
@@ -26,12 +26,12 @@ enum Next {
 
 impl Core {
     /// Takes the message `key` through its remaining steps, retrying transient errors,
-    /// waiting while a chain it needs is frozen, and rolling it back after the timeout.
+    /// waiting while a chain it needs is frozen, and failing it (with proof) once its
+    /// deadline passed on the certificate chain unserved.
     pub(crate) async fn drive(&self, key: &str, mut own: Stopwatch) {
-        let mut deadline = Instant::now() + self.request_timeout;
         let mut backoff = Duration::from_millis(200);
         loop {
-            match self.step(key, deadline, &mut own).await {
+            match self.step(key, &mut own).await {
                 Ok(Next::Continue) => backoff = Duration::from_millis(200),
                 Ok(Next::Done(outcome)) => {
                     match outcome {
@@ -49,8 +49,6 @@ impl Core {
                 }
                 Err(RelayError::Frozen { chain, reason }) => {
                     tracing::debug!(request = key, %chain, %reason, "waiting for the chain to be unfrozen");
-                    // Time spent frozen is the operator's, not the request's.
-                    deadline = Instant::now() + self.request_timeout;
                     tokio::time::sleep(Duration::from_secs(1)).await;
                 }
                 Err(e) => {
@@ -62,12 +60,7 @@ impl Core {
         }
     }
 
-    async fn step(
-        &self,
-        key: &str,
-        deadline: Instant,
-        own: &mut Stopwatch,
-    ) -> Result<Next, RelayError> {
+    async fn step(&self, key: &str, own: &mut Stopwatch) -> Result<Next, RelayError> {
         let record = self
             .store
             .message(key)?
@@ -88,20 +81,28 @@ impl Core {
         match record.status.clone() {
             Status::Received | Status::EthSent { .. } => {
                 self.check_frozen(&record, &side, true)?;
-                self.ethereum_step(&record, &side, deadline, own)
+                self.ethereum_step(&record, &side, own)
                     .await
                     .map(|_| Next::Continue)
             }
-            Status::EthConfirmed { result, receipt } => {
+            Status::EthConfirmed {
+                result,
+                receipt,
+                proof,
+            } => {
                 self.check_frozen(&record, &side, false)?;
-                self.answer_step(&record, &side, Outcome::Completed { result }, receipt)
-                    .await
+                let outcome = Outcome::Completed { result, proof };
+                self.answer_step(&record, &side, outcome, receipt).await
             }
-            Status::Failing { reason, rollback } => {
+            Status::Failing {
+                reason,
+                rollback,
+                proof,
+            } => {
                 self.check_frozen(&record, &side, false)?;
                 let message = self.failure_message(&record, &reason, rollback);
-                self.answer_step(&record, &side, Outcome::Failed { reason }, message)
-                    .await
+                let outcome = Outcome::Failed { reason, proof };
+                self.answer_step(&record, &side, outcome, message).await
             }
             Status::Answered { outcome, .. } => Ok(Next::Done(outcome)),
         }
@@ -177,24 +178,26 @@ impl Core {
         &self,
         record: &MessageRecord,
         side: &HospitalSide,
-        deadline: Instant,
         own: &mut Stopwatch,
     ) -> Result<(), RelayError> {
         let key = record.key();
         own.start();
         let checked = decode_request(record).and_then(|request| {
-            check_consent(&request, &side.hospital.id).inspect_err(|reason| {
-                tracing::warn!(request = %key, %reason, "request cannot be served");
-            })
+            check_consent(&request, &side.hospital.id)
+                .map(|consent| (consent, request.deadline))
+                .inspect_err(|reason| {
+                    tracing::warn!(request = %key, %reason, "request cannot be served");
+                })
         });
-        let consent = match checked {
-            Ok(consent) => consent,
+        let (consent, deadline) = match checked {
+            Ok(checked) => checked,
             Err(reason) => {
                 self.store.transition(
                     &key,
                     Status::Failing {
                         reason,
                         rollback: false,
+                        proof: None,
                     },
                 )?;
                 own.stop();
@@ -203,18 +206,15 @@ impl Core {
         };
         own.stop();
         let id = request_id(&record.channel, record.index);
-        if Instant::now() >= deadline {
-            // Retries of failing steps (an unreachable node) ran out the time.
-            return self.timed_out(record, id).await;
-        }
-        let outcome = tokio::time::timeout_at(
-            deadline.into(),
-            self.ethereum_leg(record, &key, id, &consent, own),
+        // A leg that waits this long (its transaction held back) looks at the deadline.
+        let outcome = tokio::time::timeout(
+            self.request_timeout,
+            self.ethereum_leg(record, &key, id, deadline, &consent, own),
         )
         .await;
         match outcome {
             Ok(result) => result,
-            Err(_) => self.timed_out(record, id).await,
+            Err(_) => self.past_deadline(record, id, deadline).await,
         }
     }
 
@@ -224,6 +224,7 @@ impl Core {
         record: &MessageRecord,
         key: &str,
         id: [u8; 32],
+        deadline: u64,
         consent: &SignedConsent,
         own: &mut Stopwatch,
     ) -> Result<(), RelayError> {
@@ -242,7 +243,7 @@ impl Core {
                     tracing::info!(request = key, tx = ?tx, "already served on Ethereum (earlier run or another relay)");
                     return self.eth_sent(record, key, tx).await;
                 }
-                match self.eth.send(id, consent).await? {
+                match self.eth.send(id, deadline, consent).await? {
                     SendOutcome::Sent(tx) => {
                         tracing::info!(request = key, tx = ?tx, "serveRecovery sent");
                         self.eth_sent(record, key, tx).await?;
@@ -254,6 +255,9 @@ impl Core {
                             self.eth_sent(record, key, tx).await?;
                         }
                     }
+                    SendOutcome::DeadlinePassed => {
+                        return self.past_deadline(record, id, deadline).await;
+                    }
                     SendOutcome::Refused(reason) => {
                         tracing::info!(request = key, %reason, "certificate chain refused the request");
                         self.store.transition(
@@ -261,6 +265,7 @@ impl Core {
                             Status::Failing {
                                 reason,
                                 rollback: false,
+                                proof: None,
                             },
                         )?;
                     }
@@ -272,39 +277,46 @@ impl Core {
                     key: key.to_owned(),
                     reason: format!("transaction hash {tx_hash:?}"),
                 })?;
-                let Some(receipt) = self.eth.confirmed_receipt(tx).await? else {
-                    // The node does not know the transaction: it was dropped.
-                    let next = self.without_tx(id, floor).await?;
-                    tracing::warn!(request = key, tx = ?tx, next = next.name(), "serveRecovery transaction dropped");
-                    self.store.transition(key, next)?;
-                    return Ok(());
+                let receipt = match self.eth.mined(&self.store, tx).await? {
+                    Ok(Mined::Proven(receipt)) => receipt,
+                    Ok(Mined::Dropped) => {
+                        let next = self.without_tx(id, floor).await?;
+                        tracing::warn!(request = key, tx = ?tx, next = next.name(), "serveRecovery transaction dropped");
+                        self.store.transition(key, next)?;
+                        return Ok(());
+                    }
+                    Err(fault) => return Err(self.freeze_ethereum(record, fault)),
                 };
-                if receipt.status != Some(1u64.into()) {
-                    // Mined but reverted: state moved between estimation and mining
-                    // (another relay served it first, or the patient revoked).
+                if !receipt.receipt.success {
+                    // Mined but reverted (proven so): state moved between estimation and
+                    // mining (another relay served it first, or the patient revoked).
                     let next = self.without_tx(id, floor).await?;
                     tracing::warn!(request = key, tx = ?tx, "serveRecovery reverted on chain; checking again");
                     self.store.transition(key, next)?;
                     return Ok(());
                 }
-                let proven = match self
-                    .eth
-                    .prove(&receipt, id, consent, &record.channel, record.index, own)
-                    .await?
-                {
-                    Ok(proven) => proven,
-                    Err(fault) => return Err(self.freeze_ethereum(record, fault)),
-                };
                 own.start();
+                let proven =
+                    match self
+                        .eth
+                        .served(&receipt, id, consent, &record.channel, record.index)
+                    {
+                        Ok(proven) => proven,
+                        Err(fault) => {
+                            own.stop();
+                            return Err(self.freeze_ethereum(record, fault));
+                        }
+                    };
                 self.store.transition(
                     key,
                     Status::EthConfirmed {
                         result: proven.result,
                         receipt: hex::encode(&proven.receipt_message),
+                        proof: proven.proof,
                     },
                 )?;
                 own.stop();
-                tracing::info!(request = key, tx = ?tx, block = proven.event.block_number, "receipt proven against receiptsRoot");
+                tracing::info!(request = key, tx = ?tx, block = proven.block_number, "receipt proven against a verified header");
                 self.pause(PauseStep::EthReceipt, record.index).await;
                 Ok(())
             }
@@ -312,65 +324,57 @@ impl Core {
         }
     }
 
-    /// After the timeout: roll back unless the request turns out served. A request whose
-    /// transaction was sent is rolled back only once the chain says it is not served
-    /// (otherwise the transaction could still land after the rollback).
-    async fn timed_out(&self, record: &MessageRecord, id: [u8; 32]) -> Result<(), RelayError> {
+    /// Once the request's deadline passed on the certificate chain: fail it with the
+    /// proof that it is unserved in a verified block past the deadline (the contract
+    /// refuses it from then on, so no pending transaction can contradict the answer), or
+    /// follow the transaction that served it. Before a final block is past the deadline,
+    /// nothing changes (an idle development chain is nudged to mine one).
+    async fn past_deadline(
+        &self,
+        record: &MessageRecord,
+        id: [u8; 32],
+        deadline: u64,
+    ) -> Result<(), RelayError> {
         let key = record.key();
-        let secs = self.request_timeout.as_secs();
-        let floor = self
-            .store
-            .ethereum_mark()?
-            .map(|m| m.floor)
-            .unwrap_or_default();
-        match self.eth.served_by(id, floor).await {
-            Ok(Some(tx)) => {
-                if record.status
-                    != (Status::EthSent {
-                        tx_hash: format!("{tx:#x}"),
-                    })
-                {
-                    self.store.transition(
-                        &key,
-                        Status::EthSent {
+        match self.eth.prove_unserved(&self.store, id, deadline).await? {
+            Err(fault) => Err(self.freeze_ethereum(record, fault)),
+            Ok(Some(proof)) => {
+                let reason = format!(
+                    "deadline {deadline} passed unserved (proven at certificate-chain block {}, time {})",
+                    proof.block_number, proof.block_time
+                );
+                tracing::warn!(request = %key, %reason, "failing the request");
+                self.store.transition(
+                    &key,
+                    Status::Failing {
+                        reason,
+                        rollback: true,
+                        proof: Some(proof),
+                    },
+                )?;
+                Ok(())
+            }
+            Ok(None) => {
+                let floor = self
+                    .store
+                    .ethereum_mark()?
+                    .map(|m| m.floor)
+                    .unwrap_or_default();
+                match self.eth.served_by(id, floor).await? {
+                    Some(tx) => {
+                        let sent = Status::EthSent {
                             tx_hash: format!("{tx:#x}"),
-                        },
-                    )?;
+                        };
+                        if record.status != sent {
+                            self.store.transition(&key, sent)?;
+                        }
+                    }
+                    None if now_ms() / 1000 > deadline => self.eth.nudge().await?,
+                    None => {}
                 }
                 Ok(())
             }
-            Ok(None) => self.roll_back(
-                &key,
-                format!("relay timeout after {secs}s: serveRecovery was not confirmed"),
-            ),
-            Err(e) if record.status == Status::Received => self.roll_back(
-                &key,
-                format!(
-                    "relay timeout after {secs}s: certificate chain unreachable ({})",
-                    ErrorChain(&e)
-                ),
-            ),
-            Err(e) => Err(e),
         }
-    }
-
-    fn roll_back(&self, key: &str, reason: String) -> Result<(), RelayError> {
-        let reason: String = reason
-            .lines()
-            .next()
-            .unwrap_or_default()
-            .chars()
-            .take(400)
-            .collect();
-        tracing::warn!(request = key, %reason, "rolling back");
-        self.store.transition(
-            key,
-            Status::Failing {
-                reason,
-                rollback: true,
-            },
-        )?;
-        Ok(())
     }
 
     fn failure_message(&self, record: &MessageRecord, reason: &str, rollback: bool) -> String {
@@ -411,8 +415,27 @@ impl Core {
                 tracing::info!(request = %key, fabric_tx = %tx, ?outcome, "answer committed on the channel");
                 (outcome, tx)
             }
-            RecoveryState::Completed { result, tx, .. } => (Outcome::Completed { result }, tx),
-            RecoveryState::Failed { reason, tx, .. } => (Outcome::Failed { reason }, tx),
+            RecoveryState::Completed { result, tx, .. } => {
+                let proof = match (status.proof, &outcome) {
+                    (Some(proof), _) => proof,
+                    // Answered before proofs were recorded: keep what this relay proved.
+                    (None, Outcome::Completed { proof, .. }) => proof.clone(),
+                    (None, Outcome::Failed { .. }) => {
+                        return Err(RelayError::CorruptMessage {
+                            key,
+                            reason: "the channel's completion records no proof".into(),
+                        });
+                    }
+                };
+                (Outcome::Completed { result, proof }, tx)
+            }
+            RecoveryState::Failed { reason, tx, .. } => (
+                Outcome::Failed {
+                    reason,
+                    proof: status.proof,
+                },
+                tx,
+            ),
         };
         if std::mem::discriminant(&recorded) != wanted {
             tracing::warn!(request = %key, ?recorded, "the channel already holds another answer (another relay); keeping it");
@@ -429,6 +452,26 @@ impl Core {
         )?;
         tracing::info!(request = %key, outcome = ?recorded, "answered");
         Ok(Next::Done(recorded))
+    }
+}
+
+/// Runs `attempt` until it finishes, starting it again `pause` after a panic (logged):
+/// whatever in one message's handling panics, its message is retried and the relay's
+/// other messages are not held up.
+pub(crate) async fn supervised<F, Fut>(key: &str, pause: Duration, mut attempt: F)
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = ()>,
+{
+    use futures_util::FutureExt;
+    while let Err(panic) = std::panic::AssertUnwindSafe(attempt()).catch_unwind().await {
+        let what = panic
+            .downcast_ref::<&str>()
+            .map(|s| s.to_string())
+            .or_else(|| panic.downcast_ref::<String>().cloned())
+            .unwrap_or_default();
+        tracing::error!(request = key, panic = %what, "handling the message panicked; retrying it");
+        tokio::time::sleep(pause).await;
     }
 }
 
@@ -486,6 +529,7 @@ mod tests {
                 role: Role::Client,
                 cert_id: "00".into(),
             },
+            deadline: 4_000_000_000,
         }
     }
 
@@ -499,6 +543,30 @@ mod tests {
             },
             signature: [1; 65],
         }
+    }
+
+    #[tokio::test]
+    async fn a_panicking_message_is_retried_while_the_others_are_served() {
+        use std::sync::atomic::{AtomicU32, Ordering};
+        let attempts = AtomicU32::new(0);
+        let served = AtomicU32::new(0);
+        let failing = supervised("fabric:hospital1/1", Duration::from_millis(10), || async {
+            // A node's answer that a step did not expect, twice.
+            if attempts.fetch_add(1, Ordering::SeqCst) < 2 {
+                panic!("unexpected answer");
+            }
+        });
+        let others = async {
+            for i in 2..5 {
+                supervised(&format!("fabric:hospital1/{i}"), Duration::ZERO, || async {
+                    served.fetch_add(1, Ordering::SeqCst);
+                })
+                .await;
+            }
+        };
+        tokio::join!(failing, others);
+        assert_eq!(attempts.load(Ordering::SeqCst), 3);
+        assert_eq!(served.load(Ordering::SeqCst), 3);
     }
 
     #[test]

@@ -110,11 +110,15 @@ async fn crash_at(step: &str, hospital_index: usize) {
     let store = Store::open(dir.path()).unwrap();
     match store.message(&key).unwrap().unwrap().status {
         Status::Answered {
-            outcome: Outcome::Completed { result },
+            outcome: Outcome::Completed { result, proof },
             fabric_tx,
             ..
         } => {
             assert_eq!(result, outcome["result"].as_str().unwrap());
+            // The channel records what the relay proved: the receipt's block.
+            assert_eq!(proof.kind, medcert_hospital_api::ProofKind::Receipt);
+            let served: serde_json::Value = serde_json::from_str(&result).unwrap();
+            assert_eq!(served["eth_block"], proof.block_number);
             assert_eq!(fabric_tx, outcome["tx"].as_str().unwrap());
         }
         other => panic!("message {key} is {other:?}"),

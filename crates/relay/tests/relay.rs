@@ -10,10 +10,8 @@ use std::time::{Duration, Instant};
 
 use medcert_network::Network;
 use medcert_relay::freeze::FreezeBook;
-use medcert_relay::proto::{Interchain, interchain};
 use medcert_relay::store::Status;
 use medcert_relay::{Relay, RelayConfig, RelayHandle, fabric_chain};
-use prost::Message;
 use std::sync::atomic::Ordering;
 use support::{Patient, assert_completed_once, network, served_logs, unix_now};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -257,7 +255,7 @@ async fn forged_proof_freezes_only_that_chain_until_unfrozen() {
 }
 
 #[tokio::test]
-async fn unreachable_certificate_chain_rolls_back_after_the_timeout() {
+async fn an_unreachable_certificate_chain_fails_nothing_without_proof() {
     init_tracing();
     let net = network();
     let hospital = &net.fabric.hospitals[9];
@@ -267,35 +265,25 @@ async fn unreachable_certificate_chain_rolls_back_after_the_timeout() {
     unreachable.ethereum.rpc_url = "http://127.0.0.1:9".into();
     let dir = tempfile::tempdir().unwrap();
     let relay = start(&unreachable, &[&hospital.id], dir.path(), |c| {
-        c.request_timeout = Duration::from_secs(3);
+        c.request_timeout = Duration::from_secs(1);
     })
     .await;
     let index = patient
         .request_recovery(patient.consent(2, unix_now() + 3600))
         .await;
+    // Several timeouts pass: with no verified block past the deadline, the request is
+    // neither rolled back nor failed (a rollback now could be contradicted later).
+    tokio::time::sleep(Duration::from_secs(6)).await;
     let metrics = relay.metrics();
-    let start_wait = Instant::now();
-    while metrics.served.load(Ordering::Relaxed) + metrics.failed.load(Ordering::Relaxed) == 0 {
-        assert!(start_wait.elapsed() < WAIT, "the relay never answered");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    assert_eq!(metrics.failed.load(Ordering::Relaxed), 0);
     relay.shutdown().await;
-
-    // The relay rolled the request back: its answer is a ROLLBACK message with the reason.
     let store = medcert_relay::store::Store::open(dir.path()).unwrap();
     let key = medcert_relay::store::message_key(&hospital.channel, index);
-    let Status::Answered { message, .. } = store.message(&key).unwrap().unwrap().status else {
-        panic!("{key} not answered");
-    };
-    let message = Interchain::decode(hex::decode(message).unwrap().as_slice()).unwrap();
-    assert_eq!(message.r#type(), interchain::Type::Rollback);
-    let reason = String::from_utf8(message.payload).unwrap();
-    assert!(reason.starts_with("relay timeout after 3s"), "{reason}");
-    // Other relays on the shared network may have served this hospital's request before
-    // the timeout; otherwise the channel holds the rollback.
-    let outcome = patient.outcome(index, WAIT).await;
-    if outcome["state"] == "failed" {
-        assert_eq!(outcome["reason"], reason.as_str());
-        assert!(never_served(&net, &hospital.channel, index).await);
-    }
+    assert_eq!(
+        store.message(&key).unwrap().unwrap().status,
+        Status::Received
+    );
+    // Other relays on the shared network may serve it; none may have failed it.
+    let outcome = patient.outcome_now(index).await;
+    assert_ne!(outcome["state"], "failed", "{outcome}");
 }

@@ -165,7 +165,7 @@ impl Chain {
         self.tx(
             doctor1(),
             "RequestRecovery",
-            &["T-1", "R-1", "42", "0xc0ffee", ticket],
+            &["T-1", "R-1", "42", "0xc0ffee", "1700000600", ticket],
         )
         .await
     }
@@ -406,33 +406,45 @@ async fn recovery_indexes_are_gapless_and_resolution_is_idempotent() {
         assert_eq!(request.channel, "hospital1");
         assert_eq!(request.consent, "c0ffee");
         assert_eq!(request.doctor.msp_id, "Hospital1MSP");
+        assert_eq!(request.deadline, 1_700_000_600);
     }
     let relay = || creator("RelayMSP", RELAY);
+    let proof = r#"{"kind":"receipt","chain_id":31337,"block_number":9,"block_hash":"0xab","block_time":1700000000,"digest":"cd"}"#;
     refused(
-        &chain.tx(doctor1(), "CompleteRecovery", &["1", "ok"]).await,
+        &chain
+            .tx(doctor1(), "CompleteRecovery", &["1", "ok", proof])
+            .await,
         403,
         "reserved to the relay",
     );
     let done = chain
-        .tx(relay(), "CompleteRecovery", &["1", "hashI=abc"])
+        .tx(relay(), "CompleteRecovery", &["1", "hashI=abc", proof])
         .await;
     ok(&done);
     assert_eq!(done.event.unwrap().name, events::RECOVERY_COMPLETED);
-    let again = chain.tx(relay(), "FailRecovery", &["1", "late"]).await;
+    let again = chain.tx(relay(), "FailRecovery", &["1", "late", ""]).await;
     ok(&again);
     assert!(again.event.is_none());
     assert!(!chain.ledger.has_pending_writes());
     assert_eq!(again.payload, done.payload);
     ok(&chain
-        .tx(relay(), "FailRecovery", &["2", "consent expired"])
+        .tx(relay(), "FailRecovery", &["2", "consent expired", ""])
         .await);
     let status = chain.tx(relay(), "GetRecoveryStatus", &["2"]).await;
     let recovery: Recovery = serde_json::from_slice(&status.payload).unwrap();
     assert!(
         matches!(recovery.outcome, RecoveryState::Failed { ref reason, .. } if reason == "consent expired")
     );
+    assert_eq!(recovery.deadline, 1_700_000_600);
+    assert_eq!(recovery.proof, None);
+    // The completion records what the relay proved.
+    let status = chain.tx(relay(), "GetRecoveryStatus", &["1"]).await;
+    let recovery: Recovery = serde_json::from_slice(&status.payload).unwrap();
+    assert_eq!(recovery.proof.map(|p| p.block_number), Some(9));
     refused(
-        &chain.tx(relay(), "CompleteRecovery", &["3", "x"]).await,
+        &chain
+            .tx(relay(), "CompleteRecovery", &["3", "x", proof])
+            .await,
         404,
         "unknown recovery index 3",
     );

@@ -48,7 +48,10 @@ pub use receipt::{
     Receipt, ReceiptLog, ReceiptProof, VerifiedReceipt, build_receipt_proof, prove_receipt,
     verify_receipt,
 };
-pub use storage::{StorageProof, VerifiedStorage, mapping_slot, prove_storage, verify_storage};
+pub use storage::{
+    SERVED_CERTIFICATE_SLOT, StorageProof, VerifiedStorage, mapping_slot, prove_storage,
+    served_certificate_slot, verify_storage,
+};
 
 use sha3::{Digest, Sha3_256};
 

@@ -122,6 +122,16 @@ pub fn mapping_slot(key: B256, mapping: u64) -> B256 {
     keccak256(preimage)
 }
 
+/// The slot of the `MedicalCertificate` contract's `servedCertificate` mapping (the
+/// compiler's layout in `contracts/out` is checked against it by a test).
+pub const SERVED_CERTIFICATE_SLOT: u64 = 8;
+
+/// The slot of `servedCertificate[request_id]`: the certificate the request was served
+/// with, 0 while it is not served.
+pub fn served_certificate_slot(request_id: [u8; 32]) -> B256 {
+    mapping_slot(B256::from(request_id), SERVED_CERTIFICATE_SLOT)
+}
+
 /// A storage value proven against a verified header.
 #[derive(Debug, Clone)]
 pub struct VerifiedStorage {
@@ -307,6 +317,21 @@ mod tests {
         tampered.slot_nodes[0] = node.into();
         assert!(verify_against(root, &tampered).is_err());
         assert_ne!(tampered.digest(), served.digest());
+    }
+
+    #[test]
+    fn the_served_certificate_slot_is_the_compilers() {
+        let layout: serde_json::Value = serde_json::from_str(include_str!(
+            "../../../../contracts/out/MedicalCertificate.storage.json"
+        ))
+        .unwrap();
+        let entry = layout
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|e| e["label"] == "servedCertificate")
+            .unwrap();
+        assert_eq!(entry["slot"], SERVED_CERTIFICATE_SLOT.to_string());
     }
 
     #[test]

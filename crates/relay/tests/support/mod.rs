@@ -91,6 +91,8 @@ pub(crate) struct Patient {
     pub(crate) key_service: KeyServiceClient,
     pub(crate) cid: String,
     pub(crate) domain: medcert_eip712::CertificateDomain,
+    /// The deadline (certificate-chain time) of the recoveries this patient requests.
+    pub(crate) deadline: u64,
 }
 
 impl Patient {
@@ -137,6 +139,7 @@ impl Patient {
             key_service,
             cid,
             domain,
+            deadline: unix_now() + 600,
         }
     }
 
@@ -182,6 +185,7 @@ impl Patient {
                 record_id: record_id.clone(),
                 certificate_id: self.certificate_id.to_string(),
                 consent: consent.to_vec(),
+                deadline: self.deadline,
                 ticket: ticket.encode(),
             };
             match self.doctor.request_recovery(&request).await {
