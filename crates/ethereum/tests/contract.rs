@@ -16,7 +16,7 @@ use medcert_ethereum::bindings::{
 use medcert_ethereum::ethers::contract::{EthEvent, parse_log};
 use medcert_ethereum::ethers::providers::Middleware;
 use medcert_ethereum::ethers::types::{Address, Bytes, TransactionReceipt, U256};
-use medcert_ethereum::{Consent, EthereumError, PatientSigner, hospital_id};
+use medcert_ethereum::{Consent, EthereumError, HospitalKeys, PatientSigner, hospital_id};
 use support::{Fixture, address_of, funded_wallet, keys, register, sent_transactions};
 
 /// The one event `T` the contract emitted in `receipt`.
@@ -715,4 +715,115 @@ async fn waiting_longer_than_the_timeout_is_an_error() {
     let error = impatient.revoke_consent_nonce(1).await.unwrap_err();
     assert!(matches!(error, EthereumError::Timeout { .. }), "{error:?}");
     assert!(error.to_string().contains("timed out"), "{error}");
+}
+
+#[tokio::test]
+async fn the_patient_releases_a_served_recoverys_key_once() {
+    let f = Fixture::new().await;
+    let certificate_id = f.issue(1).await;
+    let other = hospital_id("hospital2").unwrap();
+    register(&f.admin, other).await;
+    let (consent, signature) = f.consent(other, certificate_id, 91);
+    let request = [2; 32];
+
+    // Nothing can be released before the request is served.
+    assert!(matches!(
+        refusal(f.patient_client.release_key(request, &[7; 80]).await),
+        E::RequestNotServed(e) if e.request_id == request
+    ));
+    f.relay
+        .serve_recovery(request, &consent, &signature)
+        .await
+        .unwrap();
+    let served = f
+        .admin
+        .recoveries_served(certificate_id, other, 0)
+        .await
+        .unwrap();
+    assert_eq!(served.len(), 1);
+    assert_eq!(served[0].consent_nonce, 91);
+    assert_eq!(
+        f.admin.served_certificate(request).await.unwrap(),
+        Some(certificate_id)
+    );
+
+    // Only the certificate's patient releases, a key of a sane size, once.
+    assert!(matches!(
+        refusal(f.relay.release_key(request, &[7; 80]).await),
+        E::NotPatient(e) if e.signer == f.relay.sender()
+    ));
+    assert!(matches!(
+        refusal(f.patient_client.release_key(request, &[]).await),
+        E::InvalidWrappedKey(_)
+    ));
+    assert!(matches!(
+        refusal(f.patient_client.release_key(request, &[7; 257]).await),
+        E::InvalidWrappedKey(_)
+    ));
+    assert_eq!(f.admin.released_key(request, 0).await.unwrap(), None);
+    f.patient_client
+        .release_key(request, &[7; 80])
+        .await
+        .unwrap();
+    assert!(f.admin.key_released(request).await.unwrap());
+    assert_eq!(
+        f.admin.released_key(request, 0).await.unwrap(),
+        Some(vec![7; 80])
+    );
+    assert!(matches!(
+        refusal(f.patient_client.release_key(request, &[8; 80]).await),
+        E::KeyAlreadyReleased(e) if e.request_id == request
+    ));
+    assert_eq!(
+        f.admin.released_key(request, 0).await.unwrap(),
+        Some(vec![7; 80])
+    );
+}
+
+#[tokio::test]
+async fn hospitals_publish_their_keys_and_may_replace_them() {
+    let f = Fixture::new().await;
+    let published = f.admin.hospital(f.hospital_id).await.unwrap();
+    assert_eq!(HospitalKeys::of(&published), Some(keys([0x25; 32])));
+
+    // The hospital rotates its keys; the admin may too; nobody else.
+    let rotated = HospitalKeys {
+        public_key: [0x31; 32],
+        watermark_key: [0x32; 32],
+    };
+    f.hospital
+        .set_hospital_keys(f.hospital_id, &rotated)
+        .await
+        .unwrap();
+    let published = f.admin.hospital(f.hospital_id).await.unwrap();
+    assert_eq!(HospitalKeys::of(&published), Some(rotated));
+    f.admin
+        .set_hospital_keys(f.hospital_id, &keys([0x41; 32]))
+        .await
+        .unwrap();
+    assert!(matches!(
+        refusal(f.patient_client.set_hospital_keys(f.hospital_id, &rotated).await),
+        E::NotAdmin(e) if e.caller == f.patient_client.sender()
+    ));
+    assert!(matches!(
+        refusal(
+            f.admin
+                .set_hospital_keys(hospital_id("nobody").unwrap(), &rotated)
+                .await
+        ),
+        E::UnknownHospital(_)
+    ));
+    // A watermark key that is not 32 bytes, through the raw bindings.
+    let call = f.admin.contract().set_hospital_keys(
+        f.hospital_id,
+        Bytes::from(vec![1; 32]),
+        Bytes::from(vec![1; 33]),
+    );
+    let error = call.call().await.unwrap_err();
+    assert!(matches!(
+        error.decode_contract_revert::<E>(),
+        Some(E::InvalidPublicKey(e)) if e.length == U256::from(33)
+    ));
+    let published = f.admin.hospital(f.hospital_id).await.unwrap();
+    assert_eq!(HospitalKeys::of(&published), Some(keys([0x41; 32])));
 }
