@@ -661,7 +661,7 @@ mod tests {
                 (INTERCHAIN_REQUEST, &payload),
             );
             let mut block = test.next_block(vec![tx]);
-            TestChannel::seal(&mut block, &test.orderers[0], &test.peers[0]);
+            test.seal(&mut block, &test.orderers[0], &test.peers[0]);
             let number = test.push(block).header.as_ref().unwrap().number;
             (number, tx_id, payload)
         })
@@ -731,7 +731,7 @@ mod tests {
             let mut block = test.next_block(vec![tx]);
             block.header.as_mut().unwrap().previous_hash = vec![0; 32];
             let orderer = test.orderers[1].clone();
-            TestChannel::seal(&mut block, &orderer, &orderer);
+            test.seal(&mut block, &orderer, &orderer);
             let number = test.push(block).header.as_ref().unwrap().number;
             (number, tx_id, payload)
         })

@@ -278,6 +278,8 @@ pub struct TestChannel {
     /// The chaincode the transactions invoke.
     pub chaincode: String,
     blocks: Vec<Block>,
+    /// The last configuration block's number.
+    last_config: u64,
 }
 
 impl TestChannel {
@@ -309,10 +311,33 @@ impl TestChannel {
             client,
             chaincode: "hospital".into(),
             blocks: Vec::new(),
+            last_config: 0,
         };
-        let config = test.config_block();
-        test.blocks.push(config);
+        let data = test.config_data();
+        test.blocks.push(Block {
+            header: Some(BlockHeader {
+                number: 0,
+                previous_hash: Vec::new(),
+                data_hash: data_hash(&data).to_vec(),
+            }),
+            data: Some(data),
+            metadata: Some(BlockMetadata {
+                metadata: vec![Vec::new(); 5],
+            }),
+        });
         test
+    }
+
+    /// Orders a configuration block whose consenters are `consenters` (sealed by the
+    /// first orderer of the configuration before it); they order the blocks after it.
+    pub fn reconfigure(&mut self, consenters: Vec<TestIdentity>) -> &Block {
+        let sealer = self.orderers[0].clone();
+        self.orderers = consenters;
+        let data = self.config_data();
+        let mut block = self.next_block(data.data);
+        self.last_config = block.header.as_ref().expect("a header").number;
+        Self::seal_as(&mut block, self.last_config, &sealer, &sealer);
+        self.push(block)
     }
 
     /// The blocks so far.
@@ -343,7 +368,9 @@ impl TestChannel {
         .encode_to_vec()
     }
 
-    fn config_block(&self) -> Block {
+    /// The data of a configuration block: the channel's configuration with the present
+    /// orderers as consenters.
+    fn config_data(&self) -> BlockData {
         let orderer_msp = &self.orderer_org.msp_id;
         let consenters = self
             .orderers
@@ -417,19 +444,8 @@ impl TestChannel {
             timestamp: Some(timestamp(SystemTime::now() - DAY / 2)),
             ..Default::default()
         };
-        let data = BlockData {
+        BlockData {
             data: vec![envelope(header, Vec::new(), config.encode_to_vec()).encode_to_vec()],
-        };
-        Block {
-            header: Some(BlockHeader {
-                number: 0,
-                previous_hash: Vec::new(),
-                data_hash: data_hash(&data).to_vec(),
-            }),
-            data: Some(data),
-            metadata: Some(BlockMetadata {
-                metadata: vec![Vec::new(); 5],
-            }),
         }
     }
 
@@ -562,11 +578,16 @@ impl TestChannel {
         }
     }
 
-    /// Signs `block` (its header as it is now) as `signer` claims, with `key`'s key: the
-    /// same identity for a genuine signature, another for a forged one.
-    pub fn seal(block: &mut Block, signer: &TestIdentity, key: &TestIdentity) {
+    /// Signs `block` (its header as it is now, naming the channel's last configuration
+    /// block) as `signer` claims, with `key`'s key: the same identity for a genuine
+    /// signature, another for a forged one.
+    pub fn seal(&self, block: &mut Block, signer: &TestIdentity, key: &TestIdentity) {
+        Self::seal_as(block, self.last_config, signer, key);
+    }
+
+    fn seal_as(block: &mut Block, last_config: u64, signer: &TestIdentity, key: &TestIdentity) {
         let value = OrdererBlockMetadata {
-            last_config: Some(LastConfig { index: 0 }),
+            last_config: Some(LastConfig { index: last_config }),
             consenter_metadata: Vec::new(),
         }
         .encode_to_vec();
@@ -598,7 +619,7 @@ impl TestChannel {
     pub fn order(&mut self, envelopes: Vec<Vec<u8>>) -> &Block {
         let mut block = self.next_block(envelopes);
         let orderer = &self.orderers[0];
-        Self::seal(&mut block, orderer, orderer);
+        self.seal(&mut block, orderer, orderer);
         self.push(block)
     }
 }

@@ -143,7 +143,7 @@ fn a_forged_orderer_signature_is_refused() {
     let (mut test, mut client) = channel(1);
     let mut block = test.next_block(some_transaction(&test));
     // orderer0's identity, orderer1's key.
-    TestChannel::seal(&mut block, &test.orderers[0], &test.orderers[1]);
+    test.seal(&mut block, &test.orderers[0], &test.orderers[1]);
     let head = client.head();
     let error = client.verify([block.clone()]).unwrap_err();
     assert!(matches!(
@@ -173,7 +173,7 @@ fn a_forged_orderer_signature_is_refused() {
     let outsider = test
         .orderer_org
         .identity("orderer9.medcert.local", "orderer", valid_today());
-    TestChannel::seal(&mut block, &outsider, &outsider);
+    test.seal(&mut block, &outsider, &outsider);
     assert!(
         refused(&block, &mut client)
             .ends_with("orderer9.medcert.local is not a consenter of the channel")
@@ -181,14 +181,14 @@ fn a_forged_orderer_signature_is_refused() {
     let client_cert = test
         .orderer_org
         .identity("orderer0.medcert.local", "client", valid_today());
-    TestChannel::seal(&mut block, &client_cert, &client_cert);
+    test.seal(&mut block, &client_cert, &client_cert);
     assert!(
         refused(&block, &mut client)
             .ends_with("orderer0.medcert.local is a client, not an orderer (orderer role)")
     );
     // ...of an ordering organisation.
     let peer = test.peers[0].clone();
-    TestChannel::seal(&mut block, &peer, &peer);
+    test.seal(&mut block, &peer, &peer);
     assert!(
         refused(&block, &mut client)
             .ends_with("of Hospital1MSP is not of an ordering organisation")
@@ -197,7 +197,7 @@ fn a_forged_orderer_signature_is_refused() {
     let renewed = test
         .orderer_org
         .identity("orderer2.medcert.local", "orderer", valid_today());
-    TestChannel::seal(&mut block, &renewed, &renewed);
+    test.seal(&mut block, &renewed, &renewed);
     client.verify([test.push(block).clone()]).unwrap();
     assert_eq!(client.head().number, 2);
 }
@@ -212,7 +212,7 @@ fn an_orderer_certificate_must_be_valid_at_the_blocks_time() {
     let renewed =
         test.orderer_org
             .identity("orderer0.medcert.local", "orderer", now - HOUR..now + HOUR);
-    TestChannel::seal(&mut block, &renewed, &renewed);
+    test.seal(&mut block, &renewed, &renewed);
     let reason = text(&client.verify([block]).unwrap_err());
     assert!(
         reason.contains("certificate orderer0.medcert.local is valid from"),
@@ -227,7 +227,7 @@ fn a_broken_previous_hash_link_is_refused() {
     block.header.as_mut().unwrap().previous_hash = vec![0xab; 32];
     // Genuinely signed: the orderer signed a fork, the chain still refuses it.
     let orderer = test.orderers[0].clone();
-    TestChannel::seal(&mut block, &orderer, &orderer);
+    test.seal(&mut block, &orderer, &orderer);
     let error = client.verify([block]).unwrap_err();
     assert!(
         matches!(error, BlockError::PreviousHash { number: 2, .. }),
@@ -420,4 +420,46 @@ fn a_configuration_block_must_be_the_channels() {
         crate::msp::MspTrust::from_pem("Hospital1MSP", test.org.ca_pem.as_bytes()).unwrap();
     assert!(config.msp("Hospital1MSP").unwrap().same_ca(&anchor));
     assert!(!config.msp("OrdererMSP").unwrap().same_ca(&anchor));
+}
+
+#[test]
+fn a_configuration_block_governs_the_blocks_after_it() {
+    let (mut test, mut client) = channel(1);
+    let retired = test.orderers[0].clone();
+    // orderer0, still a consenter, orders the configuration that retires it.
+    test.reconfigure(test.orderers[1..].to_vec());
+    client.verify([test.blocks()[2].clone()]).unwrap();
+    assert_eq!(client.config().block_number(), 2);
+
+    let mut block = test.next_block(some_transaction(&test));
+    test.seal(&mut block, &retired, &retired);
+    let reason = text(&client.verify([block]).unwrap_err());
+    assert!(
+        reason.ends_with("signature 0: orderer0.medcert.local is not a consenter of the channel"),
+        "{reason}"
+    );
+    test.order(some_transaction(&test));
+    client.verify([test.blocks()[3].clone()]).unwrap();
+
+    // A client resumed from the persisted configuration block goes on under it, and
+    // refuses a block that names the configuration before it.
+    let mut resumed =
+        LightClient::resume("hospital1", client.config().block(), client.head()).unwrap();
+    let mut stale = test.next_block(some_transaction(&test));
+    let orderer = test.orderers[0].clone();
+    TestChannel::new("hospital1", "Hospital1MSP", 0).seal(&mut stale, &orderer, &orderer);
+    let error = resumed.verify([stale]).unwrap_err();
+    assert!(
+        matches!(
+            error,
+            BlockError::LastConfig {
+                number: 4,
+                claimed: 0,
+                known: 2
+            }
+        ),
+        "{error}"
+    );
+    test.order(some_transaction(&test));
+    resumed.verify([test.blocks()[4].clone()]).unwrap();
 }
