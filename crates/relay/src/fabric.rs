@@ -184,16 +184,24 @@ impl HospitalSide {
     /// commit; returns the transaction id.
     pub async fn answer(&self, index: u64, outcome: &Outcome) -> Result<String, RelayError> {
         let committed = match outcome {
-            Outcome::Completed { result } => {
-                let result = result.clone();
+            Outcome::Completed { result, proof } => {
+                let (result, proof) = (result.clone(), proof.clone());
                 self.client
-                    .complete_recovery(&args::CompleteRecovery { index, result })
+                    .complete_recovery(&args::CompleteRecovery {
+                        index,
+                        result,
+                        proof,
+                    })
                     .await
             }
-            Outcome::Failed { reason } => {
-                let reason = reason.clone();
+            Outcome::Failed { reason, proof } => {
+                let (reason, proof) = (reason.clone(), proof.clone());
                 self.client
-                    .fail_recovery(&args::FailRecovery { index, reason })
+                    .fail_recovery(&args::FailRecovery {
+                        index,
+                        reason,
+                        proof,
+                    })
                     .await
             }
         };

@@ -12,10 +12,14 @@
 //!    ([`fabric_proof`]); admits it only at the next index of its pair (duplicates
 //!    ignored, gaps filled from the ledger first);
 //! 3. serves it with `serveRecovery` (unless already served: the contract serves each
-//!    request id once), waits for the confirmations and proves the receipt against the
-//!    block header's `receiptsRoot` ([`receipt_proof`]);
-//! 4. answers on the channel with `CompleteRecovery` or `FailRecovery` (contract refusal,
-//!    or timeout: a rollback), after checking the channel has no answer yet.
+//!    request id once), waits until its block is final and proves the receipt against
+//!    the `receiptsRoot` of a verified header ([`medcert_ethereum::proof`]: each header's
+//!    hash recomputed and linked by parent hash to a persisted checkpoint);
+//! 4. answers on the channel with `CompleteRecovery` or `FailRecovery` (a contract
+//!    refusal, or a timeout: the request proven unserved, by a storage proof, in a
+//!    verified block past the deadline the hospital chose, after which the contract
+//!    refuses it), recording what it proved, after checking the channel has no answer
+//!    yet.
 //!
 //! Each message's status is committed to the store ([`store`]) before the next side
 //! effect, so a crash at any step is resumed without loss or repetition. A chain whose
@@ -36,7 +40,7 @@ pub mod fabric_proof;
 pub mod freeze;
 pub mod metrics;
 mod pause;
-pub mod receipt_proof;
+pub mod prove;
 pub mod store;
 mod worker;
 
@@ -120,7 +124,8 @@ pub struct RelayConfig {
     pub state_dir: PathBuf,
     /// Blocks, counting the transaction's own, before an Ethereum receipt is final.
     pub confirmations: usize,
-    /// Longest time a request may take on Ethereum before it is rolled back.
+    /// How long a step on Ethereum (a transaction waiting to be mined) runs before the
+    /// relay looks whether the request's deadline passed on the certificate chain.
     pub request_timeout: Duration,
     /// Where to serve Prometheus metrics (loopback only; port 0 picks one).
     pub metrics_addr: Option<SocketAddr>,
@@ -255,7 +260,12 @@ impl Relay {
             contract,
             wallet_from_hex(&relay_account.private_key)?,
         )?;
-        let eth = EthereumSide::new(client, network.ethereum.chain_id, config.confirmations)?;
+        let eth = EthereumSide::new(
+            client,
+            network.ethereum.chain_id,
+            config.confirmations,
+            &store,
+        )?;
 
         let mut sides = BTreeMap::new();
         for hospital in hospitals {
@@ -506,7 +516,8 @@ impl Core {
                     let mut filler_own = Stopwatch::default();
                     match side
                         .prove_index(&self.store, missing, &mut filler_own)
-                        .await? {
+                        .await?
+                    {
                         Ok(filler) => {
                             // The checkpoint stays where it is: the current event is next.
                             let at = self
@@ -580,7 +591,11 @@ impl Core {
         let mut workers = self.workers.lock().expect("workers lock");
         while workers.try_join_next().is_some() {}
         workers.spawn(async move {
-            core.drive(&key, own).await;
+            let mut own = Some(own);
+            worker::supervised(&key, Duration::from_secs(5), || {
+                core.drive(&key, own.take().unwrap_or_default())
+            })
+            .await;
             core.in_flight.lock().expect("in-flight lock").remove(&key);
         });
     }

@@ -3,7 +3,8 @@
 //! - `pairs`: per source→destination pair, the next index expected;
 //! - `messages`: each request's record and status, keyed by `<source chain>/<index>`;
 //! - `checkpoints`: per channel, where the chaincode event stream resumes;
-//! - `meta`: what the relay saw of the Ethereum chain (genesis, head, scan floor) and,
+//! - `meta`: what the relay saw of the Ethereum chain (genesis, head, scan floor) and
+//!   the newest final header it verified (the checkpoint every later header links to);
 //!   per hospital channel, the last block its light client verified.
 //!
 //! Each status transition is committed before the side effect that follows it, so a
@@ -11,10 +12,12 @@
 
 use std::path::{Path, PathBuf};
 
-use redb::{Database, ReadableTable, TableDefinition};
-use serde::{Deserialize, Serialize, de::DeserializeOwned};
+use medcert_ethereum::proof::HeaderCheckpoint;
 
 use crate::fabric_light_client::FabricHead;
+use medcert_hospital_api::ChainProof;
+use redb::{Database, ReadableTable, TableDefinition};
+use serde::{Deserialize, Serialize, de::DeserializeOwned};
 
 const PAIRS: TableDefinition<&str, u64> = TableDefinition::new("pairs");
 const MESSAGES: TableDefinition<&str, &[u8]> = TableDefinition::new("messages");
@@ -22,6 +25,7 @@ const CHECKPOINTS: TableDefinition<&str, &[u8]> = TableDefinition::new("checkpoi
 const META: TableDefinition<&str, &[u8]> = TableDefinition::new("meta");
 
 const ETHEREUM_META: &str = "ethereum";
+const ETHEREUM_CHECKPOINT: &str = "ethereum-checkpoint";
 /// Followed by the channel: its light-client checkpoint.
 const FABRIC_HEAD: &str = "fabric-head/";
 
@@ -83,20 +87,26 @@ pub enum Status {
         /// The transaction, `0x` hex.
         tx_hash: String,
     },
-    /// The recovery was served, proven against the block header; `result` is the
+    /// The recovery was served, proven against a verified header; `result` is the
     /// CompleteRecovery JSON, `receipt` the encoded SUCCESS_RECEIPT message.
     EthConfirmed {
         /// The CompleteRecovery result JSON.
         result: String,
         /// The SUCCESS_RECEIPT message, hex.
         receipt: String,
+        /// What was proven, recorded with the answer.
+        proof: ChainProof,
     },
-    /// The request cannot be served; `rollback` is true for a timeout.
+    /// The request cannot be served; `rollback` is true for a timeout, which is proven
+    /// (`proof`: the request unserved in a verified block past its deadline).
     Failing {
         /// Why, for FailRecovery.
         reason: String,
         /// Whether it is a rollback after a timeout.
         rollback: bool,
+        /// What was proven, recorded with the answer (none for a refusal).
+        #[serde(default)]
+        proof: Option<ChainProof>,
     },
     /// The channel holds the answer; `message` is the encoded answer (success receipt,
     /// failure receipt or rollback), hex.
@@ -147,11 +157,16 @@ pub enum Outcome {
     Completed {
         /// The relay's result JSON.
         result: String,
+        /// What the relay proved (the `RecoveryServed` receipt).
+        proof: ChainProof,
     },
     /// Failed.
     Failed {
         /// Why.
         reason: String,
+        /// What the relay proved (for a timeout); none for a refusal.
+        #[serde(default)]
+        proof: Option<ChainProof>,
     },
 }
 
@@ -414,6 +429,16 @@ impl Store {
         Ok(out)
     }
 
+    /// What the relay last saw of the certificate chain.
+    pub fn ethereum_mark(&self) -> Result<Option<EthereumMark>, StoreError> {
+        self.get_json(META, ETHEREUM_META)
+    }
+
+    /// Records what the relay saw of the certificate chain.
+    pub fn set_ethereum_mark(&self, mark: &EthereumMark) -> Result<(), StoreError> {
+        self.put_json(META, ETHEREUM_META, mark)
+    }
+
     /// The light-client checkpoint of hospital channel `channel`: the last block verified.
     pub fn fabric_head(&self, channel: &str) -> Result<Option<FabricHead>, StoreError> {
         self.get_json(META, &format!("{FABRIC_HEAD}{channel}"))
@@ -424,14 +449,25 @@ impl Store {
         self.put_json(META, &format!("{FABRIC_HEAD}{channel}"), head)
     }
 
-    /// What the relay last saw of the certificate chain.
-    pub fn ethereum_mark(&self) -> Result<Option<EthereumMark>, StoreError> {
-        self.get_json(META, ETHEREUM_META)
+    /// The newest final certificate-chain header the relay verified.
+    pub fn ethereum_checkpoint(&self) -> Result<Option<HeaderCheckpoint>, StoreError> {
+        self.get_json(META, ETHEREUM_CHECKPOINT)
     }
 
-    /// Records what the relay saw of the certificate chain.
-    pub fn set_ethereum_mark(&self, mark: &EthereumMark) -> Result<(), StoreError> {
-        self.put_json(META, ETHEREUM_META, mark)
+    /// Records the newest final certificate-chain header the relay verified.
+    pub fn set_ethereum_checkpoint(&self, checkpoint: &HeaderCheckpoint) -> Result<(), StoreError> {
+        self.put_json(META, ETHEREUM_CHECKPOINT, checkpoint)
+    }
+
+    /// Forgets the header checkpoint (an operator adopted the chain as it is now).
+    pub fn clear_ethereum_checkpoint(&self) -> Result<(), StoreError> {
+        self.write(|txn| {
+            let mut table = txn.open_table(META).map_err(|e| self.db_error(e))?;
+            table
+                .remove(ETHEREUM_CHECKPOINT)
+                .map_err(|e| self.db_error(e))?;
+            Ok(())
+        })
     }
 }
 
@@ -457,6 +493,17 @@ mod tests {
     }
 
     const PAIR: &str = "fabric:hospital1->ethereum:31337";
+
+    fn proof() -> ChainProof {
+        ChainProof {
+            kind: medcert_hospital_api::ProofKind::Receipt,
+            chain_id: 31337,
+            block_number: 4,
+            block_hash: format!("0x{}", "ab".repeat(32)),
+            block_time: 1_700_000_000,
+            digest: "cd".repeat(32),
+        }
+    }
 
     #[test]
     fn indices_are_admitted_in_order_only() {
@@ -493,6 +540,7 @@ mod tests {
             let skip = Status::Answered {
                 outcome: Outcome::Completed {
                     result: "{}".into(),
+                    proof: proof(),
                 },
                 fabric_tx: "t".into(),
                 message: String::new(),
@@ -530,6 +578,7 @@ mod tests {
                 Status::EthConfirmed {
                     result: "{}".into(),
                     receipt: "00".into(),
+                    proof: proof(),
                 },
             )
             .unwrap();
@@ -541,6 +590,7 @@ mod tests {
                 Status::Answered {
                     outcome: Outcome::Completed {
                         result: "{}".into(),
+                        proof: proof(),
                     },
                     fabric_tx: "t".into(),
                     message: String::new(),
@@ -555,7 +605,8 @@ mod tests {
                     &key,
                     Status::Failing {
                         reason: "x".into(),
-                        rollback: false
+                        rollback: false,
+                        proof: None,
                     }
                 )
                 .is_err()
@@ -588,5 +639,23 @@ mod tests {
         };
         store.set_ethereum_mark(&mark).unwrap();
         assert_eq!(store.ethereum_mark().unwrap(), Some(mark));
+    }
+
+    #[test]
+    fn the_header_checkpoint_survives_reopening_until_cleared() {
+        let dir = tempfile::tempdir().unwrap();
+        let checkpoint = HeaderCheckpoint {
+            number: 12,
+            hash: [7; 32].into(),
+        };
+        {
+            let store = Store::open(dir.path()).unwrap();
+            assert_eq!(store.ethereum_checkpoint().unwrap(), None);
+            store.set_ethereum_checkpoint(&checkpoint).unwrap();
+        }
+        let store = Store::open(dir.path()).unwrap();
+        assert_eq!(store.ethereum_checkpoint().unwrap(), Some(checkpoint));
+        store.clear_ethereum_checkpoint().unwrap();
+        assert_eq!(store.ethereum_checkpoint().unwrap(), None);
     }
 }
