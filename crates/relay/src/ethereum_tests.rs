@@ -83,3 +83,114 @@ fn recovery_result_follows_the_contract() {
     assert_eq!(json["eth_block"], 9);
     assert_eq!(json["request_id"], format!("0x{}", "01".repeat(32)));
 }
+
+mod faults {
+    use super::*;
+    use crate::freeze::{FreezeBook, Refusal};
+    use alloy_primitives::{Address as Account, B256};
+    use medcert_ethereum::proof::fake::FakeNode;
+    use medcert_ethereum::proof::{HashChainVerifier, HeaderVerifier, prove_storage};
+
+    /// Records `fault` in a freeze book as the worker does; answers whether the
+    /// certificate chain is then frozen.
+    fn freezes(fault: ChainFault) -> bool {
+        let dir = tempfile::tempdir().unwrap();
+        let book = FreezeBook::new(dir.path());
+        let reason = ErrorChain(&fault).to_string();
+        let refusal = Refusal {
+            message: "fabric:hospital1/00000000000000000001".into(),
+            reason: reason.clone(),
+            at_ms: 1,
+        };
+        book.refuse("ethereum:31337", &reason, refusal).unwrap();
+        book.frozen("ethereum:31337").unwrap().is_some()
+    }
+
+    fn verified(
+        node: &FakeNode,
+    ) -> HashChainVerifier<medcert_ethereum::ethers::providers::Provider<FakeNode>> {
+        HashChainVerifier::new(node.provider(), 1, None)
+    }
+
+    #[tokio::test]
+    async fn a_tampered_header_freezes_the_chain() {
+        let node = FakeNode::new(4);
+        let verifier = verified(&node);
+        verifier.final_head().await.unwrap();
+        node.mine();
+        node.tamper(5, |h| h.state_root = B256::repeat_byte(0xee));
+        let fault = judged(verifier.final_head().await).unwrap().unwrap_err();
+        assert!(
+            matches!(
+                fault,
+                ChainFault::Proof(ProofError::HeaderHash { number: 5, .. })
+            ),
+            "{fault}"
+        );
+        assert!(freezes(fault));
+    }
+
+    #[tokio::test]
+    async fn a_broken_parent_link_freezes_the_chain() {
+        let node = FakeNode::new(4);
+        let verifier = verified(&node);
+        verifier.final_head().await.unwrap();
+        node.mine();
+        node.rewrite(5, |h| h.parent_hash = B256::repeat_byte(0x01));
+        let fault = judged(verifier.final_head().await).unwrap().unwrap_err();
+        assert!(
+            matches!(
+                fault,
+                ChainFault::Proof(ProofError::ParentLink { number: 5, .. })
+            ),
+            "{fault}"
+        );
+        assert!(freezes(fault));
+    }
+
+    #[tokio::test]
+    async fn a_wrong_storage_proof_freezes_the_chain() {
+        let node = FakeNode::new(4);
+        let head = verified(&node).final_head().await.unwrap();
+        let contract = Account::repeat_byte(0xc0);
+        let slot = medcert_ethereum::proof::served_certificate_slot([7; 32]);
+        // "Unserved", but with no path from the header's state root to the contract.
+        node.set_proof(
+            4,
+            serde_json::json!({
+                "address": contract,
+                "accountProof": [],
+                "balance": "0x0",
+                "codeHash": B256::repeat_byte(0xcc),
+                "nonce": "0x1",
+                "storageHash": B256::repeat_byte(0x5e),
+                "storageProof": [{"key": slot, "value": "0x0", "proof": []}],
+            }),
+        );
+        let fault = judged(prove_storage(&node.provider(), &head, contract, slot).await)
+            .unwrap()
+            .unwrap_err();
+        assert!(
+            matches!(
+                fault,
+                ChainFault::Proof(ProofError::Storage { number: 4, .. })
+            ),
+            "{fault}"
+        );
+        assert!(freezes(fault));
+    }
+
+    #[tokio::test]
+    async fn a_malformed_number_from_the_node_is_retried_not_a_panic_nor_a_freeze() {
+        let node = FakeNode::new(4);
+        node.answer(
+            "eth_blockNumber",
+            serde_json::json!("0x1ffffffffffffffffffff"),
+        );
+        let error = judged(verified(&node).final_head().await).unwrap_err();
+        assert!(
+            matches!(error, RelayError::Proof(ProofError::Malformed { .. })),
+            "{error}"
+        );
+    }
+}
