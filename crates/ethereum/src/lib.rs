@@ -576,21 +576,7 @@ impl MedicalCertificateClient {
             .send_transaction(transfer, None)
             .await
             .map_err(|e| EthereumError::Rpc(Box::new(e)))?;
-        let tx_hash = pending.tx_hash();
-        let receipt = tokio::time::timeout(self.config.timeout, pending)
-            .await
-            .map_err(|_| EthereumError::Timeout {
-                what: "a transfer's receipt",
-                after: self.config.timeout,
-            })?
-            .map_err(|e| EthereumError::Rpc(Box::new(e)))?
-            .ok_or(EthereumError::Dropped(tx_hash))?;
-        if receipt.status != Some(U64::one()) {
-            return Err(EthereumError::Failed {
-                tx_hash,
-                block: receipt.block_number.map(|b| b.as_u64()),
-            });
-        }
+        self.mined(pending).await?;
         Ok(true)
     }
 
@@ -618,6 +604,14 @@ impl MedicalCertificateClient {
         D: ethers::abi::Detokenize,
     {
         let pending = call.send().await.map_err(contract_error)?;
+        self.mined(pending).await
+    }
+
+    /// Waits for a sent transaction's receipt and confirmations; a failed one is an error.
+    async fn mined(
+        &self,
+        pending: ethers::providers::PendingTransaction<'_, ethers::providers::Http>,
+    ) -> Result<TransactionReceipt, EthereumError> {
         let tx_hash = pending.tx_hash();
         let confirmed = pending.confirmations(self.config.confirmations);
         let receipt = tokio::time::timeout(self.config.timeout, confirmed)
