@@ -11,11 +11,12 @@ use std::time::Duration;
 
 use alloy_primitives::B256;
 use medcert_eip712::SignedConsent;
-use medcert_ethereum::bindings::{MedicalCertificateErrors, RecoveryServedFilter};
+use medcert_ethereum::bindings::{Consent, MedicalCertificateErrors, RecoveryServedFilter};
 use medcert_ethereum::ethers::abi::RawLog;
 use medcert_ethereum::ethers::contract::EthEvent;
 use medcert_ethereum::ethers::providers::{Http, Middleware, Provider};
-use medcert_ethereum::ethers::types::{H256, TransactionRequest, U256};
+use medcert_ethereum::ethers::signers::Signer;
+use medcert_ethereum::ethers::types::{BlockNumber, Bytes, H256, TransactionRequest, U256};
 use medcert_ethereum::proof::{
     HashChainVerifier, HeaderVerifier, ProofError, VerifiedHeader, VerifiedReceipt, prove_receipt,
     prove_storage, served_certificate_slot,
@@ -27,13 +28,22 @@ use tokio::sync::Mutex;
 
 use crate::proto::{EthereumProof, Interchain, interchain};
 use crate::store::{EthereumMark, Store};
-use crate::{ErrorChain, RelayError, now_ms};
+use crate::{RelayError, now_ms};
 
-/// What sending `serveRecovery` came to.
+/// A `serveRecovery` transaction signed with the relay's next nonce, not yet sent: its
+/// hash is recorded before it is.
+#[derive(Debug)]
+pub struct Signed {
+    /// The transaction's hash.
+    pub tx_hash: H256,
+    raw: Bytes,
+}
+
+/// What preparing `serveRecovery` came to.
 #[derive(Debug)]
 pub enum SendOutcome {
-    /// Sent in this transaction.
-    Sent(H256),
+    /// Signed, to be recorded and then broadcast.
+    Signed(Signed),
     /// Another relay (or an earlier run) served it already.
     AlreadyServed,
     /// The request's deadline passed (as of the pending block): fail it only once a
@@ -110,9 +120,11 @@ pub struct EthereumSide {
     poll: Duration,
     /// Replaced (with no checkpoint) when an operator unfreezes the chain.
     verifier: RwLock<Arc<Verifier>>,
-    /// The relay account is shared by every request: one send at a time keeps its nonces
-    /// in order (other relay processes on the same account are handled by retrying).
-    send_lock: Mutex<()>,
+    /// The relay account's next nonce as this relay counts it (`None`: ask the node).
+    /// Only taking a nonce and signing are serialised: sends do not wait for each other
+    /// or for mining. Reset after a failed broadcast (a gap is then filled by the next
+    /// transaction; another process on the same account makes the node refuse ours).
+    nonce: Mutex<Option<U256>>,
     /// Reading the head and comparing it with the last one seen must not interleave.
     watch_lock: Mutex<()>,
 }
@@ -160,7 +172,7 @@ impl EthereumSide {
             confirmations,
             poll: config.poll_interval,
             verifier: RwLock::new(Arc::new(verifier)),
-            send_lock: Mutex::new(()),
+            nonce: Mutex::new(None),
             watch_lock: Mutex::new(()),
         })
     }
@@ -272,40 +284,77 @@ impl EthereumSide {
         })
     }
 
-    /// Sends `serveRecovery` for `request_id` with the hospital's `deadline` and the
-    /// patient's consent (one send at a time; a nonce taken by another process is
-    /// retried).
-    pub async fn send(
+    /// Prepares `serveRecovery` for `request_id` with the hospital's `deadline` and the
+    /// patient's consent: estimates it (a refusal sends nothing), then signs it with the
+    /// relay's next nonce. Many requests prepare at once; only the nonce is taken in turn.
+    pub async fn prepare(
         &self,
         request_id: [u8; 32],
         deadline: u64,
         consent: &SignedConsent,
     ) -> Result<SendOutcome, RelayError> {
-        let _guard = self.send_lock.lock().await;
-        let mut attempt = 0;
-        loop {
-            attempt += 1;
-            match self
-                .client
-                .send_serve_recovery(request_id, deadline, &consent.consent, &consent.signature)
+        let terms = &consent.consent;
+        let call = self.client.contract().serve_recovery(
+            request_id,
+            deadline,
+            Consent {
+                hospital: terms.hospital,
+                certificate_id: U256::from(terms.certificate_id),
+                expiry: terms.expiry,
+                nonce: U256::from(terms.nonce),
+            },
+            Bytes::from(consent.signature.to_vec()),
+        );
+        let gas = match call.estimate_gas().await {
+            Ok(gas) => gas,
+            Err(error) => {
+                return match error.decode_contract_revert::<MedicalCertificateErrors>() {
+                    Some(MedicalCertificateErrors::RequestAlreadyServed(_)) => {
+                        Ok(SendOutcome::AlreadyServed)
+                    }
+                    Some(MedicalCertificateErrors::DeadlinePassed(_)) => {
+                        Ok(SendOutcome::DeadlinePassed)
+                    }
+                    Some(refusal) => Ok(SendOutcome::Refused(refusal_reason(refusal))),
+                    None => Err(rpc(error)),
+                };
+            }
+        };
+        let signer = self.client.contract().client();
+        let mut tx = call.tx.clone();
+        // A fifth over the estimate: the state may move between estimate and mining.
+        tx.set_gas(gas + gas / 5);
+        // The fees and chain id; the nonce is set below, in turn.
+        tx.set_nonce(U256::zero());
+        signer.fill_transaction(&mut tx, None).await.map_err(rpc)?;
+        let mut next = self.nonce.lock().await;
+        let nonce = match *next {
+            Some(nonce) => nonce,
+            None => self
+                .provider
+                .get_transaction_count(signer.address(), Some(BlockNumber::Pending.into()))
                 .await
-            {
-                Ok(tx) => return Ok(SendOutcome::Sent(tx)),
-                Err(EthereumError::Refused(MedicalCertificateErrors::RequestAlreadyServed(_))) => {
-                    return Ok(SendOutcome::AlreadyServed);
-                }
-                Err(EthereumError::Refused(MedicalCertificateErrors::DeadlinePassed(_))) => {
-                    return Ok(SendOutcome::DeadlinePassed);
-                }
-                Err(EthereumError::Refused(refusal)) => {
-                    return Ok(SendOutcome::Refused(refusal_reason(refusal)));
-                }
-                // Another process sending as the relay account took this nonce.
-                Err(e) if attempt < 20 && is_nonce_race(&e) => {
-                    tracing::debug!(error = %ErrorChain(&e), attempt, "nonce race on the relay account; retrying");
-                    tokio::time::sleep(Duration::from_millis(10 * attempt)).await;
-                }
-                Err(e) => return Err(e.into()),
+                .map_err(rpc)?,
+        };
+        tx.set_nonce(nonce);
+        let signature = signer.signer().sign_transaction(&tx).await.map_err(rpc)?;
+        *next = Some(nonce + 1);
+        Ok(SendOutcome::Signed(Signed {
+            tx_hash: tx.hash(&signature),
+            raw: tx.rlp_signed(&signature),
+        }))
+    }
+
+    /// Sends a signed transaction (again, if the node already has it: harmless).
+    pub async fn broadcast(&self, signed: &Signed) -> Result<(), RelayError> {
+        match self.provider.send_raw_transaction(signed.raw.clone()).await {
+            Ok(_) => Ok(()),
+            Err(error) if error.to_string().to_lowercase().contains("already known") => Ok(()),
+            Err(error) => {
+                // The nonce may be unused (a gap) or taken by another process: ask the
+                // node for the next one from now on.
+                *self.nonce.lock().await = None;
+                Err(rpc(error))
             }
         }
     }
@@ -314,7 +363,7 @@ impl EthereumSide {
     /// with a transfer of nothing to the relay's own account, so that its time can pass a
     /// request's deadline; a chain with its own block time never needs it.
     pub async fn nudge(&self) -> Result<(), RelayError> {
-        let _guard = self.send_lock.lock().await;
+        let mut next = self.nonce.lock().await;
         let transfer = TransactionRequest::new()
             .to(self.client.sender())
             .value(0u64);
@@ -324,6 +373,8 @@ impl EthereumSide {
             .send_transaction(transfer, None)
             .await
             .map_err(rpc)?;
+        // The transfer took the node's next nonce.
+        *next = None;
         tracing::debug!(chain = %self.chain, "nudged an idle chain to mine a block");
         Ok(())
     }
@@ -598,23 +649,6 @@ pub fn refusal_reason(refusal: MedicalCertificateErrors) -> String {
         .unwrap_or(&detail)
         .to_owned();
     format!("{short} ({detail})")
-}
-
-fn is_nonce_race(error: &EthereumError) -> bool {
-    let text = match error {
-        EthereumError::Rpc(e) => e.to_string(),
-        _ => return false,
-    }
-    .to_lowercase();
-    [
-        "nonce too low",
-        "already known",
-        "already imported",
-        "replacement transaction underpriced",
-        "nonce",
-    ]
-    .iter()
-    .any(|needle| text.contains(needle))
 }
 
 #[cfg(test)]

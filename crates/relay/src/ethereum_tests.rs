@@ -86,6 +86,7 @@ fn recovery_result_follows_the_contract() {
 
 mod faults {
     use super::*;
+    use crate::ErrorChain;
     use crate::freeze::{FreezeBook, Refusal};
     use alloy_primitives::{Address as Account, B256};
     use medcert_ethereum::proof::fake::FakeNode;

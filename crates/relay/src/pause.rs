@@ -6,8 +6,10 @@
 pub enum PauseStep {
     /// A request was read, proven and admitted.
     ReadEvent,
-    /// `serveRecovery` was sent (or found sent) and its hash recorded.
+    /// `serveRecovery` was signed (or found sent) and its hash recorded, not yet sent.
     EthSent,
+    /// `serveRecovery` was sent, not yet mined (or not yet seen mined).
+    EthBroadcast,
     /// The receipt was confirmed, proven and recorded.
     EthReceipt,
     /// The channel holds the answer (not yet recorded as answered).
@@ -20,11 +22,12 @@ impl std::str::FromStr for PauseStep {
         Ok(match s {
             "read_event" => Self::ReadEvent,
             "eth_sent" => Self::EthSent,
+            "eth_broadcast" => Self::EthBroadcast,
             "eth_receipt" => Self::EthReceipt,
             "fabric_submitted" => Self::FabricSubmitted,
             other => {
                 return Err(format!(
-                    "unknown pause step {other:?}: use read_event, eth_sent, eth_receipt or fabric_submitted"
+                    "unknown pause step {other:?}: use read_event, eth_sent, eth_broadcast, eth_receipt or fabric_submitted"
                 ));
             }
         })
@@ -36,6 +39,7 @@ impl std::fmt::Display for PauseStep {
         f.write_str(match self {
             Self::ReadEvent => "read_event",
             Self::EthSent => "eth_sent",
+            Self::EthBroadcast => "eth_broadcast",
             Self::EthReceipt => "eth_receipt",
             Self::FabricSubmitted => "fabric_submitted",
         })

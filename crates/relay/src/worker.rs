@@ -243,10 +243,14 @@ impl Core {
                     tracing::info!(request = key, tx = ?tx, "already served on Ethereum (earlier run or another relay)");
                     return self.eth_sent(record, key, tx).await;
                 }
-                match self.eth.send(id, deadline, consent).await? {
-                    SendOutcome::Sent(tx) => {
-                        tracing::info!(request = key, tx = ?tx, "serveRecovery sent");
-                        self.eth_sent(record, key, tx).await?;
+                match self.eth.prepare(id, deadline, consent).await? {
+                    SendOutcome::Signed(signed) => {
+                        // Recorded before it is sent: after a crash the relay looks for
+                        // this very transaction (the node may never have had it).
+                        self.eth_sent(record, key, signed.tx_hash).await?;
+                        self.eth.broadcast(&signed).await?;
+                        tracing::info!(request = key, tx = ?signed.tx_hash, "serveRecovery sent");
+                        self.pause(PauseStep::EthBroadcast, record.index).await;
                     }
                     SendOutcome::AlreadyServed => {
                         // Served by a transaction not mined yet (the contract refused

@@ -92,7 +92,7 @@ async fn crash_at(step: &str, hospital_index: usize) {
     assert!(served <= 1, "{served} RecoveryServed events");
     match step {
         // A sent transaction may not be mined yet when the relay dies.
-        "read_event" | "eth_sent" => {}
+        "read_event" | "eth_sent" | "eth_broadcast" => {}
         "eth_receipt" => assert_eq!(served, 1),
         "fabric_submitted" => assert_eq!((served, state.as_str()), (1, Some("completed"))),
         _ => unreachable!(),
@@ -133,6 +133,11 @@ async fn killed_after_reading_the_event() {
 #[tokio::test]
 async fn killed_after_sending_the_ethereum_transaction() {
     crash_at("eth_sent", 3).await;
+}
+
+#[tokio::test]
+async fn killed_between_sending_the_ethereum_transaction_and_its_mining() {
+    crash_at("eth_broadcast", 7).await;
 }
 
 #[tokio::test]
