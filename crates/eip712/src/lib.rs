@@ -1,9 +1,11 @@
 //! EIP-712 typed data signed by a medcert patient, and the patient's secp256k1 signer.
 //!
-//! Three messages exist:
+//! Four messages exist:
 //! - [`CertificateAuthorization`]: lets a hospital issue a certificate on the
 //!   `MedicalCertificate` contract;
 //! - [`Consent`]: lets the relay serve one recovery of one certificate to one hospital;
+//! - [`AgentAuthorization`]: lets an account of the patient's medcert wallet act for a
+//!   patient whose key lives in another wallet (release keys, revoke), on the contract;
 //! - [`Deletion`]: a patient's request to delete a record, checked by the Fabric
 //!   chaincode. Fabric has no verifying contract or chain id, so it has its own domain,
 //!   `MedcertDeletion`.
@@ -13,7 +15,8 @@
 //! `eth_signTypedData_v4` takes ([`CertificateAuthorization::typed_data`] and its
 //! siblings), so any standard Ethereum wallet can sign what medcert signs, and reads it
 //! back ([`CertificateAuthorization::from_typed_data`]). A signature made elsewhere is
-//! checked with [`parse_signature`] and [`verify_signer`].
+//! checked with [`parse_signature`] and [`verify_signer`]; an address a wallet shows is read
+//! with [`parse_address`].
 //!
 //! The crate needs no Ethereum client, so the chaincode can verify deletion requests with
 //! exactly the hashing the patient signed. The structs below must stay identical to the
@@ -26,12 +29,12 @@ mod signer;
 mod typed;
 
 pub use signer::{
-    KeyError, PatientSigner, SignatureError, VerifyError, parse_signature, recover_signer,
-    verify_signer,
+    AddressError, KeyError, PatientSigner, SignatureError, VerifyError, parse_address,
+    parse_signature, recover_signer, verify_signer,
 };
 pub use typed::{
-    CertificateAuthorization, CertificateDomain, Consent, ConsentEncodingError, Deletion,
-    SignedConsent, TypedDataError, deletion_digest,
+    AgentAuthorization, CertificateAuthorization, CertificateDomain, Consent, ConsentEncodingError,
+    Deletion, SignedConsent, TypedDataError, deletion_digest,
 };
 
 /// A 20-byte Ethereum address.

@@ -6,7 +6,7 @@ use k256::ecdsa::{RecoveryId, Signature, SigningKey, VerifyingKey};
 use zeroize::Zeroizing;
 
 use crate::Address;
-use crate::typed::{CertificateAuthorization, CertificateDomain, Consent};
+use crate::typed::{AgentAuthorization, CertificateAuthorization, CertificateDomain, Consent};
 
 // Mixed into seed derivation so a patient seed used elsewhere never yields this key.
 const SEED_LABEL: &[u8] = b"medcert/patient/secp256k1/v1";
@@ -51,6 +51,17 @@ pub enum VerifyError {
     },
 }
 
+/// Why text is not an Ethereum address.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum AddressError {
+    /// The text is not 40 hex digits (after an optional `0x`).
+    #[error("an address is 0x followed by 40 hex digits")]
+    NotAddress,
+    /// The text mixes upper and lower case, but not as the address's EIP-55 checksum does.
+    #[error("the address's mixed-case checksum (EIP-55) does not match it; check for a typo")]
+    Checksum,
+}
+
 /// Why a patient key could not be made.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum KeyError {
@@ -68,6 +79,24 @@ pub fn parse_signature(text: &str) -> Result<[u8; 65], SignatureError> {
         .as_slice()
         .try_into()
         .map_err(|_| SignatureError::Length(bytes.len()))
+}
+
+/// Reads an Ethereum address as wallets show it: `0x` and 40 hex digits (surrounding
+/// whitespace is ignored). A mixed-case address must carry its EIP-55 checksum, so a
+/// mistyped one is caught; an all-lower or all-upper case one has none to check.
+pub fn parse_address(text: &str) -> Result<Address, AddressError> {
+    let text = text.trim();
+    let digits = text.strip_prefix("0x").unwrap_or(text);
+    let address: Address = hex::decode(digits)
+        .ok()
+        .and_then(|bytes| bytes.try_into().ok())
+        .ok_or(AddressError::NotAddress)?;
+    let mixed = digits.bytes().any(|b| b.is_ascii_uppercase())
+        && digits.bytes().any(|b| b.is_ascii_lowercase());
+    if mixed && checksummed(&address)[2..] != *digits {
+        return Err(AddressError::Checksum);
+    }
+    Ok(address)
 }
 
 /// The Ethereum address that signed `digest`, from a 65-byte (r, s, v) signature.
@@ -184,6 +213,15 @@ impl PatientSigner {
     /// Signs `consent` in `domain`.
     pub fn sign_consent(&self, consent: &Consent, domain: &CertificateDomain) -> [u8; 65] {
         self.sign_digest(&consent.digest(domain))
+    }
+
+    /// Signs `authorization` in `domain`.
+    pub fn sign_agent_authorization(
+        &self,
+        authorization: &AgentAuthorization,
+        domain: &CertificateDomain,
+    ) -> [u8; 65] {
+        self.sign_digest(&authorization.digest(domain))
     }
 
     /// Signs the request to delete `record_id` from `channel` (see [`Deletion`]).
@@ -391,6 +429,26 @@ mod tests {
             verify_signer(&digest, &signature[..64], &signer.address()),
             Err(VerifyError::Signature(SignatureError::Length(64)))
         );
+    }
+
+    #[test]
+    fn addresses_are_read_as_wallets_show_them_and_mistyped_checksums_refused() {
+        let expected = anvil_signer().address();
+        for text in [
+            "0xf39Fd6e51aad88F6F4ce6aB8827279cffFb92266",
+            "0xf39fd6e51aad88f6f4ce6ab8827279cfffb92266\n",
+            "F39FD6E51AAD88F6F4CE6AB8827279CFFFB92266",
+        ] {
+            assert_eq!(parse_address(text), Ok(expected), "{text}");
+        }
+        // One letter's case changed: the checksum no longer matches.
+        assert_eq!(
+            parse_address("0xF39Fd6e51aad88F6F4ce6aB8827279cffFb92266"),
+            Err(AddressError::Checksum)
+        );
+        for bad in ["", "0x", "0xf39fd6e51aad88f6f4ce6ab8827279cfffb922", "0xzz"] {
+            assert_eq!(parse_address(bad), Err(AddressError::NotAddress), "{bad}");
+        }
     }
 
     #[test]

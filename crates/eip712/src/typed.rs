@@ -1,4 +1,4 @@
-//! The three messages as Solidity structs (alloy's `sol!`), their domains, digests and
+//! The four messages as Solidity structs (alloy's `sol!`), their domains, digests and
 //! typed-data JSON, and the signed consent's wire form.
 
 use alloy_dyn_abi::eip712::Resolver;
@@ -34,6 +34,11 @@ mod sol {
             string channel;
             string recordId;
             uint64 nonce;
+        }
+
+        struct AgentAuthorization {
+            address agent;
+            uint256 nonce;
         }
     }
 }
@@ -211,6 +216,52 @@ impl Consent {
             hospital: self.hospital.into(),
             certificateId: U256::from(self.certificate_id),
             expiry: self.expiry,
+            nonce: U256::from(self.nonce),
+        }
+    }
+}
+
+/// The patient's authorisation for `agent`, an account of the patient's medcert wallet, to
+/// act for the patient on the certificate contract: release a served recovery's key and
+/// revoke the patient's consents and certificates. It lets a patient whose key lives in
+/// another wallet (hardware, browser) run medcert's agent; the agent signs nothing for
+/// the patient. The contract keeps one agent per patient; a newer authorisation replaces it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct AgentAuthorization {
+    /// The account authorised to act for the patient.
+    pub agent: Address,
+    /// Makes the authorisation single-use; shares the patient's nonce space with
+    /// authorisations and consents.
+    pub nonce: u64,
+}
+
+impl AgentAuthorization {
+    /// The EIP-712 digest the patient signs, in `domain`.
+    pub fn digest(&self, domain: &CertificateDomain) -> [u8; 32] {
+        self.sol().eip712_signing_hash(&domain.eip712()).0
+    }
+
+    /// The typed-data JSON of this authorisation in `domain`, as `eth_signTypedData_v4`
+    /// takes it (see [`Deletion::typed_data`] for its form).
+    pub fn typed_data(&self, domain: &CertificateDomain) -> Value {
+        typed_data(&self.sol(), &domain.eip712())
+    }
+
+    /// Reads an authorisation back from its typed-data JSON, which must be in `domain`.
+    pub fn from_typed_data(
+        json: &Value,
+        domain: &CertificateDomain,
+    ) -> Result<Self, TypedDataError> {
+        let message: sol::AgentAuthorization = message_of(json, &domain.eip712())?;
+        Ok(Self {
+            agent: message.agent.into_array(),
+            nonce: small(message.nonce, "nonce")?,
+        })
+    }
+
+    fn sol(&self) -> sol::AgentAuthorization {
+        sol::AgentAuthorization {
+            agent: self.agent.into(),
             nonce: U256::from(self.nonce),
         }
     }
@@ -400,6 +451,7 @@ fn value_json(value: &DynSolValue) -> Value {
         DynSolValue::Uint(number, _) => number.to_string().into(),
         DynSolValue::FixedBytes(word, size) => hex::encode_prefixed(&word[..*size]).into(),
         DynSolValue::String(text) => text.as_str().into(),
+        DynSolValue::Address(address) => address.to_checksum(None).into(),
         DynSolValue::CustomStruct {
             prop_names, tuple, ..
         } => Value::Object(
@@ -466,6 +518,13 @@ mod tests {
             channel: "hospital1".into(),
             record_id: "record-42".into(),
             nonce: 9,
+        }
+    }
+
+    fn agent_authorization() -> AgentAuthorization {
+        AgentAuthorization {
+            agent: [0xa9; 20],
+            nonce: 31,
         }
     }
 
@@ -562,6 +621,64 @@ mod tests {
         let json = deletion().typed_data();
         assert_eq!(digest_of(&json), deletion().digest());
         assert_eq!(Deletion::from_typed_data(&json).unwrap(), deletion());
+        let json = agent_authorization().typed_data(&domain());
+        assert_eq!(digest_of(&json), agent_authorization().digest(&domain()));
+        assert_eq!(
+            AgentAuthorization::from_typed_data(&json, &domain()).unwrap(),
+            agent_authorization()
+        );
+    }
+
+    #[test]
+    fn agent_authorization_typed_data_names_the_agent_as_wallets_show_addresses() {
+        let json = agent_authorization().typed_data(&domain());
+        assert_eq!(json["primaryType"], "AgentAuthorization");
+        assert_eq!(
+            json["types"]["AgentAuthorization"],
+            json!([
+                {"name": "agent", "type": "address"},
+                {"name": "nonce", "type": "uint256"},
+            ])
+        );
+        assert_eq!(
+            json["message"],
+            json!({
+                "agent": alloy_primitives::Address::from([0xa9; 20]).to_checksum(None),
+                "nonce": "31",
+            })
+        );
+        // Another agent, or the same agent in another domain, is another digest.
+        let other = AgentAuthorization {
+            agent: [0xaa; 20],
+            ..agent_authorization()
+        };
+        assert_ne!(
+            other.digest(&domain()),
+            agent_authorization().digest(&domain())
+        );
+        let other_contract = CertificateDomain {
+            verifying_contract: [0x60; 20],
+            ..domain()
+        };
+        assert_ne!(
+            agent_authorization().digest(&other_contract),
+            agent_authorization().digest(&domain())
+        );
+        let error = AgentAuthorization::from_typed_data(&json, &other_contract).unwrap_err();
+        assert!(matches!(error, TypedDataError::Domain { .. }), "{error}");
+        let error =
+            AgentAuthorization::from_typed_data(&consent().typed_data(&domain()), &domain())
+                .unwrap_err();
+        assert!(
+            matches!(
+                error,
+                TypedDataError::PrimaryType {
+                    expected: "AgentAuthorization",
+                    ..
+                }
+            ),
+            "{error}"
+        );
     }
 
     #[test]
