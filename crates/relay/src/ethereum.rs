@@ -349,7 +349,14 @@ impl EthereumSide {
     pub async fn broadcast(&self, signed: &Signed) -> Result<(), RelayError> {
         match self.provider.send_raw_transaction(signed.raw.clone()).await {
             Ok(_) => Ok(()),
-            Err(error) if error.to_string().to_lowercase().contains("already known") => Ok(()),
+            // This very transaction (same hash) is already there.
+            Err(error)
+                if ["already known", "already imported"]
+                    .iter()
+                    .any(|known| error.to_string().to_lowercase().contains(known)) =>
+            {
+                Ok(())
+            }
             Err(error) => {
                 // The nonce may be unused (a gap) or taken by another process: ask the
                 // node for the next one from now on.
