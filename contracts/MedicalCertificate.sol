@@ -5,8 +5,11 @@ pragma solidity 0.8.37;
 /// @notice Registered hospitals issue certificates (the IPFS CID of an encrypted record and
 /// its fingerprints) with the patient's EIP-712 authorisation; the relay serves a recovery
 /// only against the patient's EIP-712 consent; after a served recovery only the patient
-/// releases the record's key to the recovering hospital (`releaseKey`), so the release is
-/// on the record. Each hospital's public keys (X25519 for wrapped keys, Ed25519 for
+/// (or the agent it authorised) releases the record's key to the recovering hospital
+/// (`releaseKey`), so the release is on the record. A patient whose key lives in another
+/// wallet authorises one agent account by an EIP-712 signature (`authorizeAgent`); the
+/// agent may release keys and revoke, which only ever reduces what others can do, and
+/// signs nothing for the patient. Each hospital's public keys (X25519 for wrapped keys, Ed25519 for
 /// watermarks) are published here: verifiers read no other source. Every refusal is a
 /// custom error and reverts, so a refused call leaves no state behind.
 contract MedicalCertificate {
@@ -42,6 +45,7 @@ contract MedicalCertificate {
     );
     bytes32 private constant CONSENT_TYPEHASH =
         keccak256("Consent(bytes32 hospital,uint256 certificateId,uint64 expiry,uint256 nonce)");
+    bytes32 private constant AGENT_AUTHORIZATION_TYPEHASH = keccak256("AgentAuthorization(address agent,uint256 nonce)");
     // Upper bound of a canonical (low) s value, secp256k1n / 2; a larger s is the
     // malleable twin of another signature and is refused.
     uint256 private constant MAX_S = 0x7FFFFFFFFFFFFFFFFFFFFFFFFFFFFFFF5D576E7357A4501DDFE92F46681B20A0;
@@ -68,6 +72,8 @@ contract MedicalCertificate {
     mapping(bytes32 requestId => uint256 certificateId) public servedCertificate;
     /// Whether the patient released the record's key for a served request.
     mapping(bytes32 requestId => bool) public keyReleased;
+    /// The one account a patient authorised to release keys and revoke for it; zero for none.
+    mapping(address patient => address agent) public agentOf;
 
     event HospitalRegistered(bytes32 indexed hospital, address indexed account, bytes publicKey, bytes watermarkKey);
     event HospitalKeysSet(bytes32 indexed hospital, bytes publicKey, bytes watermarkKey);
@@ -96,6 +102,8 @@ contract MedicalCertificate {
     /// The patient's release of a served recovery's record key, wrapped (HPKE) to the
     /// recovering hospital's published X25519 key: only that hospital's key service opens it.
     event KeyReleased(bytes32 indexed requestId, uint256 indexed certificateId, bytes wrappedKey);
+    event AgentAuthorized(address indexed patient, address indexed agent);
+    event AgentRevoked(address indexed patient, address indexed agent);
 
     error NotAdmin(address caller);
     error NotRelay(address caller);
@@ -118,6 +126,9 @@ contract MedicalCertificate {
     error DeadlinePassed(uint64 deadline, uint256 timestamp);
     error KeyAlreadyReleased(bytes32 requestId);
     error InvalidWrappedKey();
+    error InvalidAgent();
+    error NoAgent(address patient);
+    error NotPatientOrAgent(address patient, address caller);
 
     modifier onlyAdmin() {
         if (msg.sender != admin) revert NotAdmin(msg.sender);
@@ -247,35 +258,60 @@ contract MedicalCertificate {
         );
     }
 
-    /// The patient releases the record key of a served recovery, wrapped to the recovering
-    /// hospital's published X25519 key, once. The patient's agent calls it only after it
-    /// has verified the `RecoveryServed` of its own consent against the block.
+    /// The patient, or its authorised agent, releases the record key of a served recovery,
+    /// wrapped to the recovering hospital's published X25519 key, once. The patient's agent
+    /// calls it only after it has verified the `RecoveryServed` of its own consent against
+    /// the block.
     function releaseKey(bytes32 requestId, bytes calldata wrappedKey) external {
         uint256 certificateId = servedCertificate[requestId];
         if (certificateId == 0) revert RequestNotServed(requestId);
-        address patient = certificates[certificateId].patient;
-        if (msg.sender != patient) revert NotPatient(patient, msg.sender);
+        _onlyPatientOrAgent(certificates[certificateId].patient);
         if (keyReleased[requestId]) revert KeyAlreadyReleased(requestId);
         if (wrappedKey.length == 0 || wrappedKey.length > MAX_WRAPPED_KEY_LENGTH) revert InvalidWrappedKey();
         keyReleased[requestId] = true;
         emit KeyReleased(requestId, certificateId, wrappedKey);
     }
 
-    // ---- patient revocations ----
+    // ---- the patient's agent ----
 
-    /// Burns a nonce so that a consent (or authorisation) signed with it can never be used.
-    function revokeConsentNonce(uint256 nonce) external {
-        if (nonceUsed[msg.sender][nonce]) revert NonceUsed(msg.sender, nonce);
-        nonceUsed[msg.sender][nonce] = true;
-        emit ConsentNonceRevoked(msg.sender, nonce);
+    /// Makes `agent` the patient's agent (replacing any earlier one), on the patient's
+    /// EIP-712 `AgentAuthorization`; anyone may submit it, usually the agent itself.
+    function authorizeAgent(address patient, address agent, uint256 nonce, bytes calldata signature) external {
+        if (agent == address(0)) revert InvalidAgent();
+        address signer = _recover(hashAgentAuthorization(agent, nonce), signature);
+        if (signer != patient) revert NotPatient(patient, signer);
+        if (nonceUsed[patient][nonce]) revert NonceUsed(patient, nonce);
+        nonceUsed[patient][nonce] = true;
+        agentOf[patient] = agent;
+        emit AgentAuthorized(patient, agent);
     }
 
-    /// Withdraws a certificate from recovery for good; only its patient may.
+    /// Ends the patient's agent's authority; the patient or the agent itself may.
+    function revokeAgent(address patient) external {
+        address agent = agentOf[patient];
+        if (agent == address(0)) revert NoAgent(patient);
+        if (msg.sender != patient && msg.sender != agent) revert NotPatientOrAgent(patient, msg.sender);
+        delete agentOf[patient];
+        emit AgentRevoked(patient, agent);
+    }
+
+    // ---- patient revocations (the patient or its agent) ----
+
+    /// Burns the patient's nonce so that a consent (or authorisation) signed with it can
+    /// never be used.
+    function revokeConsentNonce(address patient, uint256 nonce) external {
+        _onlyPatientOrAgent(patient);
+        if (nonceUsed[patient][nonce]) revert NonceUsed(patient, nonce);
+        nonceUsed[patient][nonce] = true;
+        emit ConsentNonceRevoked(patient, nonce);
+    }
+
+    /// Withdraws a certificate from recovery for good; only its patient (or agent) may.
     function revokeCertificate(uint256 certificateId) external {
         Certificate storage cert = certificates[certificateId];
         address patient = cert.patient;
         if (patient == address(0)) revert UnknownCertificate(certificateId);
-        if (patient != msg.sender) revert NotPatient(patient, msg.sender);
+        _onlyPatientOrAgent(patient);
         if (!cert.recoverable) revert CertificateRevoked(certificateId);
         cert.recoverable = false;
         emit CertificateRecoveryRevoked(certificateId, patient);
@@ -332,6 +368,18 @@ contract MedicalCertificate {
             abi.encode(CONSENT_TYPEHASH, consent.hospital, consent.certificateId, consent.expiry, consent.nonce)
         );
         return _typedDataHash(structHash);
+    }
+
+    function hashAgentAuthorization(address agent, uint256 nonce) public view returns (bytes32) {
+        return _typedDataHash(keccak256(abi.encode(AGENT_AUTHORIZATION_TYPEHASH, agent, nonce)));
+    }
+
+    /// The sender must be `patient` or its agent; the agent's slot is read only for another
+    /// sender. (No account sends as the zero address, so an unset agent matches no one.)
+    function _onlyPatientOrAgent(address patient) private view {
+        if (msg.sender != patient && msg.sender != agentOf[patient]) {
+            revert NotPatientOrAgent(patient, msg.sender);
+        }
     }
 
     function _checkKeys(bytes calldata publicKey, bytes calldata watermarkKey) private pure {

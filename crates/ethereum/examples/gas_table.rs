@@ -8,7 +8,7 @@
 mod support;
 
 use medcert_ethereum::ethers::types::TransactionReceipt;
-use medcert_ethereum::{HospitalKeys, hospital_id};
+use medcert_ethereum::{AgentAuthorization, HospitalKeys, hospital_id};
 use support::{Fixture, funded_wallet, register};
 
 fn gas(receipt: &TransactionReceipt) -> u64 {
@@ -78,14 +78,43 @@ async fn main() {
         rows.push(("serveRecovery", case, gas(&served.receipt)));
     }
 
-    let receipt = f.patient_client.revoke_consent_nonce(500).await.unwrap();
-    rows.push(("revokeConsentNonce", "", gas(&receipt)));
+    let receipt = f
+        .patient_client
+        .revoke_consent_nonce(patient, 500)
+        .await
+        .unwrap();
+    rows.push(("revokeConsentNonce", "by the patient", gas(&receipt)));
     let receipt = f
         .patient_client
         .revoke_certificate(issued[2])
         .await
         .unwrap();
-    rows.push(("revokeCertificate", "", gas(&receipt)));
+    rows.push(("revokeCertificate", "by the patient", gas(&receipt)));
+
+    // A patient whose key is in another wallet acts through the agent it authorised.
+    let agent = f.admin.with_signer(funded_wallet(&f.config).await).unwrap();
+    let authorization = AgentAuthorization {
+        agent: agent.sender().0,
+        nonce: 600,
+    };
+    let signature = f
+        .patient
+        .sign_agent_authorization(&authorization, &f.admin.domain());
+    let receipt = agent
+        .authorize_agent(patient, &authorization, &signature)
+        .await
+        .unwrap();
+    rows.push(("authorizeAgent", "the patient's first agent", gas(&receipt)));
+    let receipt = agent.revoke_consent_nonce(patient, 501).await.unwrap();
+    rows.push((
+        "revokeConsentNonce",
+        "by the patient's agent",
+        gas(&receipt),
+    ));
+    let receipt = agent.revoke_certificate(issued[1]).await.unwrap();
+    rows.push(("revokeCertificate", "by the patient's agent", gas(&receipt)));
+    let receipt = agent.revoke_agent(patient).await.unwrap();
+    rows.push(("revokeAgent", "by the agent", gas(&receipt)));
 
     println!("| function | case | gas used |");
     println!("|---|---|---:|");

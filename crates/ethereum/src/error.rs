@@ -143,6 +143,16 @@ fn describe(error: &MedicalCertificateErrors) -> String {
             hex(&e.request_id)
         ),
         E::InvalidWrappedKey(_) => "InvalidWrappedKey: a released key is 1 to 256 bytes".to_owned(),
+        E::InvalidAgent(_) => "InvalidAgent: an agent is a non-zero address".to_owned(),
+        E::NoAgent(e) => format!(
+            "NoAgent: patient {} has authorised no agent",
+            addr(e.patient)
+        ),
+        E::NotPatientOrAgent(e) => format!(
+            "NotPatientOrAgent: {} is neither patient {} nor the agent it authorised",
+            addr(e.caller),
+            addr(e.patient)
+        ),
         E::RevertString(reason) => format!("reverted: {reason}"),
     }
 }
@@ -170,7 +180,7 @@ fn hex(bytes: &[u8]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::bindings::{NotPatient, UnknownHospital};
+    use crate::bindings::{NotPatient, NotPatientOrAgent, UnknownHospital};
 
     #[test]
     fn refusals_name_the_error_and_its_fields() {
@@ -182,6 +192,25 @@ mod tests {
         assert!(text.contains("NotPatient"), "{text}");
         assert!(text.contains(&format!("0x{}", "bb".repeat(20))), "{text}");
         assert!(text.contains(&format!("0x{}", "aa".repeat(20))), "{text}");
+    }
+
+    #[test]
+    fn an_agents_refusal_names_the_caller_and_the_patient() {
+        let error = EthereumError::Refused(MedicalCertificateErrors::NotPatientOrAgent(
+            NotPatientOrAgent {
+                patient: Address::repeat_byte(0xaa),
+                caller: Address::repeat_byte(0xcc),
+            },
+        ));
+        assert_eq!(
+            error.to_string(),
+            format!(
+                "the MedicalCertificate contract refused: NotPatientOrAgent: 0x{} is neither \
+                 patient 0x{} nor the agent it authorised",
+                "cc".repeat(20),
+                "aa".repeat(20)
+            )
+        );
     }
 
     #[test]

@@ -10,14 +10,20 @@ use std::time::Duration;
 use futures_util::StreamExt;
 use medcert_ethereum::bindings::MedicalCertificateErrors as E;
 use medcert_ethereum::bindings::{
-    CertificateIssuedFilter, CertificateRecoveryRevokedFilter, ConsentNonceRevokedFilter,
-    HospitalRegisteredFilter, HospitalRemovedFilter, RelaySetFilter,
+    AgentAuthorizedFilter, AgentRevokedFilter, CertificateIssuedFilter,
+    CertificateRecoveryRevokedFilter, ConsentNonceRevokedFilter, HospitalRegisteredFilter,
+    HospitalRemovedFilter, RelaySetFilter,
 };
 use medcert_ethereum::ethers::contract::{EthEvent, parse_log};
 use medcert_ethereum::ethers::providers::Middleware;
 use medcert_ethereum::ethers::types::{Address, Bytes, TransactionReceipt, U256};
-use medcert_ethereum::{Consent, EthereumError, HospitalKeys, PatientSigner, hospital_id};
-use support::{Fixture, address_of, funded_wallet, keys, register, sent_transactions};
+use medcert_ethereum::{
+    AgentAuthorization, Consent, EthereumError, HospitalKeys, MedicalCertificateClient,
+    PatientSigner, hospital_id,
+};
+use support::{
+    Fixture, address_of, authorization_for, funded_wallet, keys, register, sent_transactions,
+};
 
 /// The one event `T` the contract emitted in `receipt`.
 fn emitted<T: EthEvent>(receipt: &TransactionReceipt) -> T {
@@ -127,6 +133,20 @@ async fn rust_digests_match_the_contracts() {
         .await
         .unwrap();
     assert_eq!(on_chain, consent.digest(&domain));
+
+    let authorization = AgentAuthorization {
+        agent: [0xa9; 20],
+        nonce: u64::MAX,
+    };
+    let on_chain = contract
+        .hash_agent_authorization(
+            Address::from(authorization.agent),
+            U256::from(authorization.nonce),
+        )
+        .call()
+        .await
+        .unwrap();
+    assert_eq!(on_chain, authorization.digest(&domain));
 }
 
 #[tokio::test]
@@ -560,7 +580,11 @@ async fn patient_revokes_a_consent_nonce() {
     let certificate_id = f.issue(1).await;
     let (consent, signature) = f.consent(f.hospital_id, certificate_id, 20);
 
-    let receipt = f.patient_client.revoke_consent_nonce(20).await.unwrap();
+    let receipt = f
+        .patient_client
+        .revoke_consent_nonce(patient, 20)
+        .await
+        .unwrap();
     let event: ConsentNonceRevokedFilter = emitted(&receipt);
     assert_eq!((event.patient, event.nonce), (patient, U256::from(20)));
     assert!(f.admin.nonce_used(patient, 20).await.unwrap());
@@ -569,11 +593,20 @@ async fn patient_revokes_a_consent_nonce() {
         E::NonceUsed(_)
     ));
     assert!(matches!(
-        refusal(f.patient_client.revoke_consent_nonce(20).await),
+        refusal(f.patient_client.revoke_consent_nonce(patient, 20).await),
         E::NonceUsed(_)
     ));
+    // Nobody else burns the patient's nonces.
+    assert!(matches!(
+        refusal(f.hospital.revoke_consent_nonce(patient, 21).await),
+        E::NotPatientOrAgent(e) if e.patient == patient && e.caller == f.hospital.sender()
+    ));
+    assert!(!f.admin.nonce_used(patient, 21).await.unwrap());
     // A nonce is per patient: another account's nonce 20 is its own.
-    f.hospital.revoke_consent_nonce(20).await.unwrap();
+    f.hospital
+        .revoke_consent_nonce(f.hospital.sender(), 20)
+        .await
+        .unwrap();
 }
 
 #[tokio::test]
@@ -584,7 +617,7 @@ async fn patient_revokes_a_certificate_for_recovery() {
 
     assert!(matches!(
         refusal(f.hospital.revoke_certificate(certificate_id).await),
-        E::NotPatient(e) if e.signer == f.hospital.sender()
+        E::NotPatientOrAgent(e) if e.caller == f.hospital.sender()
     ));
     assert!(matches!(
         refusal(f.patient_client.revoke_certificate(999).await),
@@ -712,7 +745,10 @@ async fn waiting_longer_than_the_timeout_is_an_error() {
         f.patient_wallet(),
     )
     .unwrap();
-    let error = impatient.revoke_consent_nonce(1).await.unwrap_err();
+    let error = impatient
+        .revoke_consent_nonce(f.patient.address().into(), 1)
+        .await
+        .unwrap_err();
     assert!(matches!(error, EthereumError::Timeout { .. }), "{error:?}");
     assert!(error.to_string().contains("timed out"), "{error}");
 }
@@ -750,7 +786,8 @@ async fn the_patient_releases_a_served_recoverys_key_once() {
     // Only the certificate's patient releases, a key of a sane size, once.
     assert!(matches!(
         refusal(f.relay.release_key(request, &[7; 80]).await),
-        E::NotPatient(e) if e.signer == f.relay.sender()
+        E::NotPatientOrAgent(e) if e.caller == f.relay.sender()
+            && e.patient == Address::from(f.patient.address())
     ));
     assert!(matches!(
         refusal(f.patient_client.release_key(request, &[]).await),
@@ -826,4 +863,282 @@ async fn hospitals_publish_their_keys_and_may_replace_them() {
     ));
     let published = f.admin.hospital(f.hospital_id).await.unwrap();
     assert_eq!(HospitalKeys::of(&published), Some(keys([0x41; 32])));
+}
+
+/// A client sending as a fresh funded account, meant to be the fixture patient's agent,
+/// and the patient's signed authorisation of it with `nonce`.
+async fn new_agent(
+    f: &Fixture,
+    nonce: u64,
+) -> (MedicalCertificateClient, AgentAuthorization, [u8; 65]) {
+    let client = f.admin.with_signer(funded_wallet(&f.config).await).unwrap();
+    let authorization = AgentAuthorization {
+        agent: client.sender().0,
+        nonce,
+    };
+    let signature = f
+        .patient
+        .sign_agent_authorization(&authorization, &f.admin.domain());
+    (client, authorization, signature)
+}
+
+#[tokio::test]
+async fn a_patient_authorises_an_agent_by_signature_once() {
+    let f = Fixture::new().await;
+    let patient = Address::from(f.patient.address());
+    assert_eq!(f.admin.agent_of(patient).await.unwrap(), None);
+
+    // The agent submits the patient's signed authorisation itself.
+    let (agent, authorization, signature) = new_agent(&f, 40).await;
+    let receipt = agent
+        .authorize_agent(patient, &authorization, &signature)
+        .await
+        .unwrap();
+    let event: AgentAuthorizedFilter = emitted(&receipt);
+    assert_eq!((event.patient, event.agent), (patient, agent.sender()));
+    assert_eq!(
+        f.admin.agent_of(patient).await.unwrap(),
+        Some(agent.sender())
+    );
+    assert!(f.admin.nonce_used(patient, 40).await.unwrap());
+    assert!(matches!(
+        refusal(agent.authorize_agent(patient, &authorization, &signature).await),
+        E::NonceUsed(e) if e.patient == patient && e.nonce == U256::from(40)
+    ));
+
+    // A newer authorisation replaces the agent.
+    let (successor, authorization, signature) = new_agent(&f, 41).await;
+    f.relay
+        .authorize_agent(patient, &authorization, &signature)
+        .await
+        .unwrap();
+    assert_eq!(
+        f.admin.agent_of(patient).await.unwrap(),
+        Some(successor.sender())
+    );
+}
+
+#[tokio::test]
+async fn an_agent_authorisation_not_signed_by_the_patient_changes_nothing() {
+    let f = Fixture::new().await;
+    let patient = Address::from(f.patient.address());
+    let (agent, authorization, signature) = new_agent(&f, 50).await;
+    let agent_txs = sent_transactions(&f.config, agent.sender()).await;
+
+    // A stranger's signature, and the patient's for another agent or nonce.
+    let stranger = PatientSigner::from_seed(&rand::random());
+    let foreign = stranger.sign_agent_authorization(&authorization, &f.admin.domain());
+    assert!(matches!(
+        refusal(agent.authorize_agent(patient, &authorization, &foreign).await),
+        E::NotPatient(e) if e.signer == Address::from(stranger.address()) && e.expected == patient
+    ));
+    for altered in [
+        AgentAuthorization {
+            agent: f.relay.sender().0,
+            ..authorization
+        },
+        AgentAuthorization {
+            nonce: 51,
+            ..authorization
+        },
+    ] {
+        assert!(matches!(
+            refusal(agent.authorize_agent(patient, &altered, &signature).await),
+            E::NotPatient(_)
+        ));
+    }
+    // The patient's signature credited to another patient.
+    assert!(matches!(
+        refusal(agent.authorize_agent(f.relay.sender(), &authorization, &signature).await),
+        E::NotPatient(e) if e.signer == patient
+    ));
+    let mut malformed = signature;
+    malformed[64] = 30;
+    assert!(matches!(
+        refusal(
+            agent
+                .authorize_agent(patient, &authorization, &malformed)
+                .await
+        ),
+        E::InvalidSignature(_)
+    ));
+    let nobody = AgentAuthorization {
+        agent: [0; 20],
+        ..authorization
+    };
+    let signed_nobody = f
+        .patient
+        .sign_agent_authorization(&nobody, &f.admin.domain());
+    assert!(matches!(
+        refusal(
+            agent
+                .authorize_agent(patient, &nobody, &signed_nobody)
+                .await
+        ),
+        E::InvalidAgent(_)
+    ));
+
+    assert_eq!(
+        sent_transactions(&f.config, agent.sender()).await,
+        agent_txs
+    );
+    assert_eq!(f.admin.agent_of(patient).await.unwrap(), None);
+    assert!(!f.admin.nonce_used(patient, 50).await.unwrap());
+    // The untouched authorisation still works afterwards.
+    agent
+        .authorize_agent(patient, &authorization, &signature)
+        .await
+        .unwrap();
+}
+
+#[tokio::test]
+async fn an_agent_releases_and_revokes_for_its_patient_and_no_other() {
+    let f = Fixture::new().await;
+    let patient = Address::from(f.patient.address());
+    let other_hospital = hospital_id("hospital2").unwrap();
+    register(&f.admin, other_hospital).await;
+
+    // Two patients, each with a certificate served to hospital2.
+    let certificate = f.issue(1).await;
+    let (consent, signature) = f.consent(other_hospital, certificate, 60);
+    f.relay
+        .serve_recovery([0x61; 32], &consent, &signature)
+        .await
+        .unwrap();
+    let neighbour = PatientSigner::from_seed(&rand::random());
+    let neighbours_authorization = authorization_for(f.hospital_id, 2, 2);
+    let neighbours_certificate = f
+        .hospital
+        .issue_certificate(
+            &neighbours_authorization,
+            neighbour.address().into(),
+            &neighbour.sign_certificate_authorization(&neighbours_authorization, &f.admin.domain()),
+        )
+        .await
+        .unwrap()
+        .certificate_id;
+    let neighbours_consent = Consent {
+        hospital: other_hospital,
+        certificate_id: neighbours_certificate,
+        expiry: support::unix_now() + 3600,
+        nonce: 3,
+    };
+    f.relay
+        .serve_recovery(
+            [0x62; 32],
+            &neighbours_consent,
+            &neighbour.sign_consent(&neighbours_consent, &f.admin.domain()),
+        )
+        .await
+        .unwrap();
+
+    let (agent, authorization, signature) = new_agent(&f, 61).await;
+    // Before its authorisation, the agent is nobody.
+    assert!(matches!(
+        refusal(agent.release_key([0x61; 32], &[7; 80]).await),
+        E::NotPatientOrAgent(e) if e.patient == patient && e.caller == agent.sender()
+    ));
+    agent
+        .authorize_agent(patient, &authorization, &signature)
+        .await
+        .unwrap();
+
+    // The neighbour's request, consent nonces and certificate are out of its reach.
+    let neighbour_address = Address::from(neighbour.address());
+    assert!(matches!(
+        refusal(agent.release_key([0x62; 32], &[7; 80]).await),
+        E::NotPatientOrAgent(e) if e.patient == neighbour_address && e.caller == agent.sender()
+    ));
+    assert!(matches!(
+        refusal(agent.revoke_consent_nonce(neighbour_address, 70).await),
+        E::NotPatientOrAgent(_)
+    ));
+    assert!(matches!(
+        refusal(agent.revoke_certificate(neighbours_certificate).await),
+        E::NotPatientOrAgent(_)
+    ));
+    assert!(!f.admin.key_released([0x62; 32]).await.unwrap());
+    assert!(!f.admin.nonce_used(neighbour_address, 70).await.unwrap());
+
+    // Its own patient's: released and revoked, as the patient would.
+    agent.release_key([0x61; 32], &[7; 80]).await.unwrap();
+    assert_eq!(
+        f.admin.released_key([0x61; 32], 0).await.unwrap(),
+        Some(vec![7; 80])
+    );
+    let receipt = agent.revoke_consent_nonce(patient, 70).await.unwrap();
+    let event: ConsentNonceRevokedFilter = emitted(&receipt);
+    assert_eq!((event.patient, event.nonce), (patient, U256::from(70)));
+    let receipt = agent.revoke_certificate(certificate).await.unwrap();
+    let event: CertificateRecoveryRevokedFilter = emitted(&receipt);
+    assert_eq!(event.patient, patient);
+    assert!(!f.admin.certificate(certificate).await.unwrap().recoverable);
+    // The patient keeps its own powers beside its agent.
+    f.patient_client
+        .revoke_consent_nonce(patient, 71)
+        .await
+        .unwrap();
+}
+
+#[tokio::test]
+async fn the_patient_or_the_agent_itself_ends_the_agents_authority() {
+    let f = Fixture::new().await;
+    let patient = Address::from(f.patient.address());
+    let (agent, authorization, signature) = new_agent(&f, 80).await;
+    assert!(matches!(
+        refusal(agent.revoke_agent(patient).await),
+        E::NoAgent(e) if e.patient == patient
+    ));
+    agent
+        .authorize_agent(patient, &authorization, &signature)
+        .await
+        .unwrap();
+
+    // Nobody else ends it.
+    assert!(matches!(
+        refusal(f.relay.revoke_agent(patient).await),
+        E::NotPatientOrAgent(e) if e.caller == f.relay.sender()
+    ));
+    // The agent steps down: it can no longer act, and its old authorisation is spent.
+    let receipt = agent.revoke_agent(patient).await.unwrap();
+    let event: AgentRevokedFilter = emitted(&receipt);
+    assert_eq!((event.patient, event.agent), (patient, agent.sender()));
+    assert_eq!(f.admin.agent_of(patient).await.unwrap(), None);
+    assert!(matches!(
+        refusal(agent.revoke_consent_nonce(patient, 90).await),
+        E::NotPatientOrAgent(_)
+    ));
+    assert!(matches!(
+        refusal(
+            agent
+                .authorize_agent(patient, &authorization, &signature)
+                .await
+        ),
+        E::NonceUsed(_)
+    ));
+
+    // Authorised again with a fresh nonce, then revoked by the patient.
+    let authorization = AgentAuthorization {
+        nonce: 81,
+        ..authorization
+    };
+    let signature = f
+        .patient
+        .sign_agent_authorization(&authorization, &f.admin.domain());
+    agent
+        .authorize_agent(patient, &authorization, &signature)
+        .await
+        .unwrap();
+    let receipt = f.patient_client.revoke_agent(patient).await.unwrap();
+    let event: AgentRevokedFilter = emitted(&receipt);
+    assert_eq!(event.agent, agent.sender());
+    assert_eq!(f.admin.agent_of(patient).await.unwrap(), None);
+    assert!(matches!(
+        refusal(agent.revoke_consent_nonce(patient, 90).await),
+        E::NotPatientOrAgent(_)
+    ));
+    assert!(matches!(
+        refusal(f.patient_client.revoke_agent(patient).await),
+        E::NoAgent(_)
+    ));
 }

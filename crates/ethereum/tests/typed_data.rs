@@ -10,8 +10,8 @@ mod ethers_js;
 use medcert_eip712::{Deletion, VerifyError, parse_signature, verify_signer};
 use medcert_ethereum::ethers::types::transaction::eip712::{Eip712, TypedData};
 use medcert_ethereum::{
-    CertificateAuthorization, CertificateDomain, Consent, PatientSigner, deletion_digest,
-    hospital_id,
+    AgentAuthorization, CertificateAuthorization, CertificateDomain, Consent, PatientSigner,
+    deletion_digest, hospital_id,
 };
 use serde_json::json;
 
@@ -116,6 +116,26 @@ fn certificate_authorization_digest_matches_standard_eip712() {
 }
 
 #[test]
+fn agent_authorization_digest_matches_standard_eip712() {
+    let authorization = AgentAuthorization {
+        agent: [0xa9; 20],
+        nonce: u64::MAX,
+    };
+    let expected = in_certificate_domain(
+        "AgentAuthorization",
+        json!([
+            {"name": "agent", "type": "address"},
+            {"name": "nonce", "type": "uint256"},
+        ]),
+        json!({
+            "agent": format!("0x{}", "a9".repeat(20)),
+            "nonce": u64::MAX.to_string(),
+        }),
+    );
+    assert_eq!(authorization.digest(&domain()), expected);
+}
+
+#[test]
 fn deletion_digest_matches_standard_eip712() {
     let expected = typed_data(json!({
         "types": {
@@ -164,8 +184,15 @@ fn deletion() -> Deletion {
     }
 }
 
+fn agent_authorization() -> AgentAuthorization {
+    AgentAuthorization {
+        agent: PatientSigner::from_seed(&[0xa9; 32]).address(),
+        nonce: u64::MAX,
+    }
+}
+
 /// Each message's typed-data JSON and medcert's digest of it.
-fn messages() -> [(serde_json::Value, [u8; 32]); 3] {
+fn messages() -> [(serde_json::Value, [u8; 32]); 4] {
     [
         (
             authorization().typed_data(&domain()),
@@ -173,6 +200,10 @@ fn messages() -> [(serde_json::Value, [u8; 32]); 3] {
         ),
         (consent().typed_data(&domain()), consent().digest(&domain())),
         (deletion().typed_data(), deletion().digest()),
+        (
+            agent_authorization().typed_data(&domain()),
+            agent_authorization().digest(&domain()),
+        ),
     ]
 }
 

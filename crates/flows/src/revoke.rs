@@ -44,7 +44,7 @@ pub async fn revoke_consent(
     let tx = if chain.nonce_used(address, nonce).await? {
         None
     } else {
-        let receipt = chain.revoke_consent_nonce(nonce).await?;
+        let receipt = chain.revoke_consent_nonce(address, nonce).await?;
         Some(format!("{:#x}", receipt.transaction_hash))
     };
     Ok(ConsentRevoked { nonce, tx })
