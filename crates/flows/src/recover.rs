@@ -539,6 +539,7 @@ mod tests {
             hospital_id: hospital.into(),
             record_id: record.into(),
             issued_at: 1,
+            signer: medcert_watermark::SigningKey::from_bytes(&[1; 32]).verifying_key(),
         };
         let header = header();
         assert!(

@@ -14,7 +14,7 @@ use medcert_eip712::hospital_id;
 use medcert_ethereum::bindings::MedicalCertificateErrors;
 use medcert_ethereum::{EthereumError, HospitalKeys, MedicalCertificateClient};
 use medcert_network::Network;
-use medcert_watermark::{Verdict, WatermarkError};
+use medcert_watermark::WatermarkError;
 use serde::Serialize;
 
 use crate::connect::certificate_reader;
@@ -61,37 +61,8 @@ impl VerifyError {
     }
 }
 
-/// A watermark verdict, serialisable for reports.
-#[derive(Debug, Serialize, PartialEq, Eq)]
-#[serde(tag = "verdict", rename_all = "snake_case")]
-pub enum VerdictReport {
-    /// The mark is the named hospital's and the content is as it was marked.
-    Authentic {
-        /// The hospital that marked the record.
-        hospital_id: String,
-        /// The record the mark names.
-        record_id: String,
-        /// When the record was marked, Unix seconds.
-        issued_at: u64,
-    },
-    /// The mark is the named hospital's, but the content changed after it was marked.
-    Tampered {
-        /// The hospital that marked the record.
-        hospital_id: String,
-        /// The record the mark names.
-        record_id: String,
-        /// When the record was marked, Unix seconds.
-        issued_at: u64,
-    },
-    /// A mark decodes but is not the claimed hospital's, or names a hospital outside
-    /// this network.
-    Forged {
-        /// The hospital id the mark claims.
-        claimed_hospital_id: String,
-    },
-    /// The file carries no mark.
-    Absent,
-}
+/// A watermark verdict; in reports, tagged by `verdict` and without the signer's key.
+pub use medcert_watermark::Verdict as VerdictReport;
 
 /// A file's verdict and the fingerprints computed on the way.
 #[derive(Debug, Serialize)]
@@ -191,35 +162,8 @@ pub async fn verify_file(network: &Network, path: &Path) -> Result<VerifyReport,
             });
         }
     };
-    let verdict = match verification.verdict {
-        Verdict::Authentic {
-            hospital_id,
-            record_id,
-            issued_at,
-            ..
-        } => VerdictReport::Authentic {
-            hospital_id,
-            record_id,
-            issued_at,
-        },
-        Verdict::Tampered {
-            hospital_id,
-            record_id,
-            issued_at,
-        } => VerdictReport::Tampered {
-            hospital_id,
-            record_id,
-            issued_at,
-        },
-        Verdict::Forged {
-            claimed_hospital_id,
-        } => VerdictReport::Forged {
-            claimed_hospital_id,
-        },
-        Verdict::Absent => VerdictReport::Absent,
-    };
     Ok(VerifyReport {
-        verdict,
+        verdict: verification.verdict,
         content_fingerprint: Some(ContentFingerprint(verification.content_fingerprint)),
         watermark_fingerprint: verification.watermark_fingerprint.map(WatermarkFingerprint),
     })

@@ -14,40 +14,18 @@ use crate::{
 
 /// Embeds `mark`, signed with `key`, into the document read from `source` (from its
 /// current position) and writes the marked document to `out`. A document too small for
-/// one copy of the mark is refused ([`WatermarkError::InsufficientCapacity`]).
+/// one copy of the mark is refused ([`WatermarkError::InsufficientCapacity`]); to write
+/// such a document unchanged instead, [`prepare`] it and [`Prepared::embed`] it with
+/// [`TooSmall::WriteUnchanged`].
 pub fn embed<R: BufRead + Seek, W: Write>(
     source: &mut R,
     out: W,
     mark: &Mark<'_>,
     key: &SigningKey,
 ) -> Result<Embedded, WatermarkError> {
-    mark_document(source, out, mark, key, TooSmall::Refuse)
-}
-
-/// Like [`embed`], except that a document too small to carry the mark (a short
-/// Unstructured Document, whose header is its only markup) is written unchanged and
-/// relies on its content fingerprint anchored on the chains: the report then says
-/// `copies == 0`, and its watermark fingerprint is of the signed payload that was not
-/// embedded.
-pub fn embed_or_anchor<R: BufRead + Seek, W: Write>(
-    source: &mut R,
-    out: W,
-    mark: &Mark<'_>,
-    key: &SigningKey,
-) -> Result<Embedded, WatermarkError> {
-    mark_document(source, out, mark, key, TooSmall::WriteUnchanged)
-}
-
-fn mark_document<R: BufRead + Seek, W: Write>(
-    source: &mut R,
-    out: W,
-    mark: &Mark<'_>,
-    key: &SigningKey,
-    too_small: TooSmall,
-) -> Result<Embedded, WatermarkError> {
     let prepared = prepare(source, mark)?;
     let signature = sign_payload(prepared.unsigned(), key);
-    prepared.embed(source, out, signature, too_small)
+    prepared.embed(source, out, signature, TooSmall::Refuse)
 }
 
 /// What [`Prepared::embed`] does with a document too small for one copy of the mark.
@@ -56,8 +34,10 @@ pub enum TooSmall {
     /// Refuse it with [`WatermarkError::InsufficientCapacity`], writing nothing (as
     /// [`embed`] does).
     Refuse,
-    /// Write it unchanged, relying on the anchored content fingerprint (as
-    /// [`embed_or_anchor`] does).
+    /// Write it unchanged (a short Unstructured Document, whose header is its only
+    /// markup), relying on its content fingerprint anchored on the chains: the report
+    /// then says `copies == 0`, and its watermark fingerprint is of the signed payload
+    /// that was not embedded.
     WriteUnchanged,
 }
 

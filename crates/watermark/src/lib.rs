@@ -59,7 +59,7 @@ use medcert_ccda::xml::{Tag, Token};
 
 use canonical::ContentHasher;
 pub use ed25519_dalek::{SigningKey, VerifyingKey};
-pub use embed::{Prepared, TooSmall, embed, embed_or_anchor, prepare};
+pub use embed::{Prepared, TooSmall, embed, prepare};
 use mark::FrameReader;
 pub use mark::{Payload, UnsignedPayload, sign_payload};
 use scan::{Visitor, scan};
@@ -149,8 +149,8 @@ pub struct Embedded {
     pub content_fingerprint: [u8; 32],
     /// SHA3-256 of the signed payload.
     pub watermark_fingerprint: [u8; 32],
-    /// How many copies of the payload were written; 0 when [`embed_or_anchor`] found the
-    /// document too small and wrote it unchanged.
+    /// How many copies of the payload were written; 0 when the document was too small
+    /// and written unchanged ([`TooSmall::WriteUnchanged`]).
     pub copies: usize,
     /// Carrier bits the document offers.
     pub available_bits: u64,
@@ -158,8 +158,14 @@ pub struct Embedded {
     pub used_bits: u64,
 }
 
-/// The answer of [`verify`].
+/// The answer of [`verify`]. With the feature `serde` it serialises tagged by `verdict`
+/// (`"authentic"`, `"tampered"`, `"forged"`, `"absent"`), without the signer's key.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[cfg_attr(
+    feature = "serde",
+    derive(serde::Serialize),
+    serde(tag = "verdict", rename_all = "snake_case")
+)]
 pub enum Verdict {
     /// The mark is the named hospital's and the content is as it was marked.
     Authentic {
@@ -170,6 +176,7 @@ pub enum Verdict {
         /// When the record was marked, in seconds since the Unix epoch.
         issued_at: u64,
         /// The key the signature verified with.
+        #[cfg_attr(feature = "serde", serde(skip))]
         signer: VerifyingKey,
     },
     /// The mark is the named hospital's, but the content changed after it was marked.
@@ -181,7 +188,8 @@ pub enum Verdict {
         /// When the record was marked, in seconds since the Unix epoch.
         issued_at: u64,
     },
-    /// A mark decodes but its signature is not the claimed hospital's.
+    /// A mark decodes but its signature is not the claimed hospital's (a caller also
+    /// reads a mark naming a hospital it has no key for as forged).
     Forged {
         /// The hospital id the mark claims.
         claimed_hospital_id: String,

@@ -8,7 +8,7 @@ use std::fs::File;
 use std::io::{BufReader, BufWriter, Seek, SeekFrom, Write};
 
 use medcert_ccda::{DocumentType, GeneratorConfig, generate, generate_document};
-use medcert_watermark::{Mark, SigningKey, Verdict, embed_or_anchor, verify};
+use medcert_watermark::{Mark, SigningKey, TooSmall, Verdict, prepare, sign_payload, verify};
 
 /// Peak resident set size of this process so far, in bytes.
 fn peak_rss() -> u64 {
@@ -38,7 +38,11 @@ fn mark_and_verify(dir: &std::path::Path, mut source: File) -> u64 {
     let marked_path = dir.join("marked.xml");
     let mut reader = BufReader::with_capacity(256 * 1024, source);
     let out = BufWriter::new(File::create(&marked_path).unwrap());
-    let report = embed_or_anchor(&mut reader, out, &mark, &key).unwrap();
+    let prepared = prepare(&mut reader, &mark).unwrap();
+    let signature = sign_payload(prepared.unsigned(), &key);
+    let report = prepared
+        .embed(&mut reader, out, signature, TooSmall::WriteUnchanged)
+        .unwrap();
     let marked = BufReader::with_capacity(256 * 1024, File::open(&marked_path).unwrap());
     let verification = verify(marked, |_| Some(key.verifying_key())).unwrap();
     // An Unstructured Document's header is too small for the mark: it is anchored.

@@ -5,7 +5,7 @@ use std::io::Cursor;
 use medcert_ccda::{GeneratorConfig, generate};
 use medcert_watermark::{
     Mark, SigningKey, TooSmall, UnsignedPayload, Verdict, VerifyingKey, WatermarkError, capacity,
-    content_fingerprint, embed, embed_or_anchor, extract, matches_anchored_fingerprint, prepare,
+    content_fingerprint, embed, extract, matches_anchored_fingerprint, prepare,
     sign_payload, verify,
 };
 use quick_xml::events::{BytesEnd, BytesStart, Event};
@@ -394,13 +394,12 @@ fn a_document_too_small_for_the_mark_says_so() {
     assert!(out.is_empty(), "nothing is written");
 
     // Anchoring instead: the document goes out unchanged and relies on its fingerprint.
-    let anchored = embed_or_anchor(
-        &mut Cursor::new(&small[..]),
-        &mut out,
-        &MARK,
-        &hospital_key(),
-    )
-    .unwrap();
+    let mut source = Cursor::new(&small[..]);
+    let prepared = prepare(&mut source, &MARK).unwrap();
+    let signature = sign_payload(prepared.unsigned(), &hospital_key());
+    let anchored = prepared
+        .embed(&mut source, &mut out, signature, TooSmall::WriteUnchanged)
+        .unwrap();
     assert_eq!(out, small);
     assert_eq!(anchored.copies, 0);
     let verification = verify(&out[..], hospital_keys).unwrap();

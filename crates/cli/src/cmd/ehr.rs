@@ -7,22 +7,20 @@ use anyhow::Result;
 use clap::Subcommand;
 use medcert_flows::verify::VerdictReport;
 use medcert_flows::{
-    CertifyRequest, RecoverRequest, StoreFlowRequest, certify_record, recover, store, verify_file,
+    RecoverRequest, StoreFlowRequest, certify_record, recover, store, verify_file,
 };
 use medcert_network::Network;
 
-use crate::args::{Context, DoctorArg, PasswordArgs};
-use crate::output::{not_authentic, print};
+use crate::args::{Context, PatientRecordArgs, VisitArgs};
+use crate::output::not_authentic;
 
 #[derive(Subcommand)]
 pub(crate) enum EhrCmd {
     /// Store a C-CDA document: password check → watermark → encrypt → CSP + key service
     /// + hospital chain (+ IPFS and certificate with --certify).
     Store {
-        #[arg(long)]
-        hospital: String,
-        #[arg(long)]
-        treatment: String,
+        #[command(flatten)]
+        visit: VisitArgs,
         /// The C-CDA document.
         #[arg(long)]
         file: PathBuf,
@@ -31,30 +29,14 @@ pub(crate) enum EhrCmd {
         /// At the patient's request, certify the record for this patient's wallet.
         #[arg(long, value_name = "PATIENT")]
         certify: Option<String>,
-        #[command(flatten)]
-        doctor: DoctorArg,
-        #[command(flatten)]
-        password: PasswordArgs,
     },
     /// Certify a stored record for its patient (retries a failed `--certify`).
-    Certify {
-        #[arg(long)]
-        hospital: String,
-        #[arg(long)]
-        record: String,
-        #[arg(long)]
-        patient: String,
-        #[command(flatten)]
-        doctor: DoctorArg,
-    },
-    /// Recover a record with the patient's consent file and store it here.
+    Certify(PatientRecordArgs),
+    /// Recover a record with the patient's consent file and store it here: at the
+    /// recovering hospital (the consent's), under the patient's treatment number there.
     Recover {
-        /// The recovering hospital (the consent's).
-        #[arg(long)]
-        hospital: String,
-        /// The patient's treatment number at this hospital.
-        #[arg(long)]
-        treatment: String,
+        #[command(flatten)]
+        visit: VisitArgs,
         #[arg(long)]
         consent: PathBuf,
         /// The recovered record's id here (default: its original id).
@@ -66,10 +48,6 @@ pub(crate) enum EhrCmd {
         /// Also write the recovered document here.
         #[arg(long)]
         out: Option<PathBuf>,
-        #[command(flatten)]
-        doctor: DoctorArg,
-        #[command(flatten)]
-        password: PasswordArgs,
     },
     /// The watermark verdict for a file, against the keys the hospitals' key services
     /// publish.
@@ -78,67 +56,49 @@ pub(crate) enum EhrCmd {
 
 impl EhrCmd {
     pub(crate) async fn run(&self, ctx: &Context) -> Result<ExitCode> {
-        let network = ctx.network()?;
-        let patients = ctx.patients_dir(&network);
+        let (network, patients) = ctx.network_and_patients()?;
         match self {
             EhrCmd::Store {
-                hospital,
-                treatment,
+                visit,
                 file,
                 record,
                 certify,
-                doctor,
-                password,
             } => {
-                let password = password.read()?;
                 let request = StoreFlowRequest {
-                    hospital,
-                    doctor: doctor.doctor,
-                    treatment_number: treatment,
+                    hospital: &visit.hospital,
+                    doctor: visit.doctor.doctor,
+                    treatment_number: &visit.treatment,
                     record_id: record.as_deref(),
                     source: file,
-                    password: &password,
+                    password: &visit.password.read()?,
                     certify_for: certify.as_deref(),
                 };
                 let report = store(&network, &patients, &request, &ctx.bars).await?;
-                let headline = format!(
-                    "record {} stored at {}",
-                    report.stored.record_id, report.hospital
-                );
-                print(ctx.json, &headline, &report)?;
+                ctx.print(
+                    &format!(
+                        "record {} stored at {}",
+                        report.stored.record_id, report.hospital
+                    ),
+                    &report,
+                )?;
             }
-            EhrCmd::Certify {
-                hospital,
-                record,
-                patient,
-                doctor,
-            } => {
-                let request = CertifyRequest {
-                    hospital,
-                    doctor: doctor.doctor,
-                    record_id: record,
-                    patient,
-                };
+            EhrCmd::Certify(record) => {
+                let request = record.certify_request();
                 let report = certify_record(&network, &patients, &request, &ctx.bars).await?;
-                let headline = format!("record {record} has certificate {}", report.certificate_id);
-                print(ctx.json, &headline, &report)?;
+                ctx.print(&record.certified(&report), &report)?;
             }
             EhrCmd::Recover {
-                hospital,
-                treatment,
+                visit,
                 consent,
                 record,
                 resume,
                 out,
-                doctor,
-                password,
             } => {
-                let password = password.read()?;
                 let request = RecoverRequest {
-                    hospital,
-                    doctor: doctor.doctor,
-                    treatment_number: treatment,
-                    password: &password,
+                    hospital: &visit.hospital,
+                    doctor: visit.doctor.doctor,
+                    treatment_number: &visit.treatment,
+                    password: &visit.password.read()?,
                     consent,
                     record_id: record.as_deref(),
                     resume: *resume,
@@ -146,14 +106,16 @@ impl EhrCmd {
                     out: out.as_deref(),
                 };
                 let report = recover(&network, &request, &ctx.bars).await?;
-                let headline = format!(
-                    "record {} of {} recovered and stored at {} as {}",
-                    report.source_record_id,
-                    report.source_hospital,
-                    report.hospital,
-                    report.stored.record_id
-                );
-                print(ctx.json, &headline, &report)?;
+                ctx.print(
+                    &format!(
+                        "record {} of {} recovered and stored at {} as {}",
+                        report.source_record_id,
+                        report.source_hospital,
+                        report.hospital,
+                        report.stored.record_id
+                    ),
+                    &report,
+                )?;
             }
             EhrCmd::Verify { file } => return verify(ctx.json, &network, file).await,
         }
@@ -171,6 +133,7 @@ async fn verify(json: bool, network: &Network, file: &Path) -> Result<ExitCode> 
                 hospital_id,
                 record_id,
                 issued_at,
+                ..
             } => println!("authentic: record {record_id} marked by {hospital_id} at {issued_at}"),
             VerdictReport::Tampered {
                 hospital_id,
