@@ -6,12 +6,15 @@ use std::path::PathBuf;
 
 use anyhow::{Context as _, Result};
 use clap::{Args, Parser, Subcommand};
+use medcert_flows::CertifyRequest;
+use medcert_flows::certify::Certified;
 use medcert_network::Network;
+use serde::Serialize;
 use zeroize::Zeroizing;
 
-use crate::cmd;
 use crate::config::Settings;
 use crate::progress::Bars;
+use crate::{cmd, output};
 
 const AFTER_HELP: &str = "Exit codes:
   0  success (for `ehr verify` and `doctor query --out`: the record is authentic)
@@ -134,6 +137,58 @@ pub(crate) struct DoctorArg {
     pub(crate) doctor: usize,
 }
 
+/// A doctor seeing a patient at a hospital: what every command that reads or writes the
+/// patient's records there asks for, the patient's password included.
+#[derive(Args)]
+pub(crate) struct VisitArgs {
+    /// The hospital.
+    #[arg(long)]
+    pub(crate) hospital: String,
+    /// The patient's treatment number at the hospital.
+    #[arg(long)]
+    pub(crate) treatment: String,
+    #[command(flatten)]
+    pub(crate) doctor: DoctorArg,
+    #[command(flatten)]
+    pub(crate) password: PasswordArgs,
+}
+
+/// A patient's record at a hospital, and which of the hospital's doctors handles it.
+#[derive(Args)]
+pub(crate) struct PatientRecordArgs {
+    /// The patient's wallet.
+    #[arg(long)]
+    pub(crate) patient: String,
+    /// The hospital holding the record.
+    #[arg(long)]
+    pub(crate) hospital: String,
+    /// The record's id.
+    #[arg(long)]
+    pub(crate) record: String,
+    #[command(flatten)]
+    pub(crate) doctor: DoctorArg,
+}
+
+impl PatientRecordArgs {
+    /// The request to certify the record for the patient.
+    pub(crate) fn certify_request(&self) -> CertifyRequest<'_> {
+        CertifyRequest {
+            hospital: &self.hospital,
+            doctor: self.doctor.doctor,
+            record_id: &self.record,
+            patient: &self.patient,
+        }
+    }
+
+    /// The headline of the record's certificate.
+    pub(crate) fn certified(&self, certificate: &Certified) -> String {
+        format!(
+            "record {} has certificate {}",
+            self.record, certificate.certificate_id
+        )
+    }
+}
+
 /// What every command reads from the global options and the settings.
 pub(crate) struct Context {
     pub(crate) json: bool,
@@ -182,5 +237,17 @@ impl Context {
         self.patients_dir
             .clone()
             .unwrap_or_else(|| network.run_dir.join("patients"))
+    }
+
+    /// The network description and where its patients' wallets live.
+    pub(crate) fn network_and_patients(&self) -> Result<(Network, PathBuf)> {
+        let network = self.network()?;
+        let patients = self.patients_dir(&network);
+        Ok((network, patients))
+    }
+
+    /// Prints a command's report (see [`output::print`]).
+    pub(crate) fn print(&self, headline: &str, report: &impl Serialize) -> Result<()> {
+        output::print(self.json, headline, report)
     }
 }

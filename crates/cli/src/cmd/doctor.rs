@@ -7,17 +7,15 @@ use anyhow::Result;
 use clap::Subcommand;
 use medcert_flows::{CreateRequest, QueryRequest, create_record, query_record};
 
-use crate::args::{Context, DoctorArg, PasswordArgs};
-use crate::output::{not_authentic, print};
+use crate::args::{Context, VisitArgs};
+use crate::output::not_authentic;
 
 #[derive(Subcommand)]
 pub(crate) enum DoctorCmd {
     /// Create a visit's record (a generated C-CDA document) and store it.
     Create {
-        #[arg(long)]
-        hospital: String,
-        #[arg(long)]
-        treatment: String,
+        #[command(flatten)]
+        visit: VisitArgs,
         /// The record id (default: a fresh one).
         #[arg(long)]
         record: Option<String>,
@@ -30,88 +28,68 @@ pub(crate) enum DoctorCmd {
         /// Also keep the generated document in this file.
         #[arg(long)]
         keep: Option<PathBuf>,
-        #[command(flatten)]
-        doctor: DoctorArg,
-        #[command(flatten)]
-        password: PasswordArgs,
     },
     /// Query a record (audited on the hospital chain); with --out, retrieve and check it.
     Query {
-        #[arg(long)]
-        hospital: String,
-        #[arg(long)]
-        treatment: String,
+        #[command(flatten)]
+        visit: VisitArgs,
         #[arg(long)]
         record: String,
         /// Write the decrypted document here and check its watermark.
         #[arg(long)]
         out: Option<PathBuf>,
-        #[command(flatten)]
-        doctor: DoctorArg,
-        #[command(flatten)]
-        password: PasswordArgs,
     },
 }
 
 impl DoctorCmd {
     pub(crate) async fn run(&self, ctx: &Context) -> Result<ExitCode> {
-        let network = ctx.network()?;
+        let (network, patients) = ctx.network_and_patients()?;
         match self {
             DoctorCmd::Create {
-                hospital,
-                treatment,
+                visit,
                 record,
                 size,
                 certify,
                 keep,
-                doctor,
-                password,
             } => {
-                let password = password.read()?;
                 let request = CreateRequest {
-                    hospital,
-                    doctor: doctor.doctor,
-                    treatment_number: treatment,
+                    hospital: &visit.hospital,
+                    doctor: visit.doctor.doctor,
+                    treatment_number: &visit.treatment,
                     record_id: record.as_deref(),
-                    password: &password,
+                    password: &visit.password.read()?,
                     size: *size,
                     certify_for: certify.as_deref(),
                     keep: keep.as_deref(),
                 };
-                let patients = ctx.patients_dir(&network);
                 let report = create_record(&network, &patients, &request, &ctx.bars).await?;
-                let headline = format!(
-                    "record {} created and stored at {}",
-                    report.stored.record_id, report.hospital
-                );
-                print(ctx.json, &headline, &report)?;
+                ctx.print(
+                    &format!(
+                        "record {} created and stored at {}",
+                        report.stored.record_id, report.hospital
+                    ),
+                    &report,
+                )?;
                 Ok(ExitCode::SUCCESS)
             }
-            DoctorCmd::Query {
-                hospital,
-                treatment,
-                record,
-                out,
-                doctor,
-                password,
-            } => {
-                let password = password.read()?;
+            DoctorCmd::Query { visit, record, out } => {
                 let request = QueryRequest {
-                    hospital,
-                    doctor: doctor.doctor,
-                    treatment_number: treatment,
+                    hospital: &visit.hospital,
+                    doctor: visit.doctor.doctor,
+                    treatment_number: &visit.treatment,
                     record_id: record,
-                    password: &password,
+                    password: &visit.password.read()?,
                     out: out.as_deref(),
                 };
                 let report = query_record(&network, &request, &ctx.bars).await?;
-                let authentic = report.retrieved.as_ref().is_none_or(|r| r.authentic());
-                let headline = format!(
-                    "record {} at {} (query audited in {})",
-                    report.record.record_id, report.hospital, report.tx_id
-                );
-                print(ctx.json, &headline, &report)?;
-                Ok(if authentic {
+                ctx.print(
+                    &format!(
+                        "record {} at {} (query audited in {})",
+                        report.record.record_id, report.hospital, report.tx_id
+                    ),
+                    &report,
+                )?;
+                Ok(if report.retrieved.as_ref().is_none_or(|r| r.authentic()) {
                     ExitCode::SUCCESS
                 } else {
                     not_authentic()

@@ -12,16 +12,16 @@ use anyhow::{Context as _, Result};
 use clap::{Args, Subcommand};
 use medcert_flows::signing::parse_signature;
 use medcert_flows::{
-    Actor, CertificatesRequest, CertifyRequest, ConsentRequest, DeleteRequest, PatientAgent,
-    RegisterRequest, SignatureSource, Signed, UnlockRequest, certify_record_with,
-    delete_record_with, list_certificates, register_patient, revoke_certificate, revoke_consent,
-    sign_consent_with, unlock_patient,
+    Actor, CertificatesRequest, ConsentRequest, DeleteRequest, PatientAgent, RegisterRequest,
+    SignatureSource, Signed, UnlockRequest, certify_record_with, delete_record_with,
+    list_certificates, register_patient, revoke_certificate, revoke_consent, sign_consent_with,
+    unlock_patient,
 };
 use serde::Serialize;
 
-use crate::args::{Context, DoctorArg, PasswordArgs};
+use crate::args::{Context, DoctorArg, PasswordArgs, PatientRecordArgs};
 use crate::config::parse_duration;
-use crate::output::{one_line, print};
+use crate::output::one_line;
 
 #[derive(Subcommand)]
 pub(crate) enum PatientCmd {
@@ -51,14 +51,8 @@ pub(crate) enum PatientCmd {
     /// Authorise the hospital to certify a stored record for the patient on the
     /// certificate chain (the hospital's doctor reads the record and issues).
     Certify {
-        #[arg(long)]
-        patient: String,
-        #[arg(long)]
-        hospital: String,
-        #[arg(long)]
-        record: String,
         #[command(flatten)]
-        doctor: DoctorArg,
+        record: PatientRecordArgs,
         #[command(flatten)]
         signing: SignatureArgs,
     },
@@ -113,14 +107,8 @@ pub(crate) enum PatientCmd {
     },
     /// Sign and submit the deletion of a record; re-run to finish a half-done cleanup.
     Delete {
-        #[arg(long)]
-        patient: String,
-        #[arg(long)]
-        hospital: String,
-        #[arg(long)]
-        record: String,
         #[command(flatten)]
-        doctor: DoctorArg,
+        record: PatientRecordArgs,
         #[command(flatten)]
         signing: SignatureArgs,
     },
@@ -137,8 +125,7 @@ pub(crate) enum PatientCmd {
 
 impl PatientCmd {
     pub(crate) async fn run(&self, ctx: &Context) -> Result<ExitCode> {
-        let network = ctx.network()?;
-        let patients = ctx.patients_dir(&network);
+        let (network, patients) = ctx.network_and_patients()?;
         match self {
             PatientCmd::Register {
                 patient,
@@ -158,42 +145,38 @@ impl PatientCmd {
                     password: &password,
                 };
                 let report = register_patient(&network, &patients, &request).await?;
-                let headline = format!(
-                    "registered {} at {} as {}",
-                    report.patient, report.hospital, report.treatment_number
-                );
-                print(ctx.json, &headline, &report)?;
+                ctx.print(
+                    &format!(
+                        "registered {} at {} as {}",
+                        report.patient, report.hospital, report.treatment_number
+                    ),
+                    &report,
+                )?;
             }
             PatientCmd::Certificates { patient } => {
                 let request = CertificatesRequest { patient };
                 let report = list_certificates(&network, &patients, &request).await?;
-                let headline = format!(
-                    "{} has {} certificate(s)",
-                    report.patient,
-                    report.certificates.len()
-                );
-                print(ctx.json, &headline, &report)?;
+                ctx.print(
+                    &format!(
+                        "{} has {} certificate(s)",
+                        report.patient,
+                        report.certificates.len()
+                    ),
+                    &report,
+                )?;
             }
-            PatientCmd::Certify {
-                patient,
-                hospital,
-                record,
-                doctor,
-                signing,
-            } => {
-                let request = CertifyRequest {
-                    hospital,
-                    doctor: doctor.doctor,
-                    record_id: record,
-                    patient,
-                };
-                let given = signing.read()?;
-                let source = signing.source(given.as_ref());
-                let outcome =
-                    certify_record_with(&network, &patients, &request, source, &ctx.bars).await?;
-                finish(ctx, &outcome, |report| {
-                    format!("record {record} has certificate {}", report.certificate_id)
-                })?;
+            PatientCmd::Certify { record, signing } => {
+                let request = record.certify_request();
+                let signature = signing.read()?;
+                let outcome = certify_record_with(
+                    &network,
+                    &patients,
+                    &request,
+                    signature.source(),
+                    &ctx.bars,
+                )
+                .await?;
+                finish(ctx, &outcome, |report| record.certified(report))?;
             }
             PatientCmd::Consent {
                 patient,
@@ -210,9 +193,9 @@ impl PatientCmd {
                     valid_for: *expires,
                     out,
                 };
-                let given = signing.read()?;
-                let source = signing.source(given.as_ref());
-                let outcome = sign_consent_with(&network, &patients, &request, source).await?;
+                let signature = signing.read()?;
+                let outcome =
+                    sign_consent_with(&network, &patients, &request, signature.source()).await?;
                 finish(ctx, &outcome, |report| {
                     format!(
                         "consent for {} to recover certificate {} written to {}",
@@ -224,16 +207,17 @@ impl PatientCmd {
             }
             PatientCmd::RevokeConsent { patient, nonce } => {
                 let report = revoke_consent(&network, &patients, patient, *nonce).await?;
-                let headline = format!("consent {nonce} of {patient} revoked");
-                print(ctx.json, &headline, &report)?;
+                ctx.print(&format!("consent {nonce} of {patient} revoked"), &report)?;
             }
             PatientCmd::RevokeCertificate {
                 patient,
                 certificate,
             } => {
                 let report = revoke_certificate(&network, &patients, patient, *certificate).await?;
-                let headline = format!("certificate {certificate} withdrawn from recovery");
-                print(ctx.json, &headline, &report)?;
+                ctx.print(
+                    &format!("certificate {certificate} withdrawn from recovery"),
+                    &report,
+                )?;
             }
             PatientCmd::Agent { patient, interval } => {
                 let agent = PatientAgent::open(&network, &patients, patient).await?;
@@ -253,7 +237,7 @@ impl PatientCmd {
                                 pass.released.len(),
                                 pass.refused.len()
                             );
-                            let _ = print(ctx.json, &headline, pass);
+                            let _ = ctx.print(&headline, pass);
                         }
                         Err(e) => eprintln!("agent pass failed, retrying: {}", one_line(e)),
                     })
@@ -262,30 +246,26 @@ impl PatientCmd {
             PatientCmd::Release { patient } => {
                 let agent = PatientAgent::open(&network, &patients, patient).await?;
                 let pass = agent.release_pass().await?;
-                let headline = format!(
-                    "released {} key(s), refused {}, {} consent(s) not yet served",
-                    pass.released.len(),
-                    pass.refused.len(),
-                    pass.waiting
-                );
-                print(ctx.json, &headline, &pass)?;
+                ctx.print(
+                    &format!(
+                        "released {} key(s), refused {}, {} consent(s) not yet served",
+                        pass.released.len(),
+                        pass.refused.len(),
+                        pass.waiting
+                    ),
+                    &pass,
+                )?;
             }
-            PatientCmd::Delete {
-                patient,
-                hospital,
-                record,
-                doctor,
-                signing,
-            } => {
+            PatientCmd::Delete { record, signing } => {
                 let request = DeleteRequest {
-                    patient,
-                    hospital,
-                    record_id: record,
-                    submitter: Actor::Doctor(doctor.doctor),
+                    patient: &record.patient,
+                    hospital: &record.hospital,
+                    record_id: &record.record,
+                    submitter: Actor::Doctor(record.doctor.doctor),
                 };
-                let given = signing.read()?;
-                let source = signing.source(given.as_ref());
-                let outcome = delete_record_with(&network, &patients, &request, source).await?;
+                let signature = signing.read()?;
+                let outcome =
+                    delete_record_with(&network, &patients, &request, signature.source()).await?;
                 finish(ctx, &outcome, |report| {
                     format!(
                         "record {} deleted from {}",
@@ -302,11 +282,13 @@ impl PatientCmd {
                     treatment_number: treatment,
                 };
                 let report = unlock_patient(&network, &request).await?;
-                let headline = format!(
-                    "patient {} unlocked at {}",
-                    report.treatment_number, report.hospital
-                );
-                print(ctx.json, &headline, &report)?;
+                ctx.print(
+                    &format!(
+                        "patient {} unlocked at {}",
+                        report.treatment_number, report.hospital
+                    ),
+                    &report,
+                )?;
             }
         }
         Ok(ExitCode::SUCCESS)
@@ -329,38 +311,56 @@ pub(crate) struct SignatureArgs {
     typed_data: Option<PathBuf>,
 }
 
-/// A signature made by another wallet, and what it signed.
-pub(crate) struct GivenSignature {
-    typed_data: serde_json::Value,
-    signature: [u8; 65],
+/// The patient's signature as the arguments give it.
+pub(crate) enum Signature {
+    /// medcert's wallet signs.
+    Wallet,
+    /// Another wallet is to sign: the flow stops at the typed data.
+    TypedDataOnly,
+    /// Another wallet signed this typed data.
+    Given {
+        typed_data: serde_json::Value,
+        signature: [u8; 65],
+    },
+}
+
+impl Signature {
+    /// Where the flow takes the signature from.
+    fn source(&self) -> SignatureSource<'_> {
+        match self {
+            Signature::Wallet => SignatureSource::Wallet,
+            Signature::TypedDataOnly => SignatureSource::TypedDataOnly,
+            Signature::Given {
+                typed_data,
+                signature,
+            } => SignatureSource::Given {
+                typed_data,
+                signature: *signature,
+            },
+        }
+    }
 }
 
 impl SignatureArgs {
-    /// The signature and typed data given, if any.
-    fn read(&self) -> Result<Option<GivenSignature>> {
+    /// The signature the arguments give, with the typed data read when another wallet
+    /// signed it.
+    fn read(&self) -> Result<Signature> {
         let (Some(signature), Some(path)) = (&self.signature, &self.typed_data) else {
-            return Ok(None);
+            return Ok(if self.print_typed_data {
+                Signature::TypedDataOnly
+            } else {
+                Signature::Wallet
+            });
         };
         let text = std::fs::read_to_string(path)
             .with_context(|| format!("cannot read the typed data {}", path.display()))?;
         let typed_data = serde_json::from_str(&text)
             .with_context(|| format!("the typed data {} is not JSON", path.display()))?;
         let signature = parse_signature(signature).context("--signature")?;
-        Ok(Some(GivenSignature {
+        Ok(Signature::Given {
             typed_data,
             signature,
-        }))
-    }
-
-    fn source<'a>(&self, given: Option<&'a GivenSignature>) -> SignatureSource<'a> {
-        match given {
-            Some(given) => SignatureSource::Given {
-                typed_data: &given.typed_data,
-                signature: given.signature,
-            },
-            None if self.print_typed_data => SignatureSource::TypedDataOnly,
-            None => SignatureSource::Wallet,
-        }
+        })
     }
 }
 
@@ -372,7 +372,7 @@ fn finish<T: Serialize>(
     headline: impl FnOnce(&T) -> String,
 ) -> Result<()> {
     match outcome {
-        Signed::Done(report) => print(ctx.json, &headline(report), report),
+        Signed::Done(report) => ctx.print(&headline(report), report),
         Signed::ToSign(to_sign) => {
             println!("{}", serde_json::to_string_pretty(&to_sign.typed_data)?);
             eprintln!(
