@@ -206,7 +206,11 @@ async fn forged_proof_freezes_only_that_chain_until_unfrozen() {
     };
     // The light client refuses the channel's configuration itself: it does not anchor
     // the hospital's MSP in the CA the relay was told.
-    assert!(freeze.reason.contains("does not anchor"), "{}", freeze.reason);
+    assert!(
+        freeze.reason.contains("does not anchor"),
+        "{}",
+        freeze.reason
+    );
     assert!(!freeze.refusals.is_empty());
     let metrics = relay.metrics();
     assert_eq!(metrics.frozen.load(std::sync::atomic::Ordering::Relaxed), 1);
