@@ -59,7 +59,7 @@ pub async fn list_certificates(
 ) -> Result<CertificatesReport, FlowError> {
     let wallet = PatientWallet::open(patients_dir, request.patient)?;
     let client = certificate_reader(network)?;
-    let address = Address::from(wallet.signer().address());
+    let address = Address::from(wallet.patient_address());
     let mut certificates = Vec::new();
     for id in client.certificates_of(address).await? {
         let certificate = client.certificate(id).await?;
