@@ -10,15 +10,22 @@
 //! still recoverable and the key not yet released. Only then it opens the record's key
 //! from the envelope on IPFS (wrapped to the patient) and re-wraps it to H''s X25519 key
 //! as published on the contract, and sends `releaseKey`, which the contract accepts only
-//! from the certificate's patient for a served request, once. H''s key service opens that
-//! key only for the committed `CompleteRecovery` of the same recovery on H''s channel.
+//! from the certificate's patient (or its agent) for a served request, once. H''s key
+//! service opens that key only for the committed `CompleteRecovery` of the same recovery
+//! on H''s channel.
+//!
+//! The agent sends from the wallet's own account. That is the patient's account, unless
+//! the patient's key lives in another wallet: then the wallet's account is the patient's
+//! agent, which the patient authorises once on the contract ([`authorize_agent`], an
+//! EIP-712 `AgentAuthorization` signed by the other wallet) before it can release keys or
+//! revoke for the patient.
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use medcert_crypto::{CryptoError, EnvelopeHeader, KeyBinding, PublicKey, WrapPurpose, wrap_key};
-use medcert_eip712::hospital_id;
+use medcert_eip712::{AgentAuthorization, hospital_id};
 use medcert_ethereum::ethers::types::{Address, H256, Log, U256};
 use medcert_ethereum::proof::{HashChainVerifier, HeaderCheckpoint, prove_receipt};
 use medcert_ethereum::{
@@ -30,6 +37,7 @@ use serde::Serialize;
 use crate::connect::{certificate_reader, ipfs};
 use crate::error::FlowError;
 use crate::ids::word_text;
+use crate::signing::{SignatureSource, Signed, check_given, same_field};
 use crate::wallet::{IssuedConsent, PatientWallet};
 
 /// What one pass of the agent did.
@@ -74,7 +82,7 @@ pub struct PatientAgent<'a> {
     network: &'a Network,
     patients_dir: &'a Path,
     patient: String,
-    /// The certificate chain, sending as the patient.
+    /// The certificate chain, sending as the wallet's account (the patient's or its agent).
     chain: MedicalCertificateClient,
     /// Verifies the certificate chain's headers from the wallet's persisted checkpoint.
     verifier: Verifier,
@@ -104,7 +112,7 @@ const TOP_UP_WEI: u128 = 1_000_000_000_000_000_000;
 const TOP_UP_BELOW_WEI: u128 = 10_000_000_000_000_000;
 
 impl<'a> PatientAgent<'a> {
-    /// Opens `patient`'s wallet and the certificate chain as the patient's account.
+    /// Opens `patient`'s wallet and the certificate chain as the wallet's account.
     pub async fn open(
         network: &'a Network,
         patients_dir: &'a Path,
@@ -342,6 +350,8 @@ impl<'a> PatientAgent<'a> {
                 purpose: WrapPurpose::Recovery,
             },
         )?;
+        // Not a refusal of this recovery: the patient may authorise the agent meanwhile.
+        may_act(&self.chain, wallet).await?;
         let receipt = self
             .chain
             .release_key(event.request_id, wrapped.as_bytes())
@@ -350,9 +360,112 @@ impl<'a> PatientAgent<'a> {
     }
 }
 
-/// The certificate contract, sending as the patient. On a development network (one whose
-/// description lists funded accounts), the patient's account is funded for its own
-/// transactions (key releases, revocations) first.
+/// The patient's authorisation of the wallet's account as its agent, on the contract.
+#[derive(Debug, Serialize)]
+pub struct AgentAuthorized {
+    /// The patient's wallet name.
+    pub patient: String,
+    /// The patient's Ethereum address, which signed the authorisation.
+    pub address: String,
+    /// The agent: the wallet's own account, `0x` hex.
+    pub agent: String,
+    /// The `authorizeAgent` transaction, `0x` hex; `None` when the agent was authorised
+    /// already (nothing was signed or sent).
+    pub tx: Option<String>,
+}
+
+/// Authorises the wallet's own account as the agent of a patient whose account is in
+/// another wallet, so that the patient's agent can release keys and revoke for it: for
+/// [`SignatureSource::TypedDataOnly`], the `AgentAuthorization`'s typed data (with a fresh
+/// nonce) for that wallet to sign; for [`SignatureSource::Given`], an authorisation of
+/// this wallet's account signed by the patient, which the agent's account submits
+/// (`authorizeAgent`, funded on a development network). A wallet holding the patient's
+/// own key needs no agent and is refused, as is [`SignatureSource::Wallet`].
+pub async fn authorize_agent(
+    network: &Network,
+    patients_dir: &Path,
+    patient: &str,
+    signature: SignatureSource<'_>,
+) -> Result<Signed<AgentAuthorized>, FlowError> {
+    let wallet = PatientWallet::open(patients_dir, patient)?;
+    let agent = wallet
+        .agent_address()
+        .ok_or_else(|| FlowError::NoAgentNeeded {
+            patient: patient.to_owned(),
+        })?;
+    let address = Address::from(wallet.patient_address());
+    let reader = certificate_reader(network)?;
+    let report = |tx| AgentAuthorized {
+        patient: patient.to_owned(),
+        address: wallet.info().address.clone(),
+        agent: format!("0x{}", hex::encode(agent)),
+        tx,
+    };
+    if reader.agent_of(address).await? == Some(Address::from(agent)) {
+        return Ok(Signed::Done(report(None)));
+    }
+    let domain = reader.domain();
+    let (authorization, signature) = match signature {
+        SignatureSource::Wallet => {
+            wallet.patient_signer()?;
+            unreachable!("a wallet with an agent holds no key of the patient's to sign with")
+        }
+        SignatureSource::TypedDataOnly => {
+            let authorization = AgentAuthorization {
+                agent,
+                nonce: rand::random(),
+            };
+            return Ok(Signed::ask(&wallet, authorization.typed_data(&domain)));
+        }
+        SignatureSource::Given {
+            typed_data,
+            signature,
+        } => {
+            let signed = AgentAuthorization::from_typed_data(typed_data, &domain)
+                .map_err(FlowError::TypedData)?;
+            same_field(
+                "agent",
+                format!("0x{}", hex::encode(agent)),
+                format!("0x{}", hex::encode(signed.agent)),
+            )?;
+            check_given(&wallet, &signed.digest(&domain), &signature)?;
+            (signed, signature)
+        }
+    };
+    let chain = patient_chain(network, &wallet).await?;
+    let receipt = chain
+        .authorize_agent(address, &authorization, &signature)
+        .await?;
+    Ok(Signed::Done(report(Some(format!(
+        "{:#x}",
+        receipt.transaction_hash
+    )))))
+}
+
+/// Checks that the wallet's account may act for the patient on the contract: it is the
+/// patient's own, or the agent the patient authorised (and has not revoked).
+pub(crate) async fn may_act(
+    chain: &MedicalCertificateClient,
+    wallet: &PatientWallet,
+) -> Result<(), FlowError> {
+    let Some(agent) = wallet.agent_address() else {
+        return Ok(());
+    };
+    let patient = Address::from(wallet.patient_address());
+    if chain.agent_of(patient).await? == Some(Address::from(agent)) {
+        return Ok(());
+    }
+    Err(FlowError::AgentNotAuthorized {
+        patient: wallet.info().name.clone(),
+        address: wallet.info().address.clone(),
+        agent: format!("0x{}", hex::encode(agent)),
+    })
+}
+
+/// The certificate contract, sending as the wallet's own account: the patient's, or the
+/// patient's agent when the patient's key is in another wallet. On a development network
+/// (one whose description lists funded accounts), that account is funded for its
+/// transactions (key releases, revocations, the agent's authorisation) first.
 pub(crate) async fn patient_chain(
     network: &Network,
     wallet: &PatientWallet,

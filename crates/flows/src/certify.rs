@@ -61,8 +61,9 @@ pub(crate) struct Sealed<'a> {
 
 /// Builds the envelope (header with the DEK that `keys`, the hospital's key service,
 /// wraps to the patient ‖ E'), adds it to IPFS and issues the certificate with the
-/// patient's authorisation, signed by their wallet. A refused issuance unpins the
-/// envelope, so no certificate-less copy stays pinned.
+/// patient's authorisation, signed by their wallet (refused before anything is added when
+/// the patient's key is in another wallet). A refused issuance unpins the envelope, so no
+/// certificate-less copy stays pinned.
 pub(crate) async fn certify_ciphertext(
     network: &Network,
     hospital: &Hospital,
@@ -71,13 +72,12 @@ pub(crate) async fn certify_ciphertext(
     sealed: Sealed<'_>,
     observer: &dyn Observer,
 ) -> Result<Certified, FlowError> {
+    let signer = wallet.patient_signer()?;
     let client = certificate_client_as_hospital(network, hospital)?;
     let ipfs = ipfs(network)?;
     let (authorization, ipfs_add_ms) =
         add_envelope(&ipfs, hospital, keys, wallet, sealed, observer).await?;
-    let signature = wallet
-        .signer()
-        .sign_certificate_authorization(&authorization, &client.domain());
+    let signature = signer.sign_certificate_authorization(&authorization, &client.domain());
     issue(
         &ipfs,
         &client,
@@ -152,7 +152,7 @@ async fn issue(
     ipfs_add_ms: f64,
 ) -> Result<Certified, FlowError> {
     let started = Instant::now();
-    let patient = Address::from(wallet.signer().address());
+    let patient = Address::from(wallet.patient_address());
     let issued = match issue_with_retry(client, &authorization, patient, signature).await {
         Ok(issued) => issued,
         Err(e) => {
@@ -253,6 +253,9 @@ pub async fn certify_record_with(
     let hospital = network.hospital(request.hospital)?;
     check_record_id(request.record_id)?;
     let wallet = PatientWallet::open(patients_dir, request.patient)?;
+    if let SignatureSource::Wallet = signature {
+        wallet.patient_signer()?;
+    }
     let chain = hospital_client(network, hospital, Actor::Doctor(request.doctor)).await?;
     let record = active_record(&chain, &hospital.channel, request.record_id).await?;
 
@@ -269,7 +272,7 @@ pub async fn certify_record_with(
     if existing != U256::zero() {
         let certificate_id = existing.as_u64();
         let certificate = client.certificate(certificate_id).await?;
-        if certificate.patient != Address::from(wallet.signer().address()) {
+        if certificate.patient != Address::from(wallet.patient_address()) {
             return Err(FlowError::CertifiedForAnother {
                 record_id: request.record_id.to_owned(),
                 certificate_id,

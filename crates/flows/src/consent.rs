@@ -153,7 +153,7 @@ pub async fn sign_consent_with(
     let mut wallet = PatientWallet::open(patients_dir, request.patient)?;
     let client = certificate_reader(network)?;
     let certificate = client.certificate(request.certificate_id).await?;
-    if certificate.patient != Address::from(wallet.signer().address()) {
+    if certificate.patient != Address::from(wallet.patient_address()) {
         return Err(FlowError::NotPatientsCertificate {
             certificate_id: request.certificate_id,
             patient: request.patient.to_owned(),
@@ -182,7 +182,10 @@ pub async fn sign_consent_with(
     };
     let domain = client.domain();
     let (consent, signature) = match signature {
-        SignatureSource::Wallet => (consent, wallet.signer().sign_consent(&consent, &domain)),
+        SignatureSource::Wallet => (
+            consent,
+            wallet.patient_signer()?.sign_consent(&consent, &domain),
+        ),
         SignatureSource::TypedDataOnly => {
             return Ok(Signed::ask(&wallet, consent.typed_data(&domain)));
         }

@@ -148,10 +148,11 @@ pub async fn delete_record_with(
             let (nonce, signature) = match signature {
                 SignatureSource::Wallet => {
                     let nonce: u64 = rand::random();
-                    let signature =
-                        wallet
-                            .signer()
-                            .sign_deletion(&hospital.channel, request.record_id, nonce);
+                    let signature = wallet.patient_signer()?.sign_deletion(
+                        &hospital.channel,
+                        request.record_id,
+                        nonce,
+                    );
                     (nonce, signature)
                 }
                 SignatureSource::TypedDataOnly => {

@@ -420,6 +420,30 @@ pub enum FlowError {
         /// How long the flow waited, in seconds.
         waited_s: u64,
     },
+    /// The patient's account is in another wallet and has not authorised (or has revoked)
+    /// the wallet's account as its agent on the certificate contract.
+    #[error(
+        "patient {patient}'s account {address} has not authorised this wallet's account {agent} \
+         as its agent on the certificate contract; the patient signs that authorisation once \
+         (patient authorize-agent)"
+    )]
+    AgentNotAuthorized {
+        /// The patient's wallet name.
+        patient: String,
+        /// The patient's address, `0x` hex.
+        address: String,
+        /// The wallet's account, `0x` hex.
+        agent: String,
+    },
+    /// An agent was to be authorised for a wallet that holds the patient's own key.
+    #[error(
+        "patient {patient}'s wallet holds the patient's own key, which acts for the patient \
+         itself; only a wallet made for an outside address has an agent"
+    )]
+    NoAgentNeeded {
+        /// The patient's wallet name.
+        patient: String,
+    },
     /// The patient's wallet holds no consent with this nonce.
     #[error("patient {patient} signed no consent with nonce {nonce} (see their wallet.json)")]
     UnknownConsent {
@@ -510,7 +534,8 @@ impl FlowError {
             FlowError::RecoveryFailed { .. }
             | FlowError::WrongPassword(_)
             | FlowError::Store(StoreError::WrongPassword(_))
-            | FlowError::AlreadyRegistered { .. } => FailureKind::Refused,
+            | FlowError::AlreadyRegistered { .. }
+            | FlowError::AgentNotAuthorized { .. } => FailureKind::Refused,
             FlowError::KeyService { source, .. }
             | FlowError::NotEnrolled { source, .. }
             | FlowError::Store(StoreError::KeyService(source)) => key_service_kind(source),

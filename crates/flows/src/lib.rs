@@ -38,7 +38,7 @@ use std::time::Instant;
 /// The hospital chain's interface, whose answers the reports carry.
 pub use medcert_hospital_api as hospital_api;
 
-pub use agent::{PatientAgent, ReleasePass};
+pub use agent::{AgentAuthorized, PatientAgent, ReleasePass, authorize_agent};
 pub use certificates::{CertificatesRequest, list_certificates};
 pub use certify::{CertifyRequest, certify_record, certify_record_with};
 pub use connect::Actor;
@@ -50,7 +50,7 @@ pub use init::{InitError, InitReport, init_network};
 pub use observer::{Observer, Quiet, Step};
 pub use query::{QueryRequest, query_record};
 pub use recover::{RecoverRequest, recover};
-pub use register::{RegisterRequest, register_patient};
+pub use register::{RegisterRequest, register_patient, register_patient_as};
 pub use revoke::{revoke_certificate, revoke_consent};
 pub use signing::{SignatureSource, Signed, ToSign};
 pub use store::{CreateRequest, StoreFlowRequest, create_record, store};

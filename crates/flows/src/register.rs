@@ -1,10 +1,13 @@
 //! A patient's registration at a hospital: the wallet (created on the first one), the
-//! treatment number bound to a hash of the patient's ID number on the hospital chain, and
-//! the password, which only the hospital's key service keeps (as an Argon2id verifier).
+//! treatment number bound to a hash of the patient's ID number and to the patient's
+//! Ethereum address on the hospital chain, and the password, which only the hospital's key
+//! service keeps (as an Argon2id verifier). The address is the wallet's own account, or
+//! one whose key lives in another wallet ([`register_patient_as`]).
 
 use std::path::Path;
 use std::time::Instant;
 
+use medcert_eip712::Address;
 use medcert_hospital_api::{ClientError, args};
 use medcert_key_service::KeyServiceError;
 use medcert_network::Network;
@@ -42,6 +45,10 @@ pub struct RegisterReport {
     pub patient: String,
     /// The patient's Ethereum address.
     pub address: String,
+    /// When the patient's account is in another wallet: the wallet's own account, which
+    /// the patient authorises once as its agent on the certificate contract.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub agent: Option<String>,
     /// The patient's X25519 public key, hex.
     pub x25519_public: String,
     /// Whether this registration created the wallet.
@@ -71,6 +78,21 @@ pub async fn register_patient(
     patients_dir: &Path,
     request: &RegisterRequest<'_>,
 ) -> Result<RegisterReport, FlowError> {
+    register_patient_as(network, patients_dir, request, None).await
+}
+
+/// [`register_patient`] for the patient whose Ethereum account is `outside`, when given:
+/// an account whose key lives in another wallet (hardware, browser), which the chain
+/// registers and which signs every certificate authorisation, consent and deletion. The
+/// wallet then keeps only the X25519 key and its own account, the patient's agent (see
+/// [`crate::agent::authorize_agent`]). An existing wallet must already be for `outside`;
+/// `None` takes an existing wallet as it is.
+pub async fn register_patient_as(
+    network: &Network,
+    patients_dir: &Path,
+    request: &RegisterRequest<'_>,
+    outside: Option<Address>,
+) -> Result<RegisterReport, FlowError> {
     let hospital = network.hospital(request.hospital)?;
     let treatment_number = match request.treatment_number {
         Some(number) => {
@@ -86,13 +108,15 @@ pub async fn register_patient(
     let actor = Actor::Doctor(request.doctor);
     let client = hospital_client(network, hospital, actor).await?;
     let keys = key_service(hospital, actor).await?;
-    let (mut wallet, created) = PatientWallet::open_or_create(patients_dir, request.patient)?;
+    let (mut wallet, created) =
+        PatientWallet::open_or_create_for(patients_dir, request.patient, outside)?;
     let address = wallet.info().address.clone();
+    let agent = wallet.info().agent.clone();
     let x25519_public = wallet.info().x25519_public.clone();
     let args = args::RegisterPatient {
         treatment_number: treatment_number.clone(),
         id_hash: Sha3_256::digest(request.id_number.as_bytes()).into(),
-        eth_address: wallet.signer().address(),
+        eth_address: wallet.patient_address(),
         x25519_public: wallet.x25519().public_key().to_bytes(),
     };
     let already_registered = || FlowError::AlreadyRegistered {
@@ -154,6 +178,7 @@ pub async fn register_patient(
     Ok(RegisterReport {
         patient: request.patient.to_owned(),
         address,
+        agent,
         x25519_public,
         wallet_created: created,
         hospital: hospital.id.clone(),

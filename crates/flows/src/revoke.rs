@@ -3,7 +3,9 @@
 //! Revoking a consent marks it in the wallet, so the patient's agent releases nothing for
 //! it even if its recovery was already served, and burns its nonce on the contract when
 //! it is still unused, so the relay can no longer serve it. Revoking a certificate
-//! withdraws it from recovery on the contract for good.
+//! withdraws it from recovery on the contract for good. Both are sent from the wallet's
+//! own account: the patient's, or the patient's authorised agent when the patient's key is
+//! in another wallet.
 
 use std::path::Path;
 
@@ -11,7 +13,7 @@ use medcert_ethereum::ethers::types::Address;
 use medcert_network::Network;
 use serde::Serialize;
 
-use crate::agent::patient_chain;
+use crate::agent::{may_act, patient_chain};
 use crate::error::FlowError;
 use crate::wallet::PatientWallet;
 
@@ -40,10 +42,11 @@ pub async fn revoke_consent(
         });
     }
     let chain = patient_chain(network, &wallet).await?;
-    let address = Address::from(wallet.signer().address());
+    let address = Address::from(wallet.patient_address());
     let tx = if chain.nonce_used(address, nonce).await? {
         None
     } else {
+        may_act(&chain, &wallet).await?;
         let receipt = chain.revoke_consent_nonce(address, nonce).await?;
         Some(format!("{:#x}", receipt.transaction_hash))
     };
@@ -68,6 +71,7 @@ pub async fn revoke_certificate(
 ) -> Result<CertificateRevoked, FlowError> {
     let wallet = PatientWallet::open(patients_dir, patient)?;
     let chain = patient_chain(network, &wallet).await?;
+    may_act(&chain, &wallet).await?;
     let receipt = chain.revoke_certificate(certificate_id).await?;
     Ok(CertificateRevoked {
         certificate_id,

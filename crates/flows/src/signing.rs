@@ -1,9 +1,11 @@
-//! Who signs the patient's EIP-712 messages (certificate authorisation, consent, deletion):
-//! the patient's medcert wallet, or any standard Ethereum wallet (hardware, browser,
-//! `cast wallet sign --data`) that signed the typed-data JSON a first run of the flow gave.
+//! Who signs the patient's EIP-712 messages (certificate authorisation, consent, deletion,
+//! agent authorisation): the patient's medcert wallet, or any standard Ethereum wallet
+//! (hardware, browser, `cast wallet sign --data`) that signed the typed-data JSON a first
+//! run of the flow gave. A wallet made for an outside address holds no key of the
+//! patient's, so it never signs: every flow refuses [`SignatureSource::Wallet`] for it.
 
-pub use medcert_eip712::parse_signature;
 use medcert_eip712::verify_signer;
+pub use medcert_eip712::{parse_address, parse_signature};
 use serde::Serialize;
 
 use crate::error::FlowError;
@@ -12,7 +14,8 @@ use crate::wallet::PatientWallet;
 /// Where a flow takes the patient's signature from.
 #[derive(Debug, Clone, Copy)]
 pub enum SignatureSource<'a> {
-    /// The patient's medcert wallet signs.
+    /// The patient's medcert wallet signs (refused when the patient's account is in
+    /// another wallet).
     Wallet,
     /// Nothing is signed and nothing is sent to a chain: the flow ends with the message's
     /// typed data ([`Signed::ToSign`]) for another wallet to sign.
@@ -71,7 +74,7 @@ pub(crate) fn check_given(
     digest: &[u8; 32],
     signature: &[u8; 65],
 ) -> Result<(), FlowError> {
-    verify_signer(digest, signature, &wallet.signer().address()).map_err(|source| {
+    verify_signer(digest, signature, &wallet.patient_address()).map_err(|source| {
         FlowError::NotPatientsSignature {
             patient: wallet.info().name.clone(),
             source,
@@ -130,6 +133,39 @@ mod tests {
             ),
             "{error}"
         );
+    }
+
+    #[test]
+    fn for_an_outside_address_only_that_accounts_signature_is_the_patients() {
+        let tmp = tempfile::tempdir().unwrap();
+        let outside = PatientSigner::from_seed(&[6; 32]);
+        let (wallet, _) =
+            PatientWallet::open_or_create_for(tmp.path(), "olga", Some(outside.address())).unwrap();
+        let digest = deletion_digest();
+        assert!(check_given(&wallet, &digest, &outside.sign_digest(&digest)).is_ok());
+        // The wallet's own key is the agent's: never taken for the patient's.
+        let by_agent = wallet.signer().sign_digest(&digest);
+        let error = check_given(&wallet, &digest, &by_agent).unwrap_err();
+        assert!(
+            matches!(
+                &error,
+                FlowError::NotPatientsSignature {
+                    source: VerifyError::WrongSigner { expected, .. },
+                    ..
+                } if *expected == outside.address()
+            ),
+            "{error}"
+        );
+        // A flow stopped for a signature asks the outside account for it.
+        match Signed::<()>::ask(&wallet, serde_json::json!({})) {
+            Signed::ToSign(to_sign) => {
+                assert_eq!(
+                    to_sign.signer,
+                    format!("0x{}", hex::encode(outside.address()))
+                );
+            }
+            Signed::Done(()) => panic!("asking for a signature finished the flow"),
+        }
     }
 
     #[test]

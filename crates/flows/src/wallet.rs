@@ -1,7 +1,14 @@
-//! A patient's wallet: one random 32-byte seed from which both of the patient's keys are
-//! derived (the secp256k1 signer of EIP-712 messages and the X25519 key that receives
-//! wrapped record keys), plus the public facts the CLI needs later (which hospitals the
-//! patient is registered at, under which treatment numbers).
+//! A patient's wallet: one random 32-byte seed from which both of the wallet's keys are
+//! derived (a secp256k1 account and the X25519 key that receives wrapped record keys),
+//! plus the public facts the CLI needs later (which hospitals the patient is registered
+//! at, under which treatment numbers, which consents the patient signed).
+//!
+//! Usually the seed's account is the patient's Ethereum identity: it signs the patient's
+//! EIP-712 messages and sends the patient's transactions. A wallet made for an outside
+//! address (a hardware or browser wallet's account, [`PatientWallet::open_or_create_for`])
+//! holds no key of the patient's identity: every patient signature comes from that other
+//! wallet, and the seed's account is only the patient's agent, which the patient
+//! authorises once on the certificate contract to release keys and revoke for it.
 //!
 //! Layout of `<patients_dir>/<name>/` (mode 0700): `seed` (32 bytes, mode 0600) and
 //! `wallet.json` (public data only, mode 0600). The seed is not sealed with a passphrase:
@@ -14,7 +21,7 @@ use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
 use medcert_crypto::HpkeKeyPair;
-use medcert_eip712::PatientSigner;
+use medcert_eip712::{Address, PatientSigner};
 use rand::RngCore;
 use serde::{Deserialize, Serialize};
 use zeroize::Zeroizing;
@@ -72,6 +79,31 @@ pub enum WalletError {
         /// The public file.
         path: PathBuf,
     },
+    /// The patient's account is in another wallet, so medcert's wallet cannot sign for it.
+    #[error(
+        "patient {name}'s account {address} is in another wallet, which alone signs for it: \
+         print the message's typed data (--print-typed-data), sign it with that wallet, and \
+         give it back with --typed-data FILE --signature 0x…"
+    )]
+    SignsElsewhere {
+        /// The patient name.
+        name: String,
+        /// The patient's address, `0x` hex.
+        address: String,
+    },
+    /// The patient already has a wallet, for another Ethereum account.
+    #[error("patient {name}'s wallet is for account {address}, not {asked}")]
+    OtherAddress {
+        /// The patient name.
+        name: String,
+        /// The wallet's patient address, `0x` hex.
+        address: String,
+        /// The address asked for, `0x` hex.
+        asked: String,
+    },
+    /// The zero address was given as the patient's.
+    #[error("the zero address is no one's account")]
+    ZeroAddress,
 }
 
 /// One registration of the patient at a hospital.
@@ -112,8 +144,14 @@ pub struct IssuedConsent {
 pub struct WalletInfo {
     /// The patient name the wallet is kept under.
     pub name: String,
-    /// `0x` + 40 lowercase hex.
+    /// The patient's Ethereum address, which registrations record and certificate
+    /// authorisations, consents and deletions are signed by: `0x` + 40 lowercase hex.
     pub address: String,
+    /// Set when the patient's account is in another wallet: the seed's own account, which
+    /// acts as the patient's agent on the certificate contract once the patient authorised
+    /// it; `0x` + 40 lowercase hex. `None`: the seed's account is the patient's.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub agent: Option<String>,
     /// Hex of the X25519 public key.
     pub x25519_public: String,
     /// The patient's latest registration at each hospital.
@@ -127,6 +165,8 @@ pub struct WalletInfo {
 pub struct PatientWallet {
     dir: PathBuf,
     info: WalletInfo,
+    /// The patient's identity: the seed's account, or the outside one.
+    patient: Address,
     signer: PatientSigner,
     x25519: HpkeKeyPair,
 }
@@ -161,12 +201,37 @@ impl PatientWallet {
         Ok(patients_dir.join(name))
     }
 
-    /// Opens the wallet of `name`, creating it with a fresh seed if there is none.
-    /// Returns the wallet and whether it was created now.
+    /// Opens the wallet of `name`, creating it with a fresh seed whose account is the
+    /// patient's if there is none. Returns the wallet and whether it was created now.
     pub fn open_or_create(patients_dir: &Path, name: &str) -> Result<(Self, bool), WalletError> {
+        Self::open_or_create_for(patients_dir, name, None)
+    }
+
+    /// [`Self::open_or_create`] for the patient whose account is `outside`, when given:
+    /// a new wallet takes it as the patient's identity and its seed's account becomes the
+    /// patient's agent; an existing wallet must already be for it. `None` opens an
+    /// existing wallet as it is, or creates one whose seed's account is the patient's.
+    pub fn open_or_create_for(
+        patients_dir: &Path,
+        name: &str,
+        outside: Option<Address>,
+    ) -> Result<(Self, bool), WalletError> {
+        if outside == Some([0; 20]) {
+            return Err(WalletError::ZeroAddress);
+        }
         let dir = Self::dir(patients_dir, name)?;
         if dir.join(SEED).exists() {
-            return Ok((Self::open(patients_dir, name)?, false));
+            let wallet = Self::open(patients_dir, name)?;
+            if let Some(asked) = outside
+                && asked != wallet.patient
+            {
+                return Err(WalletError::OtherAddress {
+                    name: name.to_owned(),
+                    address: wallet.info.address.clone(),
+                    asked: hex_address(&asked),
+                });
+            }
+            return Ok((wallet, false));
         }
         let io = |path: &Path| {
             let path = path.to_owned();
@@ -180,7 +245,7 @@ impl PatientWallet {
         fs::set_permissions(&dir, fs::Permissions::from_mode(0o700)).map_err(io(&dir))?;
         let mut seed = Zeroizing::new([0u8; 32]);
         rand::rngs::OsRng.fill_bytes(seed.as_mut());
-        let wallet = Self::from_seed(&dir, name, &seed);
+        let wallet = Self::from_seed(&dir, name, &seed, outside);
         // The public file first: a seed without it is still openable, never the reverse.
         wallet.save()?;
         write_private(&dir.join(SEED), seed.as_ref())?;
@@ -210,7 +275,7 @@ impl PatientWallet {
                 len: bytes.len(),
             },
         )?);
-        let mut wallet = Self::from_seed(&dir, name, &seed);
+        let own = Self::from_seed(&dir, name, &seed, None);
         let public_path = dir.join(PUBLIC);
         match fs::read(&public_path) {
             Ok(text) => {
@@ -219,6 +284,19 @@ impl PatientWallet {
                         path: public_path.clone(),
                         source,
                     })?;
+                // The seed's account is the patient's, or the agent of the outside one.
+                let outside = match &saved.agent {
+                    None => None,
+                    Some(agent) => Some(
+                        medcert_eip712::parse_address(&saved.address)
+                            .ok()
+                            .filter(|_| *agent == own.info.address)
+                            .ok_or_else(|| WalletError::ForeignInfo {
+                                path: public_path.clone(),
+                            })?,
+                    ),
+                };
+                let mut wallet = Self::from_seed(&dir, name, &seed, outside);
                 if saved.address != wallet.info.address
                     || saved.x25519_public != wallet.info.x25519_public
                 {
@@ -226,24 +304,30 @@ impl PatientWallet {
                 }
                 wallet.info.registrations = saved.registrations;
                 wallet.info.consents = saved.consents;
+                Ok(wallet)
             }
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => wallet.save()?,
-            Err(source) => {
-                return Err(WalletError::Io {
-                    path: public_path,
-                    source,
-                });
+            // Rewritten from the seed alone: only an outside address is lost with it.
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                own.save()?;
+                Ok(own)
             }
+            Err(source) => Err(WalletError::Io {
+                path: public_path,
+                source,
+            }),
         }
-        Ok(wallet)
     }
 
-    fn from_seed(dir: &Path, name: &str, seed: &[u8; 32]) -> Self {
+    fn from_seed(dir: &Path, name: &str, seed: &[u8; 32], outside: Option<Address>) -> Self {
         let signer = PatientSigner::from_seed(seed);
         let x25519 = HpkeKeyPair::from_seed(seed);
+        // The seed's own account given as "outside" is simply the patient's own.
+        let outside = outside.filter(|address| *address != signer.address());
+        let patient = outside.unwrap_or(signer.address());
         let info = WalletInfo {
             name: name.to_owned(),
-            address: format!("0x{}", hex::encode(signer.address())),
+            address: hex_address(&patient),
+            agent: outside.map(|_| hex_address(&signer.address())),
             x25519_public: hex::encode(x25519.public_key().to_bytes()),
             registrations: Vec::new(),
             consents: Vec::new(),
@@ -251,6 +335,7 @@ impl PatientWallet {
         Self {
             dir: dir.to_owned(),
             info,
+            patient,
             signer,
             x25519,
         }
@@ -261,9 +346,36 @@ impl PatientWallet {
         &self.info
     }
 
-    /// The patient's EIP-712 signer (their Ethereum account).
+    /// The patient's Ethereum address: the identity the hospital chain registers and
+    /// certificates name, which signs the patient's EIP-712 messages.
+    pub fn patient_address(&self) -> Address {
+        self.patient
+    }
+
+    /// The wallet's own account when it is the agent of a patient whose account is in
+    /// another wallet; `None` when the wallet's account is the patient's.
+    pub fn agent_address(&self) -> Option<Address> {
+        (self.patient != self.signer.address()).then(|| self.signer.address())
+    }
+
+    /// The wallet's own secp256k1 key, derived from the seed: it sends the wallet's
+    /// transactions on the certificate chain (key releases, revocations, the agent's
+    /// authorisation). It is the patient's own key, and signs for the patient, only when
+    /// [`Self::agent_address`] is `None`; [`Self::patient_signer`] says so.
     pub fn signer(&self) -> &PatientSigner {
         &self.signer
+    }
+
+    /// The signer of the patient's EIP-712 messages, when the wallet holds the patient's
+    /// key; refused when the patient's account is in another wallet.
+    pub fn patient_signer(&self) -> Result<&PatientSigner, WalletError> {
+        if self.agent_address().is_some() {
+            return Err(WalletError::SignsElsewhere {
+                name: self.info.name.clone(),
+                address: self.info.address.clone(),
+            });
+        }
+        Ok(&self.signer)
     }
 
     /// The patient's X25519 pair, which opens record keys wrapped to them.
@@ -327,6 +439,11 @@ impl PatientWallet {
         write_private(&tmp, &json)?;
         fs::rename(&tmp, &path).map_err(|source| WalletError::Io { path, source })
     }
+}
+
+/// `0x` + 40 lowercase hex, as the wallet's public file writes addresses.
+fn hex_address(address: &Address) -> String {
+    format!("0x{}", hex::encode(address))
 }
 
 fn write_private(path: &Path, bytes: &[u8]) -> Result<(), WalletError> {
@@ -400,6 +517,91 @@ mod tests {
             PatientWallet::open(tmp.path(), "dave"),
             Err(WalletError::DamagedSeed { .. })
         ));
+    }
+
+    #[test]
+    fn a_wallet_for_an_outside_address_keeps_only_the_agents_key() {
+        let tmp = tempfile::tempdir().unwrap();
+        let outside = PatientSigner::from_seed(&[8; 32]).address();
+        let (wallet, created) =
+            PatientWallet::open_or_create_for(tmp.path(), "olga", Some(outside)).unwrap();
+        assert!(created);
+        assert_eq!(wallet.patient_address(), outside);
+        assert_eq!(wallet.info().address, hex_address(&outside));
+        let agent = wallet
+            .agent_address()
+            .expect("the seed's account is the agent");
+        assert_ne!(agent, outside);
+        assert_eq!(agent, wallet.signer().address());
+        assert_eq!(wallet.info().agent, Some(hex_address(&agent)));
+        let error = wallet.patient_signer().unwrap_err();
+        assert!(
+            matches!(&error, WalletError::SignsElsewhere { name, address }
+                if name == "olga" && *address == hex_address(&outside)),
+            "{error}"
+        );
+        let text = error.to_string();
+        for flag in ["--print-typed-data", "--typed-data", "--signature"] {
+            assert!(text.contains(flag), "{text}");
+        }
+
+        // Reopened, with or without the address, it is the same patient and agent.
+        let again = PatientWallet::open(tmp.path(), "olga").unwrap();
+        assert_eq!(again.info(), wallet.info());
+        assert_eq!(again.agent_address(), Some(agent));
+        let (again, created) =
+            PatientWallet::open_or_create_for(tmp.path(), "olga", Some(outside)).unwrap();
+        assert!(!created);
+        assert_eq!(again.patient_address(), outside);
+        assert_eq!(
+            PatientWallet::open_or_create(tmp.path(), "olga")
+                .unwrap()
+                .0
+                .patient_address(),
+            outside
+        );
+        // Another address for the same wallet is refused.
+        let error =
+            PatientWallet::open_or_create_for(tmp.path(), "olga", Some([3; 20])).unwrap_err();
+        assert!(matches!(error, WalletError::OtherAddress { .. }), "{error}");
+        assert!(matches!(
+            PatientWallet::open_or_create_for(tmp.path(), "zed", Some([0; 20])),
+            Err(WalletError::ZeroAddress)
+        ));
+        assert!(!tmp.path().join("zed").exists());
+
+        // The public file must name the seed's account as the agent.
+        let path = tmp.path().join("olga").join(PUBLIC);
+        let mut info: serde_json::Value =
+            serde_json::from_slice(&fs::read(&path).unwrap()).unwrap();
+        info["agent"] = hex_address(&[5; 20]).into();
+        fs::write(&path, serde_json::to_vec(&info).unwrap()).unwrap();
+        assert!(matches!(
+            PatientWallet::open(tmp.path(), "olga"),
+            Err(WalletError::ForeignInfo { .. })
+        ));
+    }
+
+    #[test]
+    fn a_wallet_without_an_outside_address_is_the_patients_own_signer() {
+        let tmp = tempfile::tempdir().unwrap();
+        let (wallet, _) = PatientWallet::open_or_create(tmp.path(), "paul").unwrap();
+        assert_eq!(wallet.agent_address(), None);
+        assert_eq!(wallet.patient_address(), wallet.signer().address());
+        assert_eq!(
+            wallet.patient_signer().unwrap().address(),
+            wallet.signer().address()
+        );
+        // Its public file is as before outside addresses existed: no agent named.
+        let text = fs::read_to_string(tmp.path().join("paul").join(PUBLIC)).unwrap();
+        assert!(!text.contains("agent"), "{text}");
+        // An outside address is not taken up by a wallet that already has its patient.
+        let error =
+            PatientWallet::open_or_create_for(tmp.path(), "paul", Some([3; 20])).unwrap_err();
+        assert!(matches!(error, WalletError::OtherAddress { .. }), "{error}");
+        let own = Some(wallet.signer().address());
+        let (same, _) = PatientWallet::open_or_create_for(tmp.path(), "paul", own).unwrap();
+        assert_eq!(same.agent_address(), None);
     }
 
     #[test]
