@@ -5,8 +5,8 @@ use std::io::Cursor;
 use medcert_ccda::{GeneratorConfig, generate};
 use medcert_watermark::{
     Mark, SigningKey, TooSmall, UnsignedPayload, Verdict, VerifyingKey, WatermarkError, capacity,
-    content_fingerprint, embed, extract, matches_anchored_fingerprint, prepare,
-    sign_payload, verify,
+    content_fingerprint, embed, extract, matches_anchored_fingerprint, prepare, sign_payload,
+    verify,
 };
 use quick_xml::events::{BytesEnd, BytesStart, Event};
 use quick_xml::reader::Reader;
