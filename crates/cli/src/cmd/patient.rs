@@ -2,7 +2,9 @@
 //! agent that releases a served recovery's key, delete, and unlock (the hospital's admin).
 //! The patient signs certification, consent and deletion with medcert's wallet or, in two
 //! runs (`--print-typed-data`, then `--typed-data` and `--signature`), with any Ethereum
-//! wallet.
+//! wallet. A patient registered with `--address` (an account whose key lives in another
+//! wallet) signs everything there, and authorises the medcert wallet's own account once
+//! as its agent (`authorize-agent`), which then releases keys and revokes for it.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -10,12 +12,12 @@ use std::time::Duration;
 
 use anyhow::{Context as _, Result};
 use clap::{Args, Subcommand};
-use medcert_flows::signing::parse_signature;
+use medcert_flows::signing::{parse_address, parse_signature};
 use medcert_flows::{
     Actor, CertificatesRequest, ConsentRequest, DeleteRequest, PatientAgent, RegisterRequest,
-    SignatureSource, Signed, UnlockRequest, certify_record_with, delete_record_with,
-    list_certificates, register_patient, revoke_certificate, revoke_consent, sign_consent_with,
-    unlock_patient,
+    SignatureSource, Signed, UnlockRequest, authorize_agent, certify_record_with,
+    delete_record_with, list_certificates, register_patient_as, revoke_certificate, revoke_consent,
+    sign_consent_with, unlock_patient,
 };
 use serde::Serialize;
 
@@ -38,10 +40,24 @@ pub(crate) enum PatientCmd {
         /// The patient's ID number (only its SHA3-256 reaches the chain).
         #[arg(long)]
         id_number: String,
+        /// The patient's Ethereum account when its key lives in another wallet (hardware,
+        /// browser): that wallet signs every certificate authorisation, consent and
+        /// deletion, and medcert's wallet keeps only the patient's agent.
+        #[arg(long, value_name = "0x…")]
+        address: Option<String>,
         #[command(flatten)]
         doctor: DoctorArg,
         #[command(flatten)]
         password: PasswordArgs,
+    },
+    /// Authorise the wallet's own account as the agent of a patient registered with
+    /// --address, once: the patient's other wallet signs the authorisation, the agent
+    /// submits it; the agent then releases keys and revokes for the patient.
+    AuthorizeAgent {
+        #[arg(long)]
+        patient: String,
+        #[command(flatten)]
+        signing: SignatureArgs,
     },
     /// The patient's certificates on the certificate chain.
     Certificates {
@@ -132,9 +148,15 @@ impl PatientCmd {
                 hospital,
                 treatment,
                 id_number,
+                address,
                 doctor,
                 password,
             } => {
+                let address = address
+                    .as_deref()
+                    .map(parse_address)
+                    .transpose()
+                    .context("--address")?;
                 let password = password.read()?;
                 let request = RegisterRequest {
                     patient,
@@ -144,14 +166,34 @@ impl PatientCmd {
                     id_number,
                     password: &password,
                 };
-                let report = register_patient(&network, &patients, &request).await?;
-                ctx.print(
-                    &format!(
-                        "registered {} at {} as {}",
-                        report.patient, report.hospital, report.treatment_number
+                let report = register_patient_as(&network, &patients, &request, address).await?;
+                let mut headline = format!(
+                    "registered {} at {} as {}",
+                    report.patient, report.hospital, report.treatment_number
+                );
+                if let Some(agent) = report.agent.as_ref().filter(|_| report.wallet_created) {
+                    headline = format!(
+                        "{headline}; {} signs in its own wallet: authorise the agent {agent} \
+                         once with `medcert patient authorize-agent --patient {}`",
+                        report.address, report.patient
+                    );
+                }
+                ctx.print(&headline, &report)?;
+            }
+            PatientCmd::AuthorizeAgent { patient, signing } => {
+                let signature = signing.read()?;
+                let outcome =
+                    authorize_agent(&network, &patients, patient, signature.source()).await?;
+                finish(ctx, &outcome, |report| match report.tx {
+                    Some(_) => format!(
+                        "{} ({}) authorised the agent {}",
+                        report.patient, report.address, report.agent
                     ),
-                    &report,
-                )?;
+                    None => format!(
+                        "{} ({}) had authorised the agent {} already",
+                        report.patient, report.address, report.agent
+                    ),
+                })?;
             }
             PatientCmd::Certificates { patient } => {
                 let request = CertificatesRequest { patient };
