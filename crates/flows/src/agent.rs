@@ -325,6 +325,8 @@ impl<'a> PatientAgent<'a> {
             )));
         };
 
+        // Not a refusal of this recovery: the patient may authorise the agent meanwhile.
+        may_act(&self.chain, wallet).await?;
         let header = envelope_header(&ipfs(self.network)?, &event.cid).await?;
         if hospital_id(&header.hospital_id) != Some(certificate.hospital)
             || word_text(&certificate.record_id) != header.record_id
@@ -350,8 +352,6 @@ impl<'a> PatientAgent<'a> {
                 purpose: WrapPurpose::Recovery,
             },
         )?;
-        // Not a refusal of this recovery: the patient may authorise the agent meanwhile.
-        may_act(&self.chain, wallet).await?;
         let receipt = self
             .chain
             .release_key(event.request_id, wrapped.as_bytes())
