@@ -20,7 +20,7 @@ use medcert_flows::connect::{
 use medcert_flows::delete::Cleanup;
 use medcert_flows::hospital_api::RecordState;
 use medcert_flows::query::record_state;
-use medcert_flows::recover::RecoverReport;
+use medcert_flows::recover::{DEFAULT_SERVE_WITHIN, RecoverReport};
 use medcert_flows::verify::VerdictReport;
 use medcert_flows::{
     Actor, ConsentFile, ConsentRequest, CreateRequest, DeleteRequest, FlowError, PatientAgent,
@@ -115,6 +115,7 @@ impl World {
             record_id: Some(record_id),
             resume: None,
             wait: RELAY_WAIT,
+            serve_within: DEFAULT_SERVE_WITHIN,
             out: None,
         };
         PatientAgent::open(&self.network, &self.patients, patient)

@@ -18,6 +18,7 @@ use medcert_fabric_protos::protos::TxValidationCode;
 use medcert_flows::consent::ConsentFile;
 use medcert_flows::digest::{ContentFingerprint, Fingerprints, HashC, WatermarkFingerprint};
 use medcert_flows::hospital_api::ClientError;
+use medcert_flows::recover::DEFAULT_SERVE_WITHIN;
 use medcert_flows::store::StoreError;
 use medcert_flows::{
     ConsentRequest, FlowError, PatientAgent, Quiet, RecoverRequest, StoreFlowRequest, recover,
@@ -160,6 +161,7 @@ pub async fn recover_once(
         record_id: Some(&record_id),
         resume: None,
         wait: RELAY_WAIT,
+        serve_within: DEFAULT_SERVE_WITHIN,
         out: None,
     };
     let patients_dir = workspace.patients_dir();

@@ -17,7 +17,9 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use medcert_crypto::{CryptoError, EnvelopeHeader, WrappedKey};
-use medcert_hospital_api::{Function, HospitalClient, RecoveryResult, RecoveryState, args};
+use medcert_hospital_api::{
+    ChainProof, Function, HospitalClient, Recovery, RecoveryResult, RecoveryState, args,
+};
 use medcert_key_service::Access;
 use medcert_network::Network;
 use serde::Serialize;
@@ -40,6 +42,9 @@ use crate::{ms, scratch_dir};
 /// (docs/bench, Figure 5).
 const POLL_INTERVAL: Duration = Duration::from_millis(40);
 
+/// How long the certificate chain may take to serve a recovery request by default.
+pub const DEFAULT_SERVE_WITHIN: Duration = Duration::from_secs(600);
+
 /// A doctor at H' recovering a record for a patient registered at H'.
 #[derive(Debug, Clone, Copy)]
 pub struct RecoverRequest<'a> {
@@ -59,6 +64,10 @@ pub struct RecoverRequest<'a> {
     pub resume: Option<u64>,
     /// How long to wait for the relay's answer.
     pub wait: Duration,
+    /// How long the certificate chain may take to serve the request: its deadline, in
+    /// block time, is now plus this; after it the relay fails the request with proof
+    /// that it was not served ([`DEFAULT_SERVE_WITHIN`] unless the hospital says).
+    pub serve_within: Duration,
     /// Also write the recovered document here.
     pub out: Option<&'a Path>,
 }
@@ -97,6 +106,9 @@ pub struct RecoverReport {
     pub request_tx: Option<String>,
     /// The relay's `CompleteRecovery` transaction on H''s chain.
     pub complete_tx: String,
+    /// What the relay proved on the certificate chain for its answer, as H''s chain
+    /// records it (`medcert-relay prove` re-checks it).
+    pub proof: Option<ChainProof>,
     /// The recovered certificate's id.
     pub certificate_id: u64,
     /// H, the hospital where the record was created.
@@ -159,12 +171,10 @@ pub async fn recover(
                 )
                 .await
                 .map_err(key_service_error)?;
-            // The certificate chain may serve the request for 10 minutes (block time);
-            // after that the relay fails it, with proof that it was not served.
             let deadline = std::time::SystemTime::now()
                 .duration_since(std::time::UNIX_EPOCH)
                 .map_or(0, |now| now.as_secs())
-                + 600;
+                .saturating_add(request.serve_within.as_secs());
             let args = args::RequestRecovery {
                 treatment_number: request.treatment_number.to_owned(),
                 record_id: consent.record_id.clone(),
@@ -195,7 +205,8 @@ pub async fn recover(
         .await?
     };
     timings.relay_wait = ms(started);
-    let (result, complete_tx) = match outcome {
+    let proof = outcome.proof;
+    let (result, complete_tx) = match outcome.outcome {
         RecoveryState::Completed { result, tx, .. } => (result, tx),
         RecoveryState::Failed { reason, .. } => {
             return Err(FlowError::RecoveryFailed {
@@ -348,6 +359,7 @@ pub async fn recover(
         index,
         request_tx,
         complete_tx,
+        proof,
         certificate_id: result.certificate_id,
         source_hospital: header.hospital_id.clone(),
         source_record_id: header.record_id.clone(),
@@ -371,7 +383,7 @@ async fn wait_for_outcome(
     request: &RecoverRequest<'_>,
     consent: &ConsentFile,
     started: Instant,
-) -> Result<RecoveryState, FlowError> {
+) -> Result<Recovery, FlowError> {
     loop {
         let recovery = client
             .get_recovery_status(&args::GetRecoveryStatus { index })
@@ -389,7 +401,7 @@ async fn wait_for_outcome(
                     consent: request.consent.to_owned(),
                 });
             }
-            return Ok(recovery.outcome);
+            return Ok(recovery);
         }
         if started.elapsed() >= request.wait {
             return Err(FlowError::RecoveryTimeout {

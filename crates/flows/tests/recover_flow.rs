@@ -14,7 +14,7 @@ use std::time::Duration;
 
 use medcert_flows::hospital_api::RecordState;
 use medcert_flows::query::record_state;
-use medcert_flows::recover::RecoverReport;
+use medcert_flows::recover::{DEFAULT_SERVE_WITHIN, RecoverReport};
 use medcert_flows::{
     Actor, ConsentRequest, CreateRequest, DeleteRequest, FailureKind, FlowError, PatientAgent,
     PatientWallet, Quiet, RecoverRequest, connect, create_record, delete_record, recover,
@@ -117,6 +117,7 @@ impl Scene {
             record_id: None,
             resume: None,
             wait: WAIT,
+            serve_within: DEFAULT_SERVE_WITHIN,
             out: None,
         }
     }

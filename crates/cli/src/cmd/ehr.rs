@@ -2,6 +2,7 @@
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
+use std::time::Duration;
 
 use anyhow::Result;
 use clap::Subcommand;
@@ -12,6 +13,7 @@ use medcert_flows::{
 use medcert_network::Network;
 
 use crate::args::{Context, PatientRecordArgs, VisitArgs};
+use crate::config::parse_duration;
 use crate::output::not_authentic;
 
 #[derive(Subcommand)]
@@ -48,9 +50,13 @@ pub(crate) enum EhrCmd {
         /// Also write the recovered document here.
         #[arg(long)]
         out: Option<PathBuf>,
+        /// How long the certificate chain may take to serve the request (its deadline in
+        /// block time); after it the relay fails the request with proof: 90s, 15m, 1h.
+        #[arg(long, default_value = "10m", value_parser = parse_duration)]
+        serve_within: Duration,
     },
-    /// The watermark verdict for a file, against the keys the hospitals' key services
-    /// publish.
+    /// The watermark verdict for a file, against the keys the hospitals publish on the
+    /// certificate contract.
     Verify { file: PathBuf },
 }
 
@@ -93,6 +99,7 @@ impl EhrCmd {
                 record,
                 resume,
                 out,
+                serve_within,
             } => {
                 let request = RecoverRequest {
                     hospital: &visit.hospital,
@@ -103,6 +110,7 @@ impl EhrCmd {
                     record_id: record.as_deref(),
                     resume: *resume,
                     wait: ctx.settings.recover_wait,
+                    serve_within: *serve_within,
                     out: out.as_deref(),
                 };
                 let report = recover(&network, &request, &ctx.bars).await?;

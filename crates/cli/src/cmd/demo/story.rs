@@ -10,6 +10,7 @@ use medcert_flows::delete::{Cleanup, DeleteReport};
 use medcert_flows::digest::HashC;
 use medcert_flows::hospital_api::RecordState;
 use medcert_flows::query::record_state;
+use medcert_flows::recover::DEFAULT_SERVE_WITHIN;
 use medcert_flows::verify::VerdictReport;
 use medcert_flows::{
     Actor, ConsentRequest, CreateRequest, DeleteRequest, FlowError, PatientAgent, QueryRequest,
@@ -135,6 +136,7 @@ impl<'a> Story<'a> {
             record_id: None,
             resume: None,
             wait: self.options.recover_wait,
+            serve_within: DEFAULT_SERVE_WITHIN,
             out: Some(&recovered),
         };
         let title = format!(
@@ -422,6 +424,18 @@ impl<'a> Story<'a> {
                 format!("{} (block {})", report.eth_tx, report.eth_block),
             ),
             ("CompleteRecovery tx", report.complete_tx.clone()),
+            (
+                "relay's proof on the record",
+                report.proof.as_ref().map_or_else(
+                    || "none".to_owned(),
+                    |p| {
+                        format!(
+                            "{:?} in block {} ({}) of chain {}, digest {}",
+                            p.kind, p.block_number, p.block_hash, p.chain_id, p.digest
+                        )
+                    },
+                ),
+            ),
             (
                 "key",
                 format!(
