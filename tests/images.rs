@@ -123,18 +123,10 @@ async fn s3_server_stores_and_lists_an_object() {
     let root = tempfile::tempdir().unwrap();
     std::fs::create_dir(root.path().join("smoke")).unwrap();
     let _s3 = start(
-        image_of("s3s-fs")
-            .with_cmd([
-                "--host",
-                "127.0.0.1",
-                "--port",
-                &S3_PORT.to_string(),
-                "--access-key",
-                "smoke",
-                "--secret-key",
-                "smoke-secret",
-                "/data/s3",
-            ])
+        image_of("medcert-s3")
+            .with_cmd([&format!("127.0.0.1:{S3_PORT}"), "/data/s3"])
+            .with_env_var("S3_ACCESS_KEY", "smoke")
+            .with_env_var("S3_SECRET_KEY", "smoke-secret")
             .with_mount(bind(root.path(), "/data/s3")),
     )
     .await;

@@ -5,7 +5,8 @@
 
 #![warn(missing_docs)]
 
-// The binary's (main.rs) dependency, not the library's.
+// The binary's (main.rs) dependencies, not the library's.
+use rustls as _;
 use tracing_subscriber as _;
 
 pub mod contract;

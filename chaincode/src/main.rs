@@ -1,5 +1,8 @@
 //! `medcert-chaincode`: serves the hospital chaincode on `CHAINCODE_SERVER_ADDRESS` for the
-//! peer to dial, registering as `CHAINCODE_ID` (the package id from install).
+//! peer to dial, registering as `CHAINCODE_ID` (the package id from install), over TLS with
+//! the certificate `CHAINCODE_TLS_CERT` and its key `CHAINCODE_TLS_KEY` (PEM files): the
+//! peer checks it against the root it was installed with, so a process that takes the
+//! port cannot answer for the chaincode.
 
 #![allow(unused_crate_dependencies)] // the binary links the library's dependencies
 
@@ -39,8 +42,22 @@ async fn serve() -> Result<(), String> {
     let config = Config {
         relay_msp_id: env_or("MEDCERT_RELAY_MSP_ID", "RelayMSP"),
     };
-    tracing::info!(%address, %chaincode_id, ?config, "serving the hospital chaincode");
+    let read = |name: &str| -> Result<Vec<u8>, String> {
+        let path = required_env(name)?;
+        std::fs::read(&path).map_err(|e| format!("cannot read {name} {path}: {e}"))
+    };
+    let identity = tonic::transport::Identity::from_pem(
+        read("CHAINCODE_TLS_CERT")?,
+        read("CHAINCODE_TLS_KEY")?,
+    );
+    // tonic's TLS server takes rustls's process-wide provider, which is ambiguous when the
+    // build also enables aws-lc-rs for another crate: choose ring. Nothing else in this
+    // process chooses one, so the result is always the first choice.
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    tracing::info!(%address, %chaincode_id, ?config, "serving the hospital chaincode over TLS");
     tonic::transport::Server::builder()
+        .tls_config(tonic::transport::ServerTlsConfig::new().identity(identity))
+        .map_err(|e| format!("the chaincode server's TLS certificate or key: {e}"))?
         .add_service(ChaincodeServer::new(ChaincodeService::new(
             chaincode_id,
             config,

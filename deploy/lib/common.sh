@@ -22,7 +22,7 @@ BIN_DIR=$MEDCERT_CACHE/bin
   FABRIC_HOME=$MEDCERT_CACHE/fabric-$FABRIC_VERSION
   KUBO_HOME=$MEDCERT_CACHE/kubo-$KUBO_VERSION
   ANVIL_HOME=$MEDCERT_CACHE/anvil-$ANVIL_VERSION
-  S3S_HOME=$MEDCERT_CACHE/s3s-fs-$S3S_FS_VERSION
+  S3_HOME=$MEDCERT_CACHE/medcert-s3-$S3S_FS_VERSION
   DOMAIN=medcert.local
   CHAINCODE_NAME=hospital
   # Hospital counts, each defined here only: deploy/up without --hospitals, the demo's
@@ -30,21 +30,32 @@ BIN_DIR=$MEDCERT_CACHE/bin
   DEFAULT_HOSPITALS=2
   DEMO_HOSPITALS=${DEMO_HOSPITALS:-3}
   TEST_HOSPITALS=${TEST_HOSPITALS:-10}
+  # The topology deploy/up builds without --peers and --orderers: each hospital's peers
+  # (its chaincode needs endorsements from a majority of them) and the Raft ordering
+  # cluster's nodes.
+  DEFAULT_PEERS=2
+  DEFAULT_ORDERERS=3
+  # The loopback address of the shared services and the ordering organisation.
+  SHARED_HOST=127.0.0.1
 }
 export PATH="$BIN_DIR:$PATH"
 
-# Every port can be overridden from the environment.
+# Every port can be overridden from the environment. The shared services (anvil, Kubo,
+# S3) and the ordering organisation listen on 127.0.0.1; hospital i's peers, chaincode
+# server and key service on its own loopback address, 127.0.0.(i+1) (org_host).
 ANVIL_PORT=${ANVIL_PORT:-8545}
 ANVIL_CHAIN_ID=${ANVIL_CHAIN_ID:-31337}
 KUBO_API_PORT=${KUBO_API_PORT:-5001}
 KUBO_GATEWAY_PORT=${KUBO_GATEWAY_PORT:-8080}
 S3_PORT=${S3_PORT:-9000}
+# Orderer k (0-based) listens on ORDERER_PORT + 10k, its admin on ORDERER_ADMIN_PORT + 10k,
+# its operations on ORDERER_OPS_PORT + k.
 ORDERER_PORT=${ORDERER_PORT:-7050}
 ORDERER_ADMIN_PORT=${ORDERER_ADMIN_PORT:-7053}
 ORDERER_OPS_PORT=${ORDERER_OPS_PORT:-8443}
-# Hospital i (1-based) gets peer port PEER_BASE_PORT + 10(i-1), chaincode listener +1,
-# operations PEER_OPS_BASE_PORT + (i-1), chaincode server CHAINCODE_BASE_PORT + (i-1),
-# key service KEY_SERVICE_BASE_PORT + (i-1).
+# On each hospital's address: peer p (0-based) on PEER_BASE_PORT + 2p and its chaincode
+# listener on the next port, its operations on PEER_OPS_BASE_PORT + p; the chaincode
+# server on CHAINCODE_BASE_PORT, the key service on KEY_SERVICE_BASE_PORT.
 PEER_BASE_PORT=${PEER_BASE_PORT:-7051}
 PEER_OPS_BASE_PORT=${PEER_OPS_BASE_PORT:-9444}
 CHAINCODE_BASE_PORT=${CHAINCODE_BASE_PORT:-9999}
@@ -57,10 +68,17 @@ S3_REGION=${S3_REGION:-us-east-1}
 log() { printf '[deploy] %s\n' "$*" >&2; }
 die() { printf '[deploy] error: %s\n' "$*" >&2; exit 1; }
 
-peer_port() { echo $((PEER_BASE_PORT + 10 * ($1 - 1))); }
-peer_ops_port() { echo $((PEER_OPS_BASE_PORT + $1 - 1)); }
-chaincode_port() { echo $((CHAINCODE_BASE_PORT + $1 - 1)); }
-key_service_port() { echo $((KEY_SERVICE_BASE_PORT + $1 - 1)); }
+# The loopback address of the shared services and the ordering organisation (below), and
+# of hospital i's services.
+org_host() { echo "127.0.0.$(($1 + 1))"; }
+orderer_port() { echo $((ORDERER_PORT + 10 * $1)); }
+orderer_admin_port() { echo $((ORDERER_ADMIN_PORT + 10 * $1)); }
+orderer_ops_port() { echo $((ORDERER_OPS_PORT + $1)); }
+peer_port() { echo $((PEER_BASE_PORT + 2 * $1)); }
+peer_ops_port() { echo $((PEER_OPS_BASE_PORT + $1)); }
+# The run directory's name of each process (its pid file, its log).
+orderer_name() { echo "orderer$1"; }
+peer_name() { echo "hospital$1-peer$2"; }
 
 # require_tool NAME: fail with the install step that provides NAME.
 require_tool() {
@@ -73,12 +91,13 @@ the_one() {
   echo "$1"
 }
 
-port_in_use() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
+# port_in_use HOST PORT
+port_in_use() { (exec 3<>"/dev/tcp/$1/$2") 2>/dev/null; }
 
-# ensure_port_free PORT SERVICE
+# ensure_port_free HOST PORT SERVICE
 ensure_port_free() {
-  if port_in_use "$1"; then
-    die "port $1 (wanted by $2) is already in use on 127.0.0.1: free it or set another port in the environment"
+  if port_in_use "$1" "$2"; then
+    die "port $2 (wanted by $3) is already in use on $1: free it or set another port in the environment"
   fi
 }
 
@@ -90,13 +109,24 @@ is_running() {
   [[ -f $f ]] && kill -0 "$(cat "$f")" 2>/dev/null
 }
 
-# start_service NAME CMD...: run CMD in the background in its own process group,
-# logging to $MEDCERT_RUN/logs/NAME.log, and remember its pid.
+# start_service NAME [env VAR=VALUE...] CMD...: run CMD in the background in its own
+# process group, with the VARs in its environment, logging to $MEDCERT_RUN/logs/NAME.log,
+# and remember its pid. The VARs are exported, never passed as arguments: a process's
+# arguments are readable by every local user (ps), its environment by its owner only.
 start_service() {
   local name=$1
   shift
   mkdir -p "$MEDCERT_RUN/pids" "$MEDCERT_RUN/logs"
-  setsid "$@" >>"$MEDCERT_RUN/logs/$name.log" 2>&1 </dev/null &
+  (
+    if [[ $1 == env ]]; then
+      shift
+      while [[ $1 == *=* ]]; do
+        export "${1?}"
+        shift
+      done
+    fi
+    exec setsid "$@" >>"$MEDCERT_RUN/logs/$name.log" 2>&1 </dev/null
+  ) &
   echo $! >"$(pid_file "$name")"
 }
 
@@ -118,7 +148,8 @@ start_network_service() {
   fi
   local tool=$1
   shift
-  mkdir -p "$MEDCERT_RUN/services"
+  # A specification may hold a secret in its environment (the S3 server's key).
+  (umask 077 && mkdir -p "$MEDCERT_RUN/services")
   # NUL-separated lists, so that no argument is ever read as a jq option.
   local env_json='{}' args_json='[]'
   if ((${#env[@]})); then
@@ -126,9 +157,10 @@ start_network_service() {
       '[split("\u0000")[] | select(. != "") | capture("^(?<key>[^=]*)=(?<value>.*)$")] | from_entries')
   fi
   if (($#)); then args_json=$(printf '%s\0' "$@" | jq -Rs 'split("\u0000") | map(select(. != ""))'); fi
-  jq -n --arg name "$name" --arg tool "$tool" --argjson env "$env_json" --argjson args "$args_json" \
-    '{name: $name, tool: $tool, env: $env, args: $args}' \
-    >"$MEDCERT_RUN/services/$name.json"
+  # The environment goes through jq's input, not its arguments.
+  (umask 077 && jq --arg name "$name" --arg tool "$tool" --argjson args "$args_json" \
+    '{name: $name, tool: $tool, env: ., args: $args}' <<<"$env_json" \
+    >"$MEDCERT_RUN/services/$name.json")
 }
 
 # stop_service NAME: SIGTERM the process group, then SIGKILL after a grace period.

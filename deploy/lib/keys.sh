@@ -15,18 +15,22 @@ key_service_ca() { echo "$MEDCERT_RUN/keys/hospital$1-ca.pem"; }
 key_service_host() { echo "keys.$(org_domain "$1")"; }
 
 # start_key_service HOSPITAL: start the service; it makes its TLS CA on first start and
-# writes the CA certificate where clients read it (key_service_ca).
+# writes the CA certificate where clients read it (key_service_ca). It reads blocks from
+# any of the hospital's peers.
 start_key_service() {
-  local i=$1 dir domain user peer_dir state
+  local i=$1 dir domain user state p peer_flags=()
   dir=$(org_dir "$i")
   domain=$(org_domain "$i")
   user=$dir/users/User$HOSPITAL_USERS@$domain/msp
-  peer_dir=$dir/peers/peer0.$domain
   state=$MEDCERT_KEYS/hospital$i
+  for ((p = 0; p < PEERS; p++)); do
+    peer_flags+=(--peer-endpoint "$(peer_address "$i" "$p")" --peer-host "$(peer_host "$i" "$p")"
+      --peer-tls-ca "$(org_tls_ca "$i")")
+  done
   mkdir -p "$MEDCERT_RUN/keys"
   (umask 077 && mkdir -p "$state")
   start_network_service "keys$i" medcert-key-service \
-    --listen "127.0.0.1:$(key_service_port "$i")" \
+    --listen "$(org_host "$i"):$KEY_SERVICE_BASE_PORT" \
     --state-dir "$state" \
     --tls-host "$(key_service_host "$i")" \
     --tls-ca-out "$(key_service_ca "$i")" \
@@ -35,14 +39,12 @@ start_key_service() {
     --msp-ca "$(the_one "$dir"/msp/cacerts/*.pem)" \
     --channel "hospital$i" \
     --chaincode "$CHAINCODE_NAME" \
-    --peer-endpoint "127.0.0.1:$(peer_port "$i")" \
-    --peer-host "peer0.$domain" \
-    --peer-tls-ca "$peer_dir/tls/ca.crt" \
+    "${peer_flags[@]}" \
     --identity-cert "$(the_one "$user"/signcerts/*.pem)" \
     --identity-key "$user/keystore/priv_sk" \
     "${KEY_SERVICE_LIMITS[@]}"
 }
 
 key_service_ready() {
-  [[ -s $(key_service_ca "$1") ]] && port_in_use "$(key_service_port "$1")"
+  [[ -s $(key_service_ca "$1") ]] && port_in_use "$(org_host "$1")" "$KEY_SERVICE_BASE_PORT"
 }

@@ -67,7 +67,7 @@ pub(crate) fn image_of(tool: &str) -> GenericImage {
     let name = match tool {
         "anvil" => "anvil",
         "ipfs" => "kubo",
-        "s3s-fs" => "s3",
+        "medcert-s3" => "s3",
         "orderer" => "fabric-orderer",
         "peer" => "fabric-peer",
         "medcert-key-service" => "key-service",

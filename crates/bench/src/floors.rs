@@ -84,7 +84,7 @@ impl PeerCli {
         Self {
             bin: network.bin_dir.join("peer"),
             config: network.run_dir.join("fabric/config"),
-            orderer: network.fabric.orderer.clone(),
+            orderer: network.fabric.orderer().clone(),
             chaincode: network.fabric.chaincode_name.clone(),
             hospital: hospital.clone(),
         }
@@ -114,9 +114,9 @@ impl PeerCli {
             .env("CORE_PEER_LOCALMSPID", &h.msp_id)
             .env("CORE_PEER_MSPCONFIGPATH", msp_dir)
             .env("CORE_PEER_TLS_ENABLED", "true")
-            .env("CORE_PEER_TLS_ROOTCERT_FILE", &h.peer.tls_ca)
-            .env("CORE_PEER_ADDRESS", &h.peer.endpoint)
-            .env("CORE_PEER_TLS_SERVERHOSTOVERRIDE", &h.peer.host)
+            .env("CORE_PEER_TLS_ROOTCERT_FILE", &h.peer().tls_ca)
+            .env("CORE_PEER_ADDRESS", &h.peer().endpoint)
+            .env("CORE_PEER_TLS_SERVERHOSTOVERRIDE", &h.peer().host)
             .stdout(Stdio::null())
             .stderr(Stdio::piped());
         Ok(command)
@@ -154,9 +154,9 @@ impl PeerCli {
     fn call_version(&self, command: &mut Command) {
         command
             .args(["-C", &self.hospital.channel, "-n", &self.chaincode])
-            .args(["--peerAddresses", &self.hospital.peer.endpoint])
+            .args(["--peerAddresses", &self.hospital.peer().endpoint])
             .arg("--tlsRootCertFiles")
-            .arg(&self.hospital.peer.tls_ca)
+            .arg(&self.hospital.peer().tls_ca)
             .args(["-c", r#"{"Args":["Version"]}"#]);
     }
 }

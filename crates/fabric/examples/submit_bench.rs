@@ -25,8 +25,8 @@ async fn contract(network: &Network, hospital: usize) -> Contract {
     let doctor = &h.doctors[0];
     let identity = Identity::from_files(&doctor.msp_id, &doctor.cert, &doctor.key)
         .expect("doctor identity readable");
-    let ca = std::fs::read(&h.peer.tls_ca).expect("peer TLS CA readable");
-    Gateway::connect(&h.peer.endpoint, &h.peer.host, &ca, identity)
+    let ca = std::fs::read(&h.peer().tls_ca).expect("peer TLS CA readable");
+    Gateway::connect(&h.peer().endpoint, &h.peer().host, &ca, identity)
         .await
         .expect("gateway reachable")
         .network(&h.channel)
@@ -62,22 +62,25 @@ fn peer_invoke(network: &Network, hospital: usize) -> Duration {
     let started = Instant::now();
     let out = Command::new(network.bin_dir.join("peer"))
         .args(["chaincode", "invoke", "--waitForEvent", "--tls"])
-        .args(["-o", &network.fabric.orderer.endpoint])
-        .args(["--ordererTLSHostnameOverride", &network.fabric.orderer.host])
+        .args(["-o", &network.fabric.orderer().endpoint])
+        .args([
+            "--ordererTLSHostnameOverride",
+            &network.fabric.orderer().host,
+        ])
         .arg("--cafile")
-        .arg(&network.fabric.orderer.tls_ca)
+        .arg(&network.fabric.orderer().tls_ca)
         .args(["-C", &h.channel, "-n", &network.fabric.chaincode_name])
-        .args(["--peerAddresses", &h.peer.endpoint])
+        .args(["--peerAddresses", &h.peer().endpoint])
         .arg("--tlsRootCertFiles")
-        .arg(&h.peer.tls_ca)
+        .arg(&h.peer().tls_ca)
         .args(["-c", r#"{"Args":["Version"]}"#])
         .env("FABRIC_CFG_PATH", network.run_dir.join("fabric/config"))
         .env("CORE_PEER_LOCALMSPID", &h.msp_id)
         .env("CORE_PEER_MSPCONFIGPATH", msp_dir)
         .env("CORE_PEER_TLS_ENABLED", "true")
-        .env("CORE_PEER_TLS_ROOTCERT_FILE", &h.peer.tls_ca)
-        .env("CORE_PEER_ADDRESS", &h.peer.endpoint)
-        .env("CORE_PEER_TLS_SERVERHOSTOVERRIDE", &h.peer.host)
+        .env("CORE_PEER_TLS_ROOTCERT_FILE", &h.peer().tls_ca)
+        .env("CORE_PEER_ADDRESS", &h.peer().endpoint)
+        .env("CORE_PEER_TLS_SERVERHOSTOVERRIDE", &h.peer().host)
         .output()
         .expect("peer CLI runs");
     let elapsed = started.elapsed();

@@ -66,6 +66,14 @@ pub enum Error {
         /// The block that holds it.
         block_number: u64,
     },
+    /// The transaction did not commit, though it was submitted again.
+    #[error("transaction {tx_id} did not commit within {waited:?}")]
+    CommitTimeout {
+        /// The transaction.
+        tx_id: String,
+        /// How long its commit was awaited in all.
+        waited: std::time::Duration,
+    },
     /// A message from the peer does not decode.
     #[error("malformed {what} from the peer")]
     Decode {

@@ -105,6 +105,9 @@ impl Drop for Peer {
 }
 
 fn serve(answer: Answer, (cert, key): &(String, String)) -> Peer {
+    // tonic's TLS server takes rustls's process-wide provider, which is ambiguous when
+    // the build also enables aws-lc-rs for another crate: choose ring, as the clients do.
+    let _ = rustls::crypto::ring::default_provider().install_default();
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(1)
         .enable_all()

@@ -13,6 +13,7 @@ use medcert_fabric_protos::protos::{
 };
 use prost::Message;
 use std::collections::HashMap;
+use std::time::{Duration, Instant};
 
 use crate::{Error, Network, block};
 
@@ -230,7 +231,9 @@ impl Transaction {
         &self.response.payload
     }
 
-    /// Signs the endorsed transaction and hands it to the orderer.
+    /// Signs the endorsed transaction and hands it to the ordering service. While no
+    /// gateway can (UNAVAILABLE: say, the Raft cluster is electing a new leader), it is
+    /// tried again for up to 20 s.
     pub async fn submit(mut self) -> Result<Submitted, Error> {
         self.envelope.signature = self.network.identity().sign(&self.envelope.payload);
         let request = SubmitRequest {
@@ -238,17 +241,50 @@ impl Transaction {
             channel_id: self.network.channel.clone(),
             prepared_transaction: Some(self.envelope),
         };
-        self.network
+        send(&self.network, &request).await?;
+        Ok(Submitted {
+            network: self.network,
+            tx_id: self.tx_id,
+            request,
+            response: self.response,
+        })
+    }
+}
+
+/// How long a submission is tried again while the ordering service is unavailable: well
+/// beyond a Raft election (about 2.5 s as deploy/up configures it).
+const SUBMIT_PATIENCE: Duration = Duration::from_secs(20);
+
+/// How long a submitted transaction may take to commit before it is submitted again: an
+/// ordering node that accepted it may have failed before the cluster took it in.
+const COMMIT_PATIENCE: Duration = Duration::from_secs(20);
+
+/// Times a transaction is submitted again after [`COMMIT_PATIENCE`] without a commit.
+const RESUBMISSIONS: u32 = 2;
+
+/// Submits `request`, trying again while the ordering service is unavailable. Submitting
+/// a transaction twice is harmless: Fabric commits its id once and invalidates a
+/// duplicate.
+async fn send(network: &Network, request: &SubmitRequest) -> Result<(), Error> {
+    let deadline = Instant::now() + SUBMIT_PATIENCE;
+    let mut pause = Duration::from_millis(250);
+    loop {
+        let sent = network
             .call("submission", |channel| {
                 let request = request.clone();
                 async move { GatewayClient::new(channel).submit(request).await }
             })
-            .await?;
-        Ok(Submitted {
-            network: self.network,
-            tx_id: self.tx_id,
-            response: self.response,
-        })
+            .await;
+        match sent {
+            Err(Error::Gateway {
+                code: tonic::Code::Unavailable,
+                ..
+            }) if Instant::now() + pause < deadline => {
+                tokio::time::sleep(pause).await;
+                pause = (pause * 2).min(Duration::from_secs(2));
+            }
+            other => return other.map(drop),
+        }
     }
 }
 
@@ -256,6 +292,7 @@ impl Transaction {
 pub struct Submitted {
     network: Network,
     tx_id: String,
+    request: SubmitRequest,
     response: Response,
 }
 
@@ -276,8 +313,10 @@ impl Submitted {
         &self.tx_id
     }
 
-    /// Waits for the commit. A transaction the peer marked invalid is
-    /// [`Error::NotCommitted`]; a committed refusal (status 300–399) is [`Error::Refused`].
+    /// Waits for the commit, submitting the transaction again each time it has not
+    /// committed within 20 s (twice at most). A transaction the peer marked
+    /// invalid is [`Error::NotCommitted`]; a committed refusal (status 300–399) is
+    /// [`Error::Refused`]; one that never commits is [`Error::CommitTimeout`].
     pub async fn status(self) -> Result<Committed, Error> {
         let request = CommitStatusRequest {
             transaction_id: self.tx_id.clone(),
@@ -289,13 +328,30 @@ impl Submitted {
             signature: self.network.identity().sign(&request),
             request,
         };
-        let status = self
-            .network
-            .call("commit status", |channel| {
-                let signed = signed.clone();
-                async move { GatewayClient::new(channel).commit_status(signed).await }
-            })
-            .await?;
+        let mut resubmissions = 0;
+        let status = loop {
+            let waited = tokio::time::timeout(
+                COMMIT_PATIENCE,
+                self.network.call("commit status", |channel| {
+                    let signed = signed.clone();
+                    async move { GatewayClient::new(channel).commit_status(signed).await }
+                }),
+            )
+            .await;
+            match waited {
+                Ok(status) => break status?,
+                Err(_) if resubmissions < RESUBMISSIONS => {
+                    resubmissions += 1;
+                    send(&self.network, &self.request).await?;
+                }
+                Err(_) => {
+                    return Err(Error::CommitTimeout {
+                        tx_id: self.tx_id,
+                        waited: COMMIT_PATIENCE * (RESUBMISSIONS + 1),
+                    });
+                }
+            }
+        };
         let code = TxValidationCode::try_from(status.result)
             .unwrap_or(TxValidationCode::InvalidOtherReason);
         if code != TxValidationCode::Valid {

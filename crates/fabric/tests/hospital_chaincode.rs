@@ -20,8 +20,8 @@ async fn connect(
 ) -> HospitalClient {
     let h = &network.fabric.hospitals[hospital];
     let identity = Identity::from_files(&who.msp_id, &who.cert, &who.key).unwrap();
-    let ca = std::fs::read(&h.peer.tls_ca).unwrap();
-    let gateway = Gateway::connect(&h.peer.endpoint, &h.peer.host, &ca, identity)
+    let ca = std::fs::read(&h.peer().tls_ca).unwrap();
+    let gateway = Gateway::connect(&h.peer().endpoint, &h.peer().host, &ca, identity)
         .await
         .unwrap();
     HospitalClient::new(
@@ -210,9 +210,9 @@ async fn every_function_and_refusal_on_the_real_network() {
         &h1.doctors[0].key,
     )
     .unwrap();
-    let ca = std::fs::read(&h2.peer.tls_ca).unwrap();
+    let ca = std::fs::read(&h2.peer().tls_ca).unwrap();
     let foreign = HospitalClient::new(
-        Gateway::connect(&h2.peer.endpoint, &h2.peer.host, &ca, identity)
+        Gateway::connect(&h2.peer().endpoint, &h2.peer().host, &ca, identity)
             .await
             .unwrap()
             .network(&h2.channel)
@@ -294,8 +294,8 @@ async fn every_function_and_refusal_on_the_real_network() {
     let gateway_network = {
         let identity =
             Identity::from_files(&h1.admin.msp_id, &h1.admin.cert, &h1.admin.key).unwrap();
-        let ca = std::fs::read(&h1.peer.tls_ca).unwrap();
-        Gateway::connect(&h1.peer.endpoint, &h1.peer.host, &ca, identity)
+        let ca = std::fs::read(&h1.peer().tls_ca).unwrap();
+        Gateway::connect(&h1.peer().endpoint, &h1.peer().host, &ca, identity)
             .await
             .unwrap()
             .network(&h1.channel)
@@ -329,8 +329,8 @@ async fn relay_events(net: &Network, from_block: u64) -> Vec<(String, String)> {
     let h1 = &net.fabric.hospitals[0];
     let relay = &net.fabric.relay;
     let identity = Identity::from_files(&relay.msp_id, &relay.cert, &relay.key).unwrap();
-    let ca = std::fs::read(&h1.peer.tls_ca).unwrap();
-    let network = Gateway::connect(&h1.peer.endpoint, &h1.peer.host, &ca, identity)
+    let ca = std::fs::read(&h1.peer().tls_ca).unwrap();
+    let network = Gateway::connect(&h1.peer().endpoint, &h1.peer().host, &ca, identity)
         .await
         .unwrap()
         .network(&h1.channel);

@@ -7,7 +7,7 @@ use std::time::Duration;
 use medcert_csp::Csp;
 use medcert_ethereum::ethers::types::Address;
 use medcert_ethereum::{ChainConfig, MedicalCertificateClient, wallet_from_hex};
-use medcert_fabric::Gateway;
+use medcert_fabric::{Gateway, PeerEndpoint};
 use medcert_hospital_api::HospitalClient;
 use medcert_ipfs::Ipfs;
 use medcert_key_service::{KeyServiceClient, PublicKeys};
@@ -44,18 +44,29 @@ fn signer(hospital: &Hospital, identity: &Identity) -> Result<medcert_fabric::Id
         .map_err(|source| FlowError::fabric(&hospital.channel, source))
 }
 
-/// Opens `hospital`'s peer gateway as `identity` (any identity the peer accepts: a
-/// doctor, the admin, the relay's org) over TLS with the peer's CA.
+/// Opens `hospital`'s gateway as `identity` (any identity its peers accept: a doctor, the
+/// admin, the relay's org) over TLS with each peer's CA: every peer of the hospital, in
+/// the description's order, so that a call goes to another one while a peer is down.
 pub async fn gateway(hospital: &Hospital, identity: &Identity) -> Result<Gateway, FlowError> {
-    let fabric = |source| FlowError::fabric(&hospital.channel, source);
     let signer = signer(hospital, identity)?;
-    let ca = std::fs::read(&hospital.peer.tls_ca).map_err(|source| FlowError::Read {
-        path: hospital.peer.tls_ca.clone(),
-        source,
-    })?;
-    Gateway::connect(&hospital.peer.endpoint, &hospital.peer.host, &ca, signer)
+    let peers = hospital
+        .peers()
+        .iter()
+        .map(|peer| {
+            let tls_ca_pem = std::fs::read(&peer.tls_ca).map_err(|source| FlowError::Read {
+                path: peer.tls_ca.clone(),
+                source,
+            })?;
+            Ok(PeerEndpoint {
+                endpoint: peer.endpoint.clone(),
+                server_name: peer.host.clone(),
+                tls_ca_pem,
+            })
+        })
+        .collect::<Result<Vec<_>, FlowError>>()?;
+    Gateway::connect_any(&peers, signer)
         .await
-        .map_err(fabric)
+        .map_err(|source| FlowError::fabric(&hospital.channel, source))
 }
 
 /// The hospital chaincode on `hospital`'s channel, called as `actor`.

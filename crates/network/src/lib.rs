@@ -79,7 +79,8 @@ pub struct Ethereum {
     pub rpc_url: String,
     /// The chain's EIP-155 id.
     pub chain_id: u64,
-    /// anvil's deterministic accounts: 0 is the admin, 1 the relay, 2 + k hospital k.
+    /// The accounts deploy/up generated for this network and funded from a development
+    /// account of the node: 0 is the contract's admin, 1 the relay, 2 + k hospital k.
     pub accounts: Vec<Account>,
     /// The `MedicalCertificate` contract (0x hex), once `medcert network init` deployed it.
     pub contract_address: Option<String>,
@@ -94,8 +95,7 @@ pub struct Account {
     pub private_key: String,
 }
 
-// The private keys are anvil's public test keys, but a description is still no place to
-// echo key material from: Debug shows the address only.
+// Debug shows the address only: the private key controls the account.
 impl std::fmt::Debug for Account {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Account")
@@ -139,8 +139,9 @@ impl std::fmt::Debug for S3 {
 /// The hospital chain.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct Fabric {
-    /// The ordering service.
-    pub orderer: Orderer,
+    /// The ordering service's nodes (a Raft cluster), never none.
+    #[serde(deserialize_with = "at_least_one")]
+    orderers: Vec<Orderer>,
     /// The name medcert's chaincode is installed under on every channel.
     pub chaincode_name: String,
     /// The relay's own org, a member of every hospital channel.
@@ -149,7 +150,7 @@ pub struct Fabric {
     pub hospitals: Vec<Hospital>,
 }
 
-/// The orderer.
+/// One node of the ordering service.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct Orderer {
     /// Its gRPC endpoint, `host:port`.
@@ -160,6 +161,8 @@ pub struct Orderer {
     pub tls_ca: PathBuf,
     /// Its channel participation (admin) endpoint, `host:port`.
     pub admin_endpoint: String,
+    /// Its operations service (health, metrics), `http://host:port`.
+    pub operations_url: String,
 }
 
 /// A hospital org.
@@ -173,8 +176,9 @@ pub struct Hospital {
     pub msp_ca: PathBuf,
     /// Its channel, shared with the relay org.
     pub channel: String,
-    /// Its peer.
-    pub peer: Peer,
+    /// Its peers, in the order clients try them; never none.
+    #[serde(deserialize_with = "at_least_one")]
+    peers: Vec<Peer>,
     /// Where its chaincode runs as a service, `host:port`.
     pub chaincode_address: String,
     /// Index into `ethereum.accounts` of the hospital's issuer account.
@@ -186,6 +190,45 @@ pub struct Hospital {
     /// The hospital's key service: the only holder of its keys and its patients'
     /// password verifiers.
     pub key_service: KeyService,
+}
+
+impl Fabric {
+    /// The ordering service's nodes.
+    pub fn orderers(&self) -> &[Orderer] {
+        &self.orderers
+    }
+
+    /// The first ordering node, for tools that take one (the others are in the channel
+    /// configuration).
+    pub fn orderer(&self) -> &Orderer {
+        &self.orderers[0]
+    }
+}
+
+impl Hospital {
+    /// Its peers, in the order clients try them.
+    pub fn peers(&self) -> &[Peer] {
+        &self.peers
+    }
+
+    /// Its first peer, for tools that talk to one.
+    pub fn peer(&self) -> &Peer {
+        &self.peers[0]
+    }
+}
+
+/// A list of at least one element: a network with no orderer, or a hospital with no peer,
+/// has nothing to talk to.
+fn at_least_one<'de, D, T>(deserializer: D) -> Result<Vec<T>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    T: Deserialize<'de>,
+{
+    let items = Vec::<T>::deserialize(deserializer)?;
+    if items.is_empty() {
+        return Err(serde::de::Error::invalid_length(0, &"at least one"));
+    }
+    Ok(items)
 }
 
 /// A hospital's key service (`medcert-key-service`), reached over TLS.
@@ -347,12 +390,13 @@ mod tests {
                 secret_access_key: "s3-secret-value".into(),
             },
             fabric: Fabric {
-                orderer: Orderer {
+                orderers: vec![Orderer {
                     endpoint: "127.0.0.1:7050".into(),
-                    host: "orderer.medcert.local".into(),
+                    host: "orderer0.medcert.local".into(),
                     tls_ca: "ca.pem".into(),
                     admin_endpoint: "127.0.0.1:7053".into(),
-                },
+                    operations_url: "http://127.0.0.1:8443".into(),
+                }],
                 chaincode_name: "hospital".into(),
                 relay: identity("RelayMSP"),
                 hospitals: vec![Hospital {
@@ -360,12 +404,20 @@ mod tests {
                     msp_id: "Hospital1MSP".into(),
                     msp_ca: "msp-ca.pem".into(),
                     channel: "hospital1".into(),
-                    peer: Peer {
-                        endpoint: "127.0.0.1:7051".into(),
-                        host: "peer0.hospital1.medcert.local".into(),
-                        tls_ca: "ca.pem".into(),
-                        operations_url: "http://127.0.0.1:9443".into(),
-                    },
+                    peers: vec![
+                        Peer {
+                            endpoint: "127.0.0.2:7051".into(),
+                            host: "peer0.hospital1.medcert.local".into(),
+                            tls_ca: "ca.pem".into(),
+                            operations_url: "http://127.0.0.2:9444".into(),
+                        },
+                        Peer {
+                            endpoint: "127.0.0.2:7053".into(),
+                            host: "peer1.hospital1.medcert.local".into(),
+                            tls_ca: "ca.pem".into(),
+                            operations_url: "http://127.0.0.2:9445".into(),
+                        },
+                    ],
                     chaincode_address: "127.0.0.1:9999".into(),
                     eth_account: 0,
                     admin: identity("Hospital1MSP"),
@@ -402,6 +454,32 @@ mod tests {
         assert_eq!(Network::load_from(&path).unwrap(), network);
         let mode = std::fs::metadata(&path).unwrap().permissions().mode();
         assert_eq!(mode & 0o777, 0o600);
+    }
+
+    #[test]
+    fn a_hospital_reads_as_its_peers_first_one_first() {
+        let network = sample();
+        let hospital = network.hospital("hospital1").unwrap();
+        assert_eq!(hospital.peers().len(), 2);
+        assert_eq!(hospital.peer().host, "peer0.hospital1.medcert.local");
+        assert_eq!(network.fabric.orderer().host, "orderer0.medcert.local");
+    }
+
+    #[test]
+    fn a_description_without_peers_or_orderers_is_malformed() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("network.json");
+        let mut json = serde_json::to_value(sample()).unwrap();
+        json["fabric"]["hospitals"][0]["peers"] = serde_json::json!([]);
+        std::fs::write(&path, json.to_string()).unwrap();
+        let err = Network::load_from(&path).unwrap_err();
+        assert!(matches!(err, NetworkError::Malformed { .. }), "{err}");
+
+        let mut json = serde_json::to_value(sample()).unwrap();
+        json["fabric"]["orderers"] = serde_json::json!([]);
+        std::fs::write(&path, json.to_string()).unwrap();
+        let err = Network::load_from(&path).unwrap_err();
+        assert!(matches!(err, NetworkError::Malformed { .. }), "{err}");
     }
 
     #[test]

@@ -3,7 +3,7 @@
 //! writing the answers back.
 
 use medcert_fabric::msp::MspTrust;
-use medcert_fabric::{Gateway, Identity, Network};
+use medcert_fabric::{Gateway, Identity, Network, PeerEndpoint};
 use medcert_hospital_api::{ClientError, HospitalClient, InterchainRequest, Recovery, args};
 use medcert_network::Hospital;
 
@@ -28,7 +28,7 @@ pub struct ProvenRequest {
 #[error("{0}")]
 pub struct ProofRefused(pub String);
 
-/// One hospital channel as the relay uses it: its peer, its chaincode, its light client.
+/// One hospital channel as the relay uses it: its peers, its chaincode, its light client.
 pub struct HospitalSide {
     /// The hospital.
     pub hospital: Hospital,
@@ -38,14 +38,14 @@ pub struct HospitalSide {
     pub pair: String,
     /// The hospital chaincode's name.
     pub chaincode: String,
-    /// The peer's gateway, as the relay's identity.
+    /// The peers' gateway, as the relay's identity.
     pub gateway: Gateway,
     client: HospitalClient,
     light_client: ChannelLightClient,
 }
 
 impl HospitalSide {
-    /// Connects to the hospital's peer as `relay` and reads its MSP CA (the anchor the
+    /// Connects to the hospital's peers as `relay` and reads its MSP CA (the anchor the
     /// channel's configuration must name for the hospital).
     pub async fn connect(
         hospital: &Hospital,
@@ -72,14 +72,21 @@ impl HospitalSide {
                     source,
                 }
             })?;
-        let gateway = Gateway::connect(
-            &hospital.peer.endpoint,
-            &hospital.peer.host,
-            &read(&hospital.peer.tls_ca)?,
-            identity,
-        )
-        .await
-        .map_err(fabric)?;
+        // Every peer of the hospital: the relay goes on through another while one is down.
+        let peers = hospital
+            .peers()
+            .iter()
+            .map(|peer| {
+                Ok(PeerEndpoint {
+                    endpoint: peer.endpoint.clone(),
+                    server_name: peer.host.clone(),
+                    tls_ca_pem: read(&peer.tls_ca)?,
+                })
+            })
+            .collect::<Result<Vec<_>, RelayError>>()?;
+        let gateway = Gateway::connect_any(&peers, identity)
+            .await
+            .map_err(fabric)?;
         let chain = crate::fabric_chain(&hospital.channel);
         let client = HospitalClient::new(gateway.network(&hospital.channel).contract(chaincode));
         Ok(Self {
