@@ -119,25 +119,20 @@ impl Generator<'_> {
     }
 
     fn allergy(&mut self) -> (String, String) {
-        let reference = self.next_reference("allergy");
         let (code, substance) = self.pick(ALLERGENS);
         let (reaction_code, reaction) = self.pick(REACTIONS);
-        let (act_id, observation_id, onset) = (self.uuid(), self.uuid(), self.date());
-        let row = format!(
-            "                <tr ID=\"{reference}\"><td>{substance}</td><td>{reaction}</td><td>Active</td></tr>\n"
-        );
-        let entry = Concern {
-            act_template: "2.16.840.1.113883.10.20.22.4.30",
-            act_code: r#"code="CONC" codeSystem="2.16.840.1.113883.5.6""#,
-            act_id: &act_id,
-            observation_template: r#"root="2.16.840.1.113883.10.20.22.4.7" extension="2014-06-09""#,
-            observation_code: r#"code="ASSERTION" codeSystem="2.16.840.1.113883.5.4""#,
-            observation_id: &observation_id,
-            value: &format!(
-                r#"code="419511003" codeSystem="{SNOMED}" codeSystemName="SNOMED CT" displayName="Propensity to adverse reactions to drug""#
-            ),
-            details: &format!(
-                r##"                  <participant typeCode="CSM">
+        let (reference, _, entry) = self.concern(
+            "allergy",
+            &Concern {
+                act_template: "2.16.840.1.113883.10.20.22.4.30",
+                act_code: r#"code="CONC" codeSystem="2.16.840.1.113883.5.6""#,
+                observation_template: r#"root="2.16.840.1.113883.10.20.22.4.7" extension="2014-06-09""#,
+                observation_code: r#"code="ASSERTION" codeSystem="2.16.840.1.113883.5.4""#,
+                value: &format!(
+                    r#"code="419511003" codeSystem="{SNOMED}" codeSystemName="SNOMED CT" displayName="Propensity to adverse reactions to drug""#
+                ),
+                details: &format!(
+                    r##"                  <participant typeCode="CSM">
                     <participantRole classCode="MANU">
                       <playingEntity classCode="MMAT">
                         <code code="{code}" codeSystem="{RXNORM}" codeSystemName="RxNorm" displayName="{substance}"/>
@@ -153,12 +148,10 @@ impl Generator<'_> {
                     </observation>
                   </entryRelationship>
 "##
-            ),
-            reference: &reference,
-            onset: &onset,
-        }
-        .entry();
-        (row, entry)
+                ),
+            },
+        );
+        (row(&reference, [substance, reaction, "Active"]), entry)
     }
 
     fn medication(&mut self) -> (String, String) {
@@ -166,8 +159,9 @@ impl Generator<'_> {
         let (code, drug) = self.pick(MEDICATIONS);
         let times = self.rng.gen_range(1..4);
         let (id, start) = (self.uuid(), self.date());
-        let row = format!(
-            "                <tr ID=\"{reference}\"><td>{drug}</td><td>1 tablet {times} times daily</td><td>{start}</td></tr>\n"
+        let row = row(
+            &reference,
+            [drug, &format!("1 tablet {times} times daily"), &start],
         );
         let hours = 24 / times;
         let entry = format!(
@@ -197,30 +191,23 @@ impl Generator<'_> {
     }
 
     fn problem(&mut self) -> (String, String) {
-        let reference = self.next_reference("problem");
         let (code, problem) = self.pick(PROBLEMS);
-        let (act_id, observation_id, onset) = (self.uuid(), self.uuid(), self.date());
-        let row = format!(
-            "                <tr ID=\"{reference}\"><td>{problem}</td><td>Active</td><td>{onset}</td></tr>\n"
+        let (reference, onset, entry) = self.concern(
+            "problem",
+            &Concern {
+                act_template: "2.16.840.1.113883.10.20.22.4.3",
+                act_code: r#"code="CONC" codeSystem="2.16.840.1.113883.5.6" displayName="Concern""#,
+                observation_template: r#"root="2.16.840.1.113883.10.20.22.4.4" extension="2015-08-01""#,
+                observation_code: &format!(
+                    r#"code="55607006" codeSystem="{SNOMED}" codeSystemName="SNOMED CT" displayName="Problem""#
+                ),
+                value: &format!(
+                    r#"code="{code}" codeSystem="{SNOMED}" codeSystemName="SNOMED CT" displayName="{problem}""#
+                ),
+                details: "",
+            },
         );
-        let entry = Concern {
-            act_template: "2.16.840.1.113883.10.20.22.4.3",
-            act_code: r#"code="CONC" codeSystem="2.16.840.1.113883.5.6" displayName="Concern""#,
-            act_id: &act_id,
-            observation_template: r#"root="2.16.840.1.113883.10.20.22.4.4" extension="2015-08-01""#,
-            observation_code: &format!(
-                r#"code="55607006" codeSystem="{SNOMED}" codeSystemName="SNOMED CT" displayName="Problem""#
-            ),
-            observation_id: &observation_id,
-            value: &format!(
-                r#"code="{code}" codeSystem="{SNOMED}" codeSystemName="SNOMED CT" displayName="{problem}""#
-            ),
-            details: "",
-            reference: &reference,
-            onset: &onset,
-        }
-        .entry();
-        (row, entry)
+        (row(&reference, [problem, "Active", &onset]), entry)
     }
 
     fn result(&mut self) -> (String, String) {
@@ -236,9 +223,7 @@ impl Generator<'_> {
             ("N", "Normal")
         };
         let (organizer_id, obs_id, time) = (self.uuid(), self.uuid(), self.timestamp());
-        let row = format!(
-            "                <tr ID=\"{reference}\"><td>{test}</td><td>{value} {unit}</td><td>{time}</td></tr>\n"
-        );
+        let row = row(&reference, [test, &format!("{value} {unit}"), &time]);
         let entry = format!(
             r##"          <entry typeCode="DRIV">
             <organizer classCode="BATTERY" moodCode="EVN">
@@ -299,39 +284,41 @@ impl Generator<'_> {
     }
 }
 
+/// A narrative table row of three cells, which an entry's text points at by `reference`.
+fn row(reference: &str, [first, second, third]: [&str; 3]) -> String {
+    format!(
+        "                <tr ID=\"{reference}\"><td>{first}</td><td>{second}</td><td>{third}</td></tr>\n"
+    )
+}
+
 /// An allergy or a problem as C-CDA records both: a concern act that tracks it over time,
 /// around the one observation that states it with a coded value. Attribute lists go in
 /// as written in the markup.
 struct Concern<'a> {
     act_template: &'a str,
     act_code: &'a str,
-    act_id: &'a str,
     observation_template: &'a str,
     observation_code: &'a str,
-    observation_id: &'a str,
     value: &'a str,
     /// Markup that follows the value inside the observation.
     details: &'a str,
-    /// The id of the narrative row the observation's text points at.
-    reference: &'a str,
-    onset: &'a str,
 }
 
-impl Concern<'_> {
-    fn entry(&self) -> String {
+impl Generator<'_> {
+    /// The entry of `concern` under fresh ids and onset; returns the id of the narrative
+    /// row its text points at (a `prefix` and a number), the onset and the entry.
+    fn concern(&mut self, prefix: &str, concern: &Concern<'_>) -> (String, String, String) {
+        let reference = self.next_reference(prefix);
+        let (act_id, observation_id, onset) = (self.uuid(), self.uuid(), self.date());
         let Concern {
             act_template,
             act_code,
-            act_id,
             observation_template,
             observation_code,
-            observation_id,
             value,
             details,
-            reference,
-            onset,
-        } = self;
-        format!(
+        } = concern;
+        let entry = format!(
             r##"          <entry typeCode="DRIV">
             <act classCode="ACT" moodCode="EVN">
               <templateId root="{act_template}" extension="2015-08-01"/>
@@ -353,6 +340,7 @@ impl Concern<'_> {
             </act>
           </entry>
 "##
-        )
+        );
+        (reference, onset, entry)
     }
 }
