@@ -8,7 +8,7 @@ mod support;
 use std::process::{Command, Stdio};
 
 use medcert_test_support::{initialised_network, unique};
-use support::{medcert, register};
+use support::{Visit, medcert, register, start};
 
 #[test]
 fn help_documents_the_exit_codes() {
@@ -29,9 +29,8 @@ fn help_documents_the_exit_codes() {
 
 #[test]
 fn patient_and_doctor_commands_end_to_end() {
-    let network = initialised_network();
+    let (network, patients) = start();
     let hospital = &network.fabric.hospitals[0].id;
-    let patients = tempfile::tempdir().unwrap();
     let scratch = tempfile::tempdir().unwrap();
     let patient = unique("dana");
     let password = unique("pw");
@@ -42,20 +41,14 @@ fn patient_and_doctor_commands_end_to_end() {
     assert!(registered["tx_id"].as_str().unwrap().len() >= 32);
 
     // The password from stdin; the record certified for the patient.
-    let run = medcert(
-        patients.path(),
-        &[
-            "--json",
-            "doctor",
-            "create",
-            "--hospital",
-            hospital,
-            "--treatment",
-            &treatment,
-            "--certify",
-            &patient,
-            "--password-stdin",
-        ],
+    let visit = Visit {
+        patients: patients.path(),
+        hospital,
+        treatment: &treatment,
+    };
+    let run = visit.doctor(
+        "create",
+        &["--json", "--certify", &patient, "--password-stdin"],
         None,
         Some(&format!("{password}\n")),
     );
@@ -78,21 +71,12 @@ fn patient_and_doctor_commands_end_to_end() {
 
     // The doctor's query of this record, run four ways below.
     let query = |extra: &[&str], password: Option<&str>| {
-        let args = [
-            &[
-                "doctor",
-                "query",
-                "--hospital",
-                hospital,
-                "--treatment",
-                &treatment,
-                "--record",
-                &record,
-            ][..],
-            extra,
-        ]
-        .concat();
-        medcert(patients.path(), &args, password, None)
+        visit.doctor(
+            "query",
+            &[&["--record", &record], extra].concat(),
+            password,
+            None,
+        )
     };
 
     let out = scratch.path().join("record.xml");
@@ -154,80 +138,17 @@ fn patient_and_doctor_commands_end_to_end() {
 
 #[test]
 fn bad_input_gets_one_line_and_a_stable_code() {
-    let network = initialised_network();
+    let (network, patients) = start();
     let hospital = &network.fabric.hospitals[0].id;
-    let patients = tempfile::tempdir().unwrap();
     let scratch = tempfile::tempdir().unwrap();
 
-    let ghost = unique("ghost");
     let missing = scratch.path().join("missing.xml");
     let missing = missing.to_str().unwrap();
     let text = scratch.path().join("notes.txt");
     std::fs::write(&text, "not xml at all").unwrap();
     let text = text.to_str().unwrap();
-    // Each mistake, the password the command is given, and what its one line must say.
-    let mistakes: [(&[&str], Option<&str>, &str); 5] = [
-        (
-            &[
-                "--network",
-                "/nonexistent/network.json",
-                "patient",
-                "certificates",
-                "--patient",
-                "x",
-            ],
-            None,
-            "medcert network up",
-        ),
-        (
-            &["patient", "certificates", "--patient", &ghost],
-            None,
-            "medcert patient register",
-        ),
-        (
-            &[
-                "ehr",
-                "store",
-                "--hospital",
-                hospital,
-                "--treatment",
-                "T-1",
-                "--file",
-                missing,
-            ],
-            Some("pw"),
-            "check the path",
-        ),
-        (
-            &[
-                "ehr",
-                "store",
-                "--hospital",
-                hospital,
-                "--treatment",
-                "T-1",
-                "--file",
-                text,
-            ],
-            Some("pw"),
-            "not a C-CDA document",
-        ),
-        (
-            &[
-                "ehr",
-                "recover",
-                "--hospital",
-                hospital,
-                "--treatment",
-                "T-1",
-                "--consent",
-                text,
-            ],
-            Some("pw"),
-            "not a medcert consent file",
-        ),
-    ];
-    for (args, password, message) in mistakes {
+    // Each mistake fails (exit 1) with one line that says `message`.
+    let fails = |args: &[&str], password: Option<&str>, message: &str| {
         let run = medcert(patients.path(), args, password, None);
         assert_eq!(run.code, Some(1), "{args:?}");
         assert!(
@@ -235,6 +156,42 @@ fn bad_input_gets_one_line_and_a_stable_code() {
             "{args:?}: {}",
             run.stderr
         );
+    };
+    fails(
+        &[
+            "--network",
+            "/nonexistent/network.json",
+            "patient",
+            "certificates",
+            "--patient",
+            "x",
+        ],
+        None,
+        "medcert network up",
+    );
+    let ghost = unique("ghost");
+    fails(
+        &["patient", "certificates", "--patient", &ghost],
+        None,
+        "medcert patient register",
+    );
+    // A doctor's command for patient T-1, given a file it cannot use.
+    for (command, flag, file, message) in [
+        ("store", "--file", missing, "check the path"),
+        ("store", "--file", text, "not a C-CDA document"),
+        ("recover", "--consent", text, "not a medcert consent file"),
+    ] {
+        let args = [
+            "ehr",
+            command,
+            "--hospital",
+            hospital,
+            "--treatment",
+            "T-1",
+            flag,
+            file,
+        ];
+        fails(&args, Some("pw"), message);
     }
 
     let run = medcert(
@@ -285,8 +242,7 @@ fn bad_input_gets_one_line_and_a_stable_code() {
 
 #[test]
 fn the_demo_tells_the_whole_story() {
-    let network = initialised_network();
-    let patients = tempfile::tempdir().unwrap();
+    let (network, patients) = start();
     let run = medcert(patients.path(), &["--json", "demo"], None, None);
     assert_eq!(run.code, Some(0), "{}\n{}", run.stdout, run.stderr);
     let report = run.json();

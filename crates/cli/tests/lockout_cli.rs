@@ -7,54 +7,30 @@
 
 mod support;
 
-use medcert_test_support::{initialised_network, unique};
-use support::{Run, medcert, register};
+use medcert_test_support::unique;
+use support::{Run, Visit, medcert, register, start};
 
 #[test]
 fn five_wrong_passwords_lock_the_patient_until_the_admin_unlocks() {
-    let network = initialised_network();
+    let (network, patients) = start();
     let hospital = &network.fabric.hospitals[0].id;
-    let patients = tempfile::tempdir().unwrap();
     let patient = unique("lou");
     let password = unique("pw");
 
     let registered = register(patients.path(), &patient, hospital, &password);
     let treatment = registered["treatment_number"].as_str().unwrap().to_owned();
-    let run = medcert(
-        patients.path(),
-        &[
-            "--json",
-            "doctor",
-            "create",
-            "--hospital",
-            hospital,
-            "--treatment",
-            &treatment,
-        ],
-        Some(&password),
-        None,
-    );
+    let visit = Visit {
+        patients: patients.path(),
+        hospital,
+        treatment: &treatment,
+    };
+    let run = visit.doctor("create", &["--json"], Some(&password), None);
     assert_eq!(run.code, Some(0), "{}", run.stderr);
     let created = run.json();
     let record = created["record_id"].as_str().unwrap().to_owned();
 
-    let query = |password: &str| {
-        medcert(
-            patients.path(),
-            &[
-                "doctor",
-                "query",
-                "--hospital",
-                hospital,
-                "--treatment",
-                &treatment,
-                "--record",
-                &record,
-            ],
-            Some(password),
-            None,
-        )
-    };
+    let query =
+        |password: &str| visit.doctor("query", &["--record", &record], Some(password), None);
     for attempt in 1..=5 {
         let Run { code, stderr, .. } = query("not-the-password");
         assert_eq!(code, Some(4), "{stderr}");

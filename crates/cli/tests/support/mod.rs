@@ -1,11 +1,23 @@
-//! What the command-line tests share: running the `medcert` binary as a user does, and
-//! registering a patient with it.
+//! What the command-line tests share: running the `medcert` binary as a user does,
+//! registering a patient with it, and a doctor's commands for the patient.
 
 #![allow(dead_code)] // each test binary uses the part it needs
 
 use std::io::Write;
 use std::path::Path;
 use std::process::{Command, Output, Stdio};
+
+use medcert_network::Network;
+use tempfile::TempDir;
+
+/// Where a test starts: the initialised network, and a fresh directory for the patients'
+/// wallets.
+pub(crate) fn start() -> (Network, TempDir) {
+    (
+        medcert_test_support::initialised_network(),
+        tempfile::tempdir().unwrap(),
+    )
+}
 
 /// How one run of `medcert` ended.
 pub(crate) struct Run {
@@ -102,4 +114,33 @@ pub(crate) fn register(
     );
     assert_eq!(run.code, Some(0), "{}", run.stderr);
     run.json()
+}
+
+/// A patient's treatment at a hospital, which the doctor commands name.
+pub(crate) struct Visit<'a> {
+    pub(crate) patients: &'a Path,
+    pub(crate) hospital: &'a str,
+    pub(crate) treatment: &'a str,
+}
+
+impl Visit<'_> {
+    /// `medcert doctor <command> --hospital <hospital> --treatment <treatment> <args>`, with
+    /// `password` and `stdin` as [`medcert`] takes them.
+    pub(crate) fn doctor(
+        &self,
+        command: &str,
+        args: &[&str],
+        password: Option<&str>,
+        stdin: Option<&str>,
+    ) -> Run {
+        let visit = [
+            "doctor",
+            command,
+            "--hospital",
+            self.hospital,
+            "--treatment",
+            self.treatment,
+        ];
+        medcert(self.patients, &[&visit[..], args].concat(), password, stdin)
+    }
 }
