@@ -68,3 +68,38 @@ pub fn ccda_corpus() -> Vec<(String, Vec<u8>)> {
     assert!(files.len() >= 20, "{} corpus documents", files.len());
     files
 }
+
+/// What the benchmarks on the running network share: the summary of their rounds' times
+/// and the process's peak memory.
+pub mod timing {
+    use std::time::Duration;
+
+    /// The mean and the median (the upper middle one of an even count) of `samples`,
+    /// which must not be empty.
+    pub fn summary(samples: &[Duration]) -> (Duration, Duration) {
+        let mut sorted = samples.to_vec();
+        sorted.sort();
+        let mean = sorted.iter().sum::<Duration>() / sorted.len() as u32;
+        (mean, sorted[sorted.len() / 2])
+    }
+
+    /// `d` in milliseconds.
+    pub fn ms(d: Duration) -> f64 {
+        d.as_secs_f64() * 1000.0
+    }
+
+    /// MiB per second for `bytes` moved in `time`.
+    pub fn mib_per_s(bytes: usize, time: Duration) -> f64 {
+        (bytes as f64 / (1 << 20) as f64) / time.as_secs_f64()
+    }
+
+    /// VmHWM from /proc: the most memory this process has had resident at once, in KiB.
+    pub fn peak_rss_kib() -> u64 {
+        let status = std::fs::read_to_string("/proc/self/status").unwrap();
+        status
+            .lines()
+            .find_map(|line| line.strip_prefix("VmHWM:"))
+            .and_then(|rest| rest.trim().trim_end_matches("kB").trim().parse().ok())
+            .unwrap()
+    }
+}
