@@ -12,7 +12,8 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 
 use medcert_csp::{Csp, HashC, key_of};
-use medcert_network::Network;
+use medcert_test_support::network;
+use medcert_test_support::timing::{mib_per_s, ms, peak_rss_kib, summary};
 use object_store::path::Path as ObjectPath;
 use object_store::{ObjectStoreExt, PutPayload};
 use rand::{RngCore, SeedableRng, rngs::StdRng};
@@ -22,7 +23,7 @@ const SIZE: usize = 15 * 1024 * 1024;
 const ROUNDS: usize = 10;
 
 fn main() {
-    let network = Network::load().unwrap_or_else(|e| panic!("{e}"));
+    let network = network();
     let runtime = tokio::runtime::Runtime::new().unwrap();
     let dir = tempfile::tempdir().unwrap();
     let source = dir.path().join("record");
@@ -127,31 +128,10 @@ async fn raw_rounds(csp: &Csp, content: &[u8]) -> (Vec<Duration>, Vec<Duration>)
 
 fn report(name: &str, samples: &[Duration]) {
     let (mean, p50) = summary(samples);
-    let rate = (SIZE as f64 / (1 << 20) as f64) / p50.as_secs_f64();
     println!(
-        "   {name:<21} {:>8.1}ms {:>8.1}ms {rate:>10.1}",
+        "   {name:<21} {:>8.1}ms {:>8.1}ms {:>10.1}",
         ms(mean),
-        ms(p50)
+        ms(p50),
+        mib_per_s(SIZE, p50)
     );
-}
-
-fn summary(samples: &[Duration]) -> (Duration, Duration) {
-    let mut sorted = samples.to_vec();
-    sorted.sort();
-    let mean = sorted.iter().sum::<Duration>() / sorted.len() as u32;
-    (mean, sorted[sorted.len() / 2])
-}
-
-fn ms(d: Duration) -> f64 {
-    d.as_secs_f64() * 1000.0
-}
-
-/// VmHWM from /proc: the most memory this process has had resident at once.
-fn peak_rss_kib() -> u64 {
-    let status = std::fs::read_to_string("/proc/self/status").unwrap();
-    status
-        .lines()
-        .find_map(|line| line.strip_prefix("VmHWM:"))
-        .and_then(|rest| rest.trim().trim_end_matches("kB").trim().parse().ok())
-        .unwrap()
 }

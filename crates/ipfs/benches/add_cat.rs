@@ -14,14 +14,15 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use medcert_ipfs::{ADD_CLI_FLAGS, Ipfs};
-use medcert_network::Network;
+use medcert_test_support::network;
+use medcert_test_support::timing::{mib_per_s, ms, peak_rss_kib, summary};
 use rand::{RngCore, SeedableRng, rngs::StdRng};
 
 const SIZE: usize = 15 * 1024 * 1024;
 const ROUNDS: usize = 10;
 
 fn main() {
-    let network = Network::load().unwrap_or_else(|e| panic!("{e}"));
+    let network = network();
     let cli = Cli {
         bin: network.bin_dir.join("ipfs"),
         api: multiaddr(&network.ipfs.api_url),
@@ -94,11 +95,11 @@ fn main() {
         ("ipfs cat", &cli_cat),
     ] {
         let (mean, p50) = summary(samples);
-        let rate = (SIZE as f64 / (1 << 20) as f64) / p50.as_secs_f64();
         println!(
-            "{name:<14} {:>8.1}ms {:>8.1}ms {rate:>10.1}",
+            "{name:<14} {:>8.1}ms {:>8.1}ms {:>10.1}",
             ms(mean),
-            ms(p50)
+            ms(p50),
+            mib_per_s(SIZE, p50)
         );
     }
     let ratio = |a: &[Duration], c: &[Duration]| ms(summary(a).1) / ms(summary(c).1);
@@ -158,25 +159,4 @@ fn multiaddr(api_url: &str) -> String {
     let authority = api_url.trim_start_matches("http://").trim_end_matches('/');
     let (host, port) = authority.rsplit_once(':').expect("api_url has a port");
     format!("/ip4/{host}/tcp/{port}")
-}
-
-fn summary(samples: &[Duration]) -> (Duration, Duration) {
-    let mut sorted = samples.to_vec();
-    sorted.sort();
-    let mean = sorted.iter().sum::<Duration>() / sorted.len() as u32;
-    (mean, sorted[sorted.len() / 2])
-}
-
-fn ms(d: Duration) -> f64 {
-    d.as_secs_f64() * 1000.0
-}
-
-/// VmHWM from /proc: the most memory this process has had resident at once.
-fn peak_rss_kib() -> u64 {
-    let status = std::fs::read_to_string("/proc/self/status").unwrap();
-    status
-        .lines()
-        .find_map(|line| line.strip_prefix("VmHWM:"))
-        .and_then(|rest| rest.trim().trim_end_matches("kB").trim().parse().ok())
-        .unwrap()
 }
