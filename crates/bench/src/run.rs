@@ -255,22 +255,15 @@ async fn recovery_load(
         size_label(certified.size),
         hospitals.len()
     );
-    tracing::info!(%load, seconds = plan.load.as_secs(), "figure 7");
-    fig7::run(
-        &network.run_dir,
-        &load,
-        hospitals.len(),
-        plan.load,
-        |worker| {
-            let hospital = hospitals[worker];
-            async move {
-                let path = consent(network, workspace, patient, hospital, certified).await?;
-                route
-                    .recover_once(network, workspace, patient, hospital, &path)
-                    .await
-            }
-        },
-    )
+    fig7_load(network, plan, &load, hospitals.len(), |worker| {
+        let hospital = hospitals[worker];
+        async move {
+            let path = consent(network, workspace, patient, hospital, certified).await?;
+            route
+                .recover_once(network, workspace, patient, hospital, &path)
+                .await
+        }
+    })
     .await
 }
 
@@ -295,28 +288,38 @@ async fn store_retrieve_load(
         size_label(LOAD_SIZE),
         hospitals.len()
     );
-    tracing::info!(%load, seconds = plan.load.as_secs(), "figure 7");
     let (patient, documents) = (&patient, &documents);
-    fig7::run(
-        &network.run_dir,
-        &load,
-        hospitals.len(),
-        plan.load,
-        |worker| {
-            let hospital = hospitals[worker];
-            let document: &PathBuf = &documents[worker];
-            async move {
-                let treatment = patient
-                    .treatment_number(&hospital.id)
-                    .expect("registered above");
-                fig4::one_round(
-                    network, workspace, hospital, patient, treatment, document, None,
-                )
-                .await
-            }
-        },
-    )
+    fig7_load(network, plan, &load, hospitals.len(), |worker| {
+        let hospital = hospitals[worker];
+        let document: &PathBuf = &documents[worker];
+        async move {
+            let treatment = patient
+                .treatment_number(&hospital.id)
+                .expect("registered above");
+            fig4::one_round(
+                network, workspace, hospital, patient, treatment, document, None,
+            )
+            .await
+        }
+    })
     .await
+}
+
+/// Runs Figure 7's `load` for the plan's load time: `workers` workers side by side, each
+/// repeating `operation(worker)`.
+async fn fig7_load<F, Fut>(
+    network: &Network,
+    plan: &Plan,
+    load: &str,
+    workers: usize,
+    operation: F,
+) -> Result<fig7::Fig7, BenchError>
+where
+    F: Fn(usize) -> Fut,
+    Fut: Future<Output = Result<(), BenchError>>,
+{
+    tracing::info!(%load, seconds = plan.load.as_secs(), "figure 7");
+    fig7::run(&network.run_dir, load, workers, plan.load, operation).await
 }
 
 fn find<'a>(lines: &'a [Line], figure: &str, what: &str) -> Option<&'a Line> {
