@@ -7,6 +7,9 @@
 
 mod support;
 
+use std::path::Path;
+
+use medcert_flows::certificates::CertificateView;
 use medcert_flows::delete::Cleanup;
 use medcert_flows::hospital_api::RecordState;
 use medcert_flows::hospital_api::args;
@@ -20,19 +23,18 @@ use medcert_flows::{
     sign_consent, store,
 };
 use medcert_key_service::{Access, KeyServiceClient, KeyServiceError};
+use medcert_network::{Hospital, Network};
 use std::time::Duration;
 use support::{assert_kind, message, network, password, registered, unique, visit};
+use tempfile::TempDir;
+use zeroize::Zeroizing;
 
 #[tokio::test]
 async fn store_certify_query_consent_delete() {
-    let network = network();
-    let hospital = network.fabric.hospitals[0].clone();
+    let (network, hospital, patients) = first_hospital();
+    let (patient, password, treatment) = new_patient(&network, patients.path(), "alice").await;
     let other = network.fabric.hospitals[1].clone();
-    let patients = tempfile::tempdir().unwrap();
     let scratch = tempfile::tempdir().unwrap();
-    let patient = unique("alice");
-    let password = password();
-    let treatment = registered(&network, patients.path(), &patient, &hospital.id, &password).await;
 
     // Create and certify.
     let kept = scratch.path().join("original.xml");
@@ -56,34 +58,19 @@ async fn store_certify_query_consent_delete() {
     assert!(ipfs.is_pinned(&certificate.cid).await.unwrap());
 
     // Certifying again finds the certificate instead of issuing a second.
-    let again = certify_record(
-        &network,
-        patients.path(),
-        &CertifyRequest {
-            hospital: &hospital.id,
-            doctor: 0,
-            record_id: &record_id,
-            patient: &patient,
-        },
-        &Quiet,
-    )
-    .await
-    .unwrap();
+    let request = certifying(&hospital.id, &record_id, &patient);
+    let again = certify_record(&network, patients.path(), &request, &Quiet)
+        .await
+        .unwrap();
     assert!(again.already_certified);
     assert_eq!(again.certificate_id, certificate.certificate_id);
 
-    let listed = list_certificates(
-        &network,
-        patients.path(),
-        &CertificatesRequest { patient: &patient },
-    )
-    .await
-    .unwrap();
-    assert_eq!(listed.certificates.len(), 1);
-    assert_eq!(listed.certificates[0].record_id, record_id);
-    assert_eq!(listed.certificates[0].hospital, hospital.id);
+    let listed = certificates(&network, patients.path(), &patient).await;
+    assert_eq!(listed.len(), 1);
+    assert_eq!(listed[0].record_id, record_id);
+    assert_eq!(listed[0].hospital, hospital.id);
     assert_eq!(
-        listed.certificates[0].content_fingerprint,
+        listed[0].content_fingerprint,
         created.stored.content_fingerprint
     );
 
@@ -264,12 +251,8 @@ async fn store_certify_query_consent_delete() {
 
 #[tokio::test]
 async fn a_deletion_interrupted_after_the_chain_is_finished_by_a_rerun() {
-    let network = network();
-    let hospital = network.fabric.hospitals[0].clone();
-    let patients = tempfile::tempdir().unwrap();
-    let patient = unique("pat");
-    let password = password();
-    let treatment = registered(&network, patients.path(), &patient, &hospital.id, &password).await;
+    let (network, hospital, patients) = first_hospital();
+    let (patient, password, treatment) = new_patient(&network, patients.path(), "pat").await;
     let created = create_record(
         &network,
         patients.path(),
@@ -336,13 +319,9 @@ async fn a_deletion_interrupted_after_the_chain_is_finished_by_a_rerun() {
 
 #[tokio::test]
 async fn bad_input_is_refused_and_leaves_nothing() {
-    let network = network();
-    let hospital = network.fabric.hospitals[0].clone();
-    let patients = tempfile::tempdir().unwrap();
+    let (network, hospital, patients) = first_hospital();
+    let (patient, password, treatment) = new_patient(&network, patients.path(), "bob").await;
     let scratch = tempfile::tempdir().unwrap();
-    let patient = unique("bob");
-    let password = password();
-    let treatment = registered(&network, patients.path(), &patient, &hospital.id, &password).await;
     let keys = connect::key_service(&hospital, Actor::Doctor(0))
         .await
         .unwrap();
@@ -485,19 +464,11 @@ async fn bad_input_is_refused_and_leaves_nothing() {
         !patients.path().join(&carol).exists(),
         "a failed registration leaves no wallet"
     );
-    let error = certify_record(
-        &network,
-        patients.path(),
-        &CertifyRequest {
-            hospital: &hospital.id,
-            doctor: 0,
-            record_id: &unique("R"),
-            patient: &patient,
-        },
-        &Quiet,
-    )
-    .await
-    .unwrap_err();
+    let unknown = unique("R");
+    let request = certifying(&hospital.id, &unknown, &patient);
+    let error = certify_record(&network, patients.path(), &request, &Quiet)
+        .await
+        .unwrap_err();
     assert!(message(&error).contains("unknown record"), "{error}");
 }
 
@@ -515,12 +486,8 @@ async fn assert_no_key(keys: &KeyServiceClient, record_id: &str) {
 /// refusing the issuer) keeps the hospital record, says so, and `ehr certify` finishes.
 #[tokio::test]
 async fn a_failed_certification_leaves_the_record_and_is_retried() {
-    let network = network();
-    let hospital = network.fabric.hospitals[0].clone();
-    let patients = tempfile::tempdir().unwrap();
-    let patient = unique("erin");
-    let password = password();
-    let treatment = registered(&network, patients.path(), &patient, &hospital.id, &password).await;
+    let (network, hospital, patients) = first_hospital();
+    let (patient, password, treatment) = new_patient(&network, patients.path(), "erin").await;
 
     let mut ipfs_down = network.clone();
     ipfs_down.ipfs.api_url = "http://127.0.0.1:9".into();
@@ -556,27 +523,55 @@ async fn a_failed_certification_leaves_the_record_and_is_retried() {
                 .unwrap(),
             RecordState::Active { .. }
         ));
-        let certified = certify_record(
-            &network,
-            patients.path(),
-            &CertifyRequest {
-                hospital: &hospital.id,
-                doctor: 0,
-                record_id,
-                patient: &patient,
-            },
-            &Quiet,
-        )
-        .await
-        .unwrap();
+        let request = certifying(&hospital.id, record_id, &patient);
+        let certified = certify_record(&network, patients.path(), &request, &Quiet)
+            .await
+            .unwrap();
         assert!(!certified.already_certified);
     }
-    let listed = list_certificates(
-        &network,
-        patients.path(),
-        &CertificatesRequest { patient: &patient },
-    )
-    .await
-    .unwrap();
-    assert_eq!(listed.certificates.len(), 2);
+    assert_eq!(
+        certificates(&network, patients.path(), &patient)
+            .await
+            .len(),
+        2
+    );
+}
+
+/// The network, its first hospital, and a fresh directory for patients' wallets.
+fn first_hospital() -> (Network, Hospital, TempDir) {
+    let network = network();
+    let hospital = network.fabric.hospitals[0].clone();
+    (network, hospital, tempfile::tempdir().unwrap())
+}
+
+/// A patient named after `name` registered at the first hospital, with a wallet in
+/// `patients`: (the wallet's name, the password, the treatment number).
+async fn new_patient(
+    network: &Network,
+    patients: &Path,
+    name: &str,
+) -> (String, Zeroizing<String>, String) {
+    let patient = unique(name);
+    let password = password();
+    let hospital = &network.fabric.hospitals[0].id;
+    let treatment = registered(network, patients, &patient, hospital, &password).await;
+    (patient, password, treatment)
+}
+
+/// Doctor 0's request to certify `record_id` at `hospital` for `patient`.
+fn certifying<'a>(hospital: &'a str, record_id: &'a str, patient: &'a str) -> CertifyRequest<'a> {
+    CertifyRequest {
+        hospital,
+        doctor: 0,
+        record_id,
+        patient,
+    }
+}
+
+/// The patient's certificates on the certificate chain.
+async fn certificates(network: &Network, patients: &Path, patient: &str) -> Vec<CertificateView> {
+    list_certificates(network, patients, &CertificatesRequest { patient })
+        .await
+        .unwrap()
+        .certificates
 }

@@ -15,15 +15,23 @@ use std::time::{Duration, Instant};
 
 use medcert_flows::connect::{gateway, hospital_client, key_service};
 use medcert_flows::hospital_api::args::{self, Arguments};
-use medcert_flows::hospital_api::{Function, events, ticket::Verdict};
+use medcert_flows::hospital_api::ticket::{SignedTicket, Verdict};
+use medcert_flows::hospital_api::{Function, events};
 use medcert_flows::{Actor, CreateRequest, QueryRequest, Quiet, create_record, query_record};
-use medcert_key_service::{Access, KeyServiceError};
+use medcert_key_service::{Access, KeyServiceClient, KeyServiceError};
 use medcert_network::{Hospital, Network};
 use support::{network, password, patient_trail, registered, unique, visit};
+use tempfile::TempDir;
 use zeroize::Zeroizing;
 
 /// Serialises the tests that kill the last hospital's key service.
 static RESTARTS: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
+/// For a test that kills the last hospital's key service: its turn (held until it ends),
+/// and the network.
+async fn restarting() -> (tokio::sync::MutexGuard<'static, ()>, Network) {
+    (RESTARTS.lock().await, network())
+}
 
 fn last_hospital(network: &Network) -> &Hospital {
     let hospitals = &network.fabric.hospitals;
@@ -34,26 +42,72 @@ fn last_hospital(network: &Network) -> &Hospital {
     hospitals.last().unwrap()
 }
 
-/// A record created for a fresh patient of `hospital`; returns (treatment, record).
-async fn patient_with_record(
+/// A fresh patient (named after `name`) registered at `hospital` with `password`, with a
+/// wallet in a directory of its own; returns the directory and the treatment number.
+async fn new_patient(
     network: &Network,
     hospital: &Hospital,
+    name: &str,
     password: &Zeroizing<String>,
-) -> (String, String) {
+) -> (TempDir, String) {
     let patients = tempfile::tempdir().unwrap();
-    let treatment = registered(
-        network,
-        patients.path(),
-        &unique("ks"),
-        &hospital.id,
-        password,
-    )
-    .await;
-    let visit = visit(&hospital.id, &treatment, password, 8_000);
-    let stored = create_record(network, patients.path(), &visit, &Quiet)
+    let patient = unique(name);
+    let treatment = registered(network, patients.path(), &patient, &hospital.id, password).await;
+    (patients, treatment)
+}
+
+/// A record of a fresh patient of a hospital.
+struct PatientRecord {
+    hospital: String,
+    treatment: String,
+    record: String,
+}
+
+impl PatientRecord {
+    /// Creates a record for a fresh patient of `hospital` (keeping the generated document
+    /// in `keep`, if given).
+    async fn create(
+        network: &Network,
+        hospital: &Hospital,
+        password: &Zeroizing<String>,
+        keep: Option<&Path>,
+    ) -> Self {
+        let (patients, treatment) = new_patient(network, hospital, "ks", password).await;
+        let visit = CreateRequest {
+            keep,
+            ..visit(&hospital.id, &treatment, password, 8_000)
+        };
+        let created = create_record(network, patients.path(), &visit, &Quiet)
+            .await
+            .unwrap();
+        Self {
+            hospital: hospital.id.clone(),
+            treatment,
+            record: created.stored.record_id,
+        }
+    }
+
+    /// Doctor 0's audited query of the record with `password`, retrieving nothing.
+    fn query<'a>(&'a self, password: &'a Zeroizing<String>) -> QueryRequest<'a> {
+        QueryRequest {
+            hospital: &self.hospital,
+            doctor: 0,
+            treatment_number: &self.treatment,
+            record_id: &self.record,
+            password,
+            out: None,
+        }
+    }
+}
+
+/// The key service's check of `password` for a query of record R-x of `treatment`.
+async fn check_query_password(
+    keys: &KeyServiceClient,
+    treatment: &str,
+    password: &[u8],
+) -> Result<SignedTicket, KeyServiceError> {
+    keys.check_password(Function::QueryRecord, treatment, "R-x", password)
         .await
-        .unwrap();
-    (treatment, stored.stored.record_id)
 }
 
 #[tokio::test]
@@ -61,7 +115,9 @@ async fn a_query_never_submitted_gets_no_key_and_a_ticketless_one_is_recorded_as
     let network = network();
     let hospital = &network.fabric.hospitals[1];
     let password = password();
-    let (treatment, record) = patient_with_record(&network, hospital, &password).await;
+    let PatientRecord {
+        treatment, record, ..
+    } = PatientRecord::create(&network, hospital, &password, None).await;
     let keys = key_service(hospital, Actor::Doctor(0)).await.unwrap();
     let ticket = keys
         .check_password(
@@ -137,23 +193,13 @@ async fn a_query_never_submitted_gets_no_key_and_a_ticketless_one_is_recorded_as
 
 #[tokio::test]
 async fn five_wrong_passwords_lock_the_patient_across_a_key_service_crash() {
-    let _serial = RESTARTS.lock().await;
-    let network = network();
+    let (_turn, network) = restarting().await;
     let hospital = last_hospital(&network);
     let password = password();
-    let patients = tempfile::tempdir().unwrap();
-    let treatment = registered(
-        &network,
-        patients.path(),
-        &unique("lock"),
-        &hospital.id,
-        &password,
-    )
-    .await;
+    let (_patients, treatment) = new_patient(&network, hospital, "lock", &password).await;
     let keys = key_service(hospital, Actor::Doctor(0)).await.unwrap();
     for attempt in 1..=5 {
-        let ticket = keys
-            .check_password(Function::QueryRecord, &treatment, "R-x", b"wrong")
+        let ticket = check_query_password(&keys, &treatment, b"wrong")
             .await
             .unwrap();
         assert_eq!(
@@ -164,13 +210,7 @@ async fn five_wrong_passwords_lock_the_patient_across_a_key_service_crash() {
 
     restart_key_service(&network, hospital).await;
     let keys = key_service(hospital, Actor::Doctor(0)).await.unwrap();
-    let locked = keys
-        .check_password(
-            Function::QueryRecord,
-            &treatment,
-            "R-x",
-            password.as_bytes(),
-        )
+    let locked = check_query_password(&keys, &treatment, password.as_bytes())
         .await
         .unwrap_err();
     assert!(matches!(locked, KeyServiceError::Locked { .. }), "{locked}");
@@ -178,13 +218,7 @@ async fn five_wrong_passwords_lock_the_patient_across_a_key_service_crash() {
     assert!(keys.unlock_patient(&treatment).await.is_err());
     let admin = key_service(hospital, Actor::Admin).await.unwrap();
     admin.unlock_patient(&treatment).await.unwrap();
-    let ticket = keys
-        .check_password(
-            Function::QueryRecord,
-            &treatment,
-            "R-x",
-            password.as_bytes(),
-        )
+    let ticket = check_query_password(&keys, &treatment, password.as_bytes())
         .await
         .unwrap();
     assert_eq!(ticket.ticket.verdict, Verdict::Accepted);
@@ -192,23 +226,15 @@ async fn five_wrong_passwords_lock_the_patient_across_a_key_service_crash() {
 
 #[tokio::test]
 async fn keys_survive_a_killed_key_service_and_the_run_directory_alone_opens_nothing() {
-    let _serial = RESTARTS.lock().await;
-    let network = network();
+    let (_turn, network) = restarting().await;
     let hospital = last_hospital(&network);
     let password = password();
-    let (treatment, record) = patient_with_record(&network, hospital, &password).await;
+    let created = PatientRecord::create(&network, hospital, &password, None).await;
     // SIGKILL right after the store: what the service acknowledged is on its disk.
     restart_key_service(&network, hospital).await;
-    let query = QueryRequest {
-        hospital: &hospital.id,
-        doctor: 0,
-        treatment_number: &treatment,
-        record_id: &record,
-        password: &password,
-        out: None,
-    };
+    let query = created.query(&password);
     let read = query_record(&network, &query, &Quiet).await.unwrap();
-    assert_eq!(read.record.record_id, record);
+    assert_eq!(read.record.record_id, created.record);
 
     // No secret of the service is anywhere in the run directory, raw or as hex.
     let keys_dir = medcert_test_support::key_services_dir(&network.run_dir);
@@ -245,37 +271,12 @@ async fn no_block_of_any_channel_carries_a_password_verifier_or_plaintext() {
     let network = network();
     let hospital = &network.fabric.hospitals[2];
     let password = password();
-    let patients = tempfile::tempdir().unwrap();
-    let treatment = registered(
-        &network,
-        patients.path(),
-        &unique("scan"),
-        &hospital.id,
-        &password,
-    )
-    .await;
-    let document = patients.path().join("visit.xml");
-    let visit = CreateRequest {
-        keep: Some(&document),
-        ..visit(&hospital.id, &treatment, &password, 8_000)
-    };
-    let stored = create_record(&network, patients.path(), &visit, &Quiet)
+    let scratch = tempfile::tempdir().unwrap();
+    let document = scratch.path().join("visit.xml");
+    let created = PatientRecord::create(&network, hospital, &password, Some(&document)).await;
+    query_record(&network, &created.query(&password), &Quiet)
         .await
         .unwrap();
-    query_record(
-        &network,
-        &QueryRequest {
-            hospital: &hospital.id,
-            doctor: 0,
-            treatment_number: &treatment,
-            record_id: &stored.stored.record_id,
-            password: &password,
-            out: None,
-        },
-        &Quiet,
-    )
-    .await
-    .unwrap();
     // The record's longest text node (the watermark leaves text alone), as plaintext.
     let plaintext = std::fs::read_to_string(&document).unwrap();
     let text = plaintext
