@@ -185,3 +185,40 @@ async fn published_watermark_key(
         Err(e) => Err(e.into()),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_report_names_the_verdict_and_leaves_out_the_signers_key() {
+        let report = VerifyReport {
+            verdict: VerdictReport::Authentic {
+                hospital_id: "hospital1".into(),
+                record_id: "R-1".into(),
+                issued_at: 7,
+                signer: medcert_watermark::SigningKey::from_bytes(&[1; 32]).verifying_key(),
+            },
+            content_fingerprint: Some(ContentFingerprint([0xaa; 32])),
+            watermark_fingerprint: None,
+        };
+        assert_eq!(
+            serde_json::to_value(&report).unwrap(),
+            serde_json::json!({
+                "verdict": "authentic",
+                "hospital_id": "hospital1",
+                "record_id": "R-1",
+                "issued_at": 7,
+                "content_fingerprint": "aa".repeat(32),
+                "watermark_fingerprint": null,
+            })
+        );
+        let forged = VerdictReport::Forged {
+            claimed_hospital_id: "hospital9".into(),
+        };
+        assert_eq!(
+            serde_json::to_value(&forged).unwrap(),
+            serde_json::json!({"verdict": "forged", "claimed_hospital_id": "hospital9"})
+        );
+    }
+}
