@@ -8,8 +8,8 @@ FABRIC_RUN=$MEDCERT_RUN/fabric
 CRYPTO=$FABRIC_RUN/crypto
 ORDERER_ORG_DIR=$CRYPTO/ordererOrganizations/$DOMAIN
 ORDERER_ADMIN_DIR=$ORDERER_ORG_DIR/users/Admin@$DOMAIN
-# Every orderer's TLS certificate is issued by the ordering organisation's TLS CA.
-ORDERER_CA=$ORDERER_ORG_DIR/orderers/orderer0.$DOMAIN/tls/ca.crt
+# The ordering organisation's TLS CA, which issued every orderer's TLS certificate.
+ORDERER_CA=$ORDERER_ORG_DIR/tlsca/tlsca.$DOMAIN-cert.pem
 
 # Block cutting, tuned for latency on one machine: a block is cut 20 ms after its first
 # transaction or at 50 transactions, whichever comes first. Raft on loopback commits in a
@@ -36,8 +36,8 @@ orderer_dir() { echo "$ORDERER_ORG_DIR/orderers/$(orderer_host "$1")"; }
 peer_host() { echo "peer$2.$(org_domain "$1")"; }
 peer_dir() { echo "$(org_dir "$1")/peers/$(peer_host "$1" "$2")"; }
 peer_address() { echo "$(org_host "$1"):$(peer_port "$2")"; }
-# All of an organisation's TLS certificates (its peers') are issued by its TLS CA.
-org_tls_ca() { echo "$(peer_dir "$1" 0)/tls/ca.crt"; }
+# Hospital i's TLS CA, which issued its peers' TLS certificates.
+org_tls_ca() { echo "$(org_dir "$1")/tlsca/tlsca.$(org_domain "$1")-cert.pem"; }
 
 # endorsement_policy HOSPITAL: endorsements by a majority of the hospital's peers. A
 # signature policy, because Fabric's ImplicitMeta MAJORITY counts organisations, not peers:
