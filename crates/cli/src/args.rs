@@ -6,8 +6,8 @@ use std::path::PathBuf;
 
 use anyhow::{Context as _, Result};
 use clap::{Args, Parser, Subcommand};
-use medcert_flows::CertifyRequest;
 use medcert_flows::certify::Certified;
+use medcert_flows::{Actor, CertifyRequest, DeleteRequest};
 use medcert_network::Network;
 use serde::Serialize;
 use zeroize::Zeroizing;
@@ -177,6 +177,16 @@ impl PatientRecordArgs {
             doctor: self.doctor.doctor,
             record_id: &self.record,
             patient: &self.patient,
+        }
+    }
+
+    /// The request to delete the record, submitted by the doctor.
+    pub(crate) fn delete_request(&self) -> DeleteRequest<'_> {
+        DeleteRequest {
+            patient: &self.patient,
+            hospital: &self.hospital,
+            record_id: &self.record,
+            submitter: Actor::Doctor(self.doctor.doctor),
         }
     }
 

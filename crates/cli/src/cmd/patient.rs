@@ -12,12 +12,12 @@ use std::time::Duration;
 
 use anyhow::{Context as _, Result};
 use clap::{Args, Subcommand};
+use medcert_flows::delete::DeleteReport;
 use medcert_flows::signing::{parse_address, parse_signature};
 use medcert_flows::{
-    Actor, CertificatesRequest, ConsentRequest, DeleteRequest, PatientAgent, RegisterRequest,
-    SignatureSource, Signed, UnlockRequest, authorize_agent, certify_record_with,
-    delete_record_with, list_certificates, register_patient_as, revoke_certificate, revoke_consent,
-    sign_consent_with, unlock_patient,
+    CertificatesRequest, ConsentRequest, PatientAgent, RegisterRequest, SignatureSource, Signed,
+    UnlockRequest, authorize_agent, certify_record_with, delete_record_with, list_certificates,
+    register_patient_as, revoke_certificate, revoke_consent, sign_consent_with, unlock_patient,
 };
 use serde::Serialize;
 
@@ -299,21 +299,11 @@ impl PatientCmd {
                 )?;
             }
             PatientCmd::Delete { record, signing } => {
-                let request = DeleteRequest {
-                    patient: &record.patient,
-                    hospital: &record.hospital,
-                    record_id: &record.record,
-                    submitter: Actor::Doctor(record.doctor.doctor),
-                };
+                let request = record.delete_request();
                 let signature = signing.read()?;
                 let outcome =
                     delete_record_with(&network, &patients, &request, signature.source()).await?;
-                finish(ctx, &outcome, |report| {
-                    format!(
-                        "record {} deleted from {}",
-                        report.record_id, report.hospital
-                    )
-                })?;
+                finish(ctx, &outcome, deleted)?;
             }
             PatientCmd::Unlock {
                 hospital,
@@ -404,6 +394,14 @@ impl SignatureArgs {
             signature,
         })
     }
+}
+
+/// The headline of a deletion.
+fn deleted(report: &DeleteReport) -> String {
+    format!(
+        "record {} deleted from {}",
+        report.record_id, report.hospital
+    )
 }
 
 /// Prints a flow's report, or the typed data it stopped at (alone on stdout, so that it
