@@ -4,7 +4,7 @@
 use std::process::ExitCode;
 
 use anyhow::Result;
-use medcert_flows::store::StoreError;
+use medcert_flows::store::{StoreError, StoreReport};
 use medcert_flows::wallet::WalletError;
 use medcert_flows::{FailureKind, FlowError, InitError, VerifyError, WrongPassword};
 use medcert_key_service::KeyServiceError;
@@ -20,6 +20,14 @@ pub(crate) fn print(json: bool, headline: &str, report: &impl Serialize) -> Resu
         print_value(&value, 1);
     }
     Ok(())
+}
+
+/// The headline of a record stored at a hospital: `record R <how> at H`.
+pub(crate) fn stored(report: &StoreReport, how: &str) -> String {
+    format!(
+        "record {} {how} at {}",
+        report.stored.record_id, report.hospital
+    )
 }
 
 fn print_value(value: &serde_json::Value, depth: usize) {

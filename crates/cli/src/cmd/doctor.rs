@@ -8,7 +8,7 @@ use clap::Subcommand;
 use medcert_flows::{CreateRequest, QueryRequest, create_record, query_record};
 
 use crate::args::{Context, VisitArgs};
-use crate::output::not_authentic;
+use crate::output::{not_authentic, stored};
 
 #[derive(Subcommand)]
 pub(crate) enum DoctorCmd {
@@ -63,13 +63,7 @@ impl DoctorCmd {
                     keep: keep.as_deref(),
                 };
                 let report = create_record(&network, &patients, &request, &ctx.bars).await?;
-                ctx.print(
-                    &format!(
-                        "record {} created and stored at {}",
-                        report.stored.record_id, report.hospital
-                    ),
-                    &report,
-                )?;
+                ctx.print(&stored(&report, "created and stored"), &report)?;
                 Ok(ExitCode::SUCCESS)
             }
             DoctorCmd::Query { visit, record, out } => {

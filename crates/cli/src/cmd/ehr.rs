@@ -14,7 +14,7 @@ use medcert_network::Network;
 
 use crate::args::{Context, PatientRecordArgs, VisitArgs};
 use crate::config::parse_duration;
-use crate::output::not_authentic;
+use crate::output::{not_authentic, stored};
 
 #[derive(Subcommand)]
 pub(crate) enum EhrCmd {
@@ -80,13 +80,7 @@ impl EhrCmd {
                     certify_for: certify.as_deref(),
                 };
                 let report = store(&network, &patients, &request, &ctx.bars).await?;
-                ctx.print(
-                    &format!(
-                        "record {} stored at {}",
-                        report.stored.record_id, report.hospital
-                    ),
-                    &report,
-                )?;
+                ctx.print(&stored(&report, "stored"), &report)?;
             }
             EhrCmd::Certify(record) => {
                 let request = record.certify_request();
