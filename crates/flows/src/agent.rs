@@ -29,7 +29,8 @@ use medcert_eip712::{AgentAuthorization, hospital_id};
 use medcert_ethereum::ethers::types::{Address, H256, Log, U256};
 use medcert_ethereum::proof::{HashChainVerifier, HeaderCheckpoint, prove_receipt};
 use medcert_ethereum::{
-    Client, HospitalKeys, MedicalCertificateClient, RecoveryServed, patient_wallet, wallet_from_hex,
+    Client, EthereumError, HospitalKeys, MedicalCertificateClient, RecoveryServed, patient_wallet,
+    wallet_from_hex,
 };
 use medcert_network::Network;
 use serde::Serialize;
@@ -108,6 +109,8 @@ impl std::fmt::Debug for PatientAgent<'_> {
 
 /// A patient's account is topped up to this much ether on a development chain…
 const TOP_UP_WEI: u128 = 1_000_000_000_000_000_000;
+/// How often a top-up that lost its funding account's nonce to another is tried.
+const TOP_UP_ATTEMPTS: u64 = 5;
 /// …when it holds less than this (a `releaseKey` costs well under 0.001 ether there).
 const TOP_UP_BELOW_WEI: u128 = 10_000_000_000_000_000;
 
@@ -472,14 +475,26 @@ pub(crate) async fn patient_chain(
 ) -> Result<MedicalCertificateClient, FlowError> {
     let reader = certificate_reader(network)?;
     if let Some(funder) = network.ethereum.accounts.first() {
-        reader
-            .with_signer(wallet_from_hex(&funder.private_key)?)?
-            .top_up(
-                Address::from(wallet.signer().address()),
-                U256::from(TOP_UP_BELOW_WEI),
-                U256::from(TOP_UP_WEI),
-            )
-            .await?;
+        let funder = reader.with_signer(wallet_from_hex(&funder.private_key)?)?;
+        let to = Address::from(wallet.signer().address());
+        // Agents started at once share the funding account: concurrent transfers from
+        // it race for its nonce, and the loser tries again (or finds itself funded).
+        let mut attempt = 1;
+        loop {
+            match funder
+                .top_up(to, U256::from(TOP_UP_BELOW_WEI), U256::from(TOP_UP_WEI))
+                .await
+            {
+                Err(EthereumError::Rpc(_)) if attempt < TOP_UP_ATTEMPTS => {
+                    attempt += 1;
+                    tokio::time::sleep(Duration::from_millis(50 * attempt)).await;
+                }
+                outcome => {
+                    outcome?;
+                    break;
+                }
+            };
+        }
     }
     Ok(reader.with_signer(patient_wallet(wallet.signer()))?)
 }
