@@ -137,7 +137,8 @@ impl PeerCli {
             .args(["--ordererTLSHostnameOverride", &self.orderer.host])
             .arg("--cafile")
             .arg(&self.orderer.tls_ca);
-        self.call_version(&mut command);
+        // The endorsement policy asks for a majority of the hospital's peers: all endorse.
+        self.call_version(&mut command, self.hospital.peers());
         self.run(command, "peer chaincode invoke").await
     }
 
@@ -145,19 +146,21 @@ impl PeerCli {
     pub async fn query(&self) -> Result<Duration, BenchError> {
         let mut command = self.command()?;
         command.args(["chaincode", "query", "--tls"]);
-        self.call_version(&mut command);
+        self.call_version(&mut command, std::slice::from_ref(self.hospital.peer()));
         self.run(command, "peer chaincode query").await
     }
 
     /// What both floors call: the chaincode's no-op `Version` on the hospital's channel,
-    /// at its peer.
-    fn call_version(&self, command: &mut Command) {
-        command
-            .args(["-C", &self.hospital.channel, "-n", &self.chaincode])
-            .args(["--peerAddresses", &self.hospital.peer().endpoint])
-            .arg("--tlsRootCertFiles")
-            .arg(&self.hospital.peer().tls_ca)
-            .args(["-c", r#"{"Args":["Version"]}"#]);
+    /// at `peers`.
+    fn call_version(&self, command: &mut Command, peers: &[medcert_network::Peer]) {
+        command.args(["-C", &self.hospital.channel, "-n", &self.chaincode]);
+        for peer in peers {
+            command
+                .args(["--peerAddresses", &peer.endpoint])
+                .arg("--tlsRootCertFiles")
+                .arg(&peer.tls_ca);
+        }
+        command.args(["-c", r#"{"Args":["Version"]}"#]);
     }
 }
 
