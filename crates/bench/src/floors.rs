@@ -137,7 +137,9 @@ impl PeerCli {
             .args(["--ordererTLSHostnameOverride", &self.orderer.host])
             .arg("--cafile")
             .arg(&self.orderer.tls_ca);
-        // The endorsement policy asks for a majority of the hospital's peers: all endorse.
+        // The endorsement policy asks for a majority of the hospital's peers: all endorse,
+        // each checked by its address (in its certificate), not one peer's host name.
+        command.env_remove("CORE_PEER_TLS_SERVERHOSTOVERRIDE");
         self.call_version(&mut command, self.hospital.peers());
         self.run(command, "peer chaincode invoke").await
     }

@@ -344,6 +344,17 @@ impl Baseline {
         })?;
         let nonce = {
             let mut next = self.nonce.lock().await;
+            // The patient's agent sends from the same account (its key releases), so the
+            // node's pending count may be ahead of this counter.
+            let pending = self
+                .patient
+                .get_transaction_count(
+                    self.patient.address(),
+                    Some(ethers::types::BlockNumber::Pending.into()),
+                )
+                .await
+                .map_err(rpc)?;
+            *next = (*next).max(pending);
             let nonce = *next;
             *next += U256::one();
             nonce

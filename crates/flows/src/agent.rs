@@ -96,6 +96,9 @@ type Verifier = HashChainVerifier<Arc<Client>>;
 /// What a consent is settled with when it expired or was withdrawn before being served.
 const UNSERVED: &str = "unserved";
 
+/// One release pass at a time in this process (see [`PatientAgent::release_pass`]).
+static PASSES: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
 /// The agent's header checkpoint, in the patient's wallet directory.
 const CHECKPOINT_FILE: &str = "header-checkpoint.json";
 
@@ -110,7 +113,7 @@ impl std::fmt::Debug for PatientAgent<'_> {
 /// A patient's account is topped up to this much ether on a development chain…
 const TOP_UP_WEI: u128 = 1_000_000_000_000_000_000;
 /// How often a top-up that lost its funding account's nonce to another is tried.
-const TOP_UP_ATTEMPTS: u64 = 5;
+const TOP_UP_ATTEMPTS: u64 = 30;
 /// …when it holds less than this (a `releaseKey` costs well under 0.001 ether there).
 const TOP_UP_BELOW_WEI: u128 = 10_000_000_000_000_000;
 
@@ -158,6 +161,10 @@ impl<'a> PatientAgent<'a> {
     /// One pass over the wallet's unsettled consents: releases the key of every served
     /// recovery that passes every check; refuses the others with a reason.
     pub async fn release_pass(&self) -> Result<ReleasePass, FlowError> {
+        // Agents of one process (the demo, the benchmark) take turns: each rewrites the
+        // wallet's consent list and sends from the patient's account, whose nonce a
+        // concurrent pass would race for.
+        let _turn = PASSES.lock().await;
         let mut wallet = PatientWallet::open(self.patients_dir, &self.patient)?;
         let mut pass = ReleasePass::default();
         let now = self.now().await?;
@@ -487,7 +494,8 @@ pub(crate) async fn patient_chain(
             {
                 Err(EthereumError::Rpc(_)) if attempt < TOP_UP_ATTEMPTS => {
                     attempt += 1;
-                    tokio::time::sleep(Duration::from_millis(50 * attempt)).await;
+                    tokio::time::sleep(Duration::from_millis(10 + rand::random::<u64>() % 190))
+                        .await;
                 }
                 outcome => {
                     outcome?;
