@@ -28,6 +28,8 @@ use zeroize::Zeroizing;
 
 const SEED: &str = "seed";
 const PUBLIC: &str = "wallet.json";
+/// Serialises this process's read-modify-writes of wallets' public files.
+static WRITES: std::sync::Mutex<()> = std::sync::Mutex::new(());
 
 /// Why a patient's wallet cannot be opened or saved.
 #[derive(Debug, thiserror::Error)]
@@ -394,36 +396,57 @@ impl PatientWallet {
 
     /// Records a registration and saves the public file.
     pub fn add_registration(&mut self, registration: Registration) -> Result<(), WalletError> {
-        self.info
-            .registrations
-            .retain(|r| r.hospital != registration.hospital);
-        self.info.registrations.push(registration);
-        self.save()
+        self.update(|info| {
+            info.registrations
+                .retain(|r| r.hospital != registration.hospital);
+            info.registrations.push(registration);
+        })
     }
 
     /// Records a consent the patient signed and saves the public file.
     pub fn add_consent(&mut self, consent: IssuedConsent) -> Result<(), WalletError> {
-        self.info.consents.push(consent);
-        self.save()
+        self.update(|info| info.consents.push(consent))
     }
 
     /// Marks the consent with `nonce` withdrawn, so the agent releases nothing for it;
     /// `false` if the wallet issued no such consent.
     pub fn revoke_consent(&mut self, nonce: u64) -> Result<bool, WalletError> {
-        let Some(consent) = self.info.consents.iter_mut().find(|c| c.nonce == nonce) else {
-            return Ok(false);
-        };
-        consent.revoked = true;
-        self.save()?;
-        Ok(true)
+        self.update(|info| {
+            let consent = info.consents.iter_mut().find(|c| c.nonce == nonce);
+            consent.map(|c| c.revoked = true).is_some()
+        })
     }
 
     /// Settles the consent with `nonce` by served request `request_id`.
     pub fn settle_consent(&mut self, nonce: u64, request_id: &str) -> Result<(), WalletError> {
-        if let Some(consent) = self.info.consents.iter_mut().find(|c| c.nonce == nonce) {
-            consent.settled = Some(request_id.to_owned());
+        self.update(|info| {
+            if let Some(consent) = info.consents.iter_mut().find(|c| c.nonce == nonce) {
+                consent.settled = Some(request_id.to_owned());
+            }
+        })
+    }
+
+    /// Applies `change` to the public file as it is on disk now, not as this copy read
+    /// it: an agent settling consents and a consent being signed (several tasks of one
+    /// process, e.g. the benchmark) must not undo each other's writes.
+    fn update<T>(&mut self, change: impl FnOnce(&mut WalletInfo) -> T) -> Result<T, WalletError> {
+        let _writing = WRITES
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let path = self.dir.join(PUBLIC);
+        match fs::read(&path) {
+            Ok(text) => {
+                let saved: WalletInfo = serde_json::from_slice(&text)
+                    .map_err(|source| WalletError::DamagedInfo { path, source })?;
+                self.info.registrations = saved.registrations;
+                self.info.consents = saved.consents;
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(source) => return Err(WalletError::Io { path, source }),
         }
-        self.save()
+        let out = change(&mut self.info);
+        self.save()?;
+        Ok(out)
     }
 
     /// The consent with `nonce`, if the patient signed it.
