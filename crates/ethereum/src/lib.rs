@@ -459,18 +459,10 @@ impl MedicalCertificateClient {
         request_id: [u8; 32],
         from_block: u64,
     ) -> Result<Option<Vec<u8>>, EthereumError> {
-        let filter = Filter::new()
-            .address(self.address())
-            .topic0(KeyReleasedFilter::signature())
-            .topic1(H256::from(request_id))
-            .from_block(from_block);
-        let logs = self
-            .contract
-            .client()
-            .get_logs(&filter)
-            .await
-            .map_err(|e| EthereumError::Rpc(Box::new(e)))?;
-        let Some(log) = logs.into_iter().next() else {
+        let filter = self
+            .events::<KeyReleasedFilter>(from_block)
+            .topic1(H256::from(request_id));
+        let Some(log) = self.logs(&filter).await?.into_iter().next() else {
             return Ok(None);
         };
         let event = ethers::contract::parse_log::<KeyReleasedFilter>(log)
@@ -552,17 +544,10 @@ impl MedicalCertificateClient {
         request_id: [u8; 32],
         from_block: u64,
     ) -> Result<Option<RecoveryServed>, EthereumError> {
-        let filter = Filter::new()
-            .address(self.address())
-            .topic0(RecoveryServedFilter::signature())
-            .topic1(H256::from(request_id))
-            .from_block(from_block);
-        let logs = self
-            .contract
-            .client()
-            .get_logs(&filter)
-            .await
-            .map_err(|e| EthereumError::Rpc(Box::new(e)))?;
+        let filter = self
+            .events::<RecoveryServedFilter>(from_block)
+            .topic1(H256::from(request_id));
+        let logs = self.logs(&filter).await?;
         logs.into_iter().next().map(recovery_served).transpose()
     }
 
@@ -576,18 +561,11 @@ impl MedicalCertificateClient {
     ) -> Result<Vec<RecoveryServed>, EthereumError> {
         let mut certificate = [0u8; 32];
         certificate[24..].copy_from_slice(&certificate_id.to_be_bytes());
-        let filter = Filter::new()
-            .address(self.address())
-            .topic0(RecoveryServedFilter::signature())
+        let filter = self
+            .events::<RecoveryServedFilter>(from_block)
             .topic2(H256::from(certificate))
-            .topic3(H256::from(hospital))
-            .from_block(from_block);
-        let logs = self
-            .contract
-            .client()
-            .get_logs(&filter)
-            .await
-            .map_err(|e| EthereumError::Rpc(Box::new(e)))?;
+            .topic3(H256::from(hospital));
+        let logs = self.logs(&filter).await?;
         logs.into_iter().map(recovery_served).collect()
     }
 
@@ -619,8 +597,9 @@ impl MedicalCertificateClient {
         Ok(true)
     }
 
-    /// The timestamp of the chain's latest block, by which the contract judges expiry.
-    pub async fn latest_block_time(&self) -> Result<u64, EthereumError> {
+    /// The chain's latest block: its number, and its timestamp, by which the contract
+    /// judges expiry.
+    pub async fn latest_block(&self) -> Result<BlockStamp, EthereumError> {
         let block = self
             .contract
             .client()
@@ -628,10 +607,30 @@ impl MedicalCertificateClient {
             .await
             .map_err(|e| EthereumError::Rpc(Box::new(e)))?
             .ok_or(EthereumError::NoBlock)?;
-        to_u64(block.timestamp, "a block timestamp")
+        Ok(BlockStamp {
+            number: block.number.ok_or(EthereumError::NoBlock)?.as_u64(),
+            timestamp: to_u64(block.timestamp, "a block timestamp")?,
+        })
     }
 
     // ---- plumbing ----
+
+    /// A filter for this contract's event `E` from `from_block` on.
+    fn events<E: EthEvent>(&self, from_block: u64) -> Filter {
+        Filter::new()
+            .address(self.address())
+            .topic0(E::signature())
+            .from_block(from_block)
+    }
+
+    /// The logs `filter` matches.
+    async fn logs(&self, filter: &Filter) -> Result<Vec<Log>, EthereumError> {
+        self.contract
+            .client()
+            .get_logs(filter)
+            .await
+            .map_err(|e| EthereumError::Rpc(Box::new(e)))
+    }
 
     /// Sends a call and waits for its receipt and confirmations. Refusals are caught at
     /// gas estimation, before anything is sent.
@@ -690,6 +689,15 @@ impl MedicalCertificateClient {
                 EthereumError::MissingEvent(receipt.transaction_hash, E::name().into_owned())
             })
     }
+}
+
+/// A block's place and time on the chain.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct BlockStamp {
+    /// Its number.
+    pub number: u64,
+    /// Its timestamp, Unix seconds.
+    pub timestamp: u64,
 }
 
 /// The public keys a hospital publishes on the contract.
