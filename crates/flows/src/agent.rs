@@ -181,7 +181,7 @@ impl<'a> PatientAgent<'a> {
             };
             let served = self
                 .chain
-                .recoveries_served(consent.certificate_id, hospital, 0)
+                .recoveries_served(consent.certificate_id, hospital, consent.from_block)
                 .await?
                 .into_iter()
                 .find(|event| event.consent_nonce == consent.nonce);
@@ -228,7 +228,7 @@ impl<'a> PatientAgent<'a> {
             .duration_since(UNIX_EPOCH)
             .unwrap_or(Duration::ZERO)
             .as_secs();
-        Ok(self.chain.latest_block_time().await?.max(local))
+        Ok(self.chain.latest_block().await?.timestamp.max(local))
     }
 
     /// Persists the newest verified header, so the next run links to it.

@@ -181,6 +181,8 @@ pub async fn sign_consent_with(
         nonce: rand::random(),
     };
     let domain = client.domain();
+    // A consent is served after it is signed: the agent looks for it from here on.
+    let from_block = client.latest_block().await?.number;
     let (consent, signature) = match signature {
         SignatureSource::Wallet => (
             consent,
@@ -229,6 +231,7 @@ pub async fn sign_consent_with(
         certificate_id: request.certificate_id,
         nonce: consent.nonce,
         expiry: consent.expiry,
+        from_block,
         revoked: false,
         settled: None,
     })?;

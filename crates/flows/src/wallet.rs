@@ -131,6 +131,9 @@ pub struct IssuedConsent {
     pub nonce: u64,
     /// Unix seconds after which the agent releases nothing for it.
     pub expiry: u64,
+    /// The certificate chain's block when it was signed: its recovery is served later.
+    #[serde(default)]
+    pub from_block: u64,
     /// Set by `patient revoke-consent`: the agent releases nothing for it.
     #[serde(default)]
     pub revoked: bool,
