@@ -25,7 +25,7 @@ use medcert_flows::{
 };
 use medcert_network::{Hospital, Network};
 use medcert_relay::{Relay, RelayConfig, RelayHandle};
-use support::{network, password, registered, unique, visit};
+use support::{certified_patient, network, password, registered, unique, visit};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use zeroize::Zeroizing;
 
@@ -235,22 +235,9 @@ impl Scene {
 
     async fn deleted_certified_record(&self) -> Patient {
         let (network, patients) = (&self.network, self.patients.path());
-        let name = unique("pat");
-        let password = password();
-        let treatment = registered(network, patients, &name, &self.h1.id, &password).await;
-        let created = create_record(
-            network,
-            patients,
-            &CreateRequest {
-                certify_for: Some(&name),
-                ..visit(&self.h1.id, &treatment, &password, 20_000)
-            },
-            &Quiet,
-        )
-        .await
-        .unwrap();
-        let treatment_at_h2 = registered(network, patients, &name, &self.h2.id, &password).await;
-        let record_id = created.stored.record_id;
+        let certified =
+            certified_patient(network, patients, &self.h1.id, &self.h2.id, 20_000).await;
+        let (name, record_id) = (certified.name, certified.record_id);
         delete_record(
             network,
             patients,
@@ -270,7 +257,7 @@ impl Scene {
             &ConsentRequest {
                 patient: &name,
                 hospital: &self.h2.id,
-                certificate_id: created.certificate.unwrap().certificate_id,
+                certificate_id: certified.certificate_id,
                 valid_for: Duration::from_secs(600),
                 out: &consent,
             },
@@ -279,8 +266,8 @@ impl Scene {
         .unwrap();
         Patient {
             name,
-            password,
-            treatment_at_h2,
+            password: certified.password,
+            treatment_at_h2: certified.treatment_at_recovering,
             record_id,
             consent,
         }

@@ -16,13 +16,12 @@ use medcert_flows::hospital_api::RecordState;
 use medcert_flows::query::record_state;
 use medcert_flows::recover::{DEFAULT_SERVE_WITHIN, RecoverReport};
 use medcert_flows::{
-    Actor, ConsentRequest, CreateRequest, DeleteRequest, FailureKind, FlowError, PatientAgent,
-    PatientWallet, Quiet, RecoverRequest, connect, create_record, delete_record, recover,
-    revoke_consent, sign_consent,
+    Actor, ConsentRequest, DeleteRequest, FailureKind, FlowError, PatientAgent, PatientWallet,
+    Quiet, RecoverRequest, connect, delete_record, recover, revoke_consent, sign_consent,
 };
 use medcert_network::{Hospital, Network};
 use medcert_relay::{Relay, RelayConfig, RelayHandle};
-use support::{assert_kind, message, network, password, registered, unique, visit};
+use support::{assert_kind, certified_patient, message, network, password, registered, unique};
 use zeroize::Zeroizing;
 
 const WAIT: Duration = Duration::from_secs(120);
@@ -125,31 +124,22 @@ impl Scene {
     /// A patient with a certified record at H (returned: record id, certificate id), also
     /// registered at H'.
     async fn patient_with_certificate(&self) -> (Patient, String, u64) {
-        let (network, patients) = (&self.network, self.patients.path());
-        let name = unique("pat");
-        let password = password();
-        let treatment = registered(network, patients, &name, &self.h1.id, &password).await;
-        let created = create_record(
-            network,
-            patients,
-            &CreateRequest {
-                certify_for: Some(&name),
-                ..visit(&self.h1.id, &treatment, &password, 40_000)
-            },
-            &Quiet,
+        let certified = certified_patient(
+            &self.network,
+            self.patients.path(),
+            &self.h1.id,
+            &self.h2.id,
+            40_000,
         )
-        .await
-        .unwrap();
-        let treatment_at_h2 = registered(network, patients, &name, &self.h2.id, &password).await;
-        let certificate = created.certificate.unwrap().certificate_id;
+        .await;
         (
             Patient {
-                name,
-                password,
-                treatment_at_h2,
+                name: certified.name,
+                password: certified.password,
+                treatment_at_h2: certified.treatment_at_recovering,
             },
-            created.stored.record_id,
-            certificate,
+            certified.record_id,
+            certified.certificate_id,
         )
     }
 }
@@ -310,7 +300,7 @@ async fn recoveries_are_refused_without_a_valid_consent_or_password() {
         wait: Duration::ZERO,
         ..request
     };
-    let report = match recover(network, &impatient, &Quiet).await {
+    let index = match recover(network, &impatient, &Quiet).await {
         Err(FlowError::RecoveryTimeout { index, .. }) => {
             let resumed = recover(
                 network,
@@ -321,40 +311,29 @@ async fn recoveries_are_refused_without_a_valid_consent_or_password() {
                 &Quiet,
             )
             .await;
-            let error = resumed.as_ref().err().map(ToString::to_string);
             assert!(
-                error.is_some(),
+                resumed.is_err(),
                 "resuming with the expired consent is refused"
             );
-            let resumed = scene
-                .recover(
-                    &patient.name,
-                    &RecoverRequest {
-                        consent: &valid,
-                        resume: Some(index),
-                        ..request
-                    },
-                )
-                .await
-                .unwrap();
-            assert_eq!(resumed.index, index);
-            assert!(resumed.request_tx.is_none());
-            resumed
+            index
         }
         // The relay answered before the first look: the key is still to be released.
-        Err(FlowError::KeyNotReleased { index, .. }) => scene
-            .recover(
-                &patient.name,
-                &RecoverRequest {
-                    consent: &valid,
-                    resume: Some(index),
-                    ..request
-                },
-            )
-            .await
-            .unwrap(),
+        Err(FlowError::KeyNotReleased { index, .. }) => index,
         other => panic!("a recovery that waits for nothing ended with {other:?}"),
     };
+    let report = scene
+        .recover(
+            &patient.name,
+            &RecoverRequest {
+                consent: &valid,
+                resume: Some(index),
+                ..request
+            },
+        )
+        .await
+        .unwrap();
+    assert_eq!(report.index, index);
+    assert!(report.request_tx.is_none());
     assert_eq!(report.certificate_id, certificate);
     scene.relay.shutdown().await;
 }

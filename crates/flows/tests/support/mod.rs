@@ -96,3 +96,50 @@ pub(crate) fn message(error: &FlowError) -> String {
 pub(crate) fn assert_kind(error: &FlowError, kind: FailureKind) {
     assert_eq!(error.kind(), kind, "{}", message(error));
 }
+
+/// A patient whose generated record of `size` bytes is created and certified at `source`,
+/// registered also at `recovering`, the hospital that will recover it.
+pub(crate) struct CertifiedPatient {
+    /// The wallet's name.
+    pub(crate) name: String,
+    /// The patient's password at both hospitals.
+    pub(crate) password: Zeroizing<String>,
+    /// The treatment number at the recovering hospital.
+    pub(crate) treatment_at_recovering: String,
+    /// The record's id at the source hospital.
+    pub(crate) record_id: String,
+    /// The record's certificate.
+    pub(crate) certificate_id: u64,
+}
+
+pub(crate) async fn certified_patient(
+    network: &Network,
+    patients_dir: &std::path::Path,
+    source: &str,
+    recovering: &str,
+    size: u64,
+) -> CertifiedPatient {
+    let name = unique("pat");
+    let password = password();
+    let treatment = registered(network, patients_dir, &name, source, &password).await;
+    let created = medcert_flows::create_record(
+        network,
+        patients_dir,
+        &CreateRequest {
+            certify_for: Some(&name),
+            ..visit(source, &treatment, &password, size)
+        },
+        &medcert_flows::Quiet,
+    )
+    .await
+    .unwrap();
+    let treatment_at_recovering =
+        registered(network, patients_dir, &name, recovering, &password).await;
+    CertifiedPatient {
+        name,
+        password,
+        treatment_at_recovering,
+        record_id: created.stored.record_id,
+        certificate_id: created.certificate.unwrap().certificate_id,
+    }
+}
