@@ -113,6 +113,34 @@ impl CertificateDomain {
     }
 }
 
+/// The methods every message in the certificate contract's domain has: its digest, its
+/// typed-data JSON and the way back, all through its `sol!` struct (`sol` and `from_sol`).
+macro_rules! certificate_message {
+    ($message:ident, $sol:ty, $what:literal) => {
+        impl $message {
+            /// The EIP-712 digest the patient signs, in `domain`.
+            pub fn digest(&self, domain: &CertificateDomain) -> [u8; 32] {
+                self.sol().eip712_signing_hash(&domain.eip712()).0
+            }
+
+            #[doc = concat!("The typed-data JSON of this ", $what, " in `domain`, as `eth_signTypedData_v4`")]
+            /// takes it (see [`Deletion::typed_data`] for its form).
+            pub fn typed_data(&self, domain: &CertificateDomain) -> Value {
+                typed_data(&self.sol(), &domain.eip712())
+            }
+
+            #[doc = concat!("Reads a ", $what, " back from its typed-data JSON, which must be in `domain`.")]
+            pub fn from_typed_data(
+                json: &Value,
+                domain: &CertificateDomain,
+            ) -> Result<Self, TypedDataError> {
+                let message: $sol = message_of(json, &domain.eip712())?;
+                Self::from_sol(message)
+            }
+        }
+    };
+}
+
 /// The patient's permission for `hospital` to certify one record on the certificate chain.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CertificateAuthorization {
@@ -130,24 +158,14 @@ pub struct CertificateAuthorization {
     pub nonce: u64,
 }
 
+certificate_message!(
+    CertificateAuthorization,
+    sol::CertificateAuthorization,
+    "authorisation"
+);
+
 impl CertificateAuthorization {
-    /// The EIP-712 digest the patient signs, in `domain`.
-    pub fn digest(&self, domain: &CertificateDomain) -> [u8; 32] {
-        self.sol().eip712_signing_hash(&domain.eip712()).0
-    }
-
-    /// The typed-data JSON of this authorisation in `domain`, as `eth_signTypedData_v4`
-    /// takes it (see [`Deletion::typed_data`] for its form).
-    pub fn typed_data(&self, domain: &CertificateDomain) -> Value {
-        typed_data(&self.sol(), &domain.eip712())
-    }
-
-    /// Reads an authorisation back from its typed-data JSON, which must be in `domain`.
-    pub fn from_typed_data(
-        json: &Value,
-        domain: &CertificateDomain,
-    ) -> Result<Self, TypedDataError> {
-        let message: sol::CertificateAuthorization = message_of(json, &domain.eip712())?;
+    fn from_sol(message: sol::CertificateAuthorization) -> Result<Self, TypedDataError> {
         Ok(Self {
             hospital: message.hospital.0,
             record_id: message.recordId.0,
@@ -185,24 +203,10 @@ pub struct Consent {
     pub nonce: u64,
 }
 
+certificate_message!(Consent, sol::Consent, "consent");
+
 impl Consent {
-    /// The EIP-712 digest the patient signs, in `domain`.
-    pub fn digest(&self, domain: &CertificateDomain) -> [u8; 32] {
-        self.sol().eip712_signing_hash(&domain.eip712()).0
-    }
-
-    /// The typed-data JSON of this consent in `domain`, as `eth_signTypedData_v4` takes
-    /// it (see [`Deletion::typed_data`] for its form).
-    pub fn typed_data(&self, domain: &CertificateDomain) -> Value {
-        typed_data(&self.sol(), &domain.eip712())
-    }
-
-    /// Reads a consent back from its typed-data JSON, which must be in `domain`.
-    pub fn from_typed_data(
-        json: &Value,
-        domain: &CertificateDomain,
-    ) -> Result<Self, TypedDataError> {
-        let message: sol::Consent = message_of(json, &domain.eip712())?;
+    fn from_sol(message: sol::Consent) -> Result<Self, TypedDataError> {
         Ok(Self {
             hospital: message.hospital.0,
             certificate_id: small(message.certificateId, "certificateId")?,
@@ -235,24 +239,10 @@ pub struct AgentAuthorization {
     pub nonce: u64,
 }
 
+certificate_message!(AgentAuthorization, sol::AgentAuthorization, "authorisation");
+
 impl AgentAuthorization {
-    /// The EIP-712 digest the patient signs, in `domain`.
-    pub fn digest(&self, domain: &CertificateDomain) -> [u8; 32] {
-        self.sol().eip712_signing_hash(&domain.eip712()).0
-    }
-
-    /// The typed-data JSON of this authorisation in `domain`, as `eth_signTypedData_v4`
-    /// takes it (see [`Deletion::typed_data`] for its form).
-    pub fn typed_data(&self, domain: &CertificateDomain) -> Value {
-        typed_data(&self.sol(), &domain.eip712())
-    }
-
-    /// Reads an authorisation back from its typed-data JSON, which must be in `domain`.
-    pub fn from_typed_data(
-        json: &Value,
-        domain: &CertificateDomain,
-    ) -> Result<Self, TypedDataError> {
-        let message: sol::AgentAuthorization = message_of(json, &domain.eip712())?;
+    fn from_sol(message: sol::AgentAuthorization) -> Result<Self, TypedDataError> {
         Ok(Self {
             agent: message.agent.into_array(),
             nonce: small(message.nonce, "nonce")?,
