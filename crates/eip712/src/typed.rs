@@ -124,7 +124,7 @@ macro_rules! certificate_message {
             }
 
             #[doc = concat!("The typed-data JSON of this ", $what, " in `domain`, as `eth_signTypedData_v4`")]
-            /// takes it (see [`Deletion::typed_data`] for its form).
+            /// takes it (see `Deletion::typed_data` for its form).
             pub fn typed_data(&self, domain: &CertificateDomain) -> Value {
                 typed_data(&self.sol(), &domain.eip712())
             }
