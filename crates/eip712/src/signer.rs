@@ -224,7 +224,7 @@ impl PatientSigner {
         self.sign_digest(&authorization.digest(domain))
     }
 
-    /// Signs the request to delete `record_id` from `channel` (see [`Deletion`]).
+    /// Signs the request to delete `record_id` from `channel` (see [`crate::Deletion`]).
     pub fn sign_deletion(&self, channel: &str, record_id: &str, nonce: u64) -> [u8; 65] {
         self.sign_digest(&crate::deletion_digest(channel, record_id, nonce))
     }
