@@ -9,7 +9,7 @@ mod support;
 
 use medcert_ethereum::ethers::types::TransactionReceipt;
 use medcert_ethereum::{AgentAuthorization, HospitalKeys, hospital_id};
-use support::{Fixture, funded_wallet, register};
+use support::{Fixture, deadline, funded_wallet, register};
 
 fn gas(receipt: &TransactionReceipt) -> u64 {
     receipt.gas_used.expect("anvil reports gas used").as_u64()
@@ -72,7 +72,7 @@ async fn main() {
         let (consent, signature) = f.consent(hospital, certificate_id, 100 + i as u64);
         let served = f
             .relay
-            .serve_recovery([i as u8 + 1; 32], &consent, &signature)
+            .serve_recovery([i as u8 + 1; 32], deadline(), &consent, &signature)
             .await
             .unwrap();
         rows.push(("serveRecovery", case, gas(&served.receipt)));

@@ -265,16 +265,17 @@ impl MedicalCertificateClient {
         })
     }
 
-    /// Serves a recovery as the relay: the contract checks the patient's consent and emits
-    /// the certificate's CID and fingerprints. The request's deadline is the consent's
-    /// expiry (a relay passes the hospital's own, see [`Self::send_serve_recovery`]).
+    /// Serves a recovery as the relay before the hospital's `deadline` (Unix seconds,
+    /// block time): the contract checks the patient's consent and emits the certificate's
+    /// CID and fingerprints.
     pub async fn serve_recovery(
         &self,
         request_id: [u8; 32],
+        deadline: u64,
         consent: &Consent,
         signature: &[u8; 65],
     ) -> Result<Served, EthereumError> {
-        let call = self.serve_recovery_call(request_id, consent.expiry, consent, signature);
+        let call = self.serve_recovery_call(request_id, deadline, consent, signature);
         let receipt = self.send(call).await?;
         let event = recovery_served(self.log_of::<RecoveryServedFilter>(&receipt)?)?;
         Ok(Served { event, receipt })

@@ -22,7 +22,8 @@ use medcert_ethereum::{
     PatientSigner, hospital_id,
 };
 use support::{
-    Fixture, address_of, authorization_for, funded_wallet, keys, register, sent_transactions,
+    Fixture, address_of, authorization_for, deadline, funded_wallet, keys, register,
+    sent_transactions,
 };
 
 /// The one event `T` the contract emitted in `receipt`.
@@ -404,7 +405,7 @@ async fn serve_recovery_emits_the_certificate_once() {
     let (consent, signature) = f.consent(other, certificate_id, 77);
     let served = f
         .relay
-        .serve_recovery([1; 32], &consent, &signature)
+        .serve_recovery([1; 32], deadline(), &consent, &signature)
         .await
         .unwrap();
 
@@ -443,7 +444,7 @@ async fn serve_recovery_emits_the_certificate_once() {
     // The same request id is never served twice, even with a fresh consent.
     let (fresh, fresh_sig) = f.consent(other, certificate_id, 78);
     assert!(matches!(
-        refusal(f.relay.serve_recovery([1; 32], &fresh, &fresh_sig).await),
+        refusal(f.relay.serve_recovery([1; 32], deadline(), &fresh, &fresh_sig).await),
         E::RequestAlreadyServed(e) if e.request_id == [1; 32]
     ));
 
@@ -463,7 +464,7 @@ async fn serve_recovery_refusals_change_nothing() {
     // Caller not the relay.
     for client in [&f.admin, &f.hospital, &f.patient_client] {
         assert!(matches!(
-            refusal(client.serve_recovery([2; 32], &consent, &signature).await),
+            refusal(client.serve_recovery([2; 32], deadline(), &consent, &signature).await),
             E::NotRelay(e) if e.caller == client.sender()
         ));
     }
@@ -471,14 +472,18 @@ async fn serve_recovery_refusals_change_nothing() {
     let mut bad = signature;
     bad[..32].fill(0);
     assert!(matches!(
-        refusal(f.relay.serve_recovery([2; 32], &consent, &bad).await),
+        refusal(
+            f.relay
+                .serve_recovery([2; 32], deadline(), &consent, &bad)
+                .await
+        ),
         E::InvalidSignature(_)
     ));
     // Someone else's signature.
     let stranger = PatientSigner::from_seed(&[0x66; 32]);
     let foreign = stranger.sign_consent(&consent, &domain);
     assert!(matches!(
-        refusal(f.relay.serve_recovery([2; 32], &consent, &foreign).await),
+        refusal(f.relay.serve_recovery([2; 32], deadline(), &consent, &foreign).await),
         E::NotPatient(e) if e.signer == Address::from(stranger.address())
     ));
     // The patient's signature over a different consent (e.g. a longer expiry).
@@ -489,7 +494,7 @@ async fn serve_recovery_refusals_change_nothing() {
     assert!(matches!(
         refusal(
             f.relay
-                .serve_recovery([2; 32], &stretched, &signature)
+                .serve_recovery([2; 32], deadline(), &stretched, &signature)
                 .await
         ),
         E::NotPatient(_)
@@ -501,7 +506,7 @@ async fn serve_recovery_refusals_change_nothing() {
     };
     let expired_sig = f.patient.sign_consent(&expired, &domain);
     assert!(matches!(
-        refusal(f.relay.serve_recovery([2; 32], &expired, &expired_sig).await),
+        refusal(f.relay.serve_recovery([2; 32], deadline(), &expired, &expired_sig).await),
         E::ConsentExpired(e) if e.expiry == 1
     ));
     // Unregistered hospital.
@@ -509,7 +514,7 @@ async fn serve_recovery_refusals_change_nothing() {
     assert!(matches!(
         refusal(
             f.relay
-                .serve_recovery([2; 32], &unknown, &unknown_sig)
+                .serve_recovery([2; 32], deadline(), &unknown, &unknown_sig)
                 .await
         ),
         E::UnknownHospital(_)
@@ -519,7 +524,7 @@ async fn serve_recovery_refusals_change_nothing() {
     assert!(matches!(
         refusal(
             f.relay
-                .serve_recovery([2; 32], &missing, &missing_sig)
+                .serve_recovery([2; 32], deadline(), &missing, &missing_sig)
                 .await
         ),
         E::UnknownCertificate(_)
@@ -527,7 +532,11 @@ async fn serve_recovery_refusals_change_nothing() {
     // Nonce already used (by the issuance, nonce 1).
     let (spent, spent_sig) = f.consent(f.hospital_id, certificate_id, 1);
     assert!(matches!(
-        refusal(f.relay.serve_recovery([2; 32], &spent, &spent_sig).await),
+        refusal(
+            f.relay
+                .serve_recovery([2; 32], deadline(), &spent, &spent_sig)
+                .await
+        ),
         E::NonceUsed(_)
     ));
 
@@ -540,11 +549,11 @@ async fn serve_recovery_refusals_change_nothing() {
 
     // The valid consent is served; replaying it under a new request id is refused.
     f.relay
-        .serve_recovery([2; 32], &consent, &signature)
+        .serve_recovery([2; 32], deadline(), &consent, &signature)
         .await
         .unwrap();
     assert!(matches!(
-        refusal(f.relay.serve_recovery([3; 32], &consent, &signature).await),
+        refusal(f.relay.serve_recovery([3; 32], deadline(), &consent, &signature).await),
         E::NonceUsed(e) if e.patient == patient && e.nonce == U256::from(10)
     ));
 }
@@ -564,11 +573,15 @@ async fn relay_can_be_replaced_by_the_admin() {
 
     let (consent, signature) = f.consent(f.hospital_id, certificate_id, 5);
     assert!(matches!(
-        refusal(f.relay.serve_recovery([4; 32], &consent, &signature).await),
+        refusal(
+            f.relay
+                .serve_recovery([4; 32], deadline(), &consent, &signature)
+                .await
+        ),
         E::NotRelay(_)
     ));
     new_relay
-        .serve_recovery([4; 32], &consent, &signature)
+        .serve_recovery([4; 32], deadline(), &consent, &signature)
         .await
         .unwrap();
 }
@@ -589,7 +602,11 @@ async fn patient_revokes_a_consent_nonce() {
     assert_eq!((event.patient, event.nonce), (patient, U256::from(20)));
     assert!(f.admin.nonce_used(patient, 20).await.unwrap());
     assert!(matches!(
-        refusal(f.relay.serve_recovery([5; 32], &consent, &signature).await),
+        refusal(
+            f.relay
+                .serve_recovery([5; 32], deadline(), &consent, &signature)
+                .await
+        ),
         E::NonceUsed(_)
     ));
     assert!(matches!(
@@ -639,7 +656,7 @@ async fn patient_revokes_a_certificate_for_recovery() {
             .recoverable
     );
     assert!(matches!(
-        refusal(f.relay.serve_recovery([6; 32], &consent, &signature).await),
+        refusal(f.relay.serve_recovery([6; 32], deadline(), &consent, &signature).await),
         E::CertificateRevoked(e) if e.certificate_id == U256::from(certificate_id)
     ));
     assert!(matches!(
@@ -667,7 +684,7 @@ async fn event_stream_yields_every_served_recovery_in_order() {
         let (consent, signature) = f.consent(f.hospital_id, certificate_id, 100 + record);
         let served = f
             .relay
-            .serve_recovery([record as u8; 32], &consent, &signature)
+            .serve_recovery([record as u8; 32], deadline(), &consent, &signature)
             .await
             .unwrap();
         expected.push(served.event);
@@ -684,7 +701,7 @@ async fn refusal_messages_name_the_error_and_its_fields() {
     let (consent, signature) = f.consent(f.hospital_id, certificate_id, 1);
     let error = f
         .relay
-        .serve_recovery([7; 32], &consent, &signature)
+        .serve_recovery([7; 32], deadline(), &consent, &signature)
         .await
         .unwrap_err();
     let text = error.to_string();
@@ -768,7 +785,7 @@ async fn the_patient_releases_a_served_recoverys_key_once() {
         E::RequestNotServed(e) if e.request_id == request
     ));
     f.relay
-        .serve_recovery(request, &consent, &signature)
+        .serve_recovery(request, deadline(), &consent, &signature)
         .await
         .unwrap();
     let served = f
@@ -1002,7 +1019,7 @@ async fn an_agent_releases_and_revokes_for_its_patient_and_no_other() {
     let certificate = f.issue(1).await;
     let (consent, signature) = f.consent(other_hospital, certificate, 60);
     f.relay
-        .serve_recovery([0x61; 32], &consent, &signature)
+        .serve_recovery([0x61; 32], deadline(), &consent, &signature)
         .await
         .unwrap();
     let neighbour = PatientSigner::from_seed(&rand::random());
@@ -1026,6 +1043,7 @@ async fn an_agent_releases_and_revokes_for_its_patient_and_no_other() {
     f.relay
         .serve_recovery(
             [0x62; 32],
+            deadline(),
             &neighbours_consent,
             &neighbour.sign_consent(&neighbours_consent, &f.admin.domain()),
         )

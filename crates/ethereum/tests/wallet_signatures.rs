@@ -11,7 +11,7 @@ mod support;
 use medcert_eip712::parse_signature;
 use medcert_ethereum::ethers::types::Address;
 use medcert_ethereum::{Consent, hospital_id};
-use support::{Fixture, authorization_for, register, unix_now};
+use support::{Fixture, authorization_for, deadline, register, unix_now};
 
 #[tokio::test]
 async fn the_contract_accepts_an_authorisation_and_a_consent_signed_by_ethers_js() {
@@ -44,7 +44,7 @@ async fn the_contract_accepts_an_authorisation_and_a_consent_signed_by_ethers_js
     let signature = parse_signature(signed.signature.as_deref().unwrap()).unwrap();
     let served = f
         .relay
-        .serve_recovery([0xe7; 32], &consent, &signature)
+        .serve_recovery([0xe7; 32], deadline(), &consent, &signature)
         .await
         .expect("the contract accepts ethers.js's consent");
     assert_eq!(served.event.certificate_id, issued.certificate_id);

@@ -175,3 +175,8 @@ pub(crate) fn keys(byte: [u8; 32]) -> HospitalKeys {
         watermark_key: byte,
     }
 }
+
+/// A recovery request's deadline an hour ahead: far enough for every test.
+pub(crate) fn deadline() -> u64 {
+    unix_now() + 3600
+}
