@@ -193,15 +193,27 @@ impl Proposal {
             channel_id: self.network.channel.clone(),
             proposed_transaction: Some(self.signed),
         };
-        let envelope = self
-            .network
-            .call("endorsement", |channel| {
-                let request = request.clone();
-                async move { GatewayClient::new(channel).endorse(request).await }
-            })
-            .await?
-            .prepared_transaction
-            .ok_or(Error::Incomplete("endorse response without a transaction"))?;
+        let mut attempt = 1;
+        let envelope = loop {
+            let endorsed = self
+                .network
+                .call("endorsement", |channel| {
+                    let request = request.clone();
+                    async move { GatewayClient::new(channel).endorse(request).await }
+                })
+                .await;
+            match endorsed {
+                // Peers of one organisation that have not yet all committed the same
+                // block simulate against different states; a moment later they agree.
+                Err(e) if attempt < ENDORSE_ATTEMPTS && peers_disagreed(&e) => {
+                    tokio::time::sleep(Duration::from_millis(50 * attempt)).await;
+                    attempt += 1;
+                }
+                outcome => break outcome?,
+            }
+        }
+        .prepared_transaction
+        .ok_or(Error::Incomplete("endorse response without a transaction"))?;
         let response = block::chaincode_response(&envelope)?;
         Ok(Transaction {
             network: self.network,
@@ -210,6 +222,19 @@ impl Proposal {
             response,
         })
     }
+}
+
+/// How often a proposal is endorsed again when its endorsing peers disagreed.
+const ENDORSE_ATTEMPTS: u64 = 6;
+
+/// Whether endorsement failed only because the peers' simulations differed (the Gateway's
+/// "ProposalResponsePayloads do not match"), as they do while one peer lags a block.
+fn peers_disagreed(error: &Error) -> bool {
+    matches!(
+        error,
+        Error::Gateway { code: tonic::Code::Aborted, details, .. }
+            if details.iter().any(|d| d.contains("ProposalResponsePayloads do not match"))
+    )
 }
 
 /// An endorsed transaction, ready to submit to the orderer.
