@@ -30,8 +30,16 @@ async fn a_transaction_held_past_the_deadline_fails_the_request_with_proof_and_r
     let net = network();
     let hospital = &net.fabric.hospitals[8];
     let mut patient = Patient::new(&net, hospital).await;
-    patient.deadline = unix_now() + 90;
     let provider = Provider::<Http>::try_from(net.ethereum.rpc_url.as_str()).unwrap();
+    // In the chain's time, which an earlier run of this test moved ahead of the clock.
+    let chain_now = provider
+        .get_block(medcert_ethereum::ethers::types::BlockNumber::Latest)
+        .await
+        .unwrap()
+        .unwrap()
+        .timestamp
+        .as_u64();
+    patient.deadline = chain_now.max(unix_now()) + 90;
     let dir = tempfile::tempdir().unwrap();
     let mut config = RelayConfig::new(net.clone(), dir.path().to_owned());
     config.only_hospitals = Some(vec![hospital.id.clone()]);
