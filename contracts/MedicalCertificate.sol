@@ -3,7 +3,10 @@ pragma solidity 0.8.37;
 
 /// @title MedicalCertificate: the patient-owned Medical Certificate Blockchain of medcert.
 /// @notice Registered hospitals issue certificates (the IPFS CID of an encrypted record and
-/// its fingerprints) with the patient's EIP-712 authorisation; the relay serves a recovery
+/// its fingerprints) with the patient's EIP-712 authorisation. The contract keeps only a
+/// commitment to each certificate (a keccak256 over its fields): the fields travel in the
+/// `CertificateIssued` event and come back as calldata to the calls that check them
+/// against the commitment, since a storage slot costs far more than calldata. The relay serves a recovery
 /// only against the patient's EIP-712 consent; after a served recovery only the patient
 /// (or the agent it authorised) releases the record's key to the recovering hospital
 /// (`releaseKey`), so the release is on the record. A patient whose key lives in another
@@ -19,15 +22,24 @@ contract MedicalCertificate {
         bytes watermarkKey; // Ed25519, verifies the hospital's watermarks
     }
 
+    /// A certificate as `CertificateIssued` carries it; calls that act on one take it back
+    /// as calldata and check it against the stored commitment.
     struct Certificate {
+        uint256 id;
         address patient;
-        uint64 issuedAt;
-        bool recoverable;
         bytes32 hospital;
         bytes32 recordId;
         string cid;
         bytes32 contentFingerprint;
         bytes32 watermarkFingerprint;
+    }
+
+    /// A recovery request once served: one slot, written once by `serveRecovery` and
+    /// flipped once by `releaseKey`.
+    struct Served {
+        address patient;
+        uint64 certificateId;
+        bool keyReleased;
     }
 
     /// The patient's consent to serve one certificate to one hospital, once, until `expiry`.
@@ -52,26 +64,29 @@ contract MedicalCertificate {
     uint256 private constant PUBLIC_KEY_LENGTH = 32;
     // An HPKE-wrapped 32-byte key with its encapsulated key and tag is well under this.
     uint256 private constant MAX_WRAPPED_KEY_LENGTH = 256;
+    /// The bit of a certificate's commitment that marks it revoked for recovery.
+    bytes32 private constant REVOKED = bytes32(uint256(1));
 
     address public immutable admin;
     address public relay;
+    /// Packed in `relay`'s slot, which is never zero, so that counting the first
+    /// certificate does not pay for a fresh slot.
+    uint64 public certificateCount;
 
     mapping(bytes32 id => Hospital) private hospitals;
     mapping(address account => bytes32 id) public hospitalOf;
 
-    uint256 public certificateCount;
-    mapping(uint256 id => Certificate) private certificates;
-    mapping(address patient => uint256[] ids) private patientCertificates;
-    /// Certificate id of a (hospital, record id) pair; a record is certified once.
-    mapping(bytes32 hospital => mapping(bytes32 recordId => uint256 id)) public certificateOfRecord;
+    /// The commitment to the certificate of a (hospital, record id) pair, keyed by
+    /// `recordKey`, so that a record is certified once; its lowest bit is set once the
+    /// patient revoked the certificate for recovery (see `_commitment`).
+    mapping(bytes32 recordKey => bytes32 commitment) public certificateCommitment;
 
-    /// One nonce space per patient, shared by issuance authorisations and consents.
-    mapping(address patient => mapping(uint256 nonce => bool)) public nonceUsed;
-    /// The certificate a recovery request was served with; 0 while it is not served (a
-    /// relay proves a timeout with a storage proof of this slot).
-    mapping(bytes32 requestId => uint256 certificateId) public servedCertificate;
-    /// Whether the patient released the record's key for a served request.
-    mapping(bytes32 requestId => bool) public keyReleased;
+    /// One nonce space per patient, shared by issuance authorisations and consents: nonce
+    /// n is bit n % 256 of word n / 256, so nonces taken close together share a slot.
+    mapping(address patient => mapping(uint256 word => uint256 bits)) public nonceBitmap;
+    /// A recovery request once served; all zero while it is not (a relay proves a timeout
+    /// with a storage proof of this slot).
+    mapping(bytes32 requestId => Served) public served;
     /// The one account a patient authorised to release keys and revoke for it; zero for none.
     mapping(address patient => address agent) public agentOf;
 
@@ -120,7 +135,8 @@ contract MedicalCertificate {
     error ConsentExpired(uint64 expiry, uint256 timestamp);
     error UnknownCertificate(uint256 certificateId);
     error CertificateRevoked(uint256 certificateId);
-    error CertificateExists(uint256 certificateId);
+    error CertificateExists(bytes32 hospital, bytes32 recordId);
+    error CertificateMismatch(uint256 certificateId);
     error RequestAlreadyServed(bytes32 requestId);
     error RequestNotServed(bytes32 requestId);
     error DeadlinePassed(uint64 deadline, uint256 timestamp);
@@ -197,28 +213,30 @@ contract MedicalCertificate {
         bytes32 hospitalId = hospitalOf[msg.sender];
         if (hospitalId == bytes32(0)) revert NotHospital(msg.sender);
         if (patient == address(0)) revert InvalidPatient();
-        uint256 existing = certificateOfRecord[hospitalId][recordId];
-        if (existing != 0) revert CertificateExists(existing);
-        bytes32 digest =
-            hashCertificateAuthorization(hospitalId, recordId, cid, contentFingerprint, watermarkFingerprint, nonce);
+        bytes32 key = recordKey(hospitalId, recordId);
+        if (certificateCommitment[key] != 0) revert CertificateExists(hospitalId, recordId);
+        bytes32 cidHash = keccak256(bytes(cid));
+        bytes32 digest = _typedDataHash(
+            keccak256(
+                abi.encode(
+                    AUTHORIZATION_TYPEHASH,
+                    hospitalId,
+                    recordId,
+                    cidHash,
+                    contentFingerprint,
+                    watermarkFingerprint,
+                    nonce
+                )
+            )
+        );
         address signer = _recover(digest, signature);
         if (signer != patient) revert NotPatient(patient, signer);
-        if (nonceUsed[patient][nonce]) revert NonceUsed(patient, nonce);
+        _useNonce(patient, nonce);
 
-        nonceUsed[patient][nonce] = true;
         certificateId = ++certificateCount;
-        certificates[certificateId] = Certificate({
-            patient: patient,
-            issuedAt: uint64(block.timestamp),
-            recoverable: true,
-            hospital: hospitalId,
-            recordId: recordId,
-            cid: cid,
-            contentFingerprint: contentFingerprint,
-            watermarkFingerprint: watermarkFingerprint
-        });
-        patientCertificates[patient].push(certificateId);
-        certificateOfRecord[hospitalId][recordId] = certificateId;
+        certificateCommitment[key] = _commitment(
+            certificateId, patient, hospitalId, recordId, cidHash, contentFingerprint, watermarkFingerprint
+        );
         emit CertificateIssued(
             certificateId, patient, hospitalId, recordId, cid, contentFingerprint, watermarkFingerprint
         );
@@ -229,24 +247,29 @@ contract MedicalCertificate {
     /// `deadline` (Unix seconds, block time) is the hospital's: after it the request can no
     /// longer be served, so a relay that proves it unserved in a block past the deadline
     /// may fail it on the hospital's chain without any pending transaction contradicting it.
-    function serveRecovery(bytes32 requestId, uint64 deadline, Consent calldata consent, bytes calldata signature)
-        external
-    {
+    /// `cert` is the consented certificate as `CertificateIssued` carried it.
+    function serveRecovery(
+        bytes32 requestId,
+        uint64 deadline,
+        Consent calldata consent,
+        bytes calldata signature,
+        Certificate calldata cert
+    ) external {
         if (msg.sender != relay) revert NotRelay(msg.sender);
-        if (servedCertificate[requestId] != 0) revert RequestAlreadyServed(requestId);
+        Served storage slot = served[requestId];
+        if (slot.patient != address(0)) revert RequestAlreadyServed(requestId);
         if (block.timestamp > deadline) revert DeadlinePassed(deadline, block.timestamp);
-        Certificate storage cert = certificates[consent.certificateId];
+        if (cert.id != consent.certificateId) revert CertificateMismatch(consent.certificateId);
+        if (!_recoverable(cert)) revert CertificateRevoked(cert.id);
         address patient = cert.patient;
-        if (patient == address(0)) revert UnknownCertificate(consent.certificateId);
-        if (!cert.recoverable) revert CertificateRevoked(consent.certificateId);
         if (hospitals[consent.hospital].account == address(0)) revert UnknownHospital(consent.hospital);
         if (consent.expiry < block.timestamp) revert ConsentExpired(consent.expiry, block.timestamp);
         address signer = _recover(hashConsent(consent), signature);
         if (signer != patient) revert NotPatient(patient, signer);
-        if (nonceUsed[patient][consent.nonce]) revert NonceUsed(patient, consent.nonce);
+        _useNonce(patient, consent.nonce);
 
-        nonceUsed[patient][consent.nonce] = true;
-        servedCertificate[requestId] = consent.certificateId;
+        slot.patient = patient;
+        slot.certificateId = uint64(cert.id);
         emit RecoveryServed(
             requestId,
             consent.certificateId,
@@ -263,13 +286,14 @@ contract MedicalCertificate {
     /// calls it only after it has verified the `RecoveryServed` of its own consent against
     /// the block.
     function releaseKey(bytes32 requestId, bytes calldata wrappedKey) external {
-        uint256 certificateId = servedCertificate[requestId];
-        if (certificateId == 0) revert RequestNotServed(requestId);
-        _onlyPatientOrAgent(certificates[certificateId].patient);
-        if (keyReleased[requestId]) revert KeyAlreadyReleased(requestId);
+        Served storage slot = served[requestId];
+        address patient = slot.patient;
+        if (patient == address(0)) revert RequestNotServed(requestId);
+        _onlyPatientOrAgent(patient);
+        if (slot.keyReleased) revert KeyAlreadyReleased(requestId);
         if (wrappedKey.length == 0 || wrappedKey.length > MAX_WRAPPED_KEY_LENGTH) revert InvalidWrappedKey();
-        keyReleased[requestId] = true;
-        emit KeyReleased(requestId, certificateId, wrappedKey);
+        slot.keyReleased = true;
+        emit KeyReleased(requestId, slot.certificateId, wrappedKey);
     }
 
     // ---- the patient's agent ----
@@ -280,8 +304,7 @@ contract MedicalCertificate {
         if (agent == address(0)) revert InvalidAgent();
         address signer = _recover(hashAgentAuthorization(agent, nonce), signature);
         if (signer != patient) revert NotPatient(patient, signer);
-        if (nonceUsed[patient][nonce]) revert NonceUsed(patient, nonce);
-        nonceUsed[patient][nonce] = true;
+        _useNonce(patient, nonce);
         agentOf[patient] = agent;
         emit AgentAuthorized(patient, agent);
     }
@@ -301,20 +324,17 @@ contract MedicalCertificate {
     /// never be used.
     function revokeConsentNonce(address patient, uint256 nonce) external {
         _onlyPatientOrAgent(patient);
-        if (nonceUsed[patient][nonce]) revert NonceUsed(patient, nonce);
-        nonceUsed[patient][nonce] = true;
+        _useNonce(patient, nonce);
         emit ConsentNonceRevoked(patient, nonce);
     }
 
     /// Withdraws a certificate from recovery for good; only its patient (or agent) may.
-    function revokeCertificate(uint256 certificateId) external {
-        Certificate storage cert = certificates[certificateId];
-        address patient = cert.patient;
-        if (patient == address(0)) revert UnknownCertificate(certificateId);
-        _onlyPatientOrAgent(patient);
-        if (!cert.recoverable) revert CertificateRevoked(certificateId);
-        cert.recoverable = false;
-        emit CertificateRecoveryRevoked(certificateId, patient);
+    /// `cert` is the certificate as `CertificateIssued` carried it.
+    function revokeCertificate(Certificate calldata cert) external {
+        if (!_recoverable(cert)) revert CertificateRevoked(cert.id);
+        _onlyPatientOrAgent(cert.patient);
+        certificateCommitment[recordKey(cert.hospital, cert.recordId)] |= REVOKED;
+        emit CertificateRecoveryRevoked(cert.id, cert.patient);
     }
 
     // ---- views ----
@@ -325,14 +345,19 @@ contract MedicalCertificate {
         return h;
     }
 
-    function certificate(uint256 certificateId) external view returns (Certificate memory) {
-        Certificate memory c = certificates[certificateId];
-        if (c.patient == address(0)) revert UnknownCertificate(certificateId);
-        return c;
+    /// Whether `cert` may still be recovered; refused if it is not the certificate the
+    /// contract committed to.
+    function isRecoverable(Certificate calldata cert) external view returns (bool) {
+        return _recoverable(cert);
     }
 
-    function certificatesOf(address patient) external view returns (uint256[] memory) {
-        return patientCertificates[patient];
+    function nonceUsed(address patient, uint256 nonce) external view returns (bool) {
+        return nonceBitmap[patient][nonce >> 8] & (1 << (nonce & 0xff)) != 0;
+    }
+
+    /// Where the commitment to a record's certificate is kept.
+    function recordKey(bytes32 hospitalId, bytes32 recordId) public pure returns (bytes32) {
+        return keccak256(abi.encode(hospitalId, recordId));
     }
 
     function domainSeparator() public view returns (bytes32) {
@@ -348,7 +373,7 @@ contract MedicalCertificate {
         bytes32 contentFingerprint,
         bytes32 watermarkFingerprint,
         uint256 nonce
-    ) public view returns (bytes32) {
+    ) external view returns (bytes32) {
         bytes32 structHash = keccak256(
             abi.encode(
                 AUTHORIZATION_TYPEHASH,
@@ -372,6 +397,50 @@ contract MedicalCertificate {
 
     function hashAgentAuthorization(address agent, uint256 nonce) public view returns (bytes32) {
         return _typedDataHash(keccak256(abi.encode(AGENT_AUTHORIZATION_TYPEHASH, agent, nonce)));
+    }
+
+    /// Spends the patient's nonce, refused if it is spent already.
+    function _useNonce(address patient, uint256 nonce) private {
+        uint256 bit = 1 << (nonce & 0xff);
+        mapping(uint256 => uint256) storage words = nonceBitmap[patient];
+        uint256 bits = words[nonce >> 8];
+        if (bits & bit != 0) revert NonceUsed(patient, nonce);
+        words[nonce >> 8] = bits | bit;
+    }
+
+    /// The commitment to a certificate, with its lowest bit clear: that bit marks a
+    /// revoked certificate in `certificateCommitment`.
+    function _commitment(
+        uint256 id,
+        address patient,
+        bytes32 hospitalId,
+        bytes32 recordId,
+        bytes32 cidHash,
+        bytes32 contentFingerprint,
+        bytes32 watermarkFingerprint
+    ) private pure returns (bytes32) {
+        return keccak256(
+            abi.encode(id, patient, hospitalId, recordId, cidHash, contentFingerprint, watermarkFingerprint)
+        ) & ~REVOKED;
+    }
+
+    /// Whether `cert` is the committed certificate and not revoked; refuses a certificate
+    /// the contract never committed to, or one with any field changed.
+    function _recoverable(Certificate calldata cert) private view returns (bool) {
+        bytes32 stored = certificateCommitment[recordKey(cert.hospital, cert.recordId)];
+        if (stored == 0) revert UnknownCertificate(cert.id);
+        bytes32 expected = _commitment(
+            cert.id,
+            cert.patient,
+            cert.hospital,
+            cert.recordId,
+            keccak256(bytes(cert.cid)),
+            cert.contentFingerprint,
+            cert.watermarkFingerprint
+        );
+        if (stored == expected) return true;
+        if (stored == expected | REVOKED) return false;
+        revert CertificateMismatch(cert.id);
     }
 
     /// The sender must be `patient` or its agent; the agent's slot is read only for another

@@ -1,5 +1,6 @@
 //! Measures the gas of every state-changing function of MedicalCertificate from real
-//! receipts on the running anvil, and prints the gas table of the top-level README:
+//! receipts on the running anvil, and prints the gas table of the top-level README, with
+//! what each transaction costs at a gas price of [`GAS_PRICE_GWEI`]:
 //!     cargo run -p medcert-ethereum --example gas_table
 
 #![allow(unused_crate_dependencies)] // an example links every dependency of its package
@@ -8,8 +9,11 @@
 mod support;
 
 use medcert_ethereum::ethers::types::TransactionReceipt;
-use medcert_ethereum::{AgentAuthorization, HospitalKeys, hospital_id};
-use support::{Fixture, deadline, funded_wallet, register};
+use medcert_ethereum::{AgentAuthorization, HospitalKeys, PatientSigner, hospital_id};
+use support::{Fixture, authorization_for, deadline, funded_wallet, register};
+
+/// The gas price the table's costs assume, in gwei.
+const GAS_PRICE_GWEI: u64 = 20;
 
 fn gas(receipt: &TransactionReceipt) -> u64 {
     receipt.gas_used.expect("anvil reports gas used").as_u64()
@@ -58,6 +62,20 @@ async fn main() {
         rows.push(("issueCertificate", case, gas(&result.receipt)));
         issued.push(result.certificate_id);
     }
+    // A new patient: its first nonce takes a fresh slot of the nonce bitmap.
+    let newcomer = PatientSigner::from_seed(&rand::random());
+    let authorization = authorization_for(f.hospital_id, 4, 4);
+    let signature = newcomer.sign_certificate_authorization(&authorization, &f.admin.domain());
+    let result = f
+        .hospital
+        .issue_certificate(&authorization, newcomer.address().into(), &signature)
+        .await
+        .unwrap();
+    rows.push((
+        "issueCertificate",
+        "another patient's first certificate",
+        gas(&result.receipt),
+    ));
 
     let other = hospital_id("hospital2").unwrap();
     register(&f.admin, other).await;
@@ -77,6 +95,16 @@ async fn main() {
             .unwrap();
         rows.push(("serveRecovery", case, gas(&served.receipt)));
     }
+    let receipt = f
+        .patient_client
+        .release_key([1; 32], &[7; 80])
+        .await
+        .unwrap();
+    rows.push((
+        "releaseKey",
+        "by the patient, 80-byte wrapped key",
+        gas(&receipt),
+    ));
 
     let receipt = f
         .patient_client
@@ -116,9 +144,15 @@ async fn main() {
     let receipt = agent.revoke_agent(patient).await.unwrap();
     rows.push(("revokeAgent", "by the agent", gas(&receipt)));
 
-    println!("| function | case | gas used |");
-    println!("|---|---|---:|");
+    println!("| function | case | gas used | ETH at {GAS_PRICE_GWEI} gwei |");
+    println!("|---|---|---:|---:|");
     for (function, case, gas) in rows {
-        println!("| `{function}` | {case} | {gas} |");
+        // gas × gwei is in units of 1e-9 ETH.
+        let nano_eth = gas * GAS_PRICE_GWEI;
+        println!(
+            "| `{function}` | {case} | {gas} | {}.{:09} |",
+            nano_eth / 1_000_000_000,
+            nano_eth % 1_000_000_000
+        );
     }
 }

@@ -59,6 +59,9 @@ pub enum EthereumError {
     /// A private key is not 32 bytes of hex or not a valid scalar.
     #[error("not a valid secp256k1 private key (expected 32 bytes of hex)")]
     InvalidPrivateKey,
+    /// No `CertificateIssued` event names this certificate id.
+    #[error("the certificate chain issued no certificate {0}")]
+    UnknownCertificate(u64),
     /// A number from the chain does not fit the `u64` this client uses for it.
     #[error("{what} does not fit in 64 bits")]
     Overflow {
@@ -123,7 +126,12 @@ fn describe(error: &MedicalCertificateErrors) -> String {
             e.certificate_id
         ),
         E::CertificateExists(e) => format!(
-            "CertificateExists: the record is already certified as certificate {}",
+            "CertificateExists: record {} of hospital {} is already certified",
+            id(&e.record_id),
+            id(&e.hospital)
+        ),
+        E::CertificateMismatch(e) => format!(
+            "CertificateMismatch: the certificate given as {} is not the one the contract committed to",
             e.certificate_id
         ),
         E::RequestAlreadyServed(e) => format!(

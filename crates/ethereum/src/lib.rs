@@ -53,8 +53,30 @@ pub use config::{ChainConfig, Client};
 /// The contract's creation bytecode, compiled by `contracts/build`.
 const BYTECODE_HEX: &str = include_str!("../../../contracts/out/MedicalCertificate.bin");
 
-/// A certificate as the contract stores it.
-pub type CertificateRecord = bindings::Certificate;
+/// A certificate: the fields its `CertificateIssued` event carries, which the contract
+/// confirmed against its commitment, and whether it may still be recovered.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CertificateRecord {
+    /// The id the contract gave it.
+    pub id: u64,
+    /// The patient's account.
+    pub patient: Address,
+    /// The issuing hospital (see [`hospital_id`]).
+    pub hospital: [u8; 32],
+    /// The record's id at the issuing hospital.
+    pub record_id: [u8; 32],
+    /// IPFS CID of the record's envelope (Hash I).
+    pub cid: String,
+    /// SHA3-256 of the record's canonical content.
+    pub content_fingerprint: [u8; 32],
+    /// SHA3-256 of the signed watermark payload.
+    pub watermark_fingerprint: [u8; 32],
+    /// The issuing block's time, Unix seconds.
+    pub issued_at: u64,
+    /// Whether the patient has not revoked it for recovery.
+    pub recoverable: bool,
+}
+
 /// A registered hospital: its Ethereum account, X25519 public key and watermark verifying
 /// (Ed25519) key.
 pub type HospitalRecord = bindings::Hospital;
@@ -266,8 +288,9 @@ impl MedicalCertificateClient {
     }
 
     /// Serves a recovery as the relay before the hospital's `deadline` (Unix seconds,
-    /// block time): the contract checks the patient's consent and emits the certificate's
-    /// CID and fingerprints.
+    /// block time): the contract checks the patient's consent and the certificate (read
+    /// from its `CertificateIssued` event) against its commitment, and emits the
+    /// certificate's CID and fingerprints.
     pub async fn serve_recovery(
         &self,
         request_id: [u8; 32],
@@ -275,7 +298,9 @@ impl MedicalCertificateClient {
         consent: &Consent,
         signature: &[u8; 65],
     ) -> Result<Served, EthereumError> {
-        let call = self.serve_recovery_call(request_id, deadline, consent, signature);
+        let call = self
+            .serve_recovery_call(request_id, deadline, consent, signature)
+            .await?;
         let receipt = self.send(call).await?;
         let event = recovery_served(self.log_of::<RecoveryServedFilter>(&receipt)?)?;
         Ok(Served { event, receipt })
@@ -292,24 +317,30 @@ impl MedicalCertificateClient {
         consent: &Consent,
         signature: &[u8; 65],
     ) -> Result<H256, EthereumError> {
-        let call = self.serve_recovery_call(request_id, deadline, consent, signature);
+        let call = self
+            .serve_recovery_call(request_id, deadline, consent, signature)
+            .await?;
         Ok(call.send().await.map_err(contract_error)?.tx_hash())
     }
 
-    /// The `serveRecovery` call of [`Self::serve_recovery`] and [`Self::send_serve_recovery`].
-    fn serve_recovery_call(
+    /// The `serveRecovery` call of [`Self::serve_recovery`] and [`Self::send_serve_recovery`],
+    /// with the consented certificate as its `CertificateIssued` event carries it (a
+    /// certificate the node misreports is refused by the contract, not trusted).
+    pub async fn serve_recovery_call(
         &self,
         request_id: [u8; 32],
         deadline: u64,
         consent: &Consent,
         signature: &[u8; 65],
-    ) -> FunctionCall<Arc<Client>, Client, ()> {
-        self.contract.serve_recovery(
+    ) -> Result<FunctionCall<Arc<Client>, Client, ()>, EthereumError> {
+        let certificate = self.issued(consent.certificate_id).await?;
+        Ok(self.contract.serve_recovery(
             request_id,
             deadline,
             consent_tuple(consent),
             Bytes::from(signature.to_vec()),
-        )
+            certificate,
+        ))
     }
 
     /// Decodes a `RecoveryServed` log of this contract (e.g. one taken from a receipt the
@@ -388,27 +419,115 @@ impl MedicalCertificateClient {
         &self,
         certificate_id: u64,
     ) -> Result<TransactionReceipt, EthereumError> {
-        self.send(self.contract.revoke_certificate(U256::from(certificate_id)))
+        let certificate = self.issued(certificate_id).await?;
+        self.send(self.contract.revoke_certificate(certificate))
             .await
     }
 
     // ---- views ----
 
-    /// The ids of the patient's certificates, in issuing order.
-    pub async fn certificates_of(&self, patient: Address) -> Result<Vec<u64>, EthereumError> {
-        let ids = self.view(self.contract.certificates_of(patient)).await?;
-        ids.into_iter()
-            .map(|id| to_u64(id, "a certificate id"))
-            .collect()
+    /// The patient's certificates, in issuing order (from their `CertificateIssued`
+    /// events, each confirmed against the contract's commitment).
+    pub async fn certificates_of(
+        &self,
+        patient: Address,
+    ) -> Result<Vec<CertificateRecord>, EthereumError> {
+        let filter = self
+            .events::<CertificateIssuedFilter>(0)
+            .topic2(H256::from(patient));
+        let mut certificates = Vec::new();
+        for log in self.logs(&filter).await? {
+            certificates.push(self.certificate_record(log).await?);
+        }
+        Ok(certificates)
     }
 
-    /// Certificate `certificate_id`; refused with `UnknownCertificate` if there is none.
+    /// Certificate `certificate_id`, from its `CertificateIssued` event confirmed against
+    /// the contract's commitment; [`EthereumError::UnknownCertificate`] if there is none.
     pub async fn certificate(
         &self,
         certificate_id: u64,
     ) -> Result<CertificateRecord, EthereumError> {
-        self.view(self.contract.certificate(U256::from(certificate_id)))
+        let log = self.issued_log(certificate_id).await?;
+        self.certificate_record(log).await
+    }
+
+    /// The certificate of record `record_id` of hospital `hospital` (see [`hospital_id`]),
+    /// if the record is certified.
+    pub async fn certificate_of_record(
+        &self,
+        hospital: [u8; 32],
+        record_id: [u8; 32],
+    ) -> Result<Option<CertificateRecord>, EthereumError> {
+        let key = self
+            .view(self.contract.record_key(hospital, record_id))
+            .await?;
+        if self.view(self.contract.certificate_commitment(key)).await? == [0; 32] {
+            return Ok(None);
+        }
+        let filter = self
+            .events::<CertificateIssuedFilter>(0)
+            .topic3(H256::from(hospital));
+        for log in self.logs(&filter).await? {
+            let event = ethers::contract::parse_log::<CertificateIssuedFilter>(log.clone())
+                .map_err(|e| EthereumError::Rpc(Box::new(e)))?;
+            if event.record_id == record_id {
+                return self.certificate_record(log).await.map(Some);
+            }
+        }
+        Ok(None)
+    }
+
+    /// The `CertificateIssued` log of `certificate_id`.
+    async fn issued_log(&self, certificate_id: u64) -> Result<Log, EthereumError> {
+        let filter = self
+            .events::<CertificateIssuedFilter>(0)
+            .topic1(H256::from_low_u64_be(certificate_id));
+        self.logs(&filter)
+            .await?
+            .into_iter()
+            .next()
+            .ok_or(EthereumError::UnknownCertificate(certificate_id))
+    }
+
+    /// Certificate `certificate_id` as the calls that check it take it, unconfirmed: the
+    /// contract refuses it if the node misreported it.
+    async fn issued(&self, certificate_id: u64) -> Result<bindings::Certificate, EthereumError> {
+        let log = self.issued_log(certificate_id).await?;
+        let event = ethers::contract::parse_log::<CertificateIssuedFilter>(log)
+            .map_err(|e| EthereumError::Rpc(Box::new(e)))?;
+        Ok(certificate_calldata(event))
+    }
+
+    /// A `CertificateIssued` log as a certificate, confirmed against the contract's
+    /// commitment (which also tells whether it is revoked), with its block's time.
+    async fn certificate_record(&self, log: Log) -> Result<CertificateRecord, EthereumError> {
+        let block = log.block_number.ok_or(EthereumError::PendingLog)?;
+        let event = ethers::contract::parse_log::<CertificateIssuedFilter>(log)
+            .map_err(|e| EthereumError::Rpc(Box::new(e)))?;
+        let certificate = certificate_calldata(event);
+        let recoverable = self
+            .view(self.contract.is_recoverable(certificate.clone()))
+            .await?;
+        let issued_at = self
+            .contract
+            .client()
+            .get_block(block)
             .await
+            .map_err(|e| EthereumError::Rpc(Box::new(e)))?
+            .ok_or(EthereumError::NoBlock)?
+            .timestamp;
+        Ok(CertificateRecord {
+            id: to_u64(certificate.id, "a certificate id")?,
+            patient: certificate.patient,
+            hospital: certificate.hospital,
+            record_id: certificate.record_id,
+            cid: certificate.cid,
+            content_fingerprint: certificate.content_fingerprint,
+            watermark_fingerprint: certificate.watermark_fingerprint,
+            issued_at: to_u64(issued_at, "a block timestamp")?,
+            recoverable,
+        })
     }
 
     /// Hospital `id`'s account and public key; refused with `UnknownHospital` if it is
@@ -435,22 +554,44 @@ impl MedicalCertificateClient {
             .await
     }
 
+    /// A nonce of `patient` that no call has spent and `taken` (nonces signed but not
+    /// yet used, such as the wallet's open consents) does not hold: a random free bit of
+    /// the patient's lowest nonce word that has one, so that the patient's nonces share
+    /// storage slots (the contract keeps 256 in each).
+    pub async fn unused_nonce(
+        &self,
+        patient: Address,
+        taken: &[u64],
+    ) -> Result<u64, EthereumError> {
+        for word in 0u64.. {
+            let bits = self
+                .view(self.contract.nonce_bitmap(patient, U256::from(word)))
+                .await?;
+            let free: Vec<u64> = (0..256u64)
+                .map(|bit| word << 8 | bit)
+                .filter(|nonce| !bits.bit((nonce & 0xff) as usize) && !taken.contains(nonce))
+                .collect();
+            if !free.is_empty() {
+                return Ok(free[rand::Rng::gen_range(&mut rand::thread_rng(), 0..free.len())]);
+            }
+        }
+        unreachable!("a patient cannot spend 2^64 nonces")
+    }
+
     /// The certificate recovery request `request_id` was served with, or `None` while it
     /// is not served.
     pub async fn served_certificate(
         &self,
         request_id: [u8; 32],
     ) -> Result<Option<u64>, EthereumError> {
-        let id = self
-            .view(self.contract.served_certificate(request_id))
-            .await?;
-        let id = to_u64(id, "a certificate id")?;
-        Ok((id != 0).then_some(id))
+        let (patient, certificate_id, _) = self.view(self.contract.served(request_id)).await?;
+        Ok((!patient.is_zero()).then_some(certificate_id))
     }
 
     /// Whether the patient released the key of served request `request_id`.
     pub async fn key_released(&self, request_id: [u8; 32]) -> Result<bool, EthereumError> {
-        self.view(self.contract.key_released(request_id)).await
+        let (_, _, released) = self.view(self.contract.served(request_id)).await?;
+        Ok(released)
     }
 
     /// The wrapped key the patient released for `request_id` (its `KeyReleased` event,
@@ -734,6 +875,18 @@ pub fn wallet_from_hex(private_key: &str) -> Result<LocalWallet, EthereumError> 
 /// those of a patient's agent, from a key medcert holds.
 pub fn patient_wallet(patient: &PatientSigner) -> LocalWallet {
     LocalWallet::from(patient.signing_key().clone())
+}
+
+fn certificate_calldata(event: CertificateIssuedFilter) -> bindings::Certificate {
+    bindings::Certificate {
+        id: event.certificate_id,
+        patient: event.patient,
+        hospital: event.hospital,
+        record_id: event.record_id,
+        cid: event.cid,
+        content_fingerprint: event.content_fingerprint,
+        watermark_fingerprint: event.watermark_fingerprint,
+    }
 }
 
 fn consent_tuple(consent: &Consent) -> bindings::Consent {

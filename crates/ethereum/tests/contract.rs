@@ -10,7 +10,7 @@ use std::time::Duration;
 use futures_util::StreamExt;
 use medcert_ethereum::bindings::MedicalCertificateErrors as E;
 use medcert_ethereum::bindings::{
-    AgentAuthorizedFilter, AgentRevokedFilter, CertificateIssuedFilter,
+    AgentAuthorizedFilter, AgentRevokedFilter, Certificate, CertificateIssuedFilter,
     CertificateRecoveryRevokedFilter, ConsentNonceRevokedFilter, HospitalRegisteredFilter,
     HospitalRemovedFilter, RelaySetFilter,
 };
@@ -271,9 +271,25 @@ async fn issue_certificate_stores_it_for_the_patient() {
         authorization.watermark_fingerprint
     );
     let second = f.issue(2).await;
+    let listed = f.admin.certificates_of(patient).await.unwrap();
     assert_eq!(
-        f.admin.certificates_of(patient).await.unwrap(),
+        listed.iter().map(|c| c.id).collect::<Vec<_>>(),
         vec![issued.certificate_id, second]
+    );
+    assert_eq!(
+        f.admin
+            .certificate_of_record(f.hospital_id, authorization.record_id)
+            .await
+            .unwrap()
+            .map(|c| c.id),
+        Some(issued.certificate_id)
+    );
+    assert_eq!(
+        f.admin
+            .certificate_of_record(f.hospital_id, [0xee; 32])
+            .await
+            .unwrap(),
+        None
     );
 
     let certificate = f.admin.certificate(issued.certificate_id).await.unwrap();
@@ -291,11 +307,199 @@ async fn issue_certificate_stores_it_for_the_patient() {
     );
     assert!(certificate.recoverable);
     assert!(certificate.issued_at > 0);
+    assert_eq!(certificate, listed[0]);
     assert!(f.admin.nonce_used(patient, 1).await.unwrap());
     assert!(matches!(
-        refusal(f.admin.certificate(999).await),
+        f.admin.certificate(999).await,
+        Err(EthereumError::UnknownCertificate(999))
+    ));
+}
+
+/// The certificate of `receipt`'s `CertificateIssued` event, as calls take it back.
+fn issued_certificate(receipt: &TransactionReceipt) -> Certificate {
+    let event: CertificateIssuedFilter = emitted(receipt);
+    Certificate {
+        id: event.certificate_id,
+        patient: event.patient,
+        hospital: event.hospital,
+        record_id: event.record_id,
+        cid: event.cid,
+        content_fingerprint: event.content_fingerprint,
+        watermark_fingerprint: event.watermark_fingerprint,
+    }
+}
+
+/// The contract's refusal of a call made through the raw bindings.
+async fn raw_refusal<D: medcert_ethereum::ethers::abi::Detokenize>(
+    call: medcert_ethereum::ethers::contract::FunctionCall<
+        std::sync::Arc<medcert_ethereum::Client>,
+        medcert_ethereum::Client,
+        D,
+    >,
+) -> E {
+    call.call()
+        .await
+        .err()
+        .and_then(|e| e.decode_contract_revert::<E>())
+        .expect("a refusal by the contract")
+}
+
+#[tokio::test]
+async fn a_certificate_with_any_field_changed_is_refused_against_its_commitment() {
+    let f = Fixture::new().await;
+    let (authorization, signature) = f.authorization(1, 1);
+    let issued = f
+        .hospital
+        .issue_certificate(&authorization, f.patient.address().into(), &signature)
+        .await
+        .unwrap();
+    let certificate = issued_certificate(&issued.receipt);
+    let (consent, consent_sig) = f.consent(f.hospital_id, issued.certificate_id, 5);
+    let consent_tuple = medcert_ethereum::bindings::Consent {
+        hospital: consent.hospital,
+        certificate_id: U256::from(consent.certificate_id),
+        expiry: consent.expiry,
+        nonce: U256::from(consent.nonce),
+    };
+    assert!(
+        f.admin
+            .contract()
+            .is_recoverable(certificate.clone())
+            .call()
+            .await
+            .unwrap()
+    );
+    let stranger = Address::from(PatientSigner::from_seed(&[0x67; 32]).address());
+    let changed: Vec<(&str, Certificate)> = vec![
+        (
+            "patient",
+            Certificate {
+                patient: stranger,
+                ..certificate.clone()
+            },
+        ),
+        (
+            "cid",
+            Certificate {
+                cid: format!("{}x", certificate.cid),
+                ..certificate.clone()
+            },
+        ),
+        (
+            "content fingerprint",
+            Certificate {
+                content_fingerprint: [0xc1; 32],
+                ..certificate.clone()
+            },
+        ),
+        (
+            "watermark fingerprint",
+            Certificate {
+                watermark_fingerprint: [0xc2; 32],
+                ..certificate.clone()
+            },
+        ),
+    ];
+    for (field, altered) in changed {
+        let serve = f.relay.contract().serve_recovery(
+            [0x31; 32],
+            deadline(),
+            consent_tuple.clone(),
+            Bytes::from(consent_sig.to_vec()),
+            altered.clone(),
+        );
+        assert!(
+            matches!(raw_refusal(serve).await, E::CertificateMismatch(_)),
+            "serveRecovery with the {field} changed"
+        );
+        let revoke = f
+            .patient_client
+            .contract()
+            .revoke_certificate(altered.clone());
+        assert!(
+            matches!(raw_refusal(revoke).await, E::CertificateMismatch(_)),
+            "revokeCertificate with the {field} changed"
+        );
+    }
+    // Another record id is another slot, with no commitment in it.
+    let elsewhere = Certificate {
+        record_id: [0xc3; 32],
+        ..certificate.clone()
+    };
+    assert!(matches!(
+        raw_refusal(f.patient_client.contract().revoke_certificate(elsewhere)).await,
         E::UnknownCertificate(_)
     ));
+    // The certificate id is committed too: the consent must name the certificate given.
+    let renumbered = Certificate {
+        id: certificate.id + 1,
+        ..certificate.clone()
+    };
+    let serve = f.relay.contract().serve_recovery(
+        [0x31; 32],
+        deadline(),
+        consent_tuple.clone(),
+        Bytes::from(consent_sig.to_vec()),
+        renumbered.clone(),
+    );
+    assert!(matches!(
+        raw_refusal(serve).await,
+        E::CertificateMismatch(_)
+    ));
+    let revoke = f.patient_client.contract().revoke_certificate(renumbered);
+    assert!(matches!(
+        raw_refusal(revoke).await,
+        E::CertificateMismatch(_)
+    ));
+
+    // Nothing changed: the certificate as issued is still served.
+    assert!(
+        f.admin
+            .certificate(issued.certificate_id)
+            .await
+            .unwrap()
+            .recoverable
+    );
+    f.relay
+        .serve_recovery([0x31; 32], deadline(), &consent, &consent_sig)
+        .await
+        .unwrap();
+}
+
+#[tokio::test]
+async fn nonces_share_words_but_each_is_spent_alone() {
+    let f = Fixture::new().await;
+    let patient = Address::from(f.patient.address());
+    for nonce in [5, 261, 255] {
+        f.patient_client
+            .revoke_consent_nonce(patient, nonce)
+            .await
+            .unwrap();
+    }
+    for (nonce, spent) in [
+        (5, true),
+        (261, true),
+        (255, true),
+        (4, false),
+        (6, false),
+        (256, false),
+        (517, false),
+    ] {
+        assert_eq!(
+            f.admin.nonce_used(patient, nonce).await.unwrap(),
+            spent,
+            "nonce {nonce}"
+        );
+    }
+    assert!(matches!(
+        refusal(f.patient_client.revoke_consent_nonce(patient, 261).await),
+        E::NonceUsed(e) if e.nonce == U256::from(261)
+    ));
+    // A fresh nonce is in the patient's lowest word, neither spent nor taken.
+    let taken: Vec<u64> = (0..256).filter(|n| *n != 17 && *n != 5).collect();
+    assert_eq!(f.admin.unused_nonce(patient, &taken).await.unwrap(), 17);
+    let nonce = f.admin.unused_nonce(patient, &[]).await.unwrap();
+    assert!(nonce < 256 && ![5, 255].contains(&nonce), "{nonce}");
 }
 
 #[tokio::test]
@@ -519,15 +723,13 @@ async fn serve_recovery_refusals_change_nothing() {
         ),
         E::UnknownHospital(_)
     ));
-    // Unknown certificate.
+    // Unknown certificate: none is issued to give the contract.
     let (missing, missing_sig) = f.consent(f.hospital_id, 999, 10);
     assert!(matches!(
-        refusal(
-            f.relay
-                .serve_recovery([2; 32], deadline(), &missing, &missing_sig)
-                .await
-        ),
-        E::UnknownCertificate(_)
+        f.relay
+            .serve_recovery([2; 32], deadline(), &missing, &missing_sig)
+            .await,
+        Err(EthereumError::UnknownCertificate(999))
     ));
     // Nonce already used (by the issuance, nonce 1).
     let (spent, spent_sig) = f.consent(f.hospital_id, certificate_id, 1);
@@ -637,8 +839,8 @@ async fn patient_revokes_a_certificate_for_recovery() {
         E::NotPatientOrAgent(e) if e.caller == f.hospital.sender()
     ));
     assert!(matches!(
-        refusal(f.patient_client.revoke_certificate(999).await),
-        E::UnknownCertificate(_)
+        f.patient_client.revoke_certificate(999).await,
+        Err(EthereumError::UnknownCertificate(999))
     ));
     let receipt = f
         .patient_client
@@ -664,12 +866,17 @@ async fn patient_revokes_a_certificate_for_recovery() {
         E::CertificateRevoked(_)
     ));
     // The certificate itself stays listed: it is the patient's record of the visit.
+    let listed = f
+        .admin
+        .certificates_of(f.patient.address().into())
+        .await
+        .unwrap();
     assert_eq!(
-        f.admin
-            .certificates_of(f.patient.address().into())
-            .await
-            .unwrap(),
-        vec![certificate_id]
+        listed
+            .iter()
+            .map(|c| (c.id, c.recoverable))
+            .collect::<Vec<_>>(),
+        vec![(certificate_id, false)]
     );
 }
 

@@ -47,11 +47,11 @@ pub struct CertificatesReport {
     pub patient: String,
     /// The patient's Ethereum address.
     pub address: String,
-    /// The patient's certificates, in the contract's order.
+    /// The patient's certificates, in issuing order.
     pub certificates: Vec<CertificateView>,
 }
 
-/// The patient's certificates, from the contract.
+/// The patient's certificates, from the contract's `CertificateIssued` events.
 pub async fn list_certificates(
     network: &Network,
     patients_dir: &Path,
@@ -61,10 +61,9 @@ pub async fn list_certificates(
     let client = certificate_reader(network)?;
     let address = Address::from(wallet.patient_address());
     let mut certificates = Vec::new();
-    for id in client.certificates_of(address).await? {
-        let certificate = client.certificate(id).await?;
+    for certificate in client.certificates_of(address).await? {
         certificates.push(CertificateView {
-            certificate_id: id,
+            certificate_id: certificate.id,
             hospital: word_text(&certificate.hospital),
             record_id: word_text(&certificate.record_id),
             cid: certificate.cid,

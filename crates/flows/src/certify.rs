@@ -11,7 +11,7 @@ use std::time::Instant;
 use medcert_crypto::{EnvelopeHeader, RecordAad};
 use medcert_eip712::{CertificateAuthorization, hospital_id};
 use medcert_ethereum::EthereumError;
-use medcert_ethereum::ethers::types::{Address, U256};
+use medcert_ethereum::ethers::types::Address;
 use medcert_ipfs::Ipfs;
 use medcert_key_service::KeyServiceClient;
 use medcert_network::{Hospital, Network};
@@ -22,6 +22,7 @@ use crate::agent::envelope_header;
 use crate::connect::{
     Actor, certificate_client_as_hospital, csp, hospital_client, ipfs, key_service,
 };
+use crate::consent::unused_nonce;
 use crate::digest::{ContentFingerprint, Fingerprints, WatermarkFingerprint, hex32};
 use crate::error::FlowError;
 use crate::ids::{certificate_record_id, check_record_id, word_text};
@@ -75,8 +76,9 @@ pub(crate) async fn certify_ciphertext(
     let signer = wallet.patient_signer()?;
     let client = certificate_client_as_hospital(network, hospital)?;
     let ipfs = ipfs(network)?;
+    let nonce = unused_nonce(&client, wallet).await?;
     let (authorization, ipfs_add_ms) =
-        add_envelope(&ipfs, hospital, keys, wallet, sealed, observer).await?;
+        add_envelope(&ipfs, hospital, keys, wallet, sealed, nonce, observer).await?;
     let signature = signer.sign_certificate_authorization(&authorization, &client.domain());
     issue(
         &ipfs,
@@ -91,13 +93,14 @@ pub(crate) async fn certify_ciphertext(
 
 /// Adds the envelope of `sealed` (header with the DEK that `keys`, the hospital's key
 /// service, wraps to the patient ‖ E') to IPFS; returns the patient's authorisation to
-/// certify it, with a fresh nonce, unsigned, and the time the add took.
+/// certify it with `nonce`, unsigned, and the time the add took.
 async fn add_envelope(
     ipfs: &Ipfs,
     hospital: &Hospital,
     keys: &KeyServiceClient,
     wallet: &PatientWallet,
     sealed: Sealed<'_>,
+    nonce: u64,
     observer: &dyn Observer,
 ) -> Result<(CertificateAuthorization, f64), FlowError> {
     let hospital_word = hospital_id(&hospital.id).ok_or_else(|| FlowError::HospitalIdTooLong {
@@ -136,7 +139,7 @@ async fn add_envelope(
         cid,
         content_fingerprint: sealed.fingerprints.content.0,
         watermark_fingerprint: sealed.fingerprints.watermark.0,
-        nonce: rand::random(),
+        nonce,
     };
     Ok((authorization, ms(started)))
 }
@@ -264,14 +267,10 @@ pub async fn certify_record_with(
         hospital: hospital.id.clone(),
     })?;
     let existing = client
-        .contract()
         .certificate_of_record(hospital_word, certificate_record_id(request.record_id)?)
-        .call()
-        .await
-        .map_err(|e| EthereumError::Rpc(Box::new(e)))?;
-    if existing != U256::zero() {
-        let certificate_id = existing.as_u64();
-        let certificate = client.certificate(certificate_id).await?;
+        .await?;
+    if let Some(certificate) = existing {
+        let certificate_id = certificate.id;
         if certificate.patient != Address::from(wallet.patient_address()) {
             return Err(FlowError::CertifiedForAnother {
                 record_id: request.record_id.to_owned(),
@@ -361,8 +360,17 @@ pub async fn certify_record_with(
     };
     if let SignatureSource::TypedDataOnly = signature {
         // The envelope stays pinned: the authorisation signed elsewhere names its CID.
-        let (authorization, _) =
-            add_envelope(&ipfs(network)?, hospital, &keys, &wallet, sealed, observer).await?;
+        let nonce = unused_nonce(&client, &wallet).await?;
+        let (authorization, _) = add_envelope(
+            &ipfs(network)?,
+            hospital,
+            &keys,
+            &wallet,
+            sealed,
+            nonce,
+            observer,
+        )
+        .await?;
         return Ok(Signed::ask(
             &wallet,
             authorization.typed_data(&client.domain()),

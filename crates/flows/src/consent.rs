@@ -12,6 +12,7 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use medcert_eip712::{Consent, SignedConsent, hospital_id};
+use medcert_ethereum::MedicalCertificateClient;
 use medcert_ethereum::ethers::types::Address;
 use medcert_network::Network;
 use serde::{Deserialize, Serialize};
@@ -178,7 +179,7 @@ pub async fn sign_consent_with(
         hospital: hospital_word,
         certificate_id: request.certificate_id,
         expiry: now.saturating_add(request.valid_for.as_secs().max(1)),
-        nonce: rand::random(),
+        nonce: unused_nonce(&client, &wallet).await?,
     };
     let domain = client.domain();
     // A consent is served after it is signed: the agent looks for it from here on.
@@ -266,6 +267,19 @@ fn write_new(path: &Path, bytes: &[u8]) -> Result<(), FlowError> {
         .persist_noclobber(path)
         .map_err(|e| write(e.error))?;
     Ok(())
+}
+
+/// A nonce for the patient's next authorisation or consent: unspent on the contract and
+/// not one of the consents the wallet signed (those are spent only when served), close
+/// to the patient's other nonces so that spending it reuses a storage slot.
+pub(crate) async fn unused_nonce(
+    client: &MedicalCertificateClient,
+    wallet: &PatientWallet,
+) -> Result<u64, FlowError> {
+    let signed: Vec<u64> = wallet.info().consents.iter().map(|c| c.nonce).collect();
+    Ok(client
+        .unused_nonce(Address::from(wallet.patient_address()), &signed)
+        .await?)
 }
 
 #[cfg(test)]

@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use alloy_primitives::B256;
 use medcert_eip712::SignedConsent;
-use medcert_ethereum::bindings::{Consent, MedicalCertificateErrors, RecoveryServedFilter};
+use medcert_ethereum::bindings::{MedicalCertificateErrors, RecoveryServedFilter};
 use medcert_ethereum::ethers::abi::RawLog;
 use medcert_ethereum::ethers::contract::EthEvent;
 use medcert_ethereum::ethers::providers::{Http, Middleware, Provider};
@@ -19,7 +19,7 @@ use medcert_ethereum::ethers::signers::Signer;
 use medcert_ethereum::ethers::types::{BlockNumber, Bytes, H256, TransactionRequest, U256};
 use medcert_ethereum::proof::{
     HashChainVerifier, HeaderVerifier, ProofError, VerifiedHeader, VerifiedReceipt, prove_receipt,
-    prove_storage, served_certificate_slot,
+    prove_storage, served_request_slot,
 };
 use medcert_ethereum::{EthereumError, MedicalCertificateClient};
 use medcert_hospital_api::{ChainProof, ProofKind, RecoveryResult};
@@ -260,7 +260,7 @@ impl EthereumSide {
         Ok(Ok(()))
     }
 
-    /// The transaction that served `request_id`, if any: the contract's `servedCertificate`
+    /// The transaction that served `request_id`, if any: the contract's `served`
     /// first, then its `RecoveryServed` log from `floor` on (from the first block if it
     /// is not there).
     pub async fn served_by(
@@ -293,18 +293,23 @@ impl EthereumSide {
         deadline: u64,
         consent: &SignedConsent,
     ) -> Result<SendOutcome, RelayError> {
-        let terms = &consent.consent;
-        let call = self.client.contract().serve_recovery(
-            request_id,
-            deadline,
-            Consent {
-                hospital: terms.hospital,
-                certificate_id: U256::from(terms.certificate_id),
-                expiry: terms.expiry,
-                nonce: U256::from(terms.nonce),
-            },
-            Bytes::from(consent.signature.to_vec()),
-        );
+        let call = match self
+            .client
+            .serve_recovery_call(request_id, deadline, &consent.consent, &consent.signature)
+            .await
+        {
+            Ok(call) => call,
+            // The certificate the node reports is not the committed one.
+            Err(EthereumError::Refused(refusal)) => {
+                return Ok(SendOutcome::Refused(refusal_reason(refusal)));
+            }
+            Err(error @ EthereumError::UnknownCertificate(_)) => {
+                return Ok(SendOutcome::Refused(format!(
+                    "unknown certificate ({error})"
+                )));
+            }
+            Err(error) => return Err(RelayError::Ethereum(error)),
+        };
         let gas = match call.estimate_gas().await {
             Ok(gas) => gas,
             Err(error) => {
@@ -513,7 +518,7 @@ impl EthereumSide {
 
     /// Proves that `request_id` can no longer be served: in the newest final block,
     /// verified, whose time is past `deadline`, the contract's
-    /// `servedCertificate[request_id]` is 0 (a storage proof against the header's state
+    /// `served[request_id]` is 0 (a storage proof against the header's state
     /// root). `None` while no final block is past the deadline, or if the request is
     /// served (its transaction is then found and proven instead).
     pub async fn prove_unserved(
@@ -534,7 +539,7 @@ impl EthereumSide {
             return Ok(Ok(None));
         }
         let contract = alloy_primitives::Address::from(self.client.address().0);
-        let slot = served_certificate_slot(request_id);
+        let slot = served_request_slot(request_id);
         let storage = match judged(prove_storage(&self.provider, &header, contract, slot).await)? {
             Ok(storage) => storage,
             Err(fault) => return Ok(Err(fault)),
@@ -647,6 +652,7 @@ pub fn refusal_reason(refusal: MedicalCertificateErrors) -> String {
         E::UnknownHospital(_) => "hospital not registered on the certificate chain",
         E::UnknownCertificate(_) => "unknown certificate",
         E::CertificateRevoked(_) => "certificate revoked for recovery",
+        E::CertificateMismatch(_) => "the certificate differs from the one the chain committed to",
         E::NotRelay(_) => "the relay account is not the contract's relay",
         _ => "refused by the certificate chain",
     };

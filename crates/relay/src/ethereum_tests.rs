@@ -154,7 +154,7 @@ mod faults {
         let node = FakeNode::new(4);
         let head = verified(&node).final_head().await.unwrap();
         let contract = Account::repeat_byte(0xc0);
-        let slot = medcert_ethereum::proof::served_certificate_slot([7; 32]);
+        let slot = medcert_ethereum::proof::served_request_slot([7; 32]);
         // "Unserved", but with no path from the header's state root to the contract.
         node.set_proof(
             4,

@@ -8,7 +8,7 @@ use alloy_primitives::{Address, B256};
 use medcert_ethereum::ethers::providers::{Http, Provider};
 use medcert_ethereum::proof::{
     HashChainVerifier, HeaderVerifier, ProofError, prove_receipt, prove_storage,
-    served_certificate_slot,
+    served_request_slot,
 };
 use medcert_hospital_api::{ChainProof, ProofKind, Recovery, RecoveryResult, RecoveryState};
 use medcert_network::Network;
@@ -125,10 +125,10 @@ async fn check(
                 )));
             }
             let storage =
-                prove_storage(provider, &header, contract, served_certificate_slot(id)).await?;
+                prove_storage(provider, &header, contract, served_request_slot(id)).await?;
             if !storage.value.is_zero() {
                 return Ok(Err(format!(
-                    "the request was served (certificate {}) at block {}",
+                    "the request was served (slot value {}) at block {}",
                     storage.value, recorded.block_number
                 )));
             }

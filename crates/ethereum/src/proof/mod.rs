@@ -49,8 +49,8 @@ pub use receipt::{
     verify_receipt,
 };
 pub use storage::{
-    SERVED_CERTIFICATE_SLOT, StorageProof, VerifiedStorage, mapping_slot, prove_storage,
-    served_certificate_slot, verify_storage,
+    SERVED_REQUEST_SLOT, StorageProof, VerifiedStorage, mapping_slot, prove_storage,
+    served_request_slot, verify_storage,
 };
 
 use sha3::{Digest, Sha3_256};

@@ -122,14 +122,14 @@ pub fn mapping_slot(key: B256, mapping: u64) -> B256 {
     keccak256(preimage)
 }
 
-/// The slot of the `MedicalCertificate` contract's `servedCertificate` mapping (the
-/// compiler's layout in `contracts/out` is checked against it by a test).
-pub const SERVED_CERTIFICATE_SLOT: u64 = 8;
+/// The slot of the `MedicalCertificate` contract's `served` mapping (the compiler's
+/// layout in `contracts/out` is checked against it by a test).
+pub const SERVED_REQUEST_SLOT: u64 = 5;
 
-/// The slot of `servedCertificate[request_id]`: the certificate the request was served
-/// with, 0 while it is not served.
-pub fn served_certificate_slot(request_id: [u8; 32]) -> B256 {
-    mapping_slot(B256::from(request_id), SERVED_CERTIFICATE_SLOT)
+/// The slot of `served[request_id]`: the patient, certificate and key release of the
+/// served request packed in one word, 0 while it is not served.
+pub fn served_request_slot(request_id: [u8; 32]) -> B256 {
+    mapping_slot(B256::from(request_id), SERVED_REQUEST_SLOT)
 }
 
 /// A storage value proven against a verified header.
@@ -320,7 +320,7 @@ mod tests {
     }
 
     #[test]
-    fn the_served_certificate_slot_is_the_compilers() {
+    fn the_served_request_slot_is_the_compilers() {
         let layout: serde_json::Value = serde_json::from_str(include_str!(
             "../../../../contracts/out/MedicalCertificate.storage.json"
         ))
@@ -329,9 +329,9 @@ mod tests {
             .as_array()
             .unwrap()
             .iter()
-            .find(|e| e["label"] == "servedCertificate")
+            .find(|e| e["label"] == "served")
             .unwrap();
-        assert_eq!(entry["slot"], SERVED_CERTIFICATE_SLOT.to_string());
+        assert_eq!(entry["slot"], SERVED_REQUEST_SLOT.to_string());
     }
 
     #[test]
