@@ -156,7 +156,7 @@ pub enum ProofKind {
     /// The receipt of the `serveRecovery` transaction, proven against the block's
     /// `receiptsRoot` (CompleteRecovery).
     Receipt,
-    /// The contract's `servedCertificate` of the request, proven 0 against the state root
+    /// The contract's `served` slot of the request, proven 0 against the state root
     /// of a block past the deadline (FailRecovery for a timeout).
     Unserved,
 }
