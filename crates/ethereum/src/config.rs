@@ -31,13 +31,16 @@ pub struct ChainConfig {
 }
 
 impl ChainConfig {
-    /// 1 confirmation, polling every 20 ms (loopback), 30 s timeout.
+    /// 1 confirmation, polling every 5 ms, 30 s timeout. On loopback a receipt query
+    /// takes about a millisecond and anvil mines a transaction as it arrives, so the
+    /// first poll after the send (one interval later) usually finds it: every interval
+    /// of this wait is added to each transaction a recovery waits for.
     pub fn new(rpc_url: impl Into<String>, chain_id: u64) -> Self {
         Self {
             rpc_url: rpc_url.into(),
             chain_id,
             confirmations: 1,
-            poll_interval: Duration::from_millis(20),
+            poll_interval: Duration::from_millis(5),
             timeout: Duration::from_secs(30),
         }
     }

@@ -16,16 +16,19 @@ use std::io::BufReader;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
+use futures_util::StreamExt;
 use medcert_crypto::{CryptoError, EnvelopeHeader, WrappedKey};
 use medcert_hospital_api::{
-    ChainProof, Function, HospitalClient, Recovery, RecoveryResult, RecoveryState, args,
+    ChainProof, Function, HospitalClient, Recovery, RecoveryResult, RecoveryState, args, events,
 };
 use medcert_key_service::Access;
 use medcert_network::Network;
 use serde::Serialize;
 use zeroize::Zeroizing;
 
-use crate::connect::{Actor, certificate_reader, csp, hospital_client, ipfs, key_service};
+use crate::connect::{
+    Actor, certificate_reader, csp, gateway, hospital_client, ipfs, key_service,
+};
 use crate::consent::ConsentFile;
 use crate::digest::{ContentFingerprint, Fingerprints, WatermarkFingerprint, hex32};
 use crate::error::FlowError;
@@ -36,11 +39,17 @@ use crate::store::{Services, StoreRequest, Stored, create_ticket, store_marked};
 use crate::verify::{VerdictReport, VerifyReport, verify_file};
 use crate::{ms, scratch_dir};
 
-/// How often the recovery's status is read while waiting for the relay, and the
-/// certificate chain for the patient's release. A read is one query (a few ms); at 200 ms
-/// the wait was quantised to whole polls and added about 100 ms to every recovery
-/// (docs/bench, Figure 5).
+/// How often the recovery's status is read while waiting for the relay when the channel's
+/// event stream cannot be had or breaks off. A read is one query (a few ms); at 200 ms the
+/// wait was quantised to whole polls and added about 100 ms to every recovery (docs/bench,
+/// Figure 5).
 const POLL_INTERVAL: Duration = Duration::from_millis(40);
+
+/// How often the certificate chain is asked for the patient's release. anvil answers a
+/// log query in about a millisecond on loopback, and the release follows the relay's
+/// answer by one transaction, so a short interval costs little and takes no poll's worth
+/// of waiting off every recovery.
+const RELEASE_POLL_INTERVAL: Duration = Duration::from_millis(10);
 
 /// How long the certificate chain may take to serve a recovery request by default.
 pub const DEFAULT_SERVE_WITHIN: Duration = Duration::from_secs(600);
@@ -159,8 +168,13 @@ pub async fn recover(
     let mut timings = RecoverTimings::default();
 
     let started = Instant::now();
-    let (index, request_tx) = match request.resume {
-        Some(index) => (index, None),
+    // Where the channel's events are read from for the relay's answer: the request's
+    // block, or when resuming the newest block (the status read covers the ones before).
+    let channel = gateway(hospital, actor.identity(hospital)?)
+        .await?
+        .network(&hospital.channel);
+    let (index, request_tx, from_block) = match request.resume {
+        Some(index) => (index, None, None),
         None => {
             let ticket = keys
                 .check_password(
@@ -185,7 +199,11 @@ pub async fn recover(
             };
             let committed = gated(&ticket, client.request_recovery(&args).await)
                 .map_err(|e| e.on(&hospital.channel))?;
-            (committed.answer.index, Some(committed.tx_id))
+            (
+                committed.answer.index,
+                Some(committed.tx_id),
+                Some(committed.block_number),
+            )
         }
     };
     timings.request = ms(started);
@@ -194,15 +212,15 @@ pub async fn recover(
     let started = Instant::now();
     let outcome = {
         let _step = observer.step(&format!("waiting for the relay (recovery {index})"), None);
-        wait_for_outcome(
-            &client,
-            &hospital.channel,
+        let answered = Answered {
+            client: &client,
+            channel: &channel,
+            chaincode: &network.fabric.chaincode_name,
             index,
             request,
-            &consent,
-            started,
-        )
-        .await?
+            consent: &consent,
+        };
+        answered.wait(from_block, started).await?
     };
     timings.relay_wait = ms(started);
     let proof = outcome.proof;
@@ -374,43 +392,123 @@ pub async fn recover(
     })
 }
 
-/// Reads the recovery's status until the relay has answered it, or `request.wait` has
-/// passed since `started`.
-async fn wait_for_outcome(
-    client: &HospitalClient,
-    channel: &str,
+/// What waiting for the relay's answer to one recovery request needs.
+struct Answered<'a> {
+    client: &'a HospitalClient,
+    channel: &'a medcert_fabric::Network,
+    chaincode: &'a str,
     index: u64,
-    request: &RecoverRequest<'_>,
-    consent: &ConsentFile,
-    started: Instant,
-) -> Result<Recovery, FlowError> {
-    loop {
-        let recovery = client
-            .get_recovery_status(&args::GetRecoveryStatus { index })
-            .await
-            .map_err(|e| FlowError::chain(channel, e))?;
-        if recovery.outcome != RecoveryState::Pending {
-            if request.resume.is_some()
-                && !recovery
-                    .consent
-                    .eq_ignore_ascii_case(&consent.signed_consent)
-            {
-                return Err(FlowError::ResumedWithOtherConsent {
-                    index,
-                    hospital: consent.hospital.clone(),
-                    consent: request.consent.to_owned(),
-                });
-            }
-            return Ok(recovery);
+    request: &'a RecoverRequest<'a>,
+    consent: &'a ConsentFile,
+}
+
+impl Answered<'_> {
+    /// The recovery once the relay has answered it, or a timeout when `request.wait` has
+    /// passed since `started`. The answer comes as the chaincode's event, read from block
+    /// `from_block` (the request's) or, when that is unknown, from the newest one; the
+    /// status is read once after the stream opens, so an answer committed before is not
+    /// missed, and read every [`POLL_INTERVAL`] if the stream cannot be had or ends.
+    async fn wait(&self, from_block: Option<u64>, started: Instant) -> Result<Recovery, FlowError> {
+        let from_block = match from_block {
+            Some(block) => Some(block),
+            None => self.channel.height().await.ok().map(|h| h.saturating_sub(1)),
+        };
+        let stream = match from_block {
+            Some(block_number) => self
+                .channel
+                .chaincode_events(
+                    self.chaincode,
+                    medcert_fabric::Checkpoint {
+                        block_number,
+                        after_tx_id: None,
+                    },
+                )
+                .await
+                .inspect_err(|e| {
+                    tracing::warn!(channel = %self.channel.name(), error = %e, "no event stream; polling the recovery's status");
+                })
+                .ok(),
+            None => None,
+        };
+        if let Some(recovery) = self.status().await? {
+            return self.checked(recovery);
         }
-        if started.elapsed() >= request.wait {
-            return Err(FlowError::RecoveryTimeout {
-                channel: channel.to_owned(),
-                index,
-                waited_s: started.elapsed().as_secs(),
+        if let Some(stream) = stream {
+            let mut stream = std::pin::pin!(stream);
+            loop {
+                let left = self.request.wait.saturating_sub(started.elapsed());
+                match tokio::time::timeout(left, stream.next()).await {
+                    Err(_) => return Err(self.timeout(started)),
+                    Ok(Some(Ok(event))) => {
+                        if let Some(recovery) = self.answer_in(&event) {
+                            return self.checked(recovery);
+                        }
+                    }
+                    Ok(Some(Err(e))) => {
+                        tracing::warn!(channel = %self.channel.name(), error = %e, "event stream broke off; polling the recovery's status");
+                        break;
+                    }
+                    Ok(None) => break,
+                }
+            }
+        }
+        loop {
+            if let Some(recovery) = self.status().await? {
+                return self.checked(recovery);
+            }
+            if started.elapsed() >= self.request.wait {
+                return Err(self.timeout(started));
+            }
+            tokio::time::sleep(POLL_INTERVAL).await;
+        }
+    }
+
+    /// The recovery as the ledger holds it, once answered.
+    async fn status(&self) -> Result<Option<Recovery>, FlowError> {
+        let recovery = self
+            .client
+            .get_recovery_status(&args::GetRecoveryStatus { index: self.index })
+            .await
+            .map_err(|e| FlowError::chain(self.channel.name(), e))?;
+        Ok((recovery.outcome != RecoveryState::Pending).then_some(recovery))
+    }
+
+    /// The answer to this request, if `event` is the relay's.
+    fn answer_in(&self, event: &medcert_fabric::ChaincodeEvent) -> Option<Recovery> {
+        if event.name != events::RECOVERY_COMPLETED && event.name != events::RECOVERY_FAILED {
+            return None;
+        }
+        let recovery: Recovery = serde_json::from_slice(&event.payload)
+            .inspect_err(|e| {
+                tracing::warn!(tx = %event.tx_id, error = %e, "unreadable recovery event");
+            })
+            .ok()?;
+        (recovery.index == self.index && recovery.outcome != RecoveryState::Pending)
+            .then_some(recovery)
+    }
+
+    /// A resumed request must be the one the consent is for.
+    fn checked(&self, recovery: Recovery) -> Result<Recovery, FlowError> {
+        if self.request.resume.is_some()
+            && !recovery
+                .consent
+                .eq_ignore_ascii_case(&self.consent.signed_consent)
+        {
+            return Err(FlowError::ResumedWithOtherConsent {
+                index: self.index,
+                hospital: self.consent.hospital.clone(),
+                consent: self.request.consent.to_owned(),
             });
         }
-        tokio::time::sleep(POLL_INTERVAL).await;
+        Ok(recovery)
+    }
+
+    fn timeout(&self, started: Instant) -> FlowError {
+        FlowError::RecoveryTimeout {
+            channel: self.channel.name().to_owned(),
+            index: self.index,
+            waited_s: started.elapsed().as_secs(),
+        }
     }
 }
 
@@ -436,7 +534,7 @@ async fn wait_for_release(
                 waited_s: started.elapsed().as_secs(),
             });
         }
-        tokio::time::sleep(POLL_INTERVAL).await;
+        tokio::time::sleep(RELEASE_POLL_INTERVAL).await;
     }
 }
 

@@ -16,6 +16,7 @@
 #![warn(missing_docs)]
 #![cfg_attr(test, allow(unused_crate_dependencies))] // a test binary links every dependency of its package
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -157,9 +158,10 @@ pub enum IpfsError {
     },
 }
 
-/// A client of one Kubo node's RPC API.
+/// A client of one Kubo node's RPC API; its clones share one connection pool.
+#[derive(Clone)]
 pub struct Ipfs {
-    client: BackendWithGlobalOptions<IpfsClient>,
+    client: Arc<BackendWithGlobalOptions<IpfsClient>>,
     api_url: String,
     timeout: Duration,
 }
@@ -185,7 +187,7 @@ impl Ipfs {
             timeout: None,
         };
         Ok(Self {
-            client: BackendWithGlobalOptions::new(client, options),
+            client: Arc::new(BackendWithGlobalOptions::new(client, options)),
             api_url: api_url.trim_end_matches('/').to_owned(),
             timeout,
         })
