@@ -99,6 +99,12 @@ pub struct Plan {
     pub recovery_sizes: Vec<u64>,
     /// Figure 8's record size, in bytes.
     pub throughput_size: u64,
+    /// Size of the small records whose sustained recovery rate Figure 8 also measures.
+    pub small_size: u64,
+    /// Small-record recoveries each hospital makes back to back, at most.
+    pub small_per_hospital: usize,
+    /// No small-record recovery starts after this much time.
+    pub small_time_limit: Duration,
     /// Hospital counts of Figures 5, 6 and 8 (capped at the network's hospitals).
     pub hospital_counts: Vec<usize>,
     /// Length of Figure 7's sustained load.
@@ -135,6 +141,9 @@ impl Plan {
                 store_sizes: vec![10 * KB, 100 * KB],
                 recovery_sizes: vec![MB],
                 throughput_size: MB,
+                small_size: 100 * KB,
+                small_per_hospital: 2,
+                small_time_limit: Duration::from_secs(20),
                 hospital_counts,
                 load: Duration::from_secs(args.load_secs.min(5)),
                 out: args.out.clone(),
@@ -147,6 +156,9 @@ impl Plan {
                 store_sizes: vec![10 * KB, 100 * KB, MB, 5 * MB, 15 * MB, 50 * MB],
                 recovery_sizes: vec![100 * KB, MB, 15 * MB],
                 throughput_size: 15 * MB,
+                small_size: 100 * KB,
+                small_per_hospital: 20,
+                small_time_limit: Duration::from_secs(60),
                 hospital_counts,
                 load: Duration::from_secs(args.load_secs.max(1)),
                 out: args.out.clone(),

@@ -19,6 +19,7 @@ use crate::floors::Floors;
 use crate::plot::{LineChart, Series, XAxis};
 use crate::report::{Csv, Line};
 use crate::stats::{Samples, Stats};
+use crate::sums;
 
 /// The timings of one size, total and per step.
 #[derive(Default)]
@@ -126,65 +127,26 @@ pub async fn run(
         std::fs::remove_file(&document)
             .map_err(BenchError::io("cannot remove a document", &document))?;
 
-        let hospital_half_floor =
-            size_floors.aes_encrypt.p50_ms + size_floors.s3_put.p50_ms + fixed.fabric_commit.p50_ms;
-        let certify_floor = size_floors.ipfs_add.p50_ms + fixed.anvil_tx.p50_ms;
-        let retrieve_floor =
-            fixed.fabric_commit.p50_ms + size_floors.s3_get.p50_ms + size_floors.aes_decrypt.p50_ms;
-        let rows: [(&str, &Samples, Option<f64>); 12] = [
-            (
-                "store",
-                &samples.store,
-                Some(hospital_half_floor + certify_floor),
-            ),
-            ("store.watermark", &samples.watermark, None),
-            (
-                "store.encrypt",
-                &samples.encrypt,
-                Some(size_floors.aes_encrypt.p50_ms),
-            ),
-            (
-                "store.csp_put",
-                &samples.csp_put,
-                Some(size_floors.s3_put.p50_ms),
-            ),
-            (
-                "store.create_record",
-                &samples.create_record,
-                Some(fixed.fabric_commit.p50_ms),
-            ),
-            (
-                "store.ipfs_add",
-                &samples.ipfs_add,
-                Some(size_floors.ipfs_add.p50_ms),
-            ),
-            (
-                "store.issue_certificate",
-                &samples.issue,
-                Some(fixed.anvil_tx.p50_ms),
-            ),
-            ("retrieve", &samples.retrieve, Some(retrieve_floor)),
-            (
-                "retrieve.query_record",
-                &samples.query,
-                Some(fixed.fabric_commit.p50_ms),
-            ),
-            (
-                "retrieve.csp_get",
-                &samples.csp_get,
-                Some(size_floors.s3_get.p50_ms),
-            ),
-            (
-                "retrieve.decrypt",
-                &samples.decrypt,
-                Some(size_floors.aes_decrypt.p50_ms),
-            ),
-            ("retrieve.verify", &samples.verify, None),
+        let rows: [(&str, &Samples); 12] = [
+            ("store", &samples.store),
+            ("store.watermark", &samples.watermark),
+            ("store.encrypt", &samples.encrypt),
+            ("store.csp_put", &samples.csp_put),
+            ("store.create_record", &samples.create_record),
+            ("store.ipfs_add", &samples.ipfs_add),
+            ("store.issue_certificate", &samples.issue),
+            ("retrieve", &samples.retrieve),
+            ("retrieve.query_record", &samples.query),
+            ("retrieve.csp_get", &samples.csp_get),
+            ("retrieve.decrypt", &samples.decrypt),
+            ("retrieve.verify", &samples.verify),
         ];
-        for (operation, samples, floor) in rows {
+        for (operation, samples) in rows {
             let Some(stats) = samples.stats() else {
                 continue;
             };
+            let floor =
+                sums::sum(sums::of_step(operation), &fixed, &size_floors).map(|s| s.wall_p50_ms);
             let line = Line {
                 figure: "fig4",
                 what: format!("{operation} {}", size_label(size)),

@@ -17,6 +17,7 @@ use crate::plot::{LineChart, Series, XAxis};
 use crate::recovery::{Baseline, Certified, consent, recover_once};
 use crate::report::{Csv, Line};
 use crate::stats::{Samples, Stats};
+use crate::sums;
 
 /// What a point measured.
 #[derive(Default)]
@@ -88,11 +89,8 @@ pub async fn run(inputs: &Inputs<'_>, floors: &mut Floors) -> Result<Fig56, Benc
             std::fs::read(&document).map_err(BenchError::io("cannot read", &document))?;
         std::fs::remove_file(&document).map_err(BenchError::io("cannot remove", &document))?;
         let size_floors = floors.for_size(network, plan, size, &plaintext).await?;
-        // RequestRecovery, serveRecovery, CompleteRecovery, the envelope from IPFS, decryption.
-        let floor = 2.0 * fixed.fabric_commit.p50_ms
-            + fixed.anvil_tx.p50_ms
-            + size_floors.ipfs_cat.p50_ms
-            + size_floors.aes_decrypt.p50_ms;
+        let floor_of = |operation: &str| sums::sum(sums::of_step(operation), &fixed, &size_floors);
+        let floor = floor_of("recovery").map_or(0.0, |s| s.wall_p50_ms);
         for &count in &plan.hospital_counts {
             let hospitals: Vec<&Hospital> = network.fabric.hospitals.iter().take(count).collect();
             tracing::info!(size = %size_label(size), hospitals = count, "figures 5 and 6");
@@ -110,40 +108,21 @@ pub async fn run(inputs: &Inputs<'_>, floors: &mut Floors) -> Result<Fig56, Benc
             let Some(recovery) = samples.end_to_end.stats() else {
                 continue;
             };
-            let rows: [(&str, &Samples, Option<f64>); 10] = [
-                ("recovery", &samples.end_to_end, Some(floor)),
-                (
-                    "recovery.request",
-                    &samples.request,
-                    Some(fixed.fabric_commit.p50_ms),
-                ),
-                (
-                    "recovery.relay_wait",
-                    &samples.relay_wait,
-                    Some(fixed.anvil_tx.p50_ms + fixed.fabric_commit.p50_ms),
-                ),
-                (
-                    "recovery.ipfs_get",
-                    &samples.ipfs_get,
-                    Some(size_floors.ipfs_cat.p50_ms),
-                ),
-                (
-                    "recovery.decrypt",
-                    &samples.decrypt,
-                    Some(size_floors.aes_decrypt.p50_ms),
-                ),
-                ("recovery.verify", &samples.verify, None),
-                ("recovery.store_again", &samples.store_again, None),
-                ("baseline", &samples.baseline, None),
-                (
-                    "baseline.grant",
-                    &samples.baseline_grant,
-                    Some(fixed.anvil_tx.p50_ms),
-                ),
-                ("baseline.read_certificate", &samples.baseline_read, None),
+            let rows: [(&str, &Samples); 10] = [
+                ("recovery", &samples.end_to_end),
+                ("recovery.request", &samples.request),
+                ("recovery.relay_wait", &samples.relay_wait),
+                ("recovery.ipfs_get", &samples.ipfs_get),
+                ("recovery.decrypt", &samples.decrypt),
+                ("recovery.verify", &samples.verify),
+                ("recovery.store_again", &samples.store_again),
+                ("baseline", &samples.baseline),
+                ("baseline.grant", &samples.baseline_grant),
+                ("baseline.read_certificate", &samples.baseline_read),
             ];
-            for (operation, s, floor) in rows {
+            for (operation, s) in rows {
                 if let Some(stats) = s.stats() {
+                    let floor = floor_of(operation).map(|s| s.wall_p50_ms);
                     let point = vec![
                         operation.into(),
                         size.to_string(),

@@ -100,6 +100,18 @@ impl Fig7 {
             .collect()
     }
 
+    /// Core-milliseconds per unit of load: the CPU of every group (the whole machine's
+    /// line left out) over the load, divided by the units completed.
+    pub fn core_ms_per_operation(&self) -> f64 {
+        let cpu_percent: f64 = self
+            .by_group()
+            .iter()
+            .filter(|(group, _)| group.as_str() != MACHINE)
+            .map(|(_, usage)| usage.mean_cpu_percent)
+            .sum();
+        cpu_percent * 10.0 * self.duration.as_secs_f64() / self.completed.max(1) as f64
+    }
+
     /// Units of load completed per second.
     pub fn rate(&self) -> f64 {
         self.completed as f64 / self.duration.as_secs_f64().max(1e-9)

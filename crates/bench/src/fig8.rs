@@ -39,10 +39,15 @@ pub struct Fig8 {
     pub size: u64,
     /// One per hospital count of the plan.
     pub rates: Vec<Rate>,
+    /// The sustained rate of small records at the most hospitals: (size, rate), cross-chain
+    /// only.
+    pub small: Option<(u64, Rate)>,
 }
 
 /// Measures Figure 8: at each hospital count of the plan, the plan's rounds of recoveries
-/// back to back at every hospital, cross-chain and then (with `baseline`) the baseline.
+/// back to back at every hospital, cross-chain and then (with `baseline`) the baseline;
+/// then, with `small` (a record of the plan's small size), the plan's small-record
+/// recoveries back to back at the most hospitals, none started after its time limit.
 pub async fn run(
     network: &Network,
     plan: &Plan,
@@ -50,6 +55,7 @@ pub async fn run(
     patient: &Patient,
     certified: &Certified,
     baseline: Option<&Baseline>,
+    small: Option<&Certified>,
 ) -> Result<Fig8, BenchError> {
     let per_hospital = plan.rounds;
     let mut rates = Vec::new();
@@ -65,6 +71,7 @@ pub async fn run(
                 certified,
                 &hospitals,
                 per_hospital,
+                None,
             )
         };
         let (recoveries, seconds) = batch_by(Route::CrossChain).await?;
@@ -82,15 +89,53 @@ pub async fn run(
             baseline_per_s,
         });
     }
+    let small = match small {
+        None => None,
+        Some(small) => {
+            let hospitals: Vec<&Hospital> = network
+                .fabric
+                .hospitals
+                .iter()
+                .take(plan.most_hospitals())
+                .collect();
+            tracing::info!(
+                hospitals = hospitals.len(),
+                size = %size_label(small.size),
+                "figure 8: small records"
+            );
+            let (recoveries, seconds) = batch(
+                Route::CrossChain,
+                network,
+                workspace,
+                patient,
+                small,
+                &hospitals,
+                plan.small_per_hospital,
+                Some(Instant::now() + plan.small_time_limit),
+            )
+            .await?;
+            Some((
+                small.size,
+                Rate {
+                    hospitals: hospitals.len(),
+                    recoveries,
+                    seconds,
+                    baseline_per_s: None,
+                },
+            ))
+        }
+    };
     Ok(Fig8 {
         size: certified.size,
         rates,
+        small,
     })
 }
 
 /// One batch of a point: `each` recoveries the `route` way back to back at every hospital,
-/// all hospitals at once, with consents signed beforehand; returns the recoveries
-/// completed and the batch's wall time in seconds.
+/// all hospitals at once, with consents signed beforehand, none started after `until`;
+/// returns the recoveries completed and the batch's wall time in seconds.
+#[allow(clippy::too_many_arguments)] // one batch's whole setting, each from its caller
 async fn batch(
     route: Route<'_>,
     network: &Network,
@@ -99,6 +144,7 @@ async fn batch(
     certified: &Certified,
     hospitals: &[&Hospital],
     each: usize,
+    until: Option<Instant>,
 ) -> Result<(usize, f64), BenchError> {
     let mut signed = Vec::new();
     for hospital in hospitals {
@@ -111,12 +157,19 @@ async fn batch(
     let started = Instant::now();
     let done = futures_util::future::join_all(hospitals.iter().zip(signed).map(
         |(hospital, paths)| async move {
+            let mut done = 0;
             for path in &paths {
+                if until.is_some_and(|until| Instant::now() >= until) {
+                    std::fs::remove_file(path)
+                        .map_err(BenchError::io("cannot remove a consent file", path))?;
+                    continue;
+                }
                 route
                     .recover_once(network, workspace, patient, hospital, path)
                     .await?;
+                done += 1;
             }
-            Ok::<_, BenchError>(paths.len())
+            Ok::<_, BenchError>(done)
         },
     ))
     .await;
@@ -151,6 +204,16 @@ impl Fig8 {
                 r.baseline_per_s
                     .map(|b| format!("{b:.3}"))
                     .unwrap_or_default(),
+            ]);
+        }
+        if let Some((size, r)) = &self.small {
+            csv.push(vec![
+                size.to_string(),
+                r.hospitals.to_string(),
+                r.recoveries.to_string(),
+                format!("{:.3}", r.seconds),
+                format!("{:.3}", r.per_s()),
+                String::new(),
             ]);
         }
         csv.write(&csv_path)?;

@@ -23,6 +23,8 @@ pub mod report;
 mod run;
 pub mod sampler;
 pub mod stats;
+pub mod stock;
+pub mod sums;
 
 pub use config::{BenchArgs, Figure, Plan};
 pub use error::BenchError;

@@ -67,6 +67,17 @@ impl Csv {
         text
     }
 
+    /// The rows as a Markdown table.
+    pub fn to_markdown(&self) -> String {
+        let mut out = format!("| {} |\n", self.columns.join(" | "));
+        out.push_str(&format!("|{}\n", "---|".repeat(self.columns.len())));
+        for row in &self.rows {
+            let cells: Vec<String> = row.iter().map(|f| f.replace('|', "\\|")).collect();
+            out.push_str(&format!("| {} |\n", cells.join(" | ")));
+        }
+        out
+    }
+
     /// Writes the CSV text to `path`.
     pub fn write(&self, path: &Path) -> Result<(), BenchError> {
         std::fs::write(path, self.render()).map_err(BenchError::io("cannot write CSV", path))
@@ -140,6 +151,10 @@ pub struct Summary {
     pub lines: Vec<Line>,
     /// Figures that are not latency tables (throughput, CPU), one line each.
     pub facts: Vec<String>,
+    /// Titled tables (the floors, what the stock tools cost), each also a CSV file.
+    pub tables: Vec<(String, Csv)>,
+    /// What each sum of floors is made of, one line each.
+    pub floor_sums: Vec<String>,
     /// The targets, checked against what was measured.
     pub targets: Vec<Target>,
     /// Every file the run wrote.
@@ -149,7 +164,8 @@ pub struct Summary {
 }
 
 impl Summary {
-    /// The summary as Markdown (summary.md): machine, operations, facts, targets, skips.
+    /// The summary as Markdown (summary.md): machine, operations, facts, tables, the
+    /// floor sums' parts, targets, skips.
     pub fn to_markdown(&self) -> String {
         let mut out = String::new();
         let _ = writeln!(out, "# medcert benchmark summary\n");
@@ -186,7 +202,18 @@ impl Summary {
         if !self.facts.is_empty() {
             out.push('\n');
         }
+        for (title, table) in &self.tables {
+            let _ = writeln!(out, "## {title}\n\n{}", table.to_markdown());
+        }
+        if !self.floor_sums.is_empty() {
+            let _ = writeln!(out, "## What each sum of floors is made of\n");
+            for sum in &self.floor_sums {
+                let _ = writeln!(out, "- {sum}");
+            }
+            out.push('\n');
+        }
         if !self.targets.is_empty() {
+            let _ = writeln!(out, "## Targets\n");
             let _ = writeln!(out, "| target | goal | measured | verdict |");
             let _ = writeln!(out, "|---|---|---|---|");
             for t in &self.targets {
@@ -274,6 +301,13 @@ mod tests {
         assert_eq!(line.ratio(), None);
         line.floor_p50_ms = Some(20.0);
         assert_eq!(line.ratio(), Some(1.5));
+    }
+
+    #[test]
+    fn a_table_renders_as_markdown() {
+        let mut csv = Csv::new(&["a", "b"]);
+        csv.push(vec!["x|y".into(), "1".into()]);
+        assert_eq!(csv.to_markdown(), "| a | b |\n|---|---|\n| x\\|y | 1 |\n");
     }
 
     #[test]

@@ -91,10 +91,22 @@ pub fn groups(names: &[String]) -> Vec<String> {
 
 /// The services deploy/ started: (group, pid).
 pub fn services(run_dir: &Path) -> Vec<(String, u32)> {
+    let found = named_services(run_dir);
+    let names: Vec<String> = found.iter().map(|(n, _)| n.clone()).collect();
+    let mut grouped: Vec<(String, u32)> = groups(&names)
+        .into_iter()
+        .zip(found.iter().map(|(_, pid)| *pid))
+        .collect();
+    grouped.sort();
+    grouped
+}
+
+/// The live services deploy/ started, each by its pid file's name (`hospital1-peer0`).
+fn named_services(run_dir: &Path) -> Vec<(String, u32)> {
     let Ok(entries) = std::fs::read_dir(run_dir.join("pids")) else {
         return Vec::new();
     };
-    let found: Vec<(String, u32)> = entries
+    entries
         .flatten()
         .filter_map(|entry| {
             let path = entry.path();
@@ -105,14 +117,30 @@ pub fn services(run_dir: &Path) -> Vec<(String, u32)> {
                 .exists()
                 .then_some((name, pid))
         })
-        .collect();
-    let names: Vec<String> = found.iter().map(|(n, _)| n.clone()).collect();
-    let mut grouped: Vec<(String, u32)> = groups(&names)
+        .collect()
+}
+
+/// CPU time so far, in seconds, of the services named in `names` (pid-file names), each
+/// with its descendants and the children it reaped; 0 for a name with no live service.
+pub fn services_cpu_s(run_dir: &Path, names: &[String]) -> f64 {
+    let table = process_table();
+    let me = std::process::id();
+    let ticks: u64 = named_services(run_dir)
         .into_iter()
-        .zip(found.iter().map(|(_, pid)| *pid))
-        .collect();
-    grouped.sort();
-    grouped
+        .filter(|(name, _)| names.contains(name))
+        .flat_map(|(_, root)| with_descendants(root, &table))
+        .filter(|&pid| pid != me)
+        .map(|pid| table.get(&pid).map_or(0, |s| s.ticks))
+        .sum();
+    ticks as f64 / ticks_per_s()
+}
+
+/// The kernel's clock ticks per second, in which /proc counts CPU time.
+fn ticks_per_s() -> f64 {
+    // SAFETY: sysconf only reads a system constant.
+    #[allow(unsafe_code)]
+    let ticks = unsafe { libc::sysconf(libc::_SC_CLK_TCK) };
+    ticks.max(1) as f64
 }
 
 /// Every live process and its parent.
@@ -262,10 +290,7 @@ impl Sampler {
 }
 
 fn sample_until(config: &Config, interval: Duration, stop: &AtomicBool) -> Vec<Sample> {
-    // The clock tick is a system constant only sysconf tells.
-    // SAFETY: sysconf only reads a system constant.
-    #[allow(unsafe_code)]
-    let ticks_per_s = unsafe { libc::sysconf(libc::_SC_CLK_TCK) }.max(1) as f64;
+    let ticks_per_s = ticks_per_s();
     let started = Instant::now();
     let mut previous = (Instant::now(), measure(config), machine_ticks());
     let mut samples = Vec::new();
