@@ -4,7 +4,8 @@
 //! Two backends, both from `object_store`: a local directory (the embedded default) and any
 //! S3-compatible service. Content is streamed both ways and never held whole in memory.
 //! Hash C is checked on the way in (a put whose content does not hash to its key stores
-//! nothing) and again on the way out (a corrupted or misplaced object is refused).
+//! nothing; [`Csp::put_hashed`] trusts a caller that hashed the content as it wrote it)
+//! and again on the way out (a corrupted or misplaced object is refused).
 
 #![warn(missing_docs)]
 #![cfg_attr(test, allow(unused_crate_dependencies))] // a test binary links every dependency of its package
@@ -173,14 +174,36 @@ impl Csp {
     /// Streams `content` into the store under `hash_c` and returns its length. If the
     /// content does not hash to `hash_c`, or reading or uploading fails, the upload is
     /// abandoned and nothing is stored.
-    pub async fn put<R>(&self, hash_c: &HashC, mut content: R) -> Result<u64, CspError>
+    pub async fn put<R>(&self, hash_c: &HashC, content: R) -> Result<u64, CspError>
+    where
+        R: AsyncRead + Unpin,
+    {
+        self.upload(hash_c, content, Some(Sha3_256::new())).await
+    }
+
+    /// [`Csp::put`] of content the caller hashed to `hash_c` in the pass that wrote it
+    /// (encryption hashes E' as it writes it): it is not hashed again on the way in. A
+    /// get still checks it on the way out.
+    pub async fn put_hashed<R>(&self, hash_c: &HashC, content: R) -> Result<u64, CspError>
+    where
+        R: AsyncRead + Unpin,
+    {
+        self.upload(hash_c, content, None).await
+    }
+
+    /// Streams `content` under `hash_c`, checking it with `hasher` if given.
+    async fn upload<R>(
+        &self,
+        hash_c: &HashC,
+        mut content: R,
+        mut hasher: Option<Sha3_256>,
+    ) -> Result<u64, CspError>
     where
         R: AsyncRead + Unpin,
     {
         let key = key_of(hash_c);
         let mut upload = BufWriter::with_capacity(self.object_store(), location(&key), PART_SIZE)
             .with_max_concurrency(PARTS_IN_FLIGHT);
-        let mut hasher = Sha3_256::new();
         let mut buffer = vec![0; IO_BUFFER];
         let mut length = 0u64;
         let outcome: Result<(), CspError> = async {
@@ -195,14 +218,19 @@ impl Csp {
                 if read == 0 {
                     break;
                 }
-                hasher.update(&buffer[..read]);
+                if let Some(hasher) = &mut hasher {
+                    hasher.update(&buffer[..read]);
+                }
                 upload
                     .write_all(&buffer[..read])
                     .await
                     .map_err(|e| store_error("put", &key, e))?;
                 length += read as u64;
             }
-            check_hash(&key, hash_c, hasher.finalize().into())
+            match hasher {
+                Some(hasher) => check_hash(&key, hash_c, hasher.finalize().into()),
+                None => Ok(()),
+            }
         }
         .await;
         if let Err(error) = outcome {

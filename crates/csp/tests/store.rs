@@ -167,6 +167,24 @@ async fn local_corrupted_file_is_refused() {
     tampered_object_is_refused(&csp, &hash_c).await;
 }
 
+/// A put that trusts its caller's Hash C stores the content as it is; a wrong key is
+/// caught on the way out.
+#[tokio::test]
+async fn local_hashed_put_is_checked_on_the_way_out() {
+    let dir = tempfile::tempdir().unwrap();
+    let csp = Csp::local(dir.path()).unwrap();
+    let (content, hash_c) = record(3 << 20);
+    assert_eq!(
+        csp.put_hashed(&hash_c, content.as_slice()).await.unwrap(),
+        content.len() as u64
+    );
+    assert!(collect(&csp, &hash_c).await.unwrap() == content);
+    let (_, other) = record(32);
+    csp.put_hashed(&other, content.as_slice()).await.unwrap();
+    let error = collect(&csp, &other).await.unwrap_err();
+    assert!(matches!(error, CspError::HashMismatch { .. }), "{error}");
+}
+
 #[tokio::test]
 async fn local_missing_object_is_not_found() {
     let dir = tempfile::tempdir().unwrap();

@@ -323,7 +323,8 @@ pub(crate) async fn store_marked(
         tokio::fs::File::from_std(upload),
         observer.step("CSP put", Some(length)),
     );
-    let size = services.csp.put(hash_c.as_bytes(), upload).await?;
+    // encrypt_stream hashed E' as it wrote it.
+    let size = services.csp.put_hashed(hash_c.as_bytes(), upload).await?;
     timings.csp_put = ms(started);
 
     // The key is kept before the record exists, so a record never stands without one.
