@@ -93,6 +93,9 @@ pub struct PatientAgent<'a> {
 
 type Verifier = HashChainVerifier<Arc<Client>>;
 
+/// How often a running agent asks whether the certificate chain has a new block.
+const BLOCK_POLL: Duration = Duration::from_millis(10);
+
 /// What a consent is settled with when it expired or was withdrawn before being served.
 const UNSERVED: &str = "unserved";
 
@@ -246,9 +249,11 @@ impl<'a> PatientAgent<'a> {
         std::fs::rename(&tmp, &self.checkpoint_path).map_err(write)
     }
 
-    /// Passes every `interval` until `stop` completes, telling each pass that did
-    /// something to `on_pass`. A pass that fails (a service briefly unreachable) is told
-    /// too, and the agent goes on.
+    /// Passes until `stop` completes, telling each pass that did something to
+    /// `on_pass`: as soon as the certificate chain has a block the last pass may not have
+    /// seen (a served recovery arrives in one), and at least every `interval` (consents
+    /// expire by time). A pass that fails (a service briefly unreachable) is told too,
+    /// and the agent goes on.
     pub async fn run(
         &self,
         interval: Duration,
@@ -257,6 +262,8 @@ impl<'a> PatientAgent<'a> {
     ) {
         tokio::pin!(stop);
         loop {
+            // Read before the pass, so a block mined during it brings another one.
+            let seen = self.chain.latest_block().await.ok().map(|b| b.number);
             match self.release_pass().await {
                 Ok(pass) if pass.released.is_empty() && pass.refused.is_empty() => {}
                 Ok(pass) => on_pass(Ok(&pass)),
@@ -264,7 +271,25 @@ impl<'a> PatientAgent<'a> {
             }
             tokio::select! {
                 () = &mut stop => return,
-                () = tokio::time::sleep(interval) => {}
+                () = self.new_block_after(seen, interval) => {}
+            }
+        }
+    }
+
+    /// Returns once the chain's newest block is past `seen`, or after `interval`. A
+    /// block number is one cheap query; a pass reads the wallet and the chain's logs
+    /// and takes the process's turn, so passes wait for blocks.
+    async fn new_block_after(&self, seen: Option<u64>, interval: Duration) {
+        let Some(seen) = seen else {
+            return tokio::time::sleep(interval).await;
+        };
+        let started = tokio::time::Instant::now();
+        while started.elapsed() < interval {
+            tokio::time::sleep(BLOCK_POLL.min(interval)).await;
+            if let Ok(block) = self.chain.latest_block().await
+                && block.number > seen
+            {
+                return;
             }
         }
     }
