@@ -9,7 +9,7 @@
 use std::io::Write;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use medcert_eip712::{Consent, SignedConsent, hospital_id};
 use medcert_ethereum::MedicalCertificateClient;
@@ -171,19 +171,19 @@ pub async fn sign_consent_with(
     let source_hospital = word_text(&certificate.hospital);
     let record_id = word_text(&certificate.record_id);
 
-    let now = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .unwrap_or(Duration::ZERO)
-        .as_secs();
+    // The contract judges expiry by the chain's time, which need not be the clock's; a
+    // consent is served after it is signed: the agent looks for it from this block on.
+    let latest = client.latest_block().await?;
     let consent = Consent {
         hospital: hospital_word,
         certificate_id: request.certificate_id,
-        expiry: now.saturating_add(request.valid_for.as_secs().max(1)),
+        expiry: latest
+            .timestamp
+            .saturating_add(request.valid_for.as_secs().max(1)),
         nonce: unused_nonce(&client, &wallet).await?,
     };
     let domain = client.domain();
-    // A consent is served after it is signed: the agent looks for it from here on.
-    let from_block = client.latest_block().await?.number;
+    let from_block = latest.number;
     let (consent, signature) = match signature {
         SignatureSource::Wallet => (
             consent,
@@ -204,7 +204,7 @@ pub async fn sign_consent_with(
                 request.certificate_id,
                 signed.certificate_id,
             )?;
-            if signed.expiry <= now {
+            if signed.expiry <= latest.timestamp {
                 return Err(FlowError::SignedConsentExpired {
                     expiry: signed.expiry,
                 });
