@@ -84,11 +84,9 @@ pub async fn run(inputs: &Inputs<'_>, floors: &mut Floors) -> Result<Fig56, Benc
     let mut points = Vec::new();
     for certified in inputs.certified {
         let size = certified.size;
-        let document = workspace.document(size, "floor", "bench")?;
-        let plaintext =
-            std::fs::read(&document).map_err(BenchError::io("cannot read", &document))?;
-        std::fs::remove_file(&document).map_err(BenchError::io("cannot remove", &document))?;
-        let size_floors = floors.for_size(network, plan, size, &plaintext).await?;
+        let size_floors = floors
+            .for_new_document(network, plan, workspace, size)
+            .await?;
         let floor_of = |operation: &str| sums::sum(sums::of_step(operation), &fixed, &size_floors);
         let floor = floor_of("recovery").map_or(0.0, |s| s.wall_p50_ms);
         for &count in &plan.hospital_counts {

@@ -42,7 +42,7 @@ use ethers::types::{Address, TransactionRequest, U256};
 use crate::anvil::{self, Funded, rpc};
 use crate::config::{Plan, size_label};
 use crate::error::BenchError;
-use crate::fixtures::first_hospital;
+use crate::fixtures::{Workspace, first_hospital};
 use crate::report::{Csv, ms};
 use crate::sampler::services_cpu_s;
 use crate::stats::{Samples, Stats};
@@ -505,6 +505,23 @@ impl Floors {
         };
         self.by_size.insert(size, floors);
         Ok(floors)
+    }
+
+    /// The floors over a new C-CDA document of `size`, made in `workspace`.
+    pub async fn for_new_document(
+        &mut self,
+        network: &Network,
+        plan: &Plan,
+        workspace: &Workspace,
+        size: u64,
+    ) -> Result<SizeFloors, BenchError> {
+        if let Some(floors) = self.by_size.get(&size) {
+            return Ok(*floors);
+        }
+        let path = workspace.document(size, "floor", "bench")?;
+        let document = std::fs::read(&path).map_err(BenchError::io("cannot read", &path))?;
+        std::fs::remove_file(&path).map_err(BenchError::io("cannot remove", &path))?;
+        self.for_size(network, plan, size, &document).await
     }
 
     /// Every floor measured, one row each (floors.csv and the summary's floors table).

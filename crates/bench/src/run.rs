@@ -148,22 +148,6 @@ struct Measured {
     cpu_per_recovery: Option<(f64, usize, usize)>,
 }
 
-/// The floors over a fresh C-CDA document of `size`.
-async fn floors_for_size(
-    network: &Network,
-    plan: &Plan,
-    workspace: &Workspace,
-    floors: &mut Floors,
-    size: u64,
-) -> Result<(), BenchError> {
-    let document = workspace.document(size, "floor", "bench")?;
-    let plaintext = std::fs::read(&document).map_err(BenchError::io("cannot read", &document))?;
-    std::fs::remove_file(&document).map_err(BenchError::io("cannot remove", &document))?;
-    floors.for_size(network, plan, size, &plaintext).await?;
-    floors.fixed(network, plan).await?;
-    Ok(())
-}
-
 /// Figures 5–8 with a relay serving `hospitals`; returns what the targets need of them.
 async fn recovery_figures_run(
     network: &Network,
@@ -217,7 +201,9 @@ async fn recovery_figures_run(
         }
     }
     if plan.wants(Figure::Fig8) {
-        floors_for_size(network, plan, workspace, floors, plan.throughput_size).await?;
+        floors
+            .for_new_document(network, plan, workspace, plan.throughput_size)
+            .await?;
         let certified = certify(network, workspace, source, &patient, plan.throughput_size).await?;
         let small = certify(network, workspace, source, &patient, plan.small_size).await?;
         let fig = fig8::run(
@@ -258,7 +244,10 @@ async fn recovery_figures_run(
         measured.throughput = fig.rates.last().map(|r| (r.hospitals, r.per_s()));
     }
     if plan.wants(Figure::Fig7) {
-        floors_for_size(network, plan, workspace, floors, LOAD_SIZE).await?;
+        floors
+            .for_new_document(network, plan, workspace, LOAD_SIZE)
+            .await?;
+        floors.fixed(network, plan).await?;
         let certified = certify(network, workspace, source, &patient, LOAD_SIZE).await?;
         let mut loads = vec![(Route::CrossChain, "fig7")];
         if let Some(baseline) = &baseline {
