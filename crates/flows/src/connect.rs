@@ -125,14 +125,23 @@ fn signer(hospital: &Hospital, identity: &Identity) -> Result<medcert_fabric::Id
 /// admin, the relay's org) over TLS with each peer's CA: every peer of the hospital, in
 /// the description's order, so that a call goes to another one while a peer is down.
 pub async fn gateway(hospital: &Hospital, identity: &Identity) -> Result<Gateway, FlowError> {
-    let endpoints: Vec<&str> = hospital.peers().iter().map(|p| p.endpoint.as_str()).collect();
+    let endpoints: Vec<&str> = hospital
+        .peers()
+        .iter()
+        .map(|p| p.endpoint.as_str())
+        .collect();
     let key = format!(
         "{} {} {}",
         endpoints.join(","),
         identity.msp_id,
         identity.cert.display()
     );
-    kept(key, |c| &mut c.gateways, connect_gateway(hospital, identity)).await
+    kept(
+        key,
+        |c| &mut c.gateways,
+        connect_gateway(hospital, identity),
+    )
+    .await
 }
 
 async fn connect_gateway(hospital: &Hospital, identity: &Identity) -> Result<Gateway, FlowError> {
@@ -247,14 +256,18 @@ pub fn certificate_client_as_hospital(
         "{} {address:?} hospital account {}",
         network.ethereum.rpc_url, hospital.eth_account
     );
-    kept_now(key, |c| &mut c.certificates, || {
-        let wallet = wallet_from_hex(&account.private_key)?;
-        Ok(MedicalCertificateClient::attach(
-            &chain_config(network),
-            address,
-            wallet,
-        )?)
-    })
+    kept_now(
+        key,
+        |c| &mut c.certificates,
+        || {
+            let wallet = wallet_from_hex(&account.private_key)?;
+            Ok(MedicalCertificateClient::attach(
+                &chain_config(network),
+                address,
+                wallet,
+            )?)
+        },
+    )
 }
 
 /// The certificate contract for reading only (sends nothing; the admin account is a
@@ -267,20 +280,26 @@ pub fn certificate_reader(network: &Network) -> Result<MedicalCertificateClient,
         .ok_or(FlowError::NoAccounts)?;
     let address = contract_address(network)?;
     let key = format!("{} {address:?} reader", network.ethereum.rpc_url);
-    kept_now(key, |c| &mut c.certificates, || {
-        Ok(MedicalCertificateClient::attach(
-            &chain_config(network),
-            address,
-            wallet_from_hex(&account.private_key)?,
-        )?)
-    })
+    kept_now(
+        key,
+        |c| &mut c.certificates,
+        || {
+            Ok(MedicalCertificateClient::attach(
+                &chain_config(network),
+                address,
+                wallet_from_hex(&account.private_key)?,
+            )?)
+        },
+    )
 }
 
 /// The network's IPFS node.
 pub fn ipfs(network: &Network) -> Result<Ipfs, FlowError> {
-    kept_now(network.ipfs.api_url.clone(), |c| &mut c.ipfs, || {
-        Ok(Ipfs::new(&network.ipfs.api_url, Duration::from_secs(60))?)
-    })
+    kept_now(
+        network.ipfs.api_url.clone(),
+        |c| &mut c.ipfs,
+        || Ok(Ipfs::new(&network.ipfs.api_url, Duration::from_secs(60))?),
+    )
 }
 
 /// The network's CSP (its S3 bucket).

@@ -26,9 +26,7 @@ use medcert_network::Network;
 use serde::Serialize;
 use zeroize::Zeroizing;
 
-use crate::connect::{
-    Actor, certificate_reader, csp, gateway, hospital_client, ipfs, key_service,
-};
+use crate::connect::{Actor, certificate_reader, csp, gateway, hospital_client, ipfs, key_service};
 use crate::consent::ConsentFile;
 use crate::digest::{ContentFingerprint, Fingerprints, WatermarkFingerprint, hex32};
 use crate::error::FlowError;
@@ -411,7 +409,12 @@ impl Answered<'_> {
     async fn wait(&self, from_block: Option<u64>, started: Instant) -> Result<Recovery, FlowError> {
         let from_block = match from_block {
             Some(block) => Some(block),
-            None => self.channel.height().await.ok().map(|h| h.saturating_sub(1)),
+            None => self
+                .channel
+                .height()
+                .await
+                .ok()
+                .map(|h| h.saturating_sub(1)),
         };
         let stream = match from_block {
             Some(block_number) => self
