@@ -26,6 +26,8 @@ struct PointSamples {
     request: Samples,
     relay_wait: Samples,
     ipfs_get: Samples,
+    patient_release: Samples,
+    release_key: Samples,
     decrypt: Samples,
     verify: Samples,
     store_again: Samples,
@@ -106,11 +108,13 @@ pub async fn run(inputs: &Inputs<'_>, floors: &mut Floors) -> Result<Fig56, Benc
             let Some(recovery) = samples.end_to_end.stats() else {
                 continue;
             };
-            let rows: [(&str, &Samples); 10] = [
+            let rows: [(&str, &Samples); 12] = [
                 ("recovery", &samples.end_to_end),
                 ("recovery.request", &samples.request),
                 ("recovery.relay_wait", &samples.relay_wait),
                 ("recovery.ipfs_get", &samples.ipfs_get),
+                ("recovery.patient_release", &samples.patient_release),
+                ("recovery.release_key", &samples.release_key),
                 ("recovery.decrypt", &samples.decrypt),
                 ("recovery.verify", &samples.verify),
                 ("recovery.store_again", &samples.store_again),
@@ -195,6 +199,8 @@ async fn one_round(
         s.request.push_ms(t.request);
         s.relay_wait.push_ms(t.relay_wait);
         s.ipfs_get.push_ms(t.ipfs_get);
+        s.patient_release.push_ms(t.patient_release);
+        s.release_key.push_ms(t.release_key);
         s.decrypt.push_ms(t.decrypt);
         s.verify.push_ms(t.verify);
         s.store_again.push_ms(t.store_again);

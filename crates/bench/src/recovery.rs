@@ -130,6 +130,10 @@ pub struct RecoveryTimes {
     pub relay_wait: f64,
     /// Fetching the envelope from IPFS.
     pub ipfs_get: f64,
+    /// Waiting for the patient's agent to release the key on the certificate chain.
+    pub patient_release: f64,
+    /// The hospital's key service opening the released key.
+    pub release_key: f64,
     /// Opening the envelope and decrypting the record.
     pub decrypt: f64,
     /// Verifying the recovered record.
@@ -197,6 +201,8 @@ pub async fn recover_once(
         request: t.request,
         relay_wait: t.relay_wait,
         ipfs_get: t.ipfs_get,
+        patient_release: t.patient_release,
+        release_key: t.release_key,
         decrypt: t.decrypt,
         verify: t.verify,
         store_again: t.store,

@@ -151,8 +151,9 @@ pub struct Summary {
     pub lines: Vec<Line>,
     /// Figures that are not latency tables (throughput, CPU), one line each.
     pub facts: Vec<String>,
-    /// Titled tables (the floors, what the stock tools cost), each also a CSV file.
-    pub tables: Vec<(String, Csv)>,
+    /// Tables with a title and a note on how they were measured (the floors, what the
+    /// stock tools cost), each also a CSV file.
+    pub tables: Vec<(String, String, Csv)>,
     /// What each sum of floors is made of, one line each.
     pub floor_sums: Vec<String>,
     /// The targets, checked against what was measured.
@@ -202,8 +203,8 @@ impl Summary {
         if !self.facts.is_empty() {
             out.push('\n');
         }
-        for (title, table) in &self.tables {
-            let _ = writeln!(out, "## {title}\n\n{}", table.to_markdown());
+        for (title, note, table) in &self.tables {
+            let _ = writeln!(out, "## {title}\n\n{note}\n\n{}", table.to_markdown());
         }
         if !self.floor_sums.is_empty() {
             let _ = writeln!(out, "## What each sum of floors is made of\n");

@@ -90,22 +90,32 @@ pub async fn run(network: &Network, args: &BenchArgs) -> Result<Summary, BenchEr
         }
     }
 
-    for (file, title, table) in [
+    for (file, title, note, table) in [
         (
             "floors.csv",
             "Floors (one persistent connection each, measured in this run)",
+            "Each the fastest way the component's protocol allows, through one connection kept \
+             open across rounds. cpu_ms_per_op is core-milliseconds per operation: a pass over \
+             bytes by its thread's CPU clock; a service floor by this process's CPU plus, from \
+             /proc, that of the services taking part (Fabric: the hospital's peers, chaincode \
+             server and, for a commit, the orderers; anvil; the key service; Kubo; S3), over \
+             the measured rounds.",
             floors.csv(),
         ),
         (
             "stock_tools.csv",
-            "What the stock tools cost (a process start and new connections each; not floors)",
+            "What the stock tools cost (not floors)",
+            "Fabric's peer CLI and Kubo's ipfs CLI: a process start and new connections each \
+             time, as a user of those tools pays them.",
             floors.stock_csv(),
         ),
     ] {
         let path = plan.out.join(file);
         table.write(&path)?;
         summary.files.push(path);
-        summary.tables.push((title.to_string(), table));
+        summary
+            .tables
+            .push((title.to_string(), note.to_string(), table));
     }
     summary.floor_sums = [
         ("store (Figure 4, with --certify)", sums::STORE),

@@ -156,6 +156,10 @@ pub fn of_step(operation: &str) -> &'static [Step] {
             }
         }
         "recovery.ipfs_get" => const { &[step(Part::IpfsCat, 1, "IPFS cat")] },
+        "recovery.patient_release" => {
+            const { &[step(Part::AnvilTx, 1, "the patient agent's releaseKey")] }
+        }
+        "recovery.release_key" => const { &[step(Part::KeyService, 1, "ReleaseKey")] },
         "recovery.store_again" => STORE_AGAIN,
         _ => &[],
     }

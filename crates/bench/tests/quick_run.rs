@@ -71,8 +71,8 @@ async fn quick_run_writes_every_file() {
         (
             "fig5.csv",
             "operation,size_bytes,size,hospitals,rounds,mean_ms,p50_ms,p99_ms,floor_p50_ms,ratio_p50",
-            // 1 size x 2 hospital counts x 10 operations (recovery, baseline and their steps).
-            Some(20),
+            // 1 size x 2 hospital counts x 12 operations (recovery, baseline and their steps).
+            Some(24),
         ),
         (
             "fig6.csv",
@@ -95,6 +95,20 @@ async fn quick_run_writes_every_file() {
         assert_eq!(header(&dir.join(file)), columns, "{file}");
         if let Some(count) = count {
             assert_eq!(rows(&dir.join(file)), count, "{file}");
+        }
+    }
+    // Every step of medcert's store, retrieve and recovery has its floor and ratio.
+    for file in ["fig4.csv", "fig5.csv"] {
+        let text = std::fs::read_to_string(dir.join(file)).unwrap();
+        for row in text.lines().skip(1).filter(|r| !r.starts_with("baseline")) {
+            let fields: Vec<&str> = row.split(',').collect();
+            let [.., floor, ratio] = fields[..] else {
+                panic!("{file}: {row}");
+            };
+            assert!(
+                floor.parse::<f64>().is_ok_and(|f| f > 0.0) && ratio.parse::<f64>().is_ok(),
+                "{file}: no floor in {row}"
+            );
         }
     }
     let fig7 = std::fs::read_to_string(dir.join("fig7.csv")).unwrap();
