@@ -2,7 +2,10 @@
 //! signed request.
 
 use medcert_hospital_api::events::{self, RecordDeleted};
-use medcert_hospital_api::{Function, Record, RecordChange, RecordState, Tombstone, args};
+use medcert_hospital_api::{
+    ContentFingerprint, Function, Record, RecordChange, RecordState, Tombstone,
+    WatermarkFingerprint, args,
+};
 
 use super::dispatch::Acted;
 use super::{ContractError, Reply, Tx, keys};
@@ -19,10 +22,10 @@ impl<L: Ledger> Tx<'_, L> {
         let record = Record {
             record_id: args.record_id,
             treatment_number: args.treatment_number,
-            hash_c: hex::encode(args.hash_c),
+            hash_c: args.hash_c,
             size: args.size,
-            content_fingerprint: hex::encode(args.content_fingerprint),
-            watermark_fingerprint: hex::encode(args.watermark_fingerprint),
+            content_fingerprint: ContentFingerprint(args.content_fingerprint),
+            watermark_fingerprint: WatermarkFingerprint(args.watermark_fingerprint),
             created_by: doctor.clone(),
             created_at_ms: self.ctx.timestamp_ms,
             created_tx: self.ctx.tx_id.clone(),

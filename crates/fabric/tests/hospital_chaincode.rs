@@ -149,7 +149,7 @@ async fn every_function_and_refusal_on_the_real_network() {
     };
     let created = doctor.create_record(&creation).await.unwrap();
     assert!(created.block_number > 0);
-    assert_eq!(created.answer.hash_c, hex::encode(HASH));
+    assert_eq!(created.answer.hash_c, HASH);
     let trail = args::GetAudit {
         kind: args::AuditKind::Record,
         id: record.clone(),
@@ -263,9 +263,9 @@ async fn every_function_and_refusal_on_the_real_network() {
             kind: medcert_hospital_api::ProofKind::Receipt,
             chain_id: 31337,
             block_number: 5,
-            block_hash: format!("0x{}", "ab".repeat(32)),
+            block_hash: [0xab; 32],
             block_time: 1_700_000_000,
-            digest: "cd".repeat(32),
+            digest: [0xcd; 32],
         },
     };
     let not_relay = doctor.complete_recovery(&completion).await;

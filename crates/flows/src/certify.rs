@@ -23,7 +23,7 @@ use crate::connect::{
     Actor, certificate_client_as_hospital, csp, hospital_client, ipfs, key_service,
 };
 use crate::consent::unused_nonce;
-use crate::digest::{ContentFingerprint, Fingerprints, WatermarkFingerprint, hex32};
+use crate::digest::Fingerprints;
 use crate::error::FlowError;
 use crate::ids::{certificate_record_id, check_record_id, word_text};
 use crate::observer::{Observed, Observer};
@@ -289,18 +289,9 @@ pub async fn certify_record_with(
         }));
     }
 
-    let from = "the hospital chain";
     let fingerprints = Fingerprints {
-        content: ContentFingerprint(hex32(
-            "content fingerprint",
-            from,
-            &record.content_fingerprint,
-        )?),
-        watermark: WatermarkFingerprint(hex32(
-            "watermark fingerprint",
-            from,
-            &record.watermark_fingerprint,
-        )?),
+        content: record.content_fingerprint,
+        watermark: record.watermark_fingerprint,
     };
     if let SignatureSource::Given {
         typed_data,
@@ -345,7 +336,7 @@ pub async fn certify_record_with(
     }
 
     let keys = key_service(hospital, Actor::Doctor(request.doctor)).await?;
-    let hash_c = hex32("Hash C", from, &record.hash_c)?;
+    let hash_c = record.hash_c;
     let scratch = scratch_dir()?;
     let path = scratch.path().join("record.enc");
     csp(network)?.get_to_file(&hash_c, &path).await?;

@@ -14,7 +14,7 @@ use medcert_network::{Hospital, Network};
 use serde::{Deserialize, Serialize};
 
 use crate::connect::{Actor, csp, hospital_client, key_service};
-use crate::digest::{HashC, hex32};
+use crate::digest::HashC;
 use crate::error::FlowError;
 use crate::ids::check_identifier;
 use crate::ms;
@@ -144,7 +144,7 @@ pub async fn delete_record_with(
     let started = Instant::now();
     let on_chain = match record_state(&client, &hospital.channel, request.record_id).await? {
         RecordState::Active { record } => {
-            let hash_c = HashC::from_bytes(hex32("Hash C", "the hospital chain", &record.hash_c)?);
+            let hash_c = HashC::from_bytes(record.hash_c);
             let (nonce, signature) = match signature {
                 SignatureSource::Wallet => {
                     let nonce: u64 = rand::random();

@@ -475,16 +475,6 @@ pub enum FlowError {
         /// Why it does not parse.
         source: serde_json::Error,
     },
-    /// A value in an answer is not 32 bytes of hex.
-    #[error("{what} from {from} is not 32 bytes of hex")]
-    MalformedHex {
-        /// What the value is, for the message.
-        what: &'static str,
-        /// Where it came from.
-        from: String,
-        /// Why it does not decode.
-        source: hex::FromHexError,
-    },
     /// The network description's contract address does not parse.
     #[error("the contract address {address:?} in the network description is not an address")]
     MalformedAddress {

@@ -16,7 +16,6 @@ use serde::Serialize;
 use zeroize::Zeroizing;
 
 use crate::connect::{Actor, csp, hospital_client, key_service};
-use crate::digest::{ContentFingerprint, hex32};
 use crate::error::FlowError;
 use crate::gate::gated;
 use crate::ids::{check_identifier, check_password};
@@ -200,7 +199,7 @@ async fn retrieve(
     out: &Path,
     observer: &dyn Observer,
 ) -> Result<Retrieved, FlowError> {
-    let hash_c = hex32("Hash C", "the hospital chain", &record.hash_c)?;
+    let hash_c = record.hash_c;
     let scratch = scratch_dir()?;
     let encrypted = scratch.path().join("record.enc");
     let started = Instant::now();
@@ -225,12 +224,7 @@ async fn retrieve(
 
     let started = Instant::now();
     let verification = verify_file(network, out).await?;
-    let anchored = ContentFingerprint(hex32(
-        "content fingerprint",
-        "the hospital chain",
-        &record.content_fingerprint,
-    )?);
-    let fingerprint_matches = verification.content_fingerprint == Some(anchored);
+    let fingerprint_matches = verification.content_fingerprint == Some(record.content_fingerprint);
     Ok(Retrieved {
         path: out.to_owned(),
         bytes,

@@ -28,7 +28,7 @@ use zeroize::Zeroizing;
 
 use crate::connect::{Actor, certificate_reader, csp, gateway, hospital_client, ipfs, key_service};
 use crate::consent::ConsentFile;
-use crate::digest::{ContentFingerprint, Fingerprints, WatermarkFingerprint, hex32};
+use crate::digest::Fingerprints;
 use crate::error::FlowError;
 use crate::gate::gated;
 use crate::ids::{check_identifier, check_password, check_record_id};
@@ -36,6 +36,7 @@ use crate::observer::Observer;
 use crate::store::{Services, StoreRequest, Stored, create_ticket, store_marked};
 use crate::verify::{VerdictReport, VerifyReport, verify_file};
 use crate::{ms, scratch_dir};
+use medcert_hospital_api::digest::prefixed_hex32;
 
 /// How often the recovery's status is read while waiting for the relay when the channel's
 /// event stream cannot be had or breaks off. A read is one query (a few ms); at 200 ms the
@@ -124,12 +125,14 @@ pub struct RecoverReport {
     pub source_record_id: String,
     /// Hash I: the CID of the envelope on IPFS.
     pub cid: String,
-    /// The relay's `serveRecovery` transaction on the certificate chain, `0x` hex.
-    pub eth_tx: String,
+    /// The relay's `serveRecovery` transaction on the certificate chain (`0x` hex in JSON).
+    #[serde(with = "prefixed_hex32")]
+    pub eth_tx: [u8; 32],
     /// The block holding `eth_tx`.
     pub eth_block: u64,
-    /// The request id `serveRecovery` was called with, `0x` hex.
-    pub request_id: String,
+    /// The request id `serveRecovery` was called with (`0x` hex in JSON).
+    #[serde(with = "prefixed_hex32")]
+    pub request_id: [u8; 32],
     /// The verdict on the recovered record.
     pub verification: VerifyReport,
     /// The record as stored again at H'.
@@ -245,18 +248,9 @@ pub async fn recover(
             result.certificate_id, result.cid, consent.certificate_id, consent.cid
         )));
     }
-    let from = format!("the relay's answer to recovery {index}");
     let anchored = Fingerprints {
-        content: ContentFingerprint(hex32(
-            "content fingerprint",
-            &from,
-            &result.content_fingerprint,
-        )?),
-        watermark: WatermarkFingerprint(hex32(
-            "watermark fingerprint",
-            &from,
-            &result.watermark_fingerprint,
-        )?),
+        content: result.content_fingerprint,
+        watermark: result.watermark_fingerprint,
     };
 
     let scratch = scratch_dir()?;
@@ -278,8 +272,8 @@ pub async fn recover(
     let released = {
         let _step = observer.step(
             &format!(
-                "waiting for patient's agent to release the key (request {}; the patient runs `medcert patient agent`)",
-                result.request_id
+                "waiting for patient's agent to release the key (request 0x{}; the patient runs `medcert patient agent`)",
+                hex::encode(result.request_id)
             ),
             None,
         );
@@ -523,7 +517,7 @@ async fn wait_for_release(
     result: &RecoveryResult,
     wait: Duration,
 ) -> Result<WrappedKey, FlowError> {
-    let request_id = hex32("request id", "the relay's answer", &result.request_id)?;
+    let request_id = result.request_id;
     let chain = certificate_reader(network)?;
     let started = Instant::now();
     loop {
@@ -533,7 +527,7 @@ async fn wait_for_release(
         if started.elapsed() >= wait {
             return Err(FlowError::KeyNotReleased {
                 index,
-                request_id: result.request_id.clone(),
+                request_id: format!("0x{}", hex::encode(request_id)),
                 waited_s: started.elapsed().as_secs(),
             });
         }
@@ -614,6 +608,7 @@ fn check_authentic(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::digest::{ContentFingerprint, WatermarkFingerprint};
     use medcert_crypto::{Dek, HpkeKeyPair, KeyBinding, RecordAad, WrapPurpose, wrap_key};
 
     fn header() -> EnvelopeHeader {

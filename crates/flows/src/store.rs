@@ -439,11 +439,7 @@ impl Undo<'_> {
         };
         for attempt in 1..=tries {
             match self.services.chain.get_record(&get).await {
-                Ok(RecordState::Active { record })
-                    if record
-                        .hash_c
-                        .eq_ignore_ascii_case(&hex::encode(self.hash_c.as_bytes())) =>
-                {
+                Ok(RecordState::Active { record }) if record.hash_c == *self.hash_c.as_bytes() => {
                     return Ok(Some(record));
                 }
                 // Another record, or a deleted one, holds the id: ours was refused.

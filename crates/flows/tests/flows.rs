@@ -94,7 +94,7 @@ async fn store_certify_query_consent_delete() {
     )
     .await
     .unwrap();
-    assert_eq!(queried.record.hash_c, created.stored.hash_c.to_string());
+    assert_eq!(&queried.record.hash_c, created.stored.hash_c.as_bytes());
     let retrieved = queried.retrieved.unwrap();
     assert!(retrieved.authentic(), "{:?}", retrieved.verification);
     assert_eq!(

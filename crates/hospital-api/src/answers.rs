@@ -1,6 +1,10 @@
 //! What the chaincode answers and keeps in state, as JSON.
 
+use std::fmt;
+
 use serde::{Deserialize, Serialize};
+
+use crate::digest::{ContentFingerprint, WatermarkFingerprint, hex32, prefixed_hex32};
 
 /// The NodeOU role in the creator certificate's OU.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -38,14 +42,15 @@ pub struct Record {
     pub record_id: String,
     /// The patient's treatment number at this hospital.
     pub treatment_number: String,
-    /// SHA3-256 of the encrypted record, hex: its key in the CSP.
-    pub hash_c: String,
+    /// Hash C: SHA3-256 of the encrypted record, its key in the CSP.
+    #[serde(with = "hex32")]
+    pub hash_c: [u8; 32],
     /// Size of the encrypted record in bytes.
     pub size: u64,
-    /// SHA3-256 of the record's canonical content, hex.
-    pub content_fingerprint: String,
-    /// Fingerprint of the record's watermark, hex.
-    pub watermark_fingerprint: String,
+    /// SHA3-256 of the record's canonical content.
+    pub content_fingerprint: ContentFingerprint,
+    /// Fingerprint of the record's watermark.
+    pub watermark_fingerprint: WatermarkFingerprint,
     /// The doctor who created it.
     pub created_by: Actor,
     /// Transaction time of the creation, in milliseconds since the Unix epoch.
@@ -172,12 +177,29 @@ pub struct ChainProof {
     pub chain_id: u64,
     /// The verified block the proof is against.
     pub block_number: u64,
-    /// Its hash, `0x` hex.
-    pub block_hash: String,
+    /// Its hash.
+    #[serde(with = "prefixed_hex32")]
+    pub block_hash: [u8; 32],
     /// Its time, Unix seconds.
     pub block_time: u64,
-    /// SHA3-256 of the proof, hex.
-    pub digest: String,
+    /// SHA3-256 of the proof.
+    #[serde(with = "hex32")]
+    pub digest: [u8; 32],
+}
+
+impl fmt::Display for ChainProof {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "{:?} at block {} (0x{}, time {}) of chain {}, digest {}",
+            self.kind,
+            self.block_number,
+            hex::encode(self.block_hash),
+            self.block_time,
+            self.chain_id,
+            hex::encode(self.digest)
+        )
+    }
 }
 
 /// What the relay records with `CompleteRecovery`: the certificate chain's proven
@@ -188,16 +210,18 @@ pub struct RecoveryResult {
     pub certificate_id: u64,
     /// Hash I: the IPFS CID of the patient's envelope.
     pub cid: String,
-    /// The certificate's content fingerprint, hex.
-    pub content_fingerprint: String,
-    /// The certificate's watermark fingerprint, hex.
-    pub watermark_fingerprint: String,
-    /// The `serveRecovery` transaction, `0x` hex.
-    pub eth_tx: String,
+    /// The certificate's content fingerprint.
+    pub content_fingerprint: ContentFingerprint,
+    /// The certificate's watermark fingerprint.
+    pub watermark_fingerprint: WatermarkFingerprint,
+    /// The `serveRecovery` transaction's hash.
+    #[serde(with = "prefixed_hex32")]
+    pub eth_tx: [u8; 32],
     /// The block that holds it.
     pub eth_block: u64,
-    /// The request id `serveRecovery` was called with, `0x` hex.
-    pub request_id: String,
+    /// The request id `serveRecovery` was called with.
+    #[serde(with = "prefixed_hex32")]
+    pub request_id: [u8; 32],
 }
 
 /// Payload of the `InterchainRequest` event, consumed by the relay.
@@ -279,11 +303,26 @@ mod tests {
     #[test]
     fn reads_the_ledgers_json() {
         let active = br#"{"state":"active","record":{"record_id":"R-1","treatment_number":"T-1",
-            "hash_c":"aa","size":3,"content_fingerprint":"bb","watermark_fingerprint":"cc",
+            "hash_c":"HASH","size":3,"content_fingerprint":"CONTENT","watermark_fingerprint":"WATERMARK",
             "created_by":{"msp_id":"Hospital1MSP","name":"User1","role":"client","cert_id":"dd"},
             "created_at_ms":5,"created_tx":"tx1"}}"#;
-        let state: RecordState = serde_json::from_slice(active).unwrap();
-        assert!(matches!(state, RecordState::Active { record } if record.size == 3));
+        let active = String::from_utf8_lossy(active)
+            .replace("HASH", &"aa".repeat(32))
+            .replace("CONTENT", &"bb".repeat(32))
+            .replace("WATERMARK", &"cc".repeat(32));
+        let state: RecordState = serde_json::from_str(&active).unwrap();
+        let RecordState::Active { record } = state else {
+            panic!("not active: {state:?}")
+        };
+        assert_eq!(record.size, 3);
+        assert_eq!(record.hash_c, [0xaa; 32]);
+        assert_eq!(
+            record.watermark_fingerprint,
+            WatermarkFingerprint([0xcc; 32])
+        );
+        assert!(
+            serde_json::from_str::<RecordState>(&active.replace(&"bb".repeat(32), "bb")).is_err()
+        );
         let completed = br#"{"index":4,"treatment_number":"T","record_id":"R","certificate_id":"9",
             "consent":"00","requesting_hospital":"hospital2","doctor":{"msp_id":"M","name":"N",
             "role":"client","cert_id":"c"},"requested_at_ms":1,"requested_tx":"t",

@@ -471,9 +471,9 @@ mod tests {
             kind: crate::ProofKind::Unserved,
             chain_id: 31337,
             block_number: 12,
-            block_hash: format!("0x{}", "ab".repeat(32)),
+            block_hash: [0xab; 32],
             block_time: 1_700_000_601,
-            digest: "cd".repeat(32),
+            digest: [0xcd; 32],
         };
         let completion = CompleteRecovery {
             index: 3,

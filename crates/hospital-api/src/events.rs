@@ -37,6 +37,7 @@ pub const RECOVERY_FAILED: &str = "RecoveryFailed";
 pub struct RecordDeleted {
     /// What is left of the record.
     pub tombstone: Tombstone,
-    /// The deleted record's Hash C, hex.
-    pub hash_c: String,
+    /// The deleted record's Hash C.
+    #[serde(with = "crate::digest::hex32")]
+    pub hash_c: [u8; 32],
 }

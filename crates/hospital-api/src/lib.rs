@@ -5,8 +5,8 @@
 //! through the Fabric gateway, so no caller spells a function name or an argument
 //! position.
 //!
-//! Hashes and fingerprints in answers are strings of 64 lowercase hex digits, as the
-//! chaincode writes them on the ledger; in arguments they are bytes.
+//! Hashes and fingerprints are bytes ([`ContentFingerprint`], `[u8; 32]`) in answers and
+//! arguments alike; they become hex only on the ledger and in JSON ([`digest`]).
 
 #![warn(missing_docs)]
 #![cfg_attr(test, allow(unused_crate_dependencies))] // a test binary links every dependency of its package
@@ -15,6 +15,7 @@ mod answers;
 pub mod args;
 #[cfg(feature = "client")]
 mod client;
+pub mod digest;
 pub mod events;
 mod function;
 pub mod ticket;
@@ -25,6 +26,7 @@ pub use answers::{
 };
 #[cfg(feature = "client")]
 pub use client::{ClientError, Committed, HospitalClient};
+pub use digest::{ContentFingerprint, WatermarkFingerprint};
 pub use function::Function;
 
 /// Status of a refusal whose writes must still commit (a failed attempt at a

@@ -312,7 +312,7 @@ fn a_deletion_names_its_record() {
             deleted_at_ms: 3,
             deleted_tx: TX.into(),
         },
-        hash_c: "cc".repeat(32),
+        hash_c: [0xcc; 32],
     };
     let tx = transaction(RECORD_DELETED, &deleted, &[&f.peer]);
     let event = check(&f, &tx).unwrap();

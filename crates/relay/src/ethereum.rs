@@ -22,7 +22,9 @@ use medcert_ethereum::proof::{
     prove_storage, served_request_slot,
 };
 use medcert_ethereum::{EthereumError, MedicalCertificateClient};
-use medcert_hospital_api::{ChainProof, ProofKind, RecoveryResult};
+use medcert_hospital_api::{
+    ChainProof, ContentFingerprint, ProofKind, RecoveryResult, WatermarkFingerprint,
+};
 use prost::Message;
 use tokio::sync::Mutex;
 
@@ -510,9 +512,9 @@ impl EthereumSide {
             kind,
             chain_id: self.chain_id,
             block_number: header.number(),
-            block_hash: format!("{:#x}", header.hash()),
+            block_hash: header.hash().0,
             block_time: header.timestamp(),
-            digest: hex::encode(digest),
+            digest,
         }
     }
 
@@ -632,11 +634,11 @@ pub fn recovery_result(
     RecoveryResult {
         certificate_id,
         cid: event.cid.clone(),
-        content_fingerprint: hex::encode(event.content_fingerprint),
-        watermark_fingerprint: hex::encode(event.watermark_fingerprint),
-        eth_tx: format!("{tx:#x}"),
+        content_fingerprint: ContentFingerprint(event.content_fingerprint),
+        watermark_fingerprint: WatermarkFingerprint(event.watermark_fingerprint),
+        eth_tx: tx.0,
         eth_block: block_number,
-        request_id: format!("0x{}", hex::encode(request_id)),
+        request_id,
     }
 }
 

@@ -167,15 +167,7 @@ async fn run() -> anyhow::Result<()> {
                 println!("no proof recorded (pending, or refused by the certificate chain)");
                 return Ok(());
             };
-            println!(
-                "recorded proof: {:?} at block {} ({}, time {}) of chain {}, digest {}",
-                proof.kind,
-                proof.block_number,
-                proof.block_hash,
-                proof.block_time,
-                proof.chain_id,
-                proof.digest
-            );
+            println!("recorded proof: {proof}");
             match recheck.verdict {
                 Some(Ok(())) => println!("re-checked against the certificate chain: holds"),
                 Some(Err(reason)) => anyhow::bail!("the recorded proof does not hold: {reason}"),

@@ -87,22 +87,19 @@ async fn check(
     // Trusts the newest final block as it is and walks back to the recorded one.
     let verifier = HashChainVerifier::new(provider.clone(), 1, None);
     let header = verifier.header(recorded.block_number).await?;
-    if format!("{:#x}", header.hash()) != recorded.block_hash {
+    if header.hash().0 != recorded.block_hash {
         return Ok(Err(format!(
             "block {} is {:#x} on the chain, the answer records {}",
             recorded.block_number,
             header.hash(),
-            recorded.block_hash
+            B256::from(recorded.block_hash)
         )));
     }
     let digest = match (recorded.kind, &recovery.outcome) {
         (ProofKind::Receipt, RecoveryState::Completed { result, .. }) => {
             let result: RecoveryResult = serde_json::from_str(result)
                 .map_err(|e| inconsistent(recorded, format!("the recorded result: {e}")))?;
-            let tx: B256 = result
-                .eth_tx
-                .parse()
-                .map_err(|_| inconsistent(recorded, format!("transaction {:?}", result.eth_tx)))?;
+            let tx = B256::from(result.eth_tx);
             let Some(proven) = prove_receipt(provider, &verifier, tx).await? else {
                 return Ok(Err(format!("the node has no receipt of {tx}")));
             };
@@ -140,11 +137,11 @@ async fn check(
             )));
         }
     };
-    if hex::encode(digest) != recorded.digest {
+    if digest != recorded.digest {
         return Ok(Err(format!(
             "the proof rebuilt from the chain has digest {}, the answer records {}",
             hex::encode(digest),
-            recorded.digest
+            hex::encode(recorded.digest)
         )));
     }
     Ok(Ok(()))

@@ -499,9 +499,9 @@ mod tests {
             kind: medcert_hospital_api::ProofKind::Receipt,
             chain_id: 31337,
             block_number: 4,
-            block_hash: format!("0x{}", "ab".repeat(32)),
+            block_hash: [0xab; 32],
             block_time: 1_700_000_000,
-            digest: "cd".repeat(32),
+            digest: [0xcd; 32],
         }
     }
 

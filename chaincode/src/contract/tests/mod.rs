@@ -409,7 +409,11 @@ async fn recovery_indexes_are_gapless_and_resolution_is_idempotent() {
         assert_eq!(request.deadline, 1_700_000_600);
     }
     let relay = || creator("RelayMSP", RELAY);
-    let proof = r#"{"kind":"receipt","chain_id":31337,"block_number":9,"block_hash":"0xab","block_time":1700000000,"digest":"cd"}"#;
+    let proof = serde_json::json!({"kind": "receipt", "chain_id": 31337, "block_number": 9,
+        "block_hash": format!("0x{}", "ab".repeat(32)), "block_time": 1_700_000_000u64,
+        "digest": "cd".repeat(32)})
+    .to_string();
+    let proof = proof.as_str();
     refused(
         &chain
             .tx(doctor1(), "CompleteRecovery", &["1", "ok", proof])

@@ -421,20 +421,19 @@ impl<'a> Story<'a> {
             ),
             (
                 "serveRecovery tx",
-                format!("{} (block {})", report.eth_tx, report.eth_block),
+                format!(
+                    "0x{} (block {})",
+                    hex::encode(report.eth_tx),
+                    report.eth_block
+                ),
             ),
             ("CompleteRecovery tx", report.complete_tx.clone()),
             (
                 "relay's proof on the record",
-                report.proof.as_ref().map_or_else(
-                    || "none".to_owned(),
-                    |p| {
-                        format!(
-                            "{:?} in block {} ({}) of chain {}, digest {}",
-                            p.kind, p.block_number, p.block_hash, p.chain_id, p.digest
-                        )
-                    },
-                ),
+                report
+                    .proof
+                    .as_ref()
+                    .map_or_else(|| "none".to_owned(), ToString::to_string),
             ),
             (
                 "key",
