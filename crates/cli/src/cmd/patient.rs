@@ -112,7 +112,8 @@ pub(crate) enum PatientCmd {
     Agent {
         #[arg(long)]
         patient: String,
-        /// How often the certificate chain is checked.
+        /// The longest time between two passes; a new block on the certificate chain
+        /// brings one sooner.
         #[arg(long, default_value = "1s", value_parser = parse_duration)]
         interval: Duration,
     },
