@@ -177,19 +177,15 @@ pub async fn recover(
     let (index, request_tx, from_block) = match request.resume {
         Some(index) => (index, None, None),
         None => {
-            let ticket = keys
-                .check_password(
-                    Function::RequestRecovery,
-                    request.treatment_number,
-                    &consent.record_id,
-                    request.password.as_bytes(),
-                )
-                .await
-                .map_err(key_service_error)?;
-            let deadline = std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .map_or(0, |now| now.as_secs())
-                .saturating_add(request.serve_within.as_secs());
+            let checked = keys.check_password(
+                Function::RequestRecovery,
+                request.treatment_number,
+                &consent.record_id,
+                request.password.as_bytes(),
+            );
+            let (ticket, chain_now) = tokio::join!(checked, chain_time(network));
+            let ticket = ticket.map_err(key_service_error)?;
+            let deadline = chain_now.saturating_add(request.serve_within.as_secs());
             let args = args::RequestRecovery {
                 treatment_number: request.treatment_number.to_owned(),
                 record_id: consent.record_id.clone(),
@@ -382,6 +378,26 @@ pub async fn recover(
         out: request.out.map(Path::to_owned),
         timings_ms: timings,
     })
+}
+
+/// Now in the certificate chain's time, in which the request's deadline is judged: its
+/// newest block's time when that is ahead of this clock (a node whose time was moved
+/// ahead), else this clock's.
+async fn chain_time(network: &Network) -> u64 {
+    let local = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |now| now.as_secs());
+    let newest = match certificate_reader(network) {
+        Ok(chain) => chain.latest_block().await.map(|b| b.timestamp),
+        Err(_) => return local,
+    };
+    match newest {
+        Ok(timestamp) => timestamp.max(local),
+        Err(e) => {
+            tracing::warn!(error = %e, "cannot read the certificate chain's time; the deadline follows this clock");
+            local
+        }
+    }
 }
 
 /// What waiting for the relay's answer to one recovery request needs.
