@@ -19,7 +19,7 @@ use std::time::{Duration, Instant};
 use futures_util::StreamExt;
 use medcert_crypto::{CryptoError, EnvelopeHeader, WrappedKey};
 use medcert_hospital_api::{
-    ChainProof, Function, HospitalClient, Recovery, RecoveryResult, RecoveryState, args, events,
+    ChainProof, HospitalClient, Recovery, RecoveryResult, RecoveryState, args, events,
 };
 use medcert_key_service::Access;
 use medcert_network::Network;
@@ -174,17 +174,20 @@ pub async fn recover(
     let channel = gateway(hospital, actor.identity(hospital)?)
         .await?
         .network(&hospital.channel);
-    let (index, request_tx, from_block) = match request.resume {
-        Some(index) => (index, None, None),
+    // The password is checked once for the whole recovery: the check that admits the
+    // request also yields the ticket for storing the record again (a resumed recovery,
+    // whose request was admitted earlier, checks it at the store).
+    let (index, request_tx, from_block, store_ticket) = match request.resume {
+        Some(index) => (index, None, None, None),
         None => {
-            let checked = keys.check_password(
-                Function::RequestRecovery,
+            let checked = keys.check_recovery_password(
                 request.treatment_number,
                 &consent.record_id,
+                &record_id,
                 request.password.as_bytes(),
             );
-            let (ticket, chain_now) = tokio::join!(checked, chain_time(network));
-            let ticket = ticket.map_err(key_service_error)?;
+            let (tickets, chain_now) = tokio::join!(checked, chain_time(network));
+            let (ticket, store_ticket) = tickets.map_err(key_service_error)?;
             let deadline = chain_now.saturating_add(request.serve_within.as_secs());
             let args = args::RequestRecovery {
                 treatment_number: request.treatment_number.to_owned(),
@@ -200,6 +203,7 @@ pub async fn recover(
                 committed.answer.index,
                 Some(committed.tx_id),
                 Some(committed.block_number),
+                store_ticket,
             )
         }
     };
@@ -341,7 +345,10 @@ pub async fn recover(
         csp: &csp,
         chain: &client,
     };
-    let ticket = create_ticket(&store_request, services).await?;
+    let ticket = match store_ticket {
+        Some(ticket) => ticket,
+        None => create_ticket(&store_request, services).await?,
+    };
     let (stored, _) = store_marked(
         &store_request,
         marked,

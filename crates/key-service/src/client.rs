@@ -361,11 +361,46 @@ impl KeyServiceClient {
         record_id: &str,
         password: &[u8],
     ) -> Result<SignedTicket, KeyServiceError> {
+        let (ticket, _) = self
+            .check(function, treatment_number, record_id, "", password)
+            .await?;
+        Ok(ticket)
+    }
+
+    /// [`check_password`](Self::check_password) for `RequestRecovery` of `record_id`,
+    /// which also answers, when the password was right, the `CreateRecord` ticket for
+    /// storing the recovered record again as `stored_as`: one check for the one action.
+    pub async fn check_recovery_password(
+        &self,
+        treatment_number: &str,
+        record_id: &str,
+        stored_as: &str,
+        password: &[u8],
+    ) -> Result<(SignedTicket, Option<SignedTicket>), KeyServiceError> {
+        self.check(
+            Function::RequestRecovery,
+            treatment_number,
+            record_id,
+            stored_as,
+            password,
+        )
+        .await
+    }
+
+    async fn check(
+        &self,
+        function: Function,
+        treatment_number: &str,
+        record_id: &str,
+        stored_as: &str,
+        password: &[u8],
+    ) -> Result<(SignedTicket, Option<SignedTicket>), KeyServiceError> {
         let mut message = CheckPasswordRequest {
             function: function.name().to_owned(),
             treatment_number: treatment_number.to_owned(),
             record_id: record_id.to_owned(),
             password: password.to_vec(),
+            stored_as: stored_as.to_owned(),
         };
         let request = self.signed("CheckPassword", &message);
         message.password.zeroize();
@@ -374,7 +409,17 @@ impl KeyServiceClient {
                 rpc.check_password(request).await
             })
             .await?;
-        let ticket = SignedTicket::decode(&reply.ticket)
+        let ticket = self.verified_ticket(&reply.ticket)?;
+        let store_ticket = match reply.store_ticket.is_empty() {
+            true => None,
+            false => Some(self.verified_ticket(&reply.store_ticket)?),
+        };
+        Ok((ticket, store_ticket))
+    }
+
+    /// A ticket from the service's answer, checked against its ticket key.
+    fn verified_ticket(&self, encoded: &[u8]) -> Result<SignedTicket, KeyServiceError> {
+        let ticket = SignedTicket::decode(encoded)
             .map_err(|_| KeyServiceError::BadAnswer("the ticket does not decode"))?;
         ticket.verify(&self.keys.ticket_key).map_err(|_| {
             KeyServiceError::BadAnswer("the ticket is not signed by the ticket key")

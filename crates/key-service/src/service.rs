@@ -7,7 +7,7 @@ use std::time::{Instant, SystemTime};
 use medcert_crypto::{Dek, KeyBinding, PasswordParams, PasswordVerifier, WrapPurpose, wrap_key};
 use medcert_fabric::msp::Role;
 use medcert_hospital_api::Function;
-use medcert_hospital_api::ticket::{NONCE_LEN, Ticket, Verdict};
+use medcert_hospital_api::ticket::{NONCE_LEN, SignedTicket, Ticket, Verdict};
 use medcert_watermark::{UnsignedPayload, sign_payload};
 use prost::Message;
 use tonic::{Request, Response, Status};
@@ -164,6 +164,17 @@ impl Service {
             })?;
         let treatment_number = identifier("treatment number", request.treatment_number)?;
         let record_id = identifier("record id", request.record_id)?;
+        let stored_as = match request.stored_as.is_empty() {
+            true => None,
+            false if function == Function::RequestRecovery => {
+                Some(identifier("stored-as record id", request.stored_as)?)
+            }
+            false => {
+                return Err(ServiceError::Malformed(
+                    "only a RequestRecovery check names the record it will be stored as".into(),
+                ));
+            }
+        };
         let password = password(request.password)?;
         let locked = || ServiceError::Locked {
             treatment_number: treatment_number.clone(),
@@ -191,13 +202,52 @@ impl Service {
             Some(Attempt::Locked) => return Err(locked()),
             None => return Err(not_enrolled(&treatment_number)),
         };
+        if let Verdict::Rejected { attempt, limit } = verdict {
+            tracing::info!(
+                doctor = %caller.name,
+                "wrong password for patient {treatment_number}: attempt {attempt} of {limit}",
+            );
+        }
+        let store_ticket = match stored_as {
+            Some(stored_as) if verdict == Verdict::Accepted => {
+                let ticket = self
+                    .issue_ticket(
+                        &caller,
+                        Function::CreateRecord,
+                        &treatment_number,
+                        stored_as,
+                        verdict,
+                    )
+                    .await?;
+                ticket.encode()
+            }
+            _ => Vec::new(),
+        };
+        let ticket = self
+            .issue_ticket(&caller, function, &treatment_number, record_id, verdict)
+            .await?;
+        Ok(CheckPasswordReply {
+            ticket: ticket.encode(),
+            store_ticket,
+        })
+    }
+
+    /// Records and signs a ticket carrying `verdict` for one gated call.
+    async fn issue_ticket(
+        &self,
+        caller: &Caller,
+        function: Function,
+        treatment_number: &str,
+        record_id: String,
+        verdict: Verdict,
+    ) -> Result<SignedTicket, ServiceError> {
         let mut nonce = [0u8; NONCE_LEN];
         rand::RngCore::fill_bytes(&mut rand::rngs::OsRng, &mut nonce);
         let now_ms = millis(SystemTime::now());
         let ticket = Ticket {
             channel: self.inner.settings.channel.clone(),
             function,
-            treatment_number,
+            treatment_number: treatment_number.to_owned(),
             record_id,
             doctor_cert_id: caller.cert_id,
             nonce,
@@ -215,17 +265,7 @@ impl Service {
         };
         self.blocking(move |store| Ok(store.issue(&nonce, issued, now_ms)?))
             .await?;
-        if let Verdict::Rejected { attempt, limit } = verdict {
-            tracing::info!(
-                doctor = %caller.name,
-                "wrong password for patient {}: attempt {attempt} of {limit}",
-                ticket.treatment_number
-            );
-        }
-        let signed = ticket.sign(self.inner.store.ticket_key());
-        Ok(CheckPasswordReply {
-            ticket: signed.encode(),
-        })
+        Ok(ticket.sign(self.inner.store.ticket_key()))
     }
 
     async fn unlock_patient(

@@ -98,6 +98,59 @@ async fn right_and_wrong_passwords_get_tickets_signed_with_the_published_key() {
 }
 
 #[tokio::test]
+async fn one_recovery_check_also_admits_storing_the_record_again() {
+    let hospital = Hospital::new();
+    let server = hospital.start().await;
+    let doctor = hospital.client(&server, &hospital.doctor).await;
+    doctor.enroll_patient("T-1", PASSWORD).await.unwrap();
+
+    let (request, store) = doctor
+        .check_recovery_password("T-1", "R-1", "R-1-copy", PASSWORD)
+        .await
+        .unwrap();
+    assert_eq!(request.ticket.function, Function::RequestRecovery);
+    assert_eq!(request.ticket.record_id, "R-1");
+    let store = store.expect("a right password admits the store too");
+    assert_eq!(store.ticket.function, Function::CreateRecord);
+    assert_eq!(store.ticket.record_id, "R-1-copy");
+    assert_eq!(store.ticket.treatment_number, "T-1");
+    assert_eq!(store.ticket.verdict, Verdict::Accepted);
+    assert_eq!(store.ticket.doctor_cert_id, request.ticket.doctor_cert_id);
+    assert_ne!(store.ticket.nonce, request.ticket.nonce);
+
+    let (refused, store) = doctor
+        .check_recovery_password("T-1", "R-1", "R-1-copy", b"wrong")
+        .await
+        .unwrap();
+    assert!(matches!(refused.ticket.verdict, Verdict::Rejected { .. }));
+    assert!(store.is_none(), "a wrong password admits no store");
+
+    // Only a recovery names a second record.
+    let body = CheckPasswordRequest {
+        function: "QueryRecord".into(),
+        treatment_number: "T-1".into(),
+        record_id: "R-1".into(),
+        password: PASSWORD.to_vec(),
+        stored_as: "R-2".into(),
+    };
+    let request = signed(
+        &hospital.doctor,
+        "CheckPassword",
+        body.encode_to_vec(),
+        now_ms(),
+        &[7; 16],
+    );
+    let status = hospital
+        .rpc(&server)
+        .await
+        .check_password(request)
+        .await
+        .unwrap_err();
+    assert_eq!(status.code(), tonic::Code::InvalidArgument, "{status:?}");
+    server.stop().await.unwrap();
+}
+
+#[tokio::test]
 async fn five_wrong_passwords_lock_the_patient_across_a_restart_until_the_admin_unlocks() {
     let hospital = Hospital::new();
     let server = hospital.start().await;
@@ -272,6 +325,7 @@ async fn only_the_hospitals_members_with_fresh_signed_requests_are_served() {
         treatment_number: "T-1".into(),
         record_id: "R-1".into(),
         password: PASSWORD.to_vec(),
+        stored_as: String::new(),
     }
     .encode_to_vec();
     let misdirected = signed(
