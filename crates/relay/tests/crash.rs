@@ -10,7 +10,7 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use medcert_relay::store::{Outcome, Status, Store, message_key};
-use support::{Patient, assert_completed_once, network, served_logs, unix_now};
+use support::{Patient, assert_completed_once, network, served_logs};
 
 const WAIT: Duration = Duration::from_secs(120);
 
@@ -74,7 +74,7 @@ async fn crash_at(step: &str, hospital_index: usize) {
     wait_for(&first_log, "relay started", &mut relay).await;
 
     let index = patient
-        .request_recovery(patient.consent(2, unix_now() + 3600))
+        .request_recovery(patient.consent(2, patient.now + 3600))
         .await;
     wait_for(
         &first_log,

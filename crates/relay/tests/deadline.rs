@@ -17,7 +17,7 @@ use medcert_ethereum::ethers::types::{Bytes, H256};
 use medcert_hospital_api::ProofKind;
 use medcert_relay::store::{Status, Store, message_key};
 use medcert_relay::{Relay, RelayConfig};
-use support::{Patient, network, served_logs, unix_now};
+use support::{Patient, network, served_logs};
 
 const WAIT: Duration = Duration::from_secs(120);
 
@@ -31,15 +31,7 @@ async fn a_transaction_held_past_the_deadline_fails_the_request_with_proof_and_r
     let hospital = &net.fabric.hospitals[8];
     let mut patient = Patient::new(&net, hospital).await;
     let provider = Provider::<Http>::try_from(net.ethereum.rpc_url.as_str()).unwrap();
-    // In the chain's time, which an earlier run of this test moved ahead of the clock.
-    let chain_now = provider
-        .get_block(medcert_ethereum::ethers::types::BlockNumber::Latest)
-        .await
-        .unwrap()
-        .unwrap()
-        .timestamp
-        .as_u64();
-    patient.deadline = chain_now.max(unix_now()) + 90;
+    patient.deadline = patient.now + 90;
     let dir = tempfile::tempdir().unwrap();
     let mut config = RelayConfig::new(net.clone(), dir.path().to_owned());
     config.only_hospitals = Some(vec![hospital.id.clone()]);
@@ -49,7 +41,7 @@ async fn a_transaction_held_past_the_deadline_fails_the_request_with_proof_and_r
     anvil(&provider, "evm_setAutomine", serde_json::json!([false])).await;
     let relay = Relay::start(config).await.unwrap();
     let index = patient
-        .request_recovery(patient.consent(2, unix_now() + 3600))
+        .request_recovery(patient.consent(2, patient.now + 3600))
         .await;
     let key = message_key(&hospital.channel, index);
     let started = Instant::now();

@@ -85,7 +85,7 @@ async fn two_hospitals_recover_at_once() {
     })
     .await;
 
-    let expiry = unix_now() + 3600;
+    let expiry = p1.now.max(p2.now) + 3600;
     let (i1, i2) = tokio::join!(
         p1.request_recovery(p1.consent(2, expiry)),
         p2.request_recovery(p2.consent(2, expiry))
@@ -129,8 +129,8 @@ async fn refused_consents_end_in_fail_recovery() {
     let relay = start(&net, &[&hospital.id], dir.path(), |_| {}).await;
 
     let expired = patient.consent(2, unix_now() - 60);
-    let good = patient.consent(3, unix_now() + 3600);
-    let mut foreign = patient.consent(4, unix_now() + 3600);
+    let good = patient.consent(3, patient.now + 3600);
+    let mut foreign = patient.consent(4, patient.now + 3600);
     foreign.consent.hospital = medcert_eip712::hospital_id(&other.id).unwrap();
     foreign.signature = patient
         .signer
@@ -185,7 +185,7 @@ async fn forged_proof_freezes_only_that_chain_until_unfrozen() {
     let (pv, ph) = tokio::join!(Patient::new(&net, victim), Patient::new(&net, healthy));
     let dir = tempfile::tempdir().unwrap();
     let relay = start(&forged, &[&victim.id, &healthy.id], dir.path(), |_| {}).await;
-    let expiry = unix_now() + 3600;
+    let expiry = pv.now.max(ph.now) + 3600;
     let (iv, ih) = tokio::join!(
         pv.request_recovery(pv.consent(2, expiry)),
         ph.request_recovery(ph.consent(2, expiry))
@@ -275,7 +275,7 @@ async fn an_unreachable_certificate_chain_fails_nothing_without_proof() {
     })
     .await;
     let index = patient
-        .request_recovery(patient.consent(2, unix_now() + 3600))
+        .request_recovery(patient.consent(2, patient.now + 3600))
         .await;
     // Several timeouts pass: with no verified block past the deadline, the request is
     // neither rolled back nor failed (a rollback now could be contradicted later).

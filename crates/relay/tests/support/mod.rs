@@ -93,6 +93,9 @@ pub(crate) struct Patient {
     pub(crate) domain: medcert_eip712::CertificateDomain,
     /// The deadline (certificate-chain time) of the recoveries this patient requests.
     pub(crate) deadline: u64,
+    /// The certificate chain's time when the patient was made, or the clock's if later:
+    /// anvil's time runs ahead of the clock once the deadline test has moved it.
+    pub(crate) now: u64,
 }
 
 impl Patient {
@@ -130,6 +133,12 @@ impl Patient {
         let patient = Address::from(signer.address());
         let issued =
             retry_nonce(|| issuer.issue_certificate(&authorization, patient, &signature)).await;
+        let now = issuer
+            .latest_block()
+            .await
+            .unwrap()
+            .timestamp
+            .max(unix_now());
         Self {
             signer,
             treatment,
@@ -139,7 +148,8 @@ impl Patient {
             key_service,
             cid,
             domain,
-            deadline: unix_now() + 600,
+            deadline: now + 600,
+            now,
         }
     }
 
