@@ -40,6 +40,10 @@ pub struct EnvelopeHeader {
 }
 
 impl EnvelopeHeader {
+    /// The longest a header can be: a reader that needs only the header fetches at most
+    /// this many bytes.
+    pub const MAX_LEN: usize = MAGIC.len() + 1 + 2 * (2 + MAX_ID_LEN) + WrappedKey::LEN;
+
     /// The header for `record_id` of `hospital_id`, with the DEK already wrapped to the
     /// patient for [`WrapPurpose::PatientEnvelope`] of that record (by whoever holds the
     /// DEK: the hospital's key service), so sealing needs no DEK.

@@ -580,10 +580,6 @@ pub(crate) async fn envelope_header(
     ipfs: &medcert_ipfs::Ipfs,
     cid: &str,
 ) -> Result<EnvelopeHeader, FlowError> {
-    let chunks = Box::pin(ipfs.cat(cid).await?);
-    let mut reader =
-        tokio_util::io::StreamReader::new(futures_util::StreamExt::map(chunks, |chunk| {
-            chunk.map_err(std::io::Error::other)
-        }));
-    Ok(EnvelopeHeader::read_async(&mut reader).await?)
+    let prefix = ipfs.cat_prefix(cid, EnvelopeHeader::MAX_LEN).await?;
+    Ok(EnvelopeHeader::read(&mut prefix.as_slice())?)
 }

@@ -233,12 +233,7 @@ impl Ipfs {
         &self,
         cid: &str,
     ) -> Result<impl Stream<Item = Result<Bytes, IpfsError>> + Send + 'static, IpfsError> {
-        if cid.contains('/') || cid.trim() != cid || cid.is_empty() {
-            return Err(IpfsError::InvalidCid {
-                cid: cid.to_owned(),
-                reason: "a CID is one path segment, without spaces".into(),
-            });
-        }
+        check_cid(cid)?;
         let stat = self
             .call(
                 "cat",
@@ -277,6 +272,21 @@ impl Ipfs {
                 Some((item, state))
             },
         ))
+    }
+
+    /// The first `len` bytes of `cid` (fewer if the content is shorter): the node sends
+    /// only those, where a [`cat`](Self::cat) dropped early would still have it read on.
+    pub async fn cat_prefix(&self, cid: &str, len: usize) -> Result<Vec<u8>, IpfsError> {
+        check_cid(cid)?;
+        let mut chunks = self.client.cat_range(cid, 0, len);
+        let read = async {
+            let mut prefix = Vec::with_capacity(len);
+            while let Some(chunk) = chunks.next().await {
+                prefix.extend_from_slice(&chunk?);
+            }
+            Ok(prefix)
+        };
+        self.call("cat", Some(cid), read).await
     }
 
     /// Writes the content of `cid` to `out` and returns the number of bytes written.
@@ -443,6 +453,17 @@ fn classify_refusal(operation: &'static str, cid: Option<&str>, message: String)
     } else {
         IpfsError::Refused { operation, message }
     }
+}
+
+/// A CID is one path segment, so it cannot reach into another object's path.
+fn check_cid(cid: &str) -> Result<(), IpfsError> {
+    if cid.contains('/') || cid.trim() != cid || cid.is_empty() {
+        return Err(IpfsError::InvalidCid {
+            cid: cid.to_owned(),
+            reason: "a CID is one path segment, without spaces".into(),
+        });
+    }
+    Ok(())
 }
 
 #[cfg(test)]
