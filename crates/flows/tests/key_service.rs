@@ -413,6 +413,16 @@ fn stop_key_service(network: &Network, hospital: &Hospital) {
         );
         std::thread::sleep(Duration::from_millis(20));
     }
+    // A killed process's leader shows as a zombie while its other threads still exit
+    // holding the listening socket: wait until its address is free.
+    let address = hospital.key_service.endpoint.as_str();
+    while std::net::TcpListener::bind(address).is_err() {
+        assert!(
+            Instant::now() < deadline,
+            "the key service's address stayed taken after SIGKILL"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
 }
 
 /// Starts the service stopped by [`stop_key_service`] with the same command line, and
