@@ -272,14 +272,33 @@ fn write_new(path: &Path, bytes: &[u8]) -> Result<(), FlowError> {
 /// A nonce for the patient's next authorisation or consent: unspent on the contract and
 /// not one of the consents the wallet signed (those are spent only when served), close
 /// to the patient's other nonces so that spending it reuses a storage slot.
+///
+/// Flows of one process may sign for the same patient at once from the same wallet
+/// snapshot: the nonces this process has handed out are skipped too, so that two of its
+/// consents never share one.
 pub(crate) async fn unused_nonce(
     client: &MedicalCertificateClient,
     wallet: &PatientWallet,
 ) -> Result<u64, FlowError> {
-    let signed: Vec<u64> = wallet.info().consents.iter().map(|c| c.nonce).collect();
-    Ok(client
-        .unused_nonce(Address::from(wallet.patient_address()), &signed)
-        .await?)
+    static HANDED_OUT: tokio::sync::Mutex<Vec<(Address, u64)>> =
+        tokio::sync::Mutex::const_new(Vec::new());
+    let patient = Address::from(wallet.patient_address());
+    let mut handed_out = HANDED_OUT.lock().await;
+    let taken: Vec<u64> = wallet
+        .info()
+        .consents
+        .iter()
+        .map(|c| c.nonce)
+        .chain(
+            handed_out
+                .iter()
+                .filter(|(p, _)| *p == patient)
+                .map(|(_, n)| *n),
+        )
+        .collect();
+    let nonce = client.unused_nonce(patient, &taken).await?;
+    handed_out.push((patient, nonce));
+    Ok(nonce)
 }
 
 #[cfg(test)]
