@@ -50,6 +50,9 @@ const POLL_INTERVAL: Duration = Duration::from_millis(40);
 /// of waiting off every recovery.
 const RELEASE_POLL_INTERVAL: Duration = Duration::from_millis(10);
 
+/// The buffer between Kubo's stream and the envelope's scratch file.
+const SCRATCH_WRITE_BUFFER: usize = 1 << 20;
+
 /// How long the certificate chain may take to serve a recovery request by default.
 pub const DEFAULT_SERVE_WITHIN: Duration = Duration::from_secs(600);
 
@@ -257,12 +260,15 @@ pub async fn recover(
     let started = Instant::now();
     let envelope_path = scratch.path().join("envelope");
     {
-        let mut envelope = tokio::fs::File::create(&envelope_path)
+        let envelope = tokio::fs::File::create(&envelope_path)
             .await
             .map_err(|source| FlowError::Write {
                 path: envelope_path.clone(),
                 source,
             })?;
+        // Each write of a tokio file is a trip to the blocking pool: gather Kubo's small
+        // chunks into large writes.
+        let mut envelope = tokio::io::BufWriter::with_capacity(SCRATCH_WRITE_BUFFER, envelope);
         let _step = observer.step("IPFS get", None);
         ipfs(network)?.cat_to(&result.cid, &mut envelope).await?;
     }
@@ -315,7 +321,13 @@ pub async fn recover(
         )));
     }
     let plain_path = scratch.path().join("record.xml");
-    medcert_crypto::decrypt_to_file(&dek, &header.aad(), reader, &plain_path)
+    // A scratch file, removed with its directory whatever happens: no sync to disk, and
+    // a failed decryption's verified prefix goes with it.
+    let plain = File::create(&plain_path).map_err(|source| FlowError::Write {
+        path: plain_path.clone(),
+        source,
+    })?;
+    medcert_crypto::decrypt_stream(&dek, &header.aad(), reader, plain)
         .map_err(not_authentic_if_tampered)?;
     drop(dek);
     timings.decrypt = ms(started);
