@@ -25,7 +25,9 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use medcert_crypto::{Dek, RecordAad, decrypt_stream, encrypt_stream};
+use medcert_crypto::{
+    Dek, PasswordParams, PasswordVerifier, RecordAad, decrypt_stream, encrypt_stream,
+};
 use medcert_ethereum::ethers;
 use medcert_flows::connect::{Actor, gateway, key_service};
 use medcert_key_service::KeyServiceClient;
@@ -174,6 +176,8 @@ pub struct FixedFloors {
     pub anvil_tx: Floor,
     /// The key service's cheapest authenticated call.
     pub key_service: Floor,
+    /// The check of a patient's password against its Argon2id verifier, in memory.
+    pub password_hash: Floor,
 }
 
 /// Floors over a record's bytes.
@@ -354,6 +358,10 @@ impl Floors {
             rounds.end(round, elapsed);
         }
         let anvil_tx = rounds.floor("anvil transaction")?;
+        let verifier = PasswordVerifier::hash(FLOOR_PASSWORD, &PasswordParams::default())?;
+        let (password_hash, ()) = cpu_pass(plan, "Argon2id check", || {
+            Ok(verifier.verify(FLOOR_PASSWORD)?)
+        })?;
 
         let peer = PeerCli::new(network, first_hospital(network)?);
         let (mut invoke, mut query) = (Samples::default(), Samples::default());
@@ -375,6 +383,7 @@ impl Floors {
             fabric_read,
             anvil_tx,
             key_service,
+            password_hash,
         };
         self.fixed = Some(fixed);
         Ok(fixed)
@@ -550,6 +559,7 @@ impl Floors {
                 (Part::FabricRead, &f.fabric_read),
                 (Part::AnvilTx, &f.anvil_tx),
                 (Part::KeyService, &f.key_service),
+                (Part::PasswordHash, &f.password_hash),
             ] {
                 push(part.name(), None, floor);
             }
@@ -624,6 +634,8 @@ pub enum Part {
     AnvilTx,
     /// An authenticated key-service round trip.
     KeyService,
+    /// An Argon2id check of a password, at the key service's costs.
+    PasswordHash,
     /// AES-256-GCM encryption with Hash C.
     AesEncrypt,
     /// AES-256-GCM decryption.
@@ -665,6 +677,9 @@ impl Part {
             Part::FabricRead => "Fabric read (Gateway evaluate of Version)",
             Part::AnvilTx => "anvil transaction (raw signed transfer until its receipt)",
             Part::KeyService => "key-service round trip (SignWatermark, one connection)",
+            Part::PasswordHash => {
+                "Argon2id password check (in memory, the key service's costs: 19 MiB, 2 passes)"
+            }
             Part::AesEncrypt => "AES-256-GCM encrypt with Hash C (in memory)",
             Part::AesDecrypt => "AES-256-GCM decrypt (in memory)",
             Part::Sha3 => "SHA3-256 (in memory)",
@@ -691,6 +706,7 @@ impl FixedFloors {
             Part::FabricRead => Some(self.fabric_read),
             Part::AnvilTx => Some(self.anvil_tx),
             Part::KeyService => Some(self.key_service),
+            Part::PasswordHash => Some(self.password_hash),
             _ => None,
         }
     }
@@ -774,6 +790,8 @@ const FLOOR_AAD: RecordAad<'static> = RecordAad {
     record_id: "bench-floor",
     hospital_id: "bench",
 };
+
+const FLOOR_PASSWORD: &[u8] = b"bench-floor password";
 
 /// Plain ETH transfers from a throw-away account funded with `anvil_setBalance`, so the
 /// floor never competes for a nonce with the accounts other clients are using.

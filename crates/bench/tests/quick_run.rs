@@ -48,9 +48,9 @@ async fn quick_run_writes_every_file() {
         (
             "floors.csv",
             "floor,size_bytes,size,rounds,mean_ms,p50_ms,p99_ms,cpu_ms_per_op",
-            // The 4 fixed floors, then 9 per size: 10 KB, 100 KB (figure 4) and 1 MB
+            // The 5 fixed floors, then 9 per size: 10 KB, 100 KB (figure 4) and 1 MB
             // (figures 5, 7 and 8).
-            Some(4 + 3 * 9),
+            Some(5 + 3 * 9),
         ),
         (
             "stock_tools.csv",
