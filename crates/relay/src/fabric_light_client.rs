@@ -216,15 +216,19 @@ impl ChannelLightClient {
         payload: &[u8],
         own: &mut Stopwatch,
     ) -> Result<Result<ProvenRequest, ProofRefused>, RelayError> {
-        let block = match self
-            .verified_block(source, store, block_number, own)
-            .await?
-        {
+        // The policy is read while the block is fetched and verified: two round trips to
+        // the peer at once rather than one after the other.
+        let (block, parameter) = tokio::join!(
+            self.verified_block(source, store, block_number, own),
+            self.validation_parameter(source)
+        );
+        let block = match block? {
             Ok(block) => block,
             Err(refused) => return Ok(Err(refused)),
         };
-        self.prove_in(source, &block, tx_id, Some(payload), own)
-            .await
+        Ok(self
+            .checked(&block, tx_id, Some(payload), &parameter?, own)
+            .await)
     }
 
     /// Proves the interchain request of transaction `tx_id`, wherever the peer says it
@@ -245,27 +249,35 @@ impl ChannelLightClient {
             Ok(block) => block,
             Err(refused) => return Ok(Err(refused)),
         };
-        self.prove_in(source, &block, tx_id, None, own).await
+        let parameter = self.validation_parameter(source).await?;
+        Ok(self.checked(&block, tx_id, None, &parameter, own).await)
     }
 
-    /// Proves the request of `tx_id` in verified `block`; its event must carry `payload`
-    /// when one was delivered.
-    async fn prove_in(
+    /// The validation parameter (endorsement policy) of the chaincode's committed
+    /// definition.
+    async fn validation_parameter(&self, source: &impl BlockSource) -> Result<Vec<u8>, RelayError> {
+        source
+            .validation_parameter(&self.chaincode)
+            .await
+            .map_err(|e| self.fabric_error(e))
+    }
+
+    /// Proves the request of `tx_id` in verified `block` under the chaincode's
+    /// `validation_parameter`; its event must carry `payload` when one was delivered.
+    async fn checked(
         &self,
-        source: &impl BlockSource,
         block: &VerifiedBlock,
         tx_id: &str,
         payload: Option<&[u8]>,
+        validation_parameter: &[u8],
         own: &mut Stopwatch,
-    ) -> Result<Result<ProvenRequest, ProofRefused>, RelayError> {
-        let parameter = source
-            .validation_parameter(&self.chaincode)
-            .await
-            .map_err(|e| self.fabric_error(e))?;
+    ) -> Result<ProvenRequest, ProofRefused> {
         own.start();
-        let proven = self.check(block, tx_id, payload, &parameter).await;
+        let proven = self
+            .check(block, tx_id, payload, validation_parameter)
+            .await;
         own.stop();
-        Ok(proven)
+        proven
     }
 
     async fn check(
