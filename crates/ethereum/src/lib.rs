@@ -18,7 +18,7 @@ mod config;
 mod error;
 pub mod proof;
 
-use std::collections::VecDeque;
+use std::collections::{HashMap, VecDeque};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -129,6 +129,10 @@ pub struct Served {
 pub struct MedicalCertificateClient {
     contract: MedicalCertificate<Client>,
     config: ChainConfig,
+    /// The block of each certificate's `CertificateIssued` log found so far, shared by
+    /// the clones: a node without a log index (anvil) reads every block from the first
+    /// on each search, and a relay or agent looks the same certificates up again.
+    issued_in: Arc<std::sync::Mutex<HashMap<u64, u64>>>,
 }
 
 impl MedicalCertificateClient {
@@ -163,6 +167,7 @@ impl MedicalCertificateClient {
         let client = Self {
             contract: MedicalCertificate::new(contract.address(), client),
             config: config.clone(),
+            issued_in: Arc::default(),
         };
         Ok((client, receipt))
     }
@@ -176,6 +181,7 @@ impl MedicalCertificateClient {
         Ok(Self {
             contract: MedicalCertificate::new(address, config.client(wallet)?),
             config: config.clone(),
+            issued_in: Arc::default(),
         })
     }
 
@@ -478,16 +484,38 @@ impl MedicalCertificateClient {
         Ok(None)
     }
 
-    /// The `CertificateIssued` log of `certificate_id`.
+    /// The `CertificateIssued` log of `certificate_id`: from its block if an earlier
+    /// search found it (the log itself is read again each time), else from the first.
     async fn issued_log(&self, certificate_id: u64) -> Result<Log, EthereumError> {
-        let filter = self
-            .events::<CertificateIssuedFilter>(0)
-            .topic1(H256::from_low_u64_be(certificate_id));
-        self.logs(&filter)
-            .await?
-            .into_iter()
-            .next()
-            .ok_or(EthereumError::UnknownCertificate(certificate_id))
+        let search = |from: u64, to: Option<u64>| {
+            let mut filter = self
+                .events::<CertificateIssuedFilter>(from)
+                .topic1(H256::from_low_u64_be(certificate_id));
+            if let Some(to) = to {
+                filter = filter.to_block(to);
+            }
+            async move { Ok::<_, EthereumError>(self.logs(&filter).await?.into_iter().next()) }
+        };
+        let known = self.issued_blocks().get(&certificate_id).copied();
+        let mut log = match known {
+            Some(block) => search(block, Some(block)).await?,
+            None => None,
+        };
+        if log.is_none() {
+            // Not seen yet, or its block was reorganised away: search the whole chain.
+            log = search(0, None).await?;
+        }
+        let log = log.ok_or(EthereumError::UnknownCertificate(certificate_id))?;
+        if let Some(block) = log.block_number {
+            self.issued_blocks().insert(certificate_id, block.as_u64());
+        }
+        Ok(log)
+    }
+
+    fn issued_blocks(&self) -> std::sync::MutexGuard<'_, HashMap<u64, u64>> {
+        self.issued_in
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
     /// Certificate `certificate_id` as the calls that check it take it, unconfirmed: the
