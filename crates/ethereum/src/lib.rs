@@ -721,20 +721,24 @@ impl MedicalCertificateClient {
         logs.into_iter().next().map(recovery_served).transpose()
     }
 
-    /// The `RecoveryServed` events of certificate `certificate_id` to `hospital` (see
-    /// [`hospital_id`]), searching from `from_block`, in chain order.
+    /// The `RecoveryServed` events of any of `certificate_ids`, to any hospital,
+    /// searching from `from_block`, in chain order: one query for all of a patient's
+    /// outstanding consents.
     pub async fn recoveries_served(
         &self,
-        certificate_id: u64,
-        hospital: [u8; 32],
+        certificate_ids: &[u64],
         from_block: u64,
     ) -> Result<Vec<RecoveryServed>, EthereumError> {
-        let mut certificate = [0u8; 32];
-        certificate[24..].copy_from_slice(&certificate_id.to_be_bytes());
+        if certificate_ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        let certificates: Vec<H256> = certificate_ids
+            .iter()
+            .map(|&id| H256::from_low_u64_be(id))
+            .collect();
         let filter = self
             .events::<RecoveryServedFilter>(from_block)
-            .topic2(H256::from(certificate))
-            .topic3(H256::from(hospital));
+            .topic2(certificates);
         let logs = self.logs(&filter).await?;
         logs.into_iter().map(recovery_served).collect()
     }

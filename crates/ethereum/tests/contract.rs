@@ -997,11 +997,19 @@ async fn the_patient_releases_a_served_recoverys_key_once() {
         .unwrap();
     let served = f
         .admin
-        .recoveries_served(certificate_id, other, 0)
+        .recoveries_served(&[certificate_id + 1_000, certificate_id], 0)
         .await
         .unwrap();
     assert_eq!(served.len(), 1);
     assert_eq!(served[0].consent_nonce, 91);
+    assert_eq!(served[0].hospital, other);
+    assert!(
+        f.admin
+            .recoveries_served(&[certificate_id + 1_000], 0)
+            .await
+            .unwrap()
+            .is_empty()
+    );
     assert_eq!(
         f.admin.served_certificate(request).await.unwrap(),
         Some(certificate_id)
