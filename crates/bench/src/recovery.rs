@@ -21,8 +21,8 @@ use medcert_flows::hospital_api::ClientError;
 use medcert_flows::recover::DEFAULT_SERVE_WITHIN;
 use medcert_flows::store::StoreError;
 use medcert_flows::{
-    ConsentRequest, FlowError, PatientAgent, Quiet, RecoverRequest, StoreFlowRequest, recover,
-    sign_consent, store as store_flow,
+    ConsentRequest, FlowError, PatientAgent, PatientWallet, Quiet, RecoverRequest,
+    StoreFlowRequest, recover, sign_consent, store as store_flow,
 };
 use medcert_network::{Hospital, Network};
 
@@ -312,6 +312,8 @@ pub struct BaselineTimes {
 /// fetches the envelope from IPFS, decrypts it with the key the patient's wallet opens and
 /// checks the watermark and the anchored fingerprints. No hospital chain, no relay.
 pub struct Baseline {
+    /// The patient's name, under which the workspace keeps its wallet.
+    patient_name: String,
     patient: SignerMiddleware<Provider<Http>, ethers::signers::LocalWallet>,
     /// The patient's X25519 key: opens the envelope's copy of the record key.
     patient_key: HpkeKeyPair,
@@ -336,6 +338,7 @@ impl Baseline {
             gas_price,
         } = anvil::fund(network, signer, Duration::from_millis(5)).await?;
         Ok(Self {
+            patient_name: patient.name.clone(),
             patient: client,
             patient_key: HpkeKeyPair::from_secret_bytes(&wallet.x25519().secret_bytes()),
             nonce: tokio::sync::Mutex::new(nonce),
@@ -464,6 +467,11 @@ impl Baseline {
         }
         t.verify = ms(started);
         t.end_to_end = ms(total);
+        // The grant used the consent: withdrawn in the wallet, as the patient would, so
+        // the agent settles it instead of watching for its recovery until it expires.
+        PatientWallet::open(&workspace.patients_dir(), &self.patient_name)
+            .and_then(|mut wallet| wallet.revoke_consent(consent.nonce))
+            .map_err(|e| BenchError::Flow(e.into()))?;
         std::fs::remove_dir_all(&scratch).map_err(BenchError::io("cannot remove", &scratch))?;
         std::fs::remove_file(consent_path)
             .map_err(BenchError::io("cannot remove a consent file", consent_path))?;
