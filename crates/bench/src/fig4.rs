@@ -254,12 +254,12 @@ pub(crate) async fn one_round(
 
     // Leave no bulk behind: the object, the hospital's key and the envelope's pin.
     std::fs::remove_file(&out).map_err(BenchError::io("cannot remove a retrieved record", &out))?;
-    medcert_csp::Csp::s3(&network.s3)?
+    medcert_flows::connect::csp(network)?
         .delete(stored.stored.hash_c.as_bytes())
         .await?;
     // The record's key stays in the hospital's key service, which releases it only for an
     // audited access; without its chain record (the CSP object is gone) it opens nothing.
-    medcert_ipfs::Ipfs::new(&network.ipfs.api_url, medcert_ipfs::DEFAULT_TIMEOUT)?
+    medcert_flows::connect::ipfs(network)?
         .unpin(&certificate.cid)
         .await?;
     Ok(())

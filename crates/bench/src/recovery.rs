@@ -283,7 +283,7 @@ fn is_write_conflict(error: &FlowError) -> bool {
 /// Removes a stored record's CSP object. Its key stays in the hospital's key service,
 /// which releases it only for an audited access.
 async fn remove_stored(network: &Network, hash_c: &HashC) -> Result<(), BenchError> {
-    medcert_csp::Csp::s3(&network.s3)?
+    medcert_flows::connect::csp(network)?
         .delete(hash_c.as_bytes())
         .await?;
     Ok(())
@@ -412,7 +412,7 @@ impl Baseline {
                 BenchError::Unavailable(format!("{} has no Ethereum account", hospital.id))
             })?;
         let reader = medcert_flows::connect::certificate_reader(network)?;
-        let ipfs = medcert_ipfs::Ipfs::new(&network.ipfs.api_url, medcert_ipfs::DEFAULT_TIMEOUT)?;
+        let ipfs = medcert_flows::connect::ipfs(network)?;
         let scratch = workspace
             .path()
             .join(format!("baseline-{:016x}", rand::random::<u64>()));
