@@ -108,8 +108,8 @@ impl Workspace {
     }
 
     /// Opens `patient`'s wallet.
-    pub fn wallet(&self, patient: &Patient) -> Result<PatientWallet, BenchError> {
-        PatientWallet::open(&self.patients_dir(), &patient.name)
+    pub fn wallet(&self, patient_name: &str) -> Result<PatientWallet, BenchError> {
+        PatientWallet::open(&self.patients_dir(), patient_name)
             .map_err(|e| BenchError::Flow(e.into()))
     }
 

@@ -21,8 +21,8 @@ use medcert_flows::hospital_api::ClientError;
 use medcert_flows::recover::DEFAULT_SERVE_WITHIN;
 use medcert_flows::store::StoreError;
 use medcert_flows::{
-    ConsentRequest, FlowError, PatientAgent, PatientWallet, Quiet, RecoverRequest,
-    StoreFlowRequest, recover, sign_consent, store as store_flow,
+    ConsentRequest, FlowError, PatientAgent, Quiet, RecoverRequest, StoreFlowRequest, recover,
+    sign_consent, store as store_flow,
 };
 use medcert_network::{Hospital, Network};
 
@@ -329,7 +329,7 @@ impl Baseline {
         workspace: &Workspace,
         patient: &Patient,
     ) -> Result<Self, BenchError> {
-        let wallet = workspace.wallet(patient)?;
+        let wallet = workspace.wallet(&patient.name)?;
         let signer = medcert_ethereum::patient_wallet(wallet.signer())
             .with_chain_id(network.ethereum.chain_id);
         let Funded {
@@ -469,8 +469,9 @@ impl Baseline {
         t.end_to_end = ms(total);
         // The grant used the consent: withdrawn in the wallet, as the patient would, so
         // the agent settles it instead of watching for its recovery until it expires.
-        PatientWallet::open(&workspace.patients_dir(), &self.patient_name)
-            .and_then(|mut wallet| wallet.revoke_consent(consent.nonce))
+        workspace
+            .wallet(&self.patient_name)?
+            .revoke_consent(consent.nonce)
             .map_err(|e| BenchError::Flow(e.into()))?;
         std::fs::remove_dir_all(&scratch).map_err(BenchError::io("cannot remove", &scratch))?;
         std::fs::remove_file(consent_path)

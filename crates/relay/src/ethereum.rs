@@ -33,9 +33,9 @@ use crate::store::{EthereumMark, Store};
 use crate::{RelayError, now_ms};
 
 /// The gas limit of `serveRecovery`: its cost is bounded (fixed-size calldata, a few
-/// slots; about 72 500 gas, 90 000 when the consent's nonce opens a fresh bitmap word:
-/// README, "Gas"), so a fixed limit with room over it replaces an estimate per request.
-/// Only the gas used is paid.
+/// slots: 72 500 gas in the README's gas table, about 17 000 more when the consent's nonce
+/// opens a fresh bitmap word), so a fixed limit with room over it replaces an estimate per
+/// request. Only the gas used is paid.
 const SERVE_RECOVERY_GAS_LIMIT: u64 = 200_000;
 
 /// A `serveRecovery` transaction signed with the relay's next nonce, not yet sent: its
