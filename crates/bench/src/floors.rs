@@ -25,6 +25,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use futures_util::StreamExt;
 use medcert_crypto::{
     Dek, PasswordParams, PasswordVerifier, RecordAad, decrypt_stream, encrypt_stream,
 };
@@ -760,13 +761,17 @@ impl RawS3 {
     /// Gets the object back; the time the request and its body took.
     pub async fn get(&self) -> Result<Duration, BenchError> {
         let started = Instant::now();
-        self.store
+        // The chunks as they arrive, none kept: gathering them into one buffer
+        // (`GetResult::bytes`) made this floor slower than medcert's own streaming get.
+        let mut chunks = self
+            .store
             .get(&self.location)
             .await
             .map_err(|e| self.failed("get", e))?
-            .bytes()
-            .await
-            .map_err(|e| self.failed("get", e))?;
+            .into_stream();
+        while let Some(chunk) = chunks.next().await {
+            chunk.map_err(|e| self.failed("get", e))?;
+        }
         Ok(started.elapsed())
     }
 
